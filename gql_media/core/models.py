@@ -1,0 +1,297 @@
+"""The domain's values: what the scanner sees, what the index holds, jobs and events.
+
+Standard library only. Paths inside a root are POSIX strings relative to the root, "" for the
+root itself. A name that is not valid UTF-8 is kept twice: ``path`` shows it with U+FFFD for the
+bad bytes (so it is valid Unicode everywhere), ``raw_path`` keeps the real bytes to open it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class EntryKind(enum.StrEnum):
+    FOLDER = "folder"
+    VIDEO = "video"
+
+
+class VideoStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    READY = "READY"
+    BROKEN = "BROKEN"
+
+
+class SyncMode(enum.StrEnum):
+    FULL = "FULL"
+    INCREMENTAL = "INCREMENTAL"
+
+
+class SyncTrigger(enum.StrEnum):
+    MANUAL = "MANUAL"
+    WATCHER = "WATCHER"
+    STARTUP = "STARTUP"
+
+
+class JobState(enum.StrEnum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class SyncPhase(enum.StrEnum):
+    SCANNING = "SCANNING"
+    DIFFING = "DIFFING"
+    WRITING = "WRITING"
+    PROBING = "PROBING"
+    THUMBNAILS = "THUMBNAILS"
+    MERGING = "MERGING"
+    DONE = "DONE"
+
+
+class ChangeKind(enum.StrEnum):
+    ADDED = "ADDED"
+    UPDATED = "UPDATED"
+    REMOVED = "REMOVED"
+    MOVED = "MOVED"
+    RESYNC = "RESYNC"
+
+
+@dataclass(frozen=True, slots=True)
+class Root:
+    """A library root: an absolute folder. Its own folder row has path ""."""
+
+    id: int
+    path: str
+    folder_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScanEntry:
+    """One folder or video found on disk by the scanner."""
+
+    kind: EntryKind
+    path: str
+    raw_path: bytes | None
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexedEntry:
+    """What the index holds of one folder or video, as much as the sync diff needs."""
+
+    kind: EntryKind
+    id: int
+    root_id: int
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """A part of a root to sync: a folder and, when ``recursive``, everything below it.
+
+    A shallow scope covers the folder itself and its direct children. The sync engine widens it
+    on its own when a child folder appears, vanishes or moves.
+    """
+
+    root_id: int
+    path: str
+    recursive: bool = True
+
+    def covers(self, other: Scope) -> bool:
+        """Whether syncing this scope also syncs everything ``other`` would."""
+        if self.root_id != other.root_id:
+            return False
+        if self.path == other.path:
+            return self.recursive or not other.recursive
+        return self.recursive and is_under(other.path, self.path)
+
+
+def is_under(path: str, ancestor: str) -> bool:
+    """True when ``path`` lies strictly below ``ancestor`` (relative POSIX paths, "" is the root)."""
+    if ancestor == "":
+        return path != ""
+    return path.startswith(ancestor + "/")
+
+
+def parent_of(path: str) -> str:
+    """The relative path of the folder holding ``path`` ("" for a top-level entry)."""
+    cut = path.rfind("/")
+    return "" if cut < 0 else path[:cut]
+
+
+def name_of(path: str) -> str:
+    return path[path.rfind("/") + 1 :]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncErrorInfo:
+    """A path the sync could not handle, and why, in words a user can act on."""
+
+    path: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncProgress:
+    """One progress event of a job; ``sequence`` grows with every event of that job."""
+
+    job_id: int
+    sequence: int
+    state: JobState
+    phase: SyncPhase
+    done: int = 0
+    total: int | None = None
+    current_path: str | None = None
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    moved: int = 0
+    failed: int = 0
+    elapsed_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class SyncJob:
+    """A snapshot of a sync job. ``paths`` are absolute folders."""
+
+    id: int
+    mode: SyncMode
+    trigger: SyncTrigger
+    paths: tuple[str, ...]
+    state: JobState
+    created_at: datetime
+    progress: SyncProgress
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    errors: tuple[SyncErrorInfo, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryChange:
+    """One change of the index. ``sequence`` is given by the event bus (server-wide, +1 each)."""
+
+    kind: ChangeKind
+    entry_kind: EntryKind | None
+    id: int | None
+    root_id: int | None
+    root_path: str | None
+    path: str | None
+    old_path: str | None = None
+    job_id: int | None = None
+    sequence: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewFolder:
+    id: int
+    root_id: int
+    parent_id: int
+    entry: ScanEntry
+
+
+@dataclass(frozen=True, slots=True)
+class NewVideo:
+    id: int
+    root_id: int
+    folder_id: int
+    entry: ScanEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """An indexed entry found under a new path: it keeps its id."""
+
+    kind: EntryKind
+    id: int
+    old_root_id: int
+    old_path: str
+    root_id: int
+    parent_id: int
+    entry: ScanEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """An indexed entry whose size or mtime changed on disk."""
+
+    kind: EntryKind
+    id: int
+    root_id: int
+    entry: ScanEntry
+
+
+@dataclass(slots=True)
+class SyncPlan:
+    """The difference between disk and index for a set of scopes, ready to write."""
+
+    removed: list[IndexedEntry] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
+    new_folders: list[NewFolder] = field(default_factory=list)
+    new_videos: list[NewVideo] = field(default_factory=list)
+    updates: list[Update] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return (
+            len(self.removed) + len(self.moves) + len(self.new_folders) + len(self.new_videos) + len(self.updates)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """What probing a video found. ``error`` is set (and status BROKEN) when it cannot be decoded."""
+
+    status: VideoStatus
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+    video_codec: str | None = None
+    audio_codec: str | None = None
+    container: str | None = None
+    bitrate: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MergeOutcome:
+    """The result of merging one HLS folder into an mp4."""
+
+    playlist_path: str
+    output_path: str | None
+    ok: bool
+    source_deleted: bool
+    error: str | None = None
+
+
+class WatchMode(enum.StrEnum):
+    NATIVE = "NATIVE"
+    POLLING = "POLLING"
+
+
+@dataclass(frozen=True, slots=True)
+class WatcherStatus:
+    """What the watcher is doing, for the API and the watcherStatus subscription."""
+
+    enabled: bool
+    mode: WatchMode
+    roots: tuple[str, ...]
+    settle_ms: int
+    pending_paths: int = 0
+    error: str | None = None
+    last_event_at: datetime | None = None
+    last_sync_at: datetime | None = None

@@ -1,0 +1,108 @@
+"""The interfaces the core needs from the outside world; adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol, TypeVar
+
+from gql_media.core.models import (
+    IndexedEntry,
+    LibraryChange,
+    MediaInfo,
+    NewVideo,
+    Root,
+    Scope,
+    SyncJob,
+    SyncPlan,
+    SyncProgress,
+    Update,
+    WatcherStatus,
+)
+
+T_co = TypeVar("T_co", covariant=True)
+
+
+class LibraryStore(Protocol):
+    """The index as the sync engine sees it. One writer at a time (the job runner)."""
+
+    async def ensure_roots(self, paths: Sequence[str]) -> list[Root]:
+        """Create missing root rows (and their root folder rows); return all of ``paths`` as roots."""
+        ...
+
+    async def read_scope(self, scope: Scope) -> list[IndexedEntry]:
+        """The indexed folders and videos a scope covers (its folder included)."""
+        ...
+
+    async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:
+        """Reserve fresh ids: returns the first folder id and the first video id of each range."""
+        ...
+
+    async def apply_structure(self, plan: SyncPlan) -> None:
+        """Write removals, moves and new folders of ``plan`` in one transaction."""
+        ...
+
+    async def insert_videos(self, rows: Sequence[NewVideo]) -> None:
+        """Insert one batch of new videos in one transaction."""
+        ...
+
+    async def update_entries(self, rows: Sequence[Update]) -> None:
+        """Write one batch of changed sizes/mtimes in one transaction; videos go back to PENDING."""
+        ...
+
+
+class JobStore(Protocol):
+    """Where sync jobs are kept for the API."""
+
+    async def save_job(self, job: SyncJob) -> None: ...
+
+    async def list_jobs(self, limit: int, offset: int = 0) -> list[SyncJob]:
+        """Newest first."""
+        ...
+
+    async def get_job(self, job_id: int) -> SyncJob | None: ...
+
+    async def next_job_id(self) -> int: ...
+
+    async def fail_unfinished_jobs(self, message: str) -> int:
+        """Mark jobs left QUEUED/RUNNING by a previous process as FAILED; return how many."""
+        ...
+
+
+class Subscription(Protocol[T_co]):
+    """A subscriber's bounded stream of events."""
+
+    def __aiter__(self) -> AsyncIterator[T_co]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class EventBus(Protocol):
+    """Fans events out to subscribers without ever blocking the publisher."""
+
+    async def publish_change(self, change: LibraryChange) -> LibraryChange:
+        """Publish one change; returns it with its server-wide sequence."""
+        ...
+
+    async def publish_progress(self, progress: SyncProgress) -> None: ...
+
+    async def publish_watcher(self, status: WatcherStatus) -> None: ...
+
+    def subscribe_changes(self) -> Subscription[LibraryChange]:
+        """On overflow the subscriber's backlog is dropped and one RESYNC change is delivered."""
+        ...
+
+    def subscribe_progress(self) -> Subscription[SyncProgress]:
+        """On overflow the oldest events are dropped: a slow subscriber sees the newest."""
+        ...
+
+    def subscribe_watcher(self) -> Subscription[WatcherStatus]: ...
+
+
+class MediaTool(Protocol):
+    """Probing, thumbnails and HLS merging, off the event loop (worker processes)."""
+
+    async def probe(self, path: str | bytes) -> MediaInfo: ...
+
+    async def make_thumbnail(self, path: str | bytes, output_path: str, width_px: int) -> None: ...
+
+    async def aclose(self) -> None: ...
