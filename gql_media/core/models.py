@@ -295,3 +295,20 @@ class WatcherStatus:
     error: str | None = None
     last_event_at: datetime | None = None
     last_sync_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncTarget:
+    """An absolute folder (or file) to sync; ``recursive=False`` syncs the folder and its direct children."""
+
+    path: str
+    recursive: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRequest:
+    """What to sync and why. No targets means every root."""
+
+    mode: SyncMode
+    trigger: SyncTrigger
+    targets: tuple[SyncTarget, ...] = ()

@@ -14,6 +14,7 @@ from gql_media.core.models import (
     Scope,
     SyncJob,
     SyncPlan,
+    SyncRequest,
     SyncProgress,
     Update,
     WatcherStatus,
@@ -106,3 +107,11 @@ class MediaTool(Protocol):
     async def make_thumbnail(self, path: str | bytes, output_path: str, width_px: int) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+class SyncSubmitter(Protocol):
+    """The job runner as the watcher and the API see it."""
+
+    async def submit(self, request: SyncRequest) -> SyncJob:
+        """Queue a sync; a request covered by the running job returns that job, others merge into the queued one."""
+        ...
