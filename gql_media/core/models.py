@@ -247,9 +247,7 @@ class SyncPlan:
 
     @property
     def size(self) -> int:
-        return (
-            len(self.removed) + len(self.moves) + len(self.new_folders) + len(self.new_videos) + len(self.updates)
-        )
+        return len(self.removed) + len(self.moves) + len(self.new_folders) + len(self.new_videos) + len(self.updates)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from gql_media.core.models import (
     Scope,
     SyncJob,
     SyncPlan,
-    SyncRequest,
     SyncProgress,
+    SyncRequest,
     Update,
     WatcherStatus,
 )

@@ -1,0 +1,171 @@
+"""The connection to the index database, through `databases`, for SQLite and PostgreSQL.
+
+Bulk work goes through the raw driver connection inside a `databases` transaction: `databases`
+compiles and runs ``execute_many`` row by row (28 s per 100k rows against 0.13 s raw). SQL is
+written once with ``?`` placeholders and rewritten to ``$n`` for asyncpg.
+
+SQLite rules: WAL (set once, it is persistent), foreign keys and a busy timeout on every
+connection (`databases` opens one per task), and one writer at a time in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import aiosqlite
+from databases import Database, DatabaseURL
+from databases.backends.sqlite import SQLiteBackend, SQLitePool
+
+logger = logging.getLogger(__name__)
+
+Dialect = Literal["sqlite", "postgresql"]
+Params = Sequence[Any]
+
+SQLITE_CONNECTION_PRAGMAS = (
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA temp_store = MEMORY",
+    "PRAGMA cache_size = -32000",
+)
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+
+class _PragmaSQLitePool(SQLitePool):
+    """Applies the per-connection pragmas to every connection `databases` opens."""
+
+    async def acquire(self) -> aiosqlite.Connection:
+        connection = await super().acquire()
+        for pragma in SQLITE_CONNECTION_PRAGMAS:
+            await connection.execute(pragma)
+        return connection
+
+
+class PragmaSQLiteBackend(SQLiteBackend):
+    def __init__(self, database_url: DatabaseURL | str, **options: Any) -> None:
+        super().__init__(database_url, **options)
+        self._pool = _PragmaSQLitePool(self._database_url, **self._options)
+
+
+class _Database(Database):
+    def _get_backend(self) -> str:
+        if self.url.dialect == "sqlite":
+            return f"{__name__}:PragmaSQLiteBackend"
+        return super()._get_backend()
+
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def to_dollar_params(sql: str) -> str:
+    """Rewrite ``?`` placeholders to asyncpg's ``$1, $2, ...`` (our SQL has no literal '?')."""
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
+
+
+class Db:
+    """One database: connection lifecycle, the single writer, raw statements and their count."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        scheme = DatabaseURL(url).dialect
+        if scheme == "sqlite":
+            self.dialect: Dialect = "sqlite"
+            self.database: Database = _Database(url, timeout=SQLITE_BUSY_TIMEOUT_S)
+        elif scheme in ("postgresql", "postgres"):
+            self.dialect = "postgresql"
+            self.database = _Database(url, min_size=1, max_size=10)
+        else:
+            raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
+        self._write_lock = asyncio.Lock()
+        # How many statements were sent; tests read it to prove a page costs the same at any size.
+        self.statements = 0
+        self._sql_cache: dict[str, str] = {}
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if self.dialect != "sqlite":
+            return None
+        return Path(DatabaseURL(self.url).database)
+
+    async def connect(self) -> None:
+        path = self.sqlite_path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(_enable_wal, path)
+        await self.database.connect()
+
+    async def disconnect(self) -> None:
+        await self.database.disconnect()
+
+    def sql(self, sql: str) -> str:
+        """The statement in this driver's placeholder style."""
+        if self.dialect == "sqlite":
+            return sql
+        cached = self._sql_cache.get(sql)
+        if cached is None:
+            cached = self._sql_cache[sql] = to_dollar_params(sql)
+        return cached
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[RawConnection]:
+        """A raw connection for reads (SQLite WAL readers never wait for the writer)."""
+        async with self.database.connection() as connection:
+            yield RawConnection(self, connection.raw_connection)
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[RawConnection]:
+        """A raw connection inside one transaction, holding this process's write lock."""
+        async with self._write_lock, self.database.connection() as connection, connection.transaction():
+            yield RawConnection(self, connection.raw_connection)
+
+
+def _enable_wal(path: Path) -> None:
+    connection = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S)
+    try:
+        connection.execute("PRAGMA journal_mode = WAL")
+    finally:
+        connection.close()
+
+
+class RawConnection:
+    """The driver's own connection (aiosqlite or asyncpg) behind one small API."""
+
+    def __init__(self, db: Db, raw: Any) -> None:
+        self._db = db
+        self._raw = raw
+
+    async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        self._db.statements += 1
+        if self._db.dialect == "sqlite":
+            rows = await self._raw.execute_fetchall(sql, tuple(params))
+            return list(rows)
+        records = await self._raw.fetch(self._db.sql(sql), *params)
+        return [tuple(record) for record in records]
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        rows = await self.fetch(sql, params)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, params: Params = ()) -> None:
+        self._db.statements += 1
+        if self._db.dialect == "sqlite":
+            await self._raw.execute(sql, tuple(params))
+        else:
+            await self._raw.execute(self._db.sql(sql), *params)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        batch = [tuple(row) for row in rows]
+        if not batch:
+            return
+        self._db.statements += 1
+        if self._db.dialect == "sqlite":
+            await self._raw.executemany(sql, batch)
+        else:
+            await self._raw.executemany(self._db.sql(sql), batch)

@@ -1,0 +1,225 @@
+"""The index as the sync engine reads and writes it (the ``LibraryStore`` port)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from gql_media.adapters.store.db import Db, RawConnection
+from gql_media.core.models import (
+    EntryKind,
+    IndexedEntry,
+    NewVideo,
+    Root,
+    Scope,
+    SyncPlan,
+    Update,
+    name_of,
+)
+
+_U64 = 1 << 64
+_I63 = 1 << 63
+
+# Moved rows step aside to a path no real relative path can have, so that swaps and chains
+# of renames never trip the (root_id, path) unique constraint.
+_ASIDE_PREFIX = "/moving/"
+
+
+def to_i64(value: int) -> int:
+    """st_ino/st_dev are unsigned 64-bit; BIGINT is signed."""
+    return value - _U64 if value >= _I63 else value
+
+
+def from_i64(value: int) -> int:
+    return value + _U64 if value < 0 else value
+
+
+def path_range(path: str) -> tuple[str, str]:
+    """Bounds of the paths strictly under ``path`` in byte order ('0' sorts right after '/')."""
+    return path + "/", path + "0"
+
+
+class IndexStore:
+    """Implements ``ports.LibraryStore`` on a ``Db``."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    async def ensure_roots(self, paths: Sequence[str]) -> list[Root]:
+        roots: list[Root] = []
+        async with self.db.writing() as conn:
+            for path in paths:
+                row = await conn.fetch_one(
+                    "SELECT r.id, f.id FROM roots r JOIN folders f ON f.root_id = r.id AND f.path = ''"
+                    " WHERE r.path = ?",
+                    (path,),
+                )
+                if row is None:
+                    root_id = await take_ids(conn, "roots", 1)
+                    folder_id = await take_ids(conn, "folders", 1)
+                    now = time.time()
+                    await conn.execute(
+                        "INSERT INTO roots (id, path, created_at) VALUES (?, ?, ?)", (root_id, path, now)
+                    )
+                    await conn.execute(
+                        "INSERT INTO folders (id, root_id, parent_id, path, name, created_at)"
+                        " VALUES (?, ?, NULL, '', ?, ?)",
+                        (folder_id, root_id, os.path.basename(path.rstrip("/")) or path, now),
+                    )
+                    row = (root_id, folder_id)
+                roots.append(Root(id=int(row[0]), path=path, folder_id=int(row[1])))
+        return roots
+
+    async def list_roots(self) -> list[Root]:
+        async with self.db.reading() as conn:
+            rows = await conn.fetch(
+                "SELECT r.id, r.path, f.id FROM roots r JOIN folders f ON f.root_id = r.id AND f.path = ''"
+                " ORDER BY r.id"
+            )
+        return [Root(id=int(r[0]), path=str(r[1]), folder_id=int(r[2])) for r in rows]
+
+    async def read_scope(self, scope: Scope) -> list[IndexedEntry]:
+        folder_where, video_where, params = _scope_filter(scope)
+        async with self.db.reading() as conn:
+            folders = await conn.fetch(
+                f"SELECT id, root_id, path, 0, mtime_ns, inode, device FROM folders WHERE {folder_where}", params
+            )
+            videos = await conn.fetch(
+                f"SELECT id, root_id, path, size, mtime_ns, inode, device FROM videos WHERE {video_where}", params
+            )
+        return _entries(EntryKind.FOLDER, folders) + _entries(EntryKind.VIDEO, videos)
+
+    async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:
+        async with self.db.writing() as conn:
+            return await take_ids(conn, "folders", folders), await take_ids(conn, "videos", videos)
+
+    async def apply_structure(self, plan: SyncPlan) -> None:
+        now = time.time()
+        async with self.db.writing() as conn:
+            removed_videos = [(e.id,) for e in plan.removed if e.kind is EntryKind.VIDEO]
+            removed_folders = [(e.id,) for e in plan.removed if e.kind is EntryKind.FOLDER]
+            await conn.executemany("DELETE FROM videos WHERE id = ?", removed_videos)
+            await conn.executemany("DELETE FROM folders WHERE id = ?", removed_folders)
+            for table, kind in (("folders", EntryKind.FOLDER), ("videos", EntryKind.VIDEO)):
+                await conn.executemany(
+                    f"UPDATE {table} SET path = ? WHERE id = ?",
+                    [(f"{_ASIDE_PREFIX}{m.id}", m.id) for m in plan.moves if m.kind is kind],
+                )
+            await conn.executemany(
+                "INSERT INTO folders (id, root_id, parent_id, path, path_bytes, name, mtime_ns, inode, device,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (f.id, f.root_id, f.parent_id, f.entry.path, f.entry.raw_path, name_of(f.entry.path),
+                     f.entry.mtime_ns, to_i64(f.entry.inode), to_i64(f.entry.device), now)
+                    for f in sorted(plan.new_folders, key=lambda f: f.entry.path.count("/"))
+                ],
+            )  # fmt: skip
+            await conn.executemany(
+                "UPDATE folders SET root_id = ?, parent_id = ?, path = ?, path_bytes = ?, name = ?, mtime_ns = ?,"
+                " inode = ?, device = ? WHERE id = ?",
+                [
+                    (m.root_id, m.parent_id, m.entry.path, m.entry.raw_path, name_of(m.entry.path), m.entry.mtime_ns,
+                     to_i64(m.entry.inode), to_i64(m.entry.device), m.id)
+                    for m in plan.moves if m.kind is EntryKind.FOLDER
+                ],
+            )  # fmt: skip
+            await conn.executemany(
+                "UPDATE videos SET root_id = ?, folder_id = ?, path = ?, path_bytes = ?, name = ?, name_fold = ?,"
+                " size = ?, mtime_ns = ?, inode = ?, device = ? WHERE id = ?",
+                [
+                    (m.root_id, m.parent_id, m.entry.path, m.entry.raw_path, name_of(m.entry.path),
+                     name_of(m.entry.path).casefold(), m.entry.size, m.entry.mtime_ns, to_i64(m.entry.inode),
+                     to_i64(m.entry.device), m.id)
+                    for m in plan.moves if m.kind is EntryKind.VIDEO
+                ],
+            )  # fmt: skip
+
+    async def insert_videos(self, rows: Sequence[NewVideo]) -> None:
+        now = time.time()
+        async with self.db.writing() as conn:
+            await conn.executemany(
+                "INSERT INTO videos (id, root_id, folder_id, path, path_bytes, name, name_fold, size, mtime_ns, inode,"
+                " device, created_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING')",
+                [
+                    (v.id, v.root_id, v.folder_id, v.entry.path, v.entry.raw_path, name_of(v.entry.path),
+                     name_of(v.entry.path).casefold(), v.entry.size, v.entry.mtime_ns, to_i64(v.entry.inode),
+                     to_i64(v.entry.device), now)
+                    for v in rows
+                ],
+            )  # fmt: skip
+
+    async def update_entries(self, rows: Sequence[Update]) -> None:
+        async with self.db.writing() as conn:
+            await conn.executemany(
+                "UPDATE folders SET mtime_ns = ?, inode = ?, device = ? WHERE id = ?",
+                [
+                    (u.entry.mtime_ns, to_i64(u.entry.inode), to_i64(u.entry.device), u.id)
+                    for u in rows
+                    if u.kind is EntryKind.FOLDER
+                ],
+            )
+            # A changed file is probed again: back to PENDING, its old error forgotten.
+            await conn.executemany(
+                "UPDATE videos SET size = ?, mtime_ns = ?, inode = ?, device = ?, status = 'PENDING', error = NULL"
+                " WHERE id = ?",
+                [
+                    (u.entry.size, u.entry.mtime_ns, to_i64(u.entry.inode), to_i64(u.entry.device), u.id)
+                    for u in rows
+                    if u.kind is EntryKind.VIDEO
+                ],
+            )
+
+    async def count_entries(self) -> tuple[int, int]:
+        """How many folders and videos the index holds."""
+        async with self.db.reading() as conn:
+            folders = await conn.fetch_one("SELECT COUNT(*) FROM folders")
+            videos = await conn.fetch_one("SELECT COUNT(*) FROM videos")
+        return int(folders[0]) if folders else 0, int(videos[0]) if videos else 0
+
+
+def _scope_filter(scope: Scope) -> tuple[str, str, tuple[Any, ...]]:
+    if scope.recursive and scope.path == "":
+        return "root_id = ?", "root_id = ?", (scope.root_id,)
+    if scope.recursive:
+        low, high = path_range(scope.path)
+        where = "root_id = ? AND (path = ? OR (path >= ? AND path < ?))"
+        return where, where, (scope.root_id, scope.path, low, high)
+    parent = "(SELECT id FROM folders WHERE root_id = ? AND path = ?)"
+    return (
+        f"root_id = ? AND (path = ? OR parent_id = {parent})",
+        f"root_id = ? AND (path = ? OR folder_id = {parent})",
+        (scope.root_id, scope.path, scope.root_id, scope.path),
+    )
+
+
+def _entries(kind: EntryKind, rows: list[tuple[Any, ...]]) -> list[IndexedEntry]:
+    return [
+        IndexedEntry(
+            kind=kind,
+            id=int(r[0]),
+            root_id=int(r[1]),
+            path=str(r[2]),
+            size=int(r[3]),
+            mtime_ns=int(r[4]),
+            inode=from_i64(int(r[5])),
+            device=from_i64(int(r[6])),
+        )
+        for r in rows
+    ]
+
+
+async def take_ids(conn: RawConnection, counter: str, count: int) -> int:
+    """Reserve ``count`` ids of a counter; returns the first. Ids are never handed out twice."""
+    row = await conn.fetch_one("SELECT next_id FROM id_counters WHERE name = ?", (counter,))
+    if row is None:
+        table = {"roots": "roots", "folders": "folders", "videos": "videos", "sync_jobs": "sync_jobs"}[counter]
+        top = await conn.fetch_one(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
+        first = int(top[0]) + 1 if top else 1
+        await conn.execute("INSERT INTO id_counters (name, next_id) VALUES (?, ?)", (counter, first + count))
+        return first
+    first = int(row[0])
+    if count:
+        await conn.execute("UPDATE id_counters SET next_id = ? WHERE name = ?", (first + count, counter))
+    return first

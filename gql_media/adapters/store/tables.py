@@ -1,0 +1,98 @@
+"""The index's tables, as SQLAlchemy Core metadata (migrations and queries share it).
+
+Times are UTC epoch seconds (float) and file times are integer nanoseconds, so the raw
+driver paths write plain numbers on SQLite and PostgreSQL alike. Ids are given by the store
+(from ``id_counters``), never reused, so a Relay id keeps meaning one thing.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+# Paths compare byte-wise so "under a path" is a range scan on both engines.
+PathText = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+
+roots = sa.Table(
+    "roots",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("path", sa.Text, nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+folders = sa.Table(
+    "folders",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("root_id", sa.BigInteger, sa.ForeignKey("roots.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("parent_id", sa.BigInteger, sa.ForeignKey("folders.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("path", PathText, nullable=False),
+    sa.Column("path_bytes", sa.LargeBinary, nullable=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("mtime_ns", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("inode", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("device", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("root_id", "path", name="uq_folders_root_path"),
+    sa.Index("ix_folders_parent_name", "parent_id", "name"),
+)
+
+videos = sa.Table(
+    "videos",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("root_id", sa.BigInteger, sa.ForeignKey("roots.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("folder_id", sa.BigInteger, sa.ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("path", PathText, nullable=False),
+    sa.Column("path_bytes", sa.LargeBinary, nullable=True),
+    sa.Column("name", sa.Text, nullable=False),
+    # casefold()ed name: case-insensitive search for any script, not only ASCII.
+    sa.Column("name_fold", sa.Text, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("mtime_ns", sa.BigInteger, nullable=False),
+    sa.Column("inode", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("device", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default="PENDING"),
+    sa.Column("duration_s", sa.Float, nullable=True),
+    sa.Column("width", sa.Integer, nullable=True),
+    sa.Column("height", sa.Integer, nullable=True),
+    sa.Column("video_codec", sa.Text, nullable=True),
+    sa.Column("audio_codec", sa.Text, nullable=True),
+    sa.Column("container", sa.Text, nullable=True),
+    sa.Column("bitrate", sa.BigInteger, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("thumbnail_key", sa.Text, nullable=True),
+    sa.UniqueConstraint("root_id", "path", name="uq_videos_root_path"),
+    sa.Index("ix_videos_folder_name", "folder_id", "name"),
+    sa.Index("ix_videos_status", "status"),
+    sa.Index("ix_videos_mtime", "mtime_ns"),
+    sa.Index("ix_videos_size", "size"),
+    sa.Index("ix_videos_duration", "duration_s"),
+    sa.Index("ix_videos_name", "name"),
+)
+
+id_counters = sa.Table(
+    "id_counters",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("next_id", sa.BigInteger, nullable=False),
+)
+
+sync_jobs = sa.Table(
+    "sync_jobs",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("mode", sa.Text, nullable=False),
+    sa.Column("trigger", sa.Text, nullable=False),
+    sa.Column("paths", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=True),
+    sa.Column("finished_at", sa.Float, nullable=True),
+    sa.Column("progress", sa.Text, nullable=False),
+    sa.Column("errors", sa.Text, nullable=False),
+    sa.Index("ix_sync_jobs_state", "state"),
+)
