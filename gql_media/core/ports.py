@@ -13,9 +13,11 @@ from gql_media.core.models import (
     Root,
     Scope,
     SyncJob,
+    SyncPhase,
     SyncPlan,
     SyncProgress,
     SyncRequest,
+    SyncTarget,
     Update,
     WatcherStatus,
 )
@@ -115,3 +117,54 @@ class SyncSubmitter(Protocol):
     async def submit(self, request: SyncRequest) -> SyncJob:
         """Queue a sync; a request covered by the running job returns that job, others merge into the queued one."""
         ...
+
+
+class JobContext(Protocol):
+    """What a step after the index writes (merging, probing, thumbnails) gets from its running job."""
+
+    @property
+    def job_id(self) -> int: ...
+
+    @property
+    def roots(self) -> Sequence[Root]: ...
+
+    @property
+    def scopes(self) -> Sequence[Scope]:
+        """The parts of the library this job synced."""
+        ...
+
+    @property
+    def changed_video_ids(self) -> Sequence[int]:
+        """Videos this job added or whose content changed (grows when ``sync_targets`` adds more)."""
+        ...
+
+    @property
+    def removed_video_ids(self) -> Sequence[int]: ...
+
+    async def report(self, phase: SyncPhase, done: int, total: int | None, current_path: str | None = None) -> None:
+        """Publish progress (throttled to ~10/s; phase changes always go out)."""
+        ...
+
+    def add_error(self, path: str, message: str) -> None:
+        """Record a per-file failure on the job (counted in ``failed``); the job goes on."""
+        ...
+
+    def check_cancelled(self) -> None:
+        """Raise ``JobCancelled`` when the job was cancelled; call it between units of work."""
+        ...
+
+    async def publish_change(self, change: LibraryChange) -> None: ...
+
+    async def sync_targets(self, targets: Sequence[SyncTarget]) -> None:
+        """Index what a step produced on disk (e.g. a merged mp4), inside this job."""
+        ...
+
+
+class JobStep(Protocol):
+    """One phase run after the index writes of every job."""
+
+    async def __call__(self, context: JobContext) -> None: ...
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when it was cancelled."""

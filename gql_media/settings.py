@@ -1,0 +1,101 @@
+"""All configuration, read once: environment variables ``GQL_MEDIA_*`` and CLI flags on top."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend-example" / "dist"
+
+
+def _split_list(value: object) -> object:
+    """Lists in the environment are comma- or os.pathsep-separated (JSON lists work too)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        separators = [",", os.pathsep]
+        for sep in separators:
+            if sep in text:
+                return [part.strip() for part in text.split(sep) if part.strip()]
+        return [text] if text else []
+    return value
+
+
+class Settings(BaseSettings):
+    """gql_media's settings. Every field can be set as ``GQL_MEDIA_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="GQL_MEDIA_", extra="ignore")
+
+    roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    data_dir: Path = Path(".gql_media")
+    database_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+
+    # Sync and watching.
+    watch: bool = True
+    watch_mode: Literal["native", "polling"] = "native"
+    poll_delay_ms: int = 1000
+    settle_ms: int = 300
+    max_wait_ms: int = 3000
+    watch_queue_size: int = 10_000
+    reconcile_interval_s: float = 6 * 3600.0
+    sync_batch_size: int = 2000
+
+    # Media.
+    media_workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
+    media_timeout_s: float = 60.0
+    thumbnail_width: int = 320
+    thumbnail_format: Literal["jpeg", "webp"] = "jpeg"
+    hls_auto_merge: bool = True
+    hls_delete_source: bool = False
+
+    # API.
+    api_token: str | None = None
+    public_read: bool = False
+    signed_url_ttl_s: int = 6 * 3600
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_query_depth: int = 15
+    max_aliases: int = 100
+    max_tokens: int = 10_000
+    frontend_dir: Path = _FRONTEND_DIST
+
+    # Scale-out.
+    broadcast_url: str = "memory://"
+
+    @field_validator("roots", "cors_origins", mode="before")
+    @classmethod
+    def _parse_list(cls, value: object) -> object:
+        return _split_list(value)
+
+    @field_validator("roots")
+    @classmethod
+    def _absolute_roots(cls, value: list[Path]) -> list[Path]:
+        return [Path(os.path.abspath(os.path.expanduser(p))) for p in value]
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return Path(os.path.abspath(os.path.expanduser(value)))
+
+    @property
+    def effective_database_url(self) -> str:
+        """``database_url``, or the SQLite file ``<data_dir>/library.db``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'library.db'}"
+
+    @property
+    def thumbnails_dir(self) -> Path:
+        return self.data_dir / "thumbnails"
+
+    @property
+    def root_paths(self) -> list[str]:
+        return [str(p) for p in self.roots]
