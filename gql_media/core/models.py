@@ -111,6 +111,7 @@ class Scope:
     root_id: int
     path: str
     recursive: bool = True
+    raw_path: bytes | None = field(default=None, compare=False)
 
     def covers(self, other: Scope) -> bool:
         """Whether syncing this scope also syncs everything ``other`` would."""

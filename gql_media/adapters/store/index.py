@@ -101,7 +101,6 @@ class IndexStore:
             removed_videos = [(e.id,) for e in plan.removed if e.kind is EntryKind.VIDEO]
             removed_folders = [(e.id,) for e in plan.removed if e.kind is EntryKind.FOLDER]
             await conn.executemany("DELETE FROM videos WHERE id = ?", removed_videos)
-            await conn.executemany("DELETE FROM folders WHERE id = ?", removed_folders)
             for table, kind in (("folders", EntryKind.FOLDER), ("videos", EntryKind.VIDEO)):
                 await conn.executemany(
                     f"UPDATE {table} SET path = ? WHERE id = ?",
@@ -135,6 +134,8 @@ class IndexStore:
                     for m in plan.moves if m.kind is EntryKind.VIDEO
                 ],
             )  # fmt: skip
+            # Folders go last: ON DELETE CASCADE must not take along entries that moved out of them.
+            await conn.executemany("DELETE FROM folders WHERE id = ?", removed_folders)
 
     async def insert_videos(self, rows: Sequence[NewVideo]) -> None:
         now = time.time()

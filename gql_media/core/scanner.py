@@ -1,0 +1,213 @@
+"""Walks a part of a library root with ``os.scandir``. Blocking: run it in a thread.
+
+Rules a user expects:
+- videos are recognised by extension, case-insensitive; the segments of an HLS download (a folder
+  holding an .m3u8 playlist) are not videos of their own (the merge makes one of them);
+- dotfiles, dot-folders, partial downloads and the server's own data dir are ignored, and so is
+  anything that is not a regular file or a folder;
+- symlinks are followed only when they stay inside the root, and a folder is never entered twice
+  in one walk (no loops);
+- a name that is not valid UTF-8 keeps its real bytes in ``raw_path`` and shows U+FFFD in ``path``;
+- what cannot be read is reported, never taken as deleted: the walk records the path as
+  *incomplete* so the sync leaves its index entries alone.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from gql_media.core.models import EntryKind, ScanEntry, SyncErrorInfo
+
+VIDEO_EXTENSIONS = frozenset(
+    {
+        ".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mov", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".m2ts",
+        ".mts", ".3gp", ".ogv", ".vob", ".asf", ".divx", ".f4v",
+    }
+)  # fmt: skip
+PARTIAL_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial")
+PLAYLIST_EXTENSION = ".m3u8"
+SEGMENT_EXTENSIONS = frozenset({".ts", ".m4s", ".aac", ".m4a"})
+
+
+def extension_of(name: str) -> str:
+    dot = name.rfind(".")
+    return name[dot:].lower() if dot > 0 else ""
+
+
+def is_ignored_name(name: str) -> bool:
+    """Dotfiles and partial downloads never reach the index."""
+    return name.startswith(".") or name.lower().endswith(PARTIAL_SUFFIXES)
+
+
+def is_video_name(name: str) -> bool:
+    return not is_ignored_name(name) and extension_of(name) in VIDEO_EXTENSIONS
+
+
+def display_name(name: str) -> tuple[str, bool]:
+    """A valid-Unicode form of an OS name, and whether it differs from the real bytes."""
+    if name.isascii():
+        return name, False
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), True
+    return name, False
+
+
+class ScanCancelled(Exception):
+    """The walk was asked to stop."""
+
+
+@dataclass(slots=True)
+class ScanResult:
+    """What one walk found. ``incomplete`` holds paths whose contents could not be listed."""
+
+    entries: list[ScanEntry] = field(default_factory=list)
+    errors: list[SyncErrorInfo] = field(default_factory=list)
+    incomplete: set[str] = field(default_factory=set)
+
+
+class Scanner:
+    """Walks folders of one root. ``ignore_paths`` are absolute folders to skip (the data dir)."""
+
+    def __init__(self, root_path: str, ignore_paths: Iterable[str] = ()) -> None:
+        self.root_path = os.path.abspath(root_path)
+        self._root_real = os.path.realpath(self.root_path)
+        self._ignored = {os.path.realpath(p) for p in ignore_paths}
+        self.seen = 0  # entries looked at so far, read by the progress reporter from another thread
+        self._stop = threading.Event()
+
+    def cancel(self) -> None:
+        self._stop.set()
+
+    def walk(self, rel_path: str, recursive: bool, result: ScanResult, raw_path: bytes | None = None) -> None:
+        """Add ``rel_path`` (a folder) and what lies under it to ``result``.
+
+        ``raw_path`` is the real relative path when it is not valid UTF-8. A missing folder adds
+        nothing (it is gone); a missing or unreadable root is incomplete.
+        """
+        raw = raw_path
+        os_rel = os.fsdecode(raw_path) if raw_path is not None else rel_path
+        abs_path = self._abs(os_rel)
+        try:
+            st = os.stat(abs_path)
+        except FileNotFoundError:
+            if rel_path == "":
+                result.errors.append(SyncErrorInfo(self.root_path, "library root is missing or not mounted"))
+                result.incomplete.add("")
+            return
+        except OSError as exc:
+            result.errors.append(SyncErrorInfo(abs_path, f"cannot read: {exc.strerror or exc}"))
+            result.incomplete.add(rel_path)
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            if rel_path == "":
+                result.errors.append(SyncErrorInfo(self.root_path, "library root is not a folder"))
+                result.incomplete.add("")
+            return
+        if rel_path and (is_ignored_name(rel_path.rsplit("/", 1)[-1]) or self._is_ignored_dir(abs_path)):
+            return
+        result.entries.append(ScanEntry(EntryKind.FOLDER, rel_path, raw, 0, st.st_mtime_ns, st.st_ino, st.st_dev))
+        visited = {(st.st_dev, st.st_ino)}
+        self._walk_dir(rel_path, os_rel, raw is not None, recursive, visited, result)
+
+    def _abs(self, os_rel: str) -> str:
+        return os.path.join(self.root_path, os_rel) if os_rel else self.root_path
+
+    def _is_ignored_dir(self, abs_path: str) -> bool:
+        return bool(self._ignored) and os.path.realpath(abs_path) in self._ignored
+
+    def _walk_dir(
+        self,
+        rel_dir: str,
+        os_rel_dir: str,
+        dir_has_raw: bool,
+        recursive: bool,
+        visited: set[tuple[int, int]],
+        result: ScanResult,
+    ) -> None:
+        stack = [(rel_dir, os_rel_dir, dir_has_raw)]
+        append = result.entries.append
+        while stack:
+            if self._stop.is_set():
+                raise ScanCancelled
+            rel, os_rel, has_raw = stack.pop()
+            children = self._list(rel, self._abs(os_rel), result)
+            if children is None:
+                continue
+            hls = any(c.name.lower().endswith(PLAYLIST_EXTENSION) for c in children)
+            prefix = rel + "/" if rel else ""
+            os_prefix = os_rel + "/" if os_rel else ""
+            for child in children:
+                name = child.name
+                if name[0] == "." or is_ignored_name(name):
+                    continue
+                shown, bad = display_name(name)
+                child_rel = prefix + shown
+                child_os_rel = os_prefix + name
+                raw = os.fsencode(child_os_rel) if (bad or has_raw) else None
+                try:
+                    is_link = child.is_symlink()
+                    st = self._stat(child, is_link)
+                except FileNotFoundError:
+                    result.errors.append(SyncErrorInfo(child.path, "vanished during the scan"))
+                    continue
+                except OSError as exc:
+                    result.errors.append(SyncErrorInfo(child.path, f"cannot read: {exc.strerror or exc}"))
+                    if child.is_dir(follow_symlinks=False):
+                        result.incomplete.add(child_rel)
+                    continue
+                if st is None:
+                    continue
+                self.seen += 1
+                mode = st.st_mode
+                if stat.S_ISREG(mode):
+                    ext = extension_of(name)
+                    if ext in VIDEO_EXTENSIONS and not (hls and ext in SEGMENT_EXTENSIONS):
+                        append(ScanEntry(EntryKind.VIDEO, child_rel, raw, st.st_size, st.st_mtime_ns, st.st_ino,
+                                         st.st_dev))  # fmt: skip
+                elif stat.S_ISDIR(mode):
+                    key = (st.st_dev, st.st_ino)
+                    if key in visited or self._is_ignored_dir(child.path):
+                        continue
+                    append(ScanEntry(EntryKind.FOLDER, child_rel, raw, 0, st.st_mtime_ns, st.st_ino, st.st_dev))
+                    if recursive:
+                        visited.add(key)
+                        stack.append((child_rel, child_os_rel, raw is not None))
+
+    @staticmethod
+    def _list(rel: str, abs_dir: str, result: ScanResult) -> list[os.DirEntry[str]] | None:
+        try:
+            with os.scandir(abs_dir) as listing:
+                return list(listing)
+        except FileNotFoundError:
+            message = "folder vanished during the scan"
+        except OSError as exc:
+            message = f"cannot list folder: {exc.strerror or exc}"
+        result.errors.append(SyncErrorInfo(abs_dir, message))
+        result.incomplete.add(rel)
+        return None
+
+    def _stat(self, child: os.DirEntry[str], is_link: bool) -> os.stat_result | None:
+        """lstat for plain entries; for symlinks the target's stat, only when it stays inside the root."""
+        if not is_link:
+            return child.stat(follow_symlinks=False)
+        target = os.path.realpath(child.path)
+        if target != self._root_real and not target.startswith(self._root_real + os.sep):
+            return None
+        return os.stat(target)
+
+
+def split_os_path(root_path: str, abs_path: str) -> tuple[str, bytes | None]:
+    """The display path relative to ``root_path`` of an absolute OS path, and its raw bytes if needed."""
+    os_rel = os.path.relpath(abs_path, root_path)
+    if os_rel == ".":
+        return "", None
+    os_rel = os_rel.replace(os.sep, "/")
+    parts = [display_name(part) for part in os_rel.split("/")]
+    shown = "/".join(part for part, _ in parts)
+    return shown, (os.fsencode(os_rel) if any(bad for _, bad in parts) else None)
