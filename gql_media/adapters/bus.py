@@ -1,0 +1,137 @@
+"""The in-process event bus: one publisher side, many subscribers with bounded queues.
+
+A publisher never waits for a subscriber. A slow subscriber of library changes loses its backlog
+and gets one RESYNC change instead (it refetches); a slow subscriber of progress or watcher
+status loses the oldest events and keeps the newest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Generic, TypeVar
+
+from gql_media.core.models import ChangeKind, LibraryChange, SyncProgress, WatcherStatus
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_QUEUE_SIZE = 1000
+
+
+class QueueSubscription(Generic[T]):
+    """One subscriber's bounded queue. ``on_overflow`` decides what replaces a full backlog."""
+
+    def __init__(
+        self,
+        maxsize: int,
+        on_overflow: Callable[[deque[T], T], None],
+        unsubscribe: Callable[[QueueSubscription[T]], None],
+    ) -> None:
+        self._items: deque[T] = deque()
+        self._maxsize = maxsize
+        self._on_overflow = on_overflow
+        self._unsubscribe = unsubscribe
+        self._ready = asyncio.Event()
+        self._closed = False
+        self.overflows = 0
+
+    def offer(self, item: T) -> None:
+        if self._closed:
+            return
+        if len(self._items) >= self._maxsize:
+            self.overflows += 1
+            self._on_overflow(self._items, item)
+        else:
+            self._items.append(item)
+        self._ready.set()
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[T]:
+        while not self._closed:
+            if not self._items:
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            yield self._items.popleft()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._ready.set()
+            self._unsubscribe(self)
+
+
+def _keep_newest(items: deque[T], item: T) -> None:
+    items.popleft()
+    items.append(item)
+
+
+class MemoryBus:
+    """Implements ``ports.EventBus`` within one process."""
+
+    def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+        self.queue_size = queue_size
+        self.sequence = 0
+        self._changes: set[QueueSubscription[LibraryChange]] = set()
+        self._progress: set[QueueSubscription[SyncProgress]] = set()
+        self._watcher: set[QueueSubscription[WatcherStatus]] = set()
+
+    async def publish_change(self, change: LibraryChange) -> LibraryChange:
+        self.sequence += 1
+        sequenced = dataclasses.replace(change, sequence=self.sequence)
+        for subscriber in self._changes:
+            subscriber.offer(sequenced)
+        return sequenced
+
+    async def publish_progress(self, progress: SyncProgress) -> None:
+        for subscriber in self._progress:
+            subscriber.offer(progress)
+
+    async def publish_watcher(self, status: WatcherStatus) -> None:
+        for subscriber in self._watcher:
+            subscriber.offer(status)
+
+    def _resync(self, items: deque[LibraryChange], _item: LibraryChange) -> None:
+        # The subscriber missed changes: drop what it had not read and tell it to refetch.
+        items.clear()
+        items.append(
+            LibraryChange(
+                kind=ChangeKind.RESYNC,
+                entry_kind=None,
+                id=None,
+                root_id=None,
+                root_path=None,
+                path=None,
+                sequence=self.sequence,
+            )
+        )
+
+    def subscribe_changes(self) -> QueueSubscription[LibraryChange]:
+        subscription = QueueSubscription(self.queue_size, self._resync, self._changes.discard)
+        self._changes.add(subscription)
+        return subscription
+
+    def subscribe_progress(self) -> QueueSubscription[SyncProgress]:
+        subscription: QueueSubscription[SyncProgress] = QueueSubscription(
+            self.queue_size, _keep_newest, self._progress.discard
+        )
+        self._progress.add(subscription)
+        return subscription
+
+    def subscribe_watcher(self) -> QueueSubscription[WatcherStatus]:
+        subscription: QueueSubscription[WatcherStatus] = QueueSubscription(
+            self.queue_size, _keep_newest, self._watcher.discard
+        )
+        self._watcher.add(subscription)
+        return subscription
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._changes) + len(self._progress) + len(self._watcher)

@@ -1,0 +1,408 @@
+"""The job runner: the one writer of the index. One job runs at a time; requests coalesce.
+
+A request whose scope the running job covers gets the running job back. Any other request
+merges into the single queued job. Jobs can be cancelled (queued: at once; running: between
+batches). Every job is kept in the job store for the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from gql_media.core.models import (
+    JobState,
+    LibraryChange,
+    Root,
+    Scope,
+    SyncErrorInfo,
+    SyncJob,
+    SyncMode,
+    SyncPhase,
+    SyncProgress,
+    SyncRequest,
+    SyncTarget,
+)
+from gql_media.core.ports import EventBus, JobCancelled, JobStep, JobStore
+from gql_media.core.scanner import split_os_path
+from gql_media.core.sync import SyncEngine
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL_S = 0.1
+MAX_ERRORS_KEPT = 1000
+
+
+class PathOutsideRoots(ValueError):
+    """A path that lies in no library root."""
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def _minimal(scopes: Sequence[Scope]) -> list[Scope]:
+    """Drop scopes another scope covers."""
+    unique = list(dict.fromkeys(scopes))
+    return [s for s in unique if not any(o is not s and o.covers(s) and not (s.covers(o) and id(o) > id(s))
+                                         for o in unique)]  # fmt: skip
+
+
+class _ActiveJob:
+    """A queued or running job: mutable while it lives, published as ``SyncJob`` snapshots."""
+
+    def __init__(
+        self,
+        job_id: int,
+        request: SyncRequest,
+        scopes: list[Scope],
+        paths: list[str],
+        publish: Callable[[SyncProgress], Awaitable[None]],
+    ) -> None:
+        self.id = job_id
+        self.job_id = job_id
+        self._publish_progress = publish
+        self.mode = request.mode
+        self.trigger = request.trigger
+        self.scopes = scopes
+        self.paths = paths
+        self.state = JobState.QUEUED
+        self.created_at = now_utc()
+        self.started_at: datetime | None = None
+        self.finished_at: datetime | None = None
+        self.errors: list[SyncErrorInfo] = []
+        self.failed = 0
+        self.added = self.updated = self.removed = self.moved = 0
+        self.phase = SyncPhase.SCANNING
+        self.done = 0
+        self.total: int | None = None
+        self.current_path: str | None = None
+        self.sequence = 0
+        self.cancel_requested = False
+        self.finished = asyncio.Event()
+        self._started_monotonic: float | None = None
+        self._last_report = 0.0
+
+    def merge(self, request: SyncRequest, scopes: list[Scope], paths: list[str]) -> None:
+        if request.mode is SyncMode.FULL:
+            self.mode = SyncMode.FULL
+        self.scopes = _minimal([*self.scopes, *scopes])
+        self.paths = list(dict.fromkeys([*self.paths, *paths]))
+
+    def covers(self, scopes: Sequence[Scope]) -> bool:
+        return all(any(mine.covers(s) for mine in self.scopes) for s in scopes)
+
+    def progress(self) -> SyncProgress:
+        elapsed = 0.0 if self._started_monotonic is None else time.monotonic() - self._started_monotonic
+        return SyncProgress(
+            job_id=self.id,
+            sequence=self.sequence,
+            state=self.state,
+            phase=self.phase,
+            done=self.done,
+            total=self.total,
+            current_path=self.current_path,
+            added=self.added,
+            updated=self.updated,
+            removed=self.removed,
+            moved=self.moved,
+            failed=self.failed,
+            elapsed_s=round(elapsed, 3),
+        )
+
+    def snapshot(self) -> SyncJob:
+        return SyncJob(
+            id=self.id,
+            mode=self.mode,
+            trigger=self.trigger,
+            paths=tuple(self.paths),
+            state=self.state,
+            created_at=self.created_at,
+            started_at=self.started_at,
+            finished_at=self.finished_at,
+            progress=self.progress(),
+            errors=tuple(self.errors),
+        )
+
+    def mark_started(self) -> None:
+        self.state = JobState.RUNNING
+        self.started_at = now_utc()
+        self._started_monotonic = time.monotonic()
+
+    def add_error(self, path: str, message: str) -> None:
+        self.failed += 1
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append(SyncErrorInfo(path, message))
+
+    def check_cancelled(self) -> None:
+        if self.cancel_requested:
+            raise JobCancelled
+
+    def is_cancelled(self) -> bool:
+        return self.cancel_requested
+
+    async def report(self, phase: SyncPhase, done: int, total: int | None, current_path: str | None = None) -> None:
+        """Record progress; publish it when the phase changed or ~100 ms passed since the last event."""
+        changed_phase = phase is not self.phase
+        self.phase, self.done, self.total = phase, done, total
+        if current_path is not None:
+            self.current_path = current_path
+        now = time.monotonic()
+        if changed_phase or self.sequence == 0 or now - self._last_report >= PROGRESS_INTERVAL_S:
+            self._last_report = now
+            await self.publish()
+
+    async def publish(self) -> None:
+        self.sequence += 1
+        await self._publish_progress(self.progress())
+
+
+class _Context:
+    """The running job as sync and the steps after it see it (``SyncReporter`` and ``JobContext``)."""
+
+    def __init__(self, runner: JobRunner, job: _ActiveJob) -> None:
+        self._runner = runner
+        self._job = job
+        self.changed: list[int] = []
+        self.removed: list[int] = []
+
+    @property
+    def job_id(self) -> int:
+        return self._job.id
+
+    @property
+    def roots(self) -> Sequence[Root]:
+        return self._runner.roots
+
+    @property
+    def scopes(self) -> Sequence[Scope]:
+        return self._job.scopes
+
+    @property
+    def changed_video_ids(self) -> Sequence[int]:
+        return self.changed
+
+    @property
+    def removed_video_ids(self) -> Sequence[int]:
+        return self.removed
+
+    async def report(self, phase: SyncPhase, done: int, total: int | None, current_path: str | None = None) -> None:
+        await self._job.report(phase, done, total, current_path)
+
+    def add_error(self, path: str, message: str) -> None:
+        self._job.add_error(path, message)
+
+    def check_cancelled(self) -> None:
+        self._job.check_cancelled()
+
+    async def publish_change(self, change: LibraryChange) -> None:
+        await self._runner.bus.publish_change(replace(change, job_id=self._job.id))
+
+    async def sync_targets(self, targets: Sequence[SyncTarget]) -> None:
+        await self.sync_scopes(self._runner.scopes_for(targets))
+
+    async def sync_scopes(self, scopes: Sequence[Scope]) -> None:
+        outcome = await self._runner.engine.sync(scopes, self._job)
+        self.changed.extend(outcome.changed_video_ids)
+        self.removed.extend(outcome.removed_video_ids)
+
+
+class JobRunner:
+    """Runs sync jobs one at a time. ``submit`` never waits for a job to run."""
+
+    def __init__(
+        self,
+        *,
+        engine: SyncEngine,
+        jobs: JobStore,
+        bus: EventBus,
+        roots: Sequence[Root],
+        steps: Sequence[JobStep] = (),
+        on_finished: Callable[[SyncJob], Awaitable[None]] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.jobs = jobs
+        self.bus = bus
+        self.roots = list(roots)
+        self.steps = list(steps)
+        self.on_finished = on_finished
+        self._running: _ActiveJob | None = None
+        self._queued: _ActiveJob | None = None
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._submit_lock = asyncio.Lock()
+        self._recent: dict[int, _ActiveJob] = {}
+
+    async def start(self) -> None:
+        if self._task is None:
+            await self.jobs.fail_unfinished_jobs("the server stopped while this job was queued or running")
+            self._task = asyncio.create_task(self._loop(), name="gql_media-job-runner")
+
+    async def stop(self) -> None:
+        """Cancel what runs and stop; the stopped job is recorded as CANCELLED."""
+        if self._running is not None:
+            self._running.cancel_requested = True
+        if self._queued is not None:
+            await self.cancel(self._queued.id)
+        if self._task is not None:
+            task, self._task = self._task, None
+            if self._running is not None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._running.finished.wait(), timeout=10)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # ------------------------------------------------------------------ requests
+
+    def resolve(self, abs_path: str) -> tuple[Root, str, bytes | None]:
+        """The root holding an absolute path, and the path relative to it."""
+        path = os.path.abspath(abs_path)
+        for root in sorted(self.roots, key=lambda r: len(r.path), reverse=True):
+            if path == root.path or path.startswith(root.path.rstrip(os.sep) + os.sep):
+                rel, raw = split_os_path(root.path, path)
+                return root, rel, raw
+        raise PathOutsideRoots(f"{abs_path} is not inside any library root")
+
+    def scopes_for(self, targets: Sequence[SyncTarget]) -> list[Scope]:
+        if not targets:
+            return [Scope(root.id, "", True) for root in self.roots]
+        scopes: list[Scope] = []
+        for target in targets:
+            root, rel, raw = self.resolve(target.path)
+            if rel and not os.path.isdir(target.path):
+                # A file (or something gone): its folder, shallow, finds it added, changed or removed.
+                parent = os.path.dirname(os.path.abspath(target.path))
+                root, rel, raw = self.resolve(parent)
+                scopes.append(Scope(root.id, rel, False, raw))
+            else:
+                scopes.append(Scope(root.id, rel, target.recursive, raw))
+        return _minimal(scopes)
+
+    async def submit(self, request: SyncRequest) -> SyncJob:
+        """Queue a sync; returns the running job when it covers the request, else the (merged) queued job."""
+        targets = () if request.mode is SyncMode.FULL else request.targets
+        scopes = self.scopes_for(targets)
+        paths = [t.path for t in targets] if targets else [root.path for root in self.roots]
+        async with self._submit_lock:
+            running = self._running
+            if (
+                running is not None
+                and not running.cancel_requested
+                and running.covers(scopes)
+                and (request.mode is not SyncMode.FULL or running.mode is SyncMode.FULL)
+            ):
+                return running.snapshot()
+            if self._queued is not None:
+                self._queued.merge(request, scopes, paths)
+                await self.jobs.save_job(self._queued.snapshot())
+                return self._queued.snapshot()
+            job = _ActiveJob(await self.jobs.next_job_id(), request, scopes, paths, self.bus.publish_progress)
+            self._queued = job
+            self._recent[job.id] = job
+            await self.jobs.save_job(job.snapshot())
+            await job.publish()
+            self._wake.set()
+            return job.snapshot()
+
+    async def cancel(self, job_id: int) -> SyncJob | None:
+        """Cancel a queued or running job; a finished job is returned as it is."""
+        queued = self._queued
+        if queued is not None and queued.id == job_id:
+            self._queued = None
+            queued.state = JobState.CANCELLED
+            queued.phase = SyncPhase.DONE
+            queued.finished_at = now_utc()
+            await self._finish(queued)
+            return queued.snapshot()
+        running = self._running
+        if running is not None and running.id == job_id:
+            running.cancel_requested = True
+            return running.snapshot()
+        return await self.get(job_id)
+
+    def current(self) -> SyncJob | None:
+        return None if self._running is None else self._running.snapshot()
+
+    def queued(self) -> SyncJob | None:
+        return None if self._queued is None else self._queued.snapshot()
+
+    async def get(self, job_id: int) -> SyncJob | None:
+        active = self._recent.get(job_id)
+        if active is not None and not active.state.is_terminal:
+            return active.snapshot()
+        return await self.jobs.get_job(job_id)
+
+    async def list(self, limit: int, offset: int = 0) -> list[SyncJob]:
+        """Newest first; live jobs are shown as they are now."""
+        stored = await self.jobs.list_jobs(limit, offset)
+        live = {job.id: job for job in (self._running, self._queued) if job is not None}
+        return [live[job.id].snapshot() if job.id in live else job for job in stored]
+
+    async def wait(self, job_id: int, timeout_s: float | None = None) -> SyncJob | None:
+        """Wait until a job has finished; returns its final snapshot."""
+        active = self._recent.get(job_id)
+        if active is not None:
+            await asyncio.wait_for(active.finished.wait(), timeout=timeout_s)
+            return active.snapshot()
+        return await self.jobs.get_job(job_id)
+
+    # ------------------------------------------------------------------ running
+
+    async def _loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            async with self._submit_lock:
+                job, self._queued = self._queued, None
+                self._running = job
+            if job is None:
+                continue
+            try:
+                await self._run(job)
+            finally:
+                self._running = None
+
+    async def _run(self, job: _ActiveJob) -> None:
+        job.mark_started()
+        await self.jobs.save_job(job.snapshot())
+        context = _Context(self, job)
+        try:
+            await context.sync_scopes(job.scopes)
+            for step in self.steps:
+                job.check_cancelled()
+                await step(context)
+            job.state = JobState.SUCCEEDED
+        except JobCancelled:
+            job.state = JobState.CANCELLED
+        except asyncio.CancelledError:
+            job.state = JobState.CANCELLED
+            await self._finish(job)
+            raise
+        except Exception as exc:
+            logger.exception("sync job %s failed", job.id)
+            job.state = JobState.FAILED
+            job.add_error("", f"sync failed: {type(exc).__name__}: {exc}")
+        await self._finish(job)
+
+    async def _finish(self, job: _ActiveJob) -> None:
+        job.phase = SyncPhase.DONE
+        if job.finished_at is None:
+            job.finished_at = now_utc()
+        await job.publish()
+        await self.jobs.save_job(job.snapshot())
+        job.finished.set()
+        # Keep only a few finished jobs in memory; the store has them all.
+        for old_id in [i for i, j in self._recent.items() if j.state.is_terminal][:-20]:
+            del self._recent[old_id]
+        if self.on_finished is not None:
+            await self.on_finished(job.snapshot())
+
+
+__all__ = ["JobRunner", "PathOutsideRoots"]
