@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol, TypeVar
 
+from gql_media.core.hls import HlsPlaylist
 from gql_media.core.models import (
     IndexedEntry,
     LibraryChange,
@@ -101,12 +102,35 @@ class EventBus(Protocol):
     def subscribe_watcher(self) -> Subscription[WatcherStatus]: ...
 
 
+class MediaError(Exception):
+    """A media operation failed for one file; ``str(error)`` is a short reason a user can act on."""
+
+
 class MediaTool(Protocol):
     """Probing, thumbnails and HLS merging, off the event loop (worker processes)."""
 
-    async def probe(self, path: str | bytes) -> MediaInfo: ...
+    @property
+    def workers(self) -> int:
+        """How many calls run at once (callers keep about that many in flight)."""
+        ...
 
-    async def make_thumbnail(self, path: str | bytes, output_path: str, width_px: int) -> None: ...
+    async def probe(self, path: str | bytes) -> MediaInfo:
+        """Undecodable content (and a hung or crashed decoder) gives a BROKEN ``MediaInfo``.
+
+        Raises ``MediaError`` when the file cannot be read at all (gone, no permission).
+        """
+        ...
+
+    async def make_thumbnail(self, path: str | bytes, output_path: str, width_px: int) -> None:
+        """Write one frame, ``width_px`` wide, atomically to ``output_path`` (.jpg or .webp); ``MediaError`` if not."""
+        ...
+
+    async def merge_hls(self, playlist: HlsPlaylist) -> str:
+        """Remux, verify and rename the playlist to a free ``<folder>.mp4`` beside it; returns its path.
+
+        Never overwrites and never touches the source; raises ``MediaError`` with the reason.
+        """
+        ...
 
     async def aclose(self) -> None: ...
 
