@@ -1,0 +1,162 @@
+"""The ``gql-media`` command: ``serve``, ``scan`` and ``export-schema``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gql_media.core.models import JobState, SyncJob, SyncMode, SyncRequest, SyncTarget, SyncTrigger
+from gql_media.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def _settings_from(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for name in ("data_dir", "database_url", "host", "port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    if getattr(args, "roots", None):
+        overrides["roots"] = [Path(r) for r in args.roots]
+    if getattr(args, "no_watch", False):
+        overrides["watch"] = False
+    return Settings(**overrides)
+
+
+def _check_roots(settings: Settings) -> str | None:
+    for root in settings.roots:
+        if not root.is_dir():
+            return f"gql-media: {root} is not a folder"
+    return None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gql-media", description="A GraphQL server for a local video library.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the server (a demo library when no ROOT is given)")
+    serve.add_argument("roots", nargs="*", metavar="ROOT", help="library folders")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--data-dir", type=Path)
+    serve.add_argument("--database-url")
+    serve.add_argument("--no-watch", action="store_true", help="do not watch the roots for changes")
+
+    scan = commands.add_parser("scan", help="sync the index with the disk once, in the foreground")
+    scan.add_argument("roots", nargs="+", metavar="ROOT", help="library folders")
+    scan.add_argument("--full", action="store_true", help="a FULL sync instead of INCREMENTAL")
+    scan.add_argument("--data-dir", type=Path)
+    scan.add_argument("--database-url")
+
+    commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    # Our own messages at the chosen level; the libraries' (alembic, databases) only when they warn.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("gql_media").setLevel(os.environ.get("GQL_MEDIA_LOG_LEVEL", "info").upper())
+    if args.command == "export-schema":
+        from gql_media.api.schema import export_sdl
+
+        sys.stdout.write(export_sdl())
+        return 0
+    settings = _settings_from(args)
+    if args.command == "scan":
+        problem = _check_roots(settings)
+        if problem:
+            print(problem, file=sys.stderr)
+            return 2
+        return asyncio.run(scan(settings, full=args.full))
+    return serve(settings)
+
+
+def serve(settings: Settings) -> int:
+    """Run the server with uvicorn until interrupted."""
+    import uvicorn
+
+    from gql_media.app import create_app
+
+    if not settings.roots:
+        from gql_media.adapters.demo import make_demo_library
+
+        demo = settings.data_dir / "demo-library"
+        make_demo_library(demo)
+        settings = settings.model_copy(update={"roots": [demo]})
+        print(f"gql-media: no library given; serving the demo library in {demo}", file=sys.stderr)
+    problem = _check_roots(settings)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    print(f"gql-media: http://{settings.host}:{settings.port}/  (GraphQL at /graphql)", file=sys.stderr)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    return 0
+
+
+async def scan(settings: Settings, *, full: bool = False) -> int:
+    """Sync the roots once with a progress bar and print a summary; 1 when the job failed."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from gql_media.services import open_services
+
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    async with open_services(settings) as services:
+        mode = SyncMode.FULL if full else SyncMode.INCREMENTAL
+        progress_events = services.bus.subscribe_progress()
+        job = await services.runner.submit(
+            SyncRequest(mode, SyncTrigger.MANUAL, tuple(SyncTarget(r) for r in settings.root_paths))
+        )
+        with Progress(
+            TextColumn("[bold]{task.fields[phase]:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("sync", total=None, phase="QUEUED", counts="")
+            async for event in progress_events:
+                if event.job_id != job.id:
+                    continue
+                bar.update(
+                    task,
+                    completed=event.done,
+                    total=event.total,
+                    phase=event.phase.value,
+                    counts=f"+{event.added} ~{event.updated} -{event.removed} >{event.moved} !{event.failed}",
+                )
+                if event.state.is_terminal:
+                    break
+        await progress_events.aclose()
+        final = await services.runner.wait(job.id)
+        folders, videos = await services.index.count_entries()
+    elapsed = time.perf_counter() - started
+    assert final is not None
+    _print_summary(final, elapsed, folders, videos)
+    return 0 if final.state is JobState.SUCCEEDED else 1
+
+
+def _print_summary(job: SyncJob, elapsed_s: float, folders: int, videos: int) -> None:
+    p = job.progress
+    touched = p.added + p.updated + p.removed + p.moved
+    rate = (folders + videos) / elapsed_s if elapsed_s > 0 else 0.0
+    print(f"sync {job.id}: {job.state.value} in {elapsed_s:.2f} s")
+    print(f"  added {p.added}, updated {p.updated}, removed {p.removed}, moved {p.moved}, errors {p.failed}")
+    print(f"  index: {folders} folders, {videos} videos; {touched} changes; {rate:,.0f} entries/s")
+    for error in job.errors[:20]:
+        print(f"  error: {error.path}: {error.message}")
+    if len(job.errors) > 20:
+        print(f"  ... and {len(job.errors) - 20} more errors")
+
