@@ -33,8 +33,8 @@ from gql_media.core.models import (
     is_under,
     parent_of,
 )
-from gql_media.core.ports import EventBus, LibraryStore
-from gql_media.core.scanner import Scanner, ScanResult
+from gql_media.core.ports import EventBus, JobCancelled, LibraryStore
+from gql_media.core.scanner import ScanCancelled, Scanner, ScanResult
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +155,10 @@ class SyncEngine:
             await asyncio.wait([walk_task], timeout=0.1)
             seen = sum(s.seen for s in scanners.values())
             await reporter.report(SyncPhase.SCANNING, seen, None)
-        results = walk_task.result()
+        try:
+            results = walk_task.result()
+        except ScanCancelled as exc:
+            raise JobCancelled from exc
         reporter.check_cancelled()
         for scope in walks:
             target = survey.walked_deep if scope.recursive else survey.walked_shallow
@@ -299,24 +302,49 @@ def _diff(survey: _Survey) -> _Diff:
     disk, index = survey.disk, survey.index
     gone: list[IndexedEntry] = []
     new: list[tuple[Key, ScanEntry]] = []
+    # Another file under a known name (a swap, or a rename over it): decided after move matching.
+    replaced: list[tuple[IndexedEntry, ScanEntry]] = []
     for key, entry in disk.items():
         indexed = index.get(key)
         if indexed is None or indexed.kind is not entry.kind:
             new.append((key, entry))
-            continue
-        if entry.kind is EntryKind.FOLDER:
+        elif entry.kind is EntryKind.FOLDER:
             diff.kept_folders[key] = indexed.id
             if entry.mtime_ns != indexed.mtime_ns or entry.inode != indexed.inode:
                 diff.updates.append((indexed, entry))
+        elif entry.inode and indexed.inode and (entry.inode, entry.device) != (indexed.inode, indexed.device):
+            replaced.append((indexed, entry))
+            gone.append(indexed)
+            new.append((key, entry))
         elif entry.size != indexed.size or entry.mtime_ns != indexed.mtime_ns:
             diff.updates.append((indexed, entry))
     for key, indexed in index.items():
         on_disk = disk.get(key)
         if (on_disk is None or on_disk.kind is not indexed.kind) and not _protected(key, survey.incomplete):
             gone.append(indexed)
-    unmatched = _match_moves(gone, new, diff)
-    diff.removed = unmatched
+    diff.removed = _match_moves(gone, new, diff)
+    _settle_replaced(diff, replaced)
     return diff
+
+
+def _settle_replaced(diff: _Diff, replaced: list[tuple[IndexedEntry, ScanEntry]]) -> None:
+    """A name whose old and new file both stayed unmatched is an update; a move onto itself is one too."""
+    removed_ids = {id(indexed) for indexed in diff.removed}
+    added_ids = {id(entry) for _key, entry in diff.added_videos}
+    kept_updates: set[int] = set()
+    for indexed, entry in replaced:
+        if id(indexed) in removed_ids and id(entry) in added_ids:
+            kept_updates.add(id(indexed))
+            kept_updates.add(id(entry))
+            diff.updates.append((indexed, entry))
+    self_moves = [(old, key, entry) for old, key, entry in diff.moves if (old.root_id, old.path) == key]
+    for old, _key, entry in self_moves:
+        diff.updates.append((old, entry))
+    if self_moves:
+        diff.moves = [m for m in diff.moves if (m[0].root_id, m[0].path) != m[1]]
+    if kept_updates:
+        diff.removed = [e for e in diff.removed if id(e) not in kept_updates]
+        diff.added_videos = [(k, e) for k, e in diff.added_videos if id(e) not in kept_updates]
 
 
 def _match_moves(gone: list[IndexedEntry], new: list[tuple[Key, ScanEntry]], diff: _Diff) -> list[IndexedEntry]:
