@@ -299,8 +299,7 @@ async def test_cancelling_a_queued_job(services: Services, library: Path) -> Non
     running = await services.runner.submit(SyncRequest(SyncMode.FULL, SyncTrigger.MANUAL))
     while services.runner.current() is None:
         await asyncio.sleep(0.001)
-    # A FULL request is never covered by a running INCREMENTAL job... but this one is FULL too,
-    # so ask for a different root-relative scope under a new mode to force a queued job.
+    # A running INCREMENTAL job does not cover a FULL request: that one is queued.
     await services.runner.cancel(running.id)
     await services.runner.wait(running.id, timeout_s=60)
     running = await services.runner.submit(SyncRequest(SyncMode.INCREMENTAL, SyncTrigger.MANUAL))
