@@ -1,0 +1,133 @@
+"""Property: after any sequence of file operations and syncs, the index equals the disk and moves keep ids."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gql_media.services import open_services
+from gql_media.settings import Settings
+from tests.conftest import disk_tree, ids_by_path, index_tree, run_sync
+
+NAMES = ["a", "b", "c", "Ü", "d e"]
+EXTS = [".mp4", ".MKV", ".txt", ".webm"]
+
+op = st.one_of(
+    st.tuples(
+        st.just("file"), st.integers(0, 20), st.sampled_from(NAMES), st.sampled_from(EXTS), st.binary(max_size=8)
+    ),
+    st.tuples(st.just("mkdir"), st.integers(0, 20), st.sampled_from(NAMES)),
+    st.tuples(st.just("delete"), st.integers(0, 40)),
+    st.tuples(st.just("move"), st.integers(0, 40), st.integers(0, 20), st.sampled_from(NAMES)),
+    st.tuples(st.just("append"), st.integers(0, 40)),
+    st.tuples(st.just("sync"), st.integers(0, 20), st.booleans()),
+)
+
+
+def _dirs(root: Path) -> list[Path]:
+    return [root, *sorted(p for p in root.rglob("*") if p.is_dir())]
+
+
+def _entries(root: Path) -> list[Path]:
+    return sorted(root.rglob("*"))
+
+
+def _apply(root: Path, step: tuple[object, ...]) -> None:
+    kind = step[0]
+    dirs = _dirs(root)
+    entries = _entries(root)
+    if kind == "file":
+        _, d, name, ext, data = step
+        target = dirs[int(d) % len(dirs)] / f"{name}{ext}"  # type: ignore[call-overload]
+        if not target.exists():
+            target.write_bytes(data)  # type: ignore[arg-type]
+    elif kind == "mkdir":
+        _, d, name = step
+        target = dirs[int(d) % len(dirs)] / str(name)  # type: ignore[call-overload]
+        if not target.exists():
+            target.mkdir()
+    elif kind == "delete" and entries:
+        victim = entries[int(step[1]) % len(entries)]  # type: ignore[call-overload]
+        shutil.rmtree(victim) if victim.is_dir() else victim.unlink()
+    elif kind == "move" and entries:
+        _, e, d, name = step
+        source = entries[int(e) % len(entries)]  # type: ignore[call-overload]
+        parent = dirs[int(d) % len(dirs)]  # type: ignore[call-overload]
+        target = parent / (str(name) + source.suffix)
+        if target.exists() or parent == source or source in parent.parents:
+            return
+        source.rename(target)
+    elif kind == "append" and entries:
+        victim = entries[int(step[1]) % len(entries)]  # type: ignore[call-overload]
+        if victim.is_file():
+            with victim.open("ab") as handle:
+                handle.write(b"+")
+
+
+def _identities(root: Path) -> dict[tuple[int, int, int, int], str]:
+    found: dict[tuple[int, int, int, int], str] = {}
+    for path in root.rglob("*"):
+        st_ = path.stat()
+        is_file = path.is_file()
+        key = (st_.st_dev, st_.st_ino, st_.st_size if is_file else -1, st_.st_mtime_ns if is_file else 0)
+        found[key] = path.relative_to(root).as_posix()
+    return found
+
+
+async def _scenario(workdir: Path, steps: list[tuple[object, ...]]) -> None:
+    root = workdir / "lib"
+    root.mkdir(exist_ok=True)
+    config = Settings(roots=[root], data_dir=workdir / "data", watch=False)
+    async with open_services(config) as services:
+        await run_sync(services, root)
+        before_ids = await ids_by_path(services)
+        before_identity = _identities(root)
+        for step in steps:
+            if step[0] == "sync":
+                # A partial sync of some folder first: it must never break the final full picture.
+                dirs = _dirs(root)
+                folder = dirs[int(step[1]) % len(dirs)]  # type: ignore[call-overload]
+                await run_sync(services, folder, recursive=bool(step[2]))
+                continue
+            _apply(root, step)
+        await run_sync(services, root)
+        assert await index_tree(services) == disk_tree(root)
+        after_ids = await ids_by_path(services)
+        # Whatever kept its inode, size and mtime and is still indexed kept its id, wherever it went,
+        # provided no partial sync in between saw it vanish on its own.
+        if not any(step[0] == "sync" for step in steps):
+            for identity, new_path in _identities(root).items():
+                old_path = before_identity.get(identity)
+                if old_path is None:
+                    continue
+                kind = "folder" if identity[2] == -1 else "video"
+                old_id = before_ids.get((kind, old_path))
+                new_id = after_ids.get((kind, new_path))
+                if old_id is not None and new_id is not None:
+                    assert new_id == old_id, (old_path, new_path)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.lists(
+        st.tuples(st.sampled_from(["x/y", "x", "z", "x/w/v"]), st.sampled_from(NAMES), st.sampled_from(EXTS)),
+        max_size=8,
+    ),
+    steps=st.lists(op, max_size=14),
+)
+def test_index_equals_disk_after_any_operations(
+    seed: list[tuple[str, str, str]], steps: list[tuple[object, ...]]
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        for folder, name, ext in seed:
+            target = workdir / "lib" / folder / f"{name}{ext}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(os.urandom(4))
+        asyncio.run(_scenario(workdir, steps))
