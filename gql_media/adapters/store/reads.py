@@ -1,0 +1,445 @@
+"""Every read the API makes of the index: batched lookups, keyset pages, counts and sizes.
+
+Batched lookups take many ids and cost one statement, so the API's DataLoaders turn a page of
+any size into a fixed number of statements. Pages are keyset pages (``after`` is the sort key of
+the last row seen, ``limit`` rows are returned, one more is read to know if there is a next page),
+so a deep page costs what the first one does.
+
+Orders are byte-wise (code point) on both engines: SQLite's BINARY collation and the ``C``
+collation of the path columns on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from gql_media.adapters.store.db import Db, RawConnection
+from gql_media.adapters.store.index import path_range
+from gql_media.core.models import EntryKind, VideoStatus
+
+__all__ = [
+    "DescendantKey",
+    "EntryKey",
+    "FolderRow",
+    "FolderStats",
+    "LibraryReads",
+    "Page",
+    "VideoOrderKey",
+    "VideoQuery",
+    "VideoRow",
+    "VideoSort",
+]
+
+# SQLite accepts 32766 parameters per statement; one statement per 1000 ids keeps a page of up
+# to 1000 items (the API's maximum) at one statement per relation.
+_IDS_PER_STATEMENT = 1000
+
+# Sorting paths with "/" replaced by a character below every printable one gives a depth-first
+# pre-order: "a", "a/x", "a b" instead of "a", "a b", "a/x".
+_DEPTH_FIRST_SEPARATOR = "\x01"
+
+_FOLDER_COLUMNS = "f.id, f.root_id, r.path, f.parent_id, f.path, f.name, f.mtime_ns, f.created_at"
+_VIDEO_COLUMNS = (
+    "v.id, v.root_id, r.path, v.folder_id, v.path, v.path_bytes, v.name, v.size, v.mtime_ns, v.created_at,"
+    " v.status, v.duration_s, v.width, v.height, v.video_codec, v.audio_codec, v.container, v.error,"
+    " v.thumbnail_key"
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class FolderRow:
+    """One folder of the index; a root's own folder has ``path == ""`` and no parent."""
+
+    id: int
+    root_id: int
+    root_path: str
+    parent_id: int | None
+    path: str
+    name: str
+    mtime_ns: int
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRow:
+    """One video of the index. ``path_bytes`` holds the real bytes of a non-UTF-8 path."""
+
+    id: int
+    root_id: int
+    root_path: str
+    folder_id: int
+    path: str
+    path_bytes: bytes | None
+    name: str
+    size: int
+    mtime_ns: int
+    created_at: float
+    status: VideoStatus
+    duration_s: float | None
+    width: int | None
+    height: int | None
+    video_codec: str | None
+    audio_codec: str | None
+    container: str | None
+    error: str | None
+    thumbnail_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStats:
+    video_count: int
+    total_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    rows: list[T]
+    has_next: bool
+
+
+class VideoOrderKey(enum.StrEnum):
+    NAME = "NAME"
+    MODIFIED_AT = "MODIFIED_AT"
+    SIZE = "SIZE"
+    DURATION = "DURATION"
+
+
+# Unknown durations sort first ascending (a duration is never negative).
+_ORDER_EXPRESSIONS = {
+    VideoOrderKey.NAME: "v.name",
+    VideoOrderKey.MODIFIED_AT: "v.mtime_ns",
+    VideoOrderKey.SIZE: "v.size",
+    VideoOrderKey.DURATION: "COALESCE(v.duration_s, -1.0)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class VideoSort:
+    key: VideoOrderKey = VideoOrderKey.NAME
+    descending: bool = False
+
+    def value_of(self, row: VideoRow) -> str | int | float:
+        """The sort value of ``row``, as the keyset cursor carries it."""
+        if self.key is VideoOrderKey.NAME:
+            return row.name
+        if self.key is VideoOrderKey.MODIFIED_AT:
+            return row.mtime_ns
+        if self.key is VideoOrderKey.SIZE:
+            return row.size
+        return -1.0 if row.duration_s is None else row.duration_s
+
+
+@dataclass(frozen=True, slots=True)
+class VideoQuery:
+    """Which videos: every filter set here must hold (all ``None`` means every video)."""
+
+    folder_id: int | None = None
+    root_id: int | None = None
+    under_path: str | None = None  # with root_id when given; "" means the whole root
+    name_contains: str | None = None
+    min_duration_s: float | None = None
+    max_duration_s: float | None = None
+    status: VideoStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryKey:
+    """Keyset position among a folder's children: folders (kind 0) then videos (kind 1), by name."""
+
+    kind: int
+    name: str
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class DescendantKey:
+    """Keyset position in a subtree's depth-first order: the relative path of the last entry."""
+
+    path: str
+
+
+def _chunks(ids: Iterable[int]) -> list[list[int]]:
+    unique = sorted(set(ids))
+    return [unique[i : i + _IDS_PER_STATEMENT] for i in range(0, len(unique), _IDS_PER_STATEMENT)]
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _folder(row: Sequence[Any]) -> FolderRow:
+    return FolderRow(
+        id=int(row[0]),
+        root_id=int(row[1]),
+        root_path=str(row[2]),
+        parent_id=None if row[3] is None else int(row[3]),
+        path=str(row[4]),
+        name=str(row[5]),
+        mtime_ns=int(row[6]),
+        created_at=float(row[7]),
+    )
+
+
+def _video(row: Sequence[Any]) -> VideoRow:
+    return VideoRow(
+        id=int(row[0]),
+        root_id=int(row[1]),
+        root_path=str(row[2]),
+        folder_id=int(row[3]),
+        path=str(row[4]),
+        path_bytes=None if row[5] is None else bytes(row[5]),
+        name=str(row[6]),
+        size=int(row[7]),
+        mtime_ns=int(row[8]),
+        created_at=float(row[9]),
+        status=VideoStatus(row[10]),
+        duration_s=None if row[11] is None else float(row[11]),
+        width=row[12],
+        height=row[13],
+        video_codec=row[14],
+        audio_codec=row[15],
+        container=row[16],
+        error=row[17],
+        thumbnail_key=row[18],
+    )
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _subtree_condition(alias: str, path: str) -> tuple[str, list[Any]]:
+    """Rows strictly under ``path`` of one root (the root id is matched separately)."""
+    if path == "":
+        return f"{alias}.path <> ''", []
+    low, high = path_range(path)
+    return f"{alias}.path >= ? AND {alias}.path < ?", [low, high]
+
+
+def _video_where(query: VideoQuery) -> tuple[str, list[Any]]:
+    conditions: list[str] = []
+    params: list[Any] = []
+    if query.folder_id is not None:
+        conditions.append("v.folder_id = ?")
+        params.append(query.folder_id)
+    if query.root_id is not None:
+        conditions.append("v.root_id = ?")
+        params.append(query.root_id)
+    if query.under_path:
+        condition, values = _subtree_condition("v", query.under_path)
+        conditions.append(condition)
+        params.extend(values)
+    if query.name_contains:
+        conditions.append("v.name_fold LIKE ? ESCAPE '\\'")
+        params.append(_like_pattern(query.name_contains))
+    if query.min_duration_s is not None:
+        conditions.append("v.duration_s >= ?")
+        params.append(query.min_duration_s)
+    if query.max_duration_s is not None:
+        conditions.append("v.duration_s <= ?")
+        params.append(query.max_duration_s)
+    if query.status is not None:
+        conditions.append("v.status = ?")
+        params.append(query.status.value)
+    return (" AND ".join(conditions) or "1 = 1"), params
+
+
+class LibraryReads:
+    """The API's reads of the index on a ``Db`` (no writes, no business rules)."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    async def root_folders(self) -> list[FolderRow]:
+        """The folder of every root, in root order."""
+        async with self.db.reading() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_FOLDER_COLUMNS} FROM folders f JOIN roots r ON r.id = f.root_id"
+                " WHERE f.parent_id IS NULL AND f.path = '' ORDER BY r.id"
+            )
+        return [_folder(r) for r in rows]
+
+    async def folder_by_path(self, root_id: int, path: str) -> FolderRow | None:
+        async with self.db.reading() as conn:
+            row = await conn.fetch_one(
+                f"SELECT {_FOLDER_COLUMNS} FROM folders f JOIN roots r ON r.id = f.root_id"
+                " WHERE f.root_id = ? AND f.path = ?",
+                (root_id, path),
+            )
+        return None if row is None else _folder(row)
+
+    async def folders_by_ids(self, ids: Iterable[int]) -> dict[int, FolderRow]:
+        found: dict[int, FolderRow] = {}
+        async with self.db.reading() as conn:
+            for chunk in _chunks(ids):
+                rows = await conn.fetch(
+                    f"SELECT {_FOLDER_COLUMNS} FROM folders f JOIN roots r ON r.id = f.root_id"
+                    f" WHERE f.id IN ({_marks(len(chunk))})",
+                    chunk,
+                )
+                found.update((row.id, row) for row in map(_folder, rows))
+        return found
+
+    async def videos_by_ids(self, ids: Iterable[int]) -> dict[int, VideoRow]:
+        found: dict[int, VideoRow] = {}
+        async with self.db.reading() as conn:
+            for chunk in _chunks(ids):
+                rows = await conn.fetch(
+                    f"SELECT {_VIDEO_COLUMNS} FROM videos v JOIN roots r ON r.id = v.root_id"
+                    f" WHERE v.id IN ({_marks(len(chunk))})",
+                    chunk,
+                )
+                found.update((row.id, row) for row in map(_video, rows))
+        return found
+
+    async def child_folders(self, parent_ids: Iterable[int]) -> dict[int, list[FolderRow]]:
+        """The direct sub-folders of each parent, by name."""
+        children: dict[int, list[FolderRow]] = {}
+        async with self.db.reading() as conn:
+            for chunk in _chunks(parent_ids):
+                rows = await conn.fetch(
+                    f"SELECT {_FOLDER_COLUMNS} FROM folders f JOIN roots r ON r.id = f.root_id"
+                    f" WHERE f.parent_id IN ({_marks(len(chunk))}) ORDER BY f.parent_id, f.name, f.id",
+                    chunk,
+                )
+                for folder in map(_folder, rows):
+                    assert folder.parent_id is not None
+                    children.setdefault(folder.parent_id, []).append(folder)
+        return children
+
+    async def video_page(
+        self, query: VideoQuery, sort: VideoSort, after: tuple[str | int | float, int] | None, limit: int
+    ) -> Page[VideoRow]:
+        """Up to ``limit`` videos matching ``query`` in ``sort`` order, after the key ``(value, id)``."""
+        where, params = _video_where(query)
+        expression = _ORDER_EXPRESSIONS[sort.key]
+        direction, compare = ("DESC", "<") if sort.descending else ("ASC", ">")
+        if after is not None:
+            where += f" AND ({expression}, v.id) {compare} (?, ?)"
+            params.extend(after)
+        params.append(limit + 1)
+        async with self.db.reading() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_VIDEO_COLUMNS} FROM videos v JOIN roots r ON r.id = v.root_id WHERE {where}"
+                f" ORDER BY {expression} {direction}, v.id {direction} LIMIT ?",
+                params,
+            )
+        videos = [_video(r) for r in rows]
+        return Page(rows=videos[:limit], has_next=len(videos) > limit)
+
+    async def count_videos(self, query: VideoQuery) -> int:
+        where, params = _video_where(query)
+        async with self.db.reading() as conn:
+            row = await conn.fetch_one(f"SELECT COUNT(*) FROM videos v WHERE {where}", params)
+        return int(row[0]) if row else 0
+
+    async def entries_page(self, folder_id: int, after: EntryKey | None, limit: int) -> Page[FolderRow | VideoRow]:
+        """A folder's direct children: sub-folders first, then videos, each by name."""
+        entries: list[FolderRow | VideoRow] = []
+        async with self.db.reading() as conn:
+            if after is None or after.kind == 0:
+                where, params = "f.parent_id = ?", list[Any]([folder_id])
+                if after is not None:
+                    where += " AND (f.name, f.id) > (?, ?)"
+                    params += [after.name, after.id]
+                rows = await conn.fetch(
+                    f"SELECT {_FOLDER_COLUMNS} FROM folders f JOIN roots r ON r.id = f.root_id WHERE {where}"
+                    " ORDER BY f.name, f.id LIMIT ?",
+                    [*params, limit + 1],
+                )
+                entries.extend(_folder(r) for r in rows)
+            if len(entries) <= limit:
+                where, params = "v.folder_id = ?", list[Any]([folder_id])
+                if after is not None and after.kind == 1:
+                    where += " AND (v.name, v.id) > (?, ?)"
+                    params += [after.name, after.id]
+                rows = await conn.fetch(
+                    f"SELECT {_VIDEO_COLUMNS} FROM videos v JOIN roots r ON r.id = v.root_id WHERE {where}"
+                    " ORDER BY v.name, v.id LIMIT ?",
+                    [*params, limit + 1 - len(entries)],
+                )
+                entries.extend(_video(r) for r in rows)
+        return Page(rows=entries[:limit], has_next=len(entries) > limit)
+
+    async def count_entries(self, folder_id: int) -> int:
+        async with self.db.reading() as conn:
+            row = await conn.fetch_one(
+                "SELECT (SELECT COUNT(*) FROM folders WHERE parent_id = ?) + (SELECT COUNT(*) FROM videos"
+                " WHERE folder_id = ?)",
+                (folder_id, folder_id),
+            )
+        return int(row[0]) if row else 0
+
+    async def descendants_page(
+        self, folder: FolderRow, after: DescendantKey | None, limit: int
+    ) -> Page[tuple[EntryKind, int, str]]:
+        """The whole subtree below ``folder``, depth-first: ``(kind, id, path)`` of each entry.
+
+        The rows themselves come from ``folders_by_ids``/``videos_by_ids`` (the API's loaders),
+        so a page costs three statements at any size.
+        """
+        folder_condition, folder_params = _subtree_condition("f", folder.path)
+        video_condition, video_params = _subtree_condition("v", folder.path)
+        params: list[Any] = [folder.root_id, *folder_params, folder.root_id, *video_params]
+        order = "replace(e.path, '/', ?)"
+        where = ""
+        if after is not None:
+            where = f"WHERE {order} > ?"
+            params += [_DEPTH_FIRST_SEPARATOR, after.path.replace("/", _DEPTH_FIRST_SEPARATOR)]
+        params += [_DEPTH_FIRST_SEPARATOR, limit + 1]
+        async with self.db.reading() as conn:
+            rows = await conn.fetch(
+                "SELECT e.kind, e.id, e.path FROM ("
+                " SELECT 0 AS kind, f.id AS id, f.path AS path FROM folders f"
+                f" WHERE f.root_id = ? AND {folder_condition}"
+                " UNION ALL"
+                " SELECT 1 AS kind, v.id AS id, v.path AS path FROM videos v"
+                f" WHERE v.root_id = ? AND {video_condition}"
+                f") e {where} ORDER BY {order} LIMIT ?",
+                params,
+            )
+        keys = [(EntryKind.FOLDER if int(r[0]) == 0 else EntryKind.VIDEO, int(r[1]), str(r[2])) for r in rows]
+        return Page(rows=keys[:limit], has_next=len(keys) > limit)
+
+    async def count_descendants(self, folder: FolderRow) -> int:
+        folder_condition, folder_params = _subtree_condition("f", folder.path)
+        video_condition, video_params = _subtree_condition("v", folder.path)
+        async with self.db.reading() as conn:
+            row = await conn.fetch_one(
+                f"SELECT (SELECT COUNT(*) FROM folders f WHERE f.root_id = ? AND {folder_condition})"
+                f" + (SELECT COUNT(*) FROM videos v WHERE v.root_id = ? AND {video_condition})",
+                [folder.root_id, *folder_params, folder.root_id, *video_params],
+            )
+        return int(row[0]) if row else 0
+
+    async def folder_stats(self, folder_ids: Iterable[int], recursive: bool) -> dict[int, FolderStats]:
+        """How many videos each folder holds and their total size (direct ones, or the whole subtree)."""
+        stats: dict[int, FolderStats] = {}
+        async with self.db.reading() as conn:
+            for chunk in _chunks(folder_ids):
+                stats.update(await _stats_of(conn, chunk, recursive))
+        return stats
+
+
+async def _stats_of(conn: RawConnection, folder_ids: list[int], recursive: bool) -> dict[int, FolderStats]:
+    if recursive:
+        # Videos under a folder are a path range of its root (the root folder: the whole root).
+        sql = (
+            "SELECT f.id, COUNT(v.id), COALESCE(SUM(v.size), 0) FROM folders f LEFT JOIN videos v"
+            " ON v.root_id = f.root_id AND (f.path = '' OR (v.path >= f.path || '/' AND v.path < f.path || '0'))"
+            f" WHERE f.id IN ({_marks(len(folder_ids))}) GROUP BY f.id"
+        )
+    else:
+        sql = (
+            "SELECT v.folder_id, COUNT(*), COALESCE(SUM(v.size), 0) FROM videos v"
+            f" WHERE v.folder_id IN ({_marks(len(folder_ids))}) GROUP BY v.folder_id"
+        )
+    rows = await conn.fetch(sql, folder_ids)
+    found = {int(r[0]): FolderStats(video_count=int(r[1]), total_size=int(r[2])) for r in rows}
+    return {folder_id: found.get(folder_id, FolderStats(0, 0)) for folder_id in folder_ids}

@@ -1,0 +1,190 @@
+"""What every resolver gets: the services, the request, the caller's rights and fresh loaders."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from gql_media.adapters.store.db import Db
+from gql_media.adapters.store.reads import LibraryReads
+from gql_media.api.errors import ApiError
+from gql_media.api.loaders import Loaders, create_loaders
+from gql_media.api.security import sign
+from gql_media.core.models import Root, SyncJob, SyncRequest, WatcherStatus, WatchMode
+from gql_media.core.ports import EventBus, JobStore
+from gql_media.settings import Settings
+
+
+class JobRunnerLike(Protocol):
+    """The parts of ``core.jobs.JobRunner`` the API uses."""
+
+    async def submit(self, request: SyncRequest) -> SyncJob: ...
+
+    async def cancel(self, job_id: int) -> SyncJob | None: ...
+
+    def current(self) -> SyncJob | None: ...
+
+    async def get(self, job_id: int) -> SyncJob | None: ...
+
+    async def list(self, limit: int, offset: int = 0) -> list[SyncJob]: ...
+
+
+class WatcherLike(Protocol):
+    async def start(self) -> WatcherStatus: ...
+
+    async def stop(self) -> WatcherStatus: ...
+
+    def status(self) -> WatcherStatus: ...
+
+
+class ApiServices(Protocol):
+    """The parts of ``gql_media.services.Services`` the API uses (built in app.py's lifespan)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Db: ...
+
+    @property
+    def jobs(self) -> JobStore: ...
+
+    @property
+    def runner(self) -> JobRunnerLike: ...
+
+    @property
+    def bus(self) -> EventBus: ...
+
+    @property
+    def roots(self) -> Sequence[Root]: ...
+
+    # The watcher and the media functions (regenerate_thumbnail, merge_hls, thumbnail_path) are
+    # looked up by name, as attributes or in ``extras``: see ``watcher_of`` and ``media_of``.
+    @property
+    def extras(self) -> dict[str, object]: ...
+
+
+class StandInWatcher:
+    """STAND-IN until the watcher is wired into Services: keeps and reports the wanted state.
+
+    It watches nothing; it lets start/stopWatcher and the watcherStatus subscription tell the
+    truth (enabled or not, no events) before the real watcher lands.
+    """
+
+    def __init__(self, services: ApiServices) -> None:
+        settings = services.settings
+        self._bus = services.bus
+        self._status = WatcherStatus(
+            enabled=False,
+            mode=WatchMode.POLLING if settings.watch_mode == "polling" else WatchMode.NATIVE,
+            roots=tuple(root.path for root in services.roots),
+            settle_ms=settings.settle_ms,
+            error="the file watcher is not available in this build",
+        )
+
+    def status(self) -> WatcherStatus:
+        return self._status
+
+    async def _set(self, enabled: bool) -> WatcherStatus:
+        if self._status.enabled != enabled:
+            self._status = dataclasses.replace(self._status, enabled=enabled)
+            await self._bus.publish_watcher(self._status)
+        return self._status
+
+    async def start(self) -> WatcherStatus:
+        return await self._set(True)
+
+    async def stop(self) -> WatcherStatus:
+        return await self._set(False)
+
+
+def watcher_of(services: ApiServices) -> WatcherLike:
+    """The server's watcher (``services.watcher`` or ``extras["watcher"]``), else a stand-in."""
+    found = getattr(services, "watcher", None) or services.extras.get("watcher")
+    if found is None:
+        found = services.extras["watcher"] = StandInWatcher(services)
+    return cast(WatcherLike, found)
+
+
+def media_of(services: ApiServices) -> Any:
+    """The media functions (``services.media`` or ``extras["media"]``), None while not wired."""
+    return getattr(services, "media", None) or services.extras.get("media")
+
+
+class Access(enum.Enum):
+    READ = "read"
+    WRITE = "write"
+
+
+@dataclass
+class Context:
+    """The GraphQL context of one HTTP request, or of one websocket connection."""
+
+    services: ApiServices
+    reads: LibraryReads
+    request: Request | WebSocket
+    response: Response | None
+    authorized: bool
+    loaders: Loaders
+    # Set by Strawberry from the websocket connection_init payload.
+    connection_params: dict[str, Any] | None = None
+    base_url: str = field(default="")
+
+    @classmethod
+    def create(
+        cls, services: ApiServices, request: Request | WebSocket, response: Response | None, authorized: bool
+    ) -> Context:
+        reads = LibraryReads(services.db)
+        return cls(
+            services=services,
+            reads=reads,
+            request=request,
+            response=response,
+            authorized=authorized,
+            loaders=create_loaders(reads),
+            base_url=str(request.base_url).rstrip("/"),
+        )
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def watcher(self) -> WatcherLike:
+        return watcher_of(self.services)
+
+    @property
+    def media(self) -> Any:
+        return media_of(self.services)
+
+    def refresh_loaders(self) -> None:
+        """New loaders: a websocket connection must not serve one event's rows to the next."""
+        self.loaders = create_loaders(self.reads)
+
+    def require(self, access: Access) -> None:
+        """Refuse the operation unless the caller may do ``access``."""
+        settings = self.settings
+        if settings.api_token is None or self.authorized:
+            return
+        if access is Access.READ and settings.public_read:
+            return
+        if self.response is not None:
+            self.response.status_code = 401
+        what = "this operation" if access is Access.WRITE else "reading"
+        raise ApiError(f"unauthorized: {what} needs the API token (Authorization: Bearer <token>)", "UNAUTHENTICATED")
+
+    def signed_url(self, resource: str) -> str:
+        """An absolute URL of ``resource`` ("media/12"), signed when a token protects the API."""
+        url = f"{self.base_url}/{resource}"
+        token = self.settings.api_token
+        if token is None:
+            return url
+        expires_at, signature = sign(token, resource, self.settings.signed_url_ttl_s)
+        return f"{url}?exp={expires_at}&sig={signature}"

@@ -1,0 +1,250 @@
+"""Every HTTP and websocket route of the server: GraphQL, media, thumbnails, health, metrics, frontend.
+
+URLs of files take ids, never paths: a file is served only when it is an indexed video (or
+its thumbnail), found by id and checked to lie inside its root, so nothing else can ever leave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
+from strawberry.types.unset import UNSET, UnsetType
+
+from gql_media.adapters.store.reads import LibraryReads, VideoRow
+from gql_media.api.context import ApiServices, Context, media_of
+from gql_media.api.schema import ApiSchema, schema_for
+from gql_media.api.security import bearer_token, connection_token, signature_valid, token_matches
+from gql_media.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+ServicesGetter = Callable[[], ApiServices]
+
+THUMBNAIL_MAX_AGE_S = 3600
+_PLACEHOLDER_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="180" viewBox="0 0 320 180">'
+    '<rect width="320" height="180" fill="#2b2b2b"/>'
+    '<path d="M140 65 L140 115 L182 90 Z" fill="#8a8a8a"/></svg>'
+)
+_FORBIDDEN = "forbidden: a valid signature (exp, sig) or the API token is required"
+
+
+def _ws_authorized(settings: Settings, params: dict[str, Any] | None) -> bool:
+    return token_matches(settings.api_token, connection_token(params))
+
+
+class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    """Legacy graphql-ws: a refused connection_init closes with 4403, like graphql-transport-ws."""
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        payload = message.get("payload")
+        params = payload if isinstance(payload, dict) else None
+        if not _ws_authorized(self.context.settings, params):
+            await self.send_message({"type": "connection_error", "payload": {"message": "unauthorized"}})
+            await self.websocket.close(code=4403, reason="Forbidden")
+            return
+        await super().handle_connection_init(message)
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    """Strawberry's ASGI app with our context and authentication."""
+
+    graphql_ws_handler_class = _LegacyWSHandler
+
+    def __init__(self, schema: ApiSchema, settings: Settings, services: ServicesGetter) -> None:
+        super().__init__(schema, allowed_origins=settings.cors_origins)
+        self._settings = settings
+        self._services = services
+
+    async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
+        if isinstance(request, WebSocket):
+            # Authorized by the connection_init payload (on_ws_connect).
+            return Context.create(self._services(), request, None, authorized=False)
+        token = bearer_token(request.headers.get("authorization"))
+        authorized = self._settings.api_token is not None and token_matches(self._settings.api_token, token)
+        return Context.create(
+            self._services(), request, response if isinstance(response, Response) else None, authorized
+        )
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        if not _ws_authorized(self._settings, context.connection_params):
+            raise ConnectionRejectionError({"message": "unauthorized"})
+        context.authorized = True
+        unset: UnsetType = UNSET
+        return unset
+
+
+def _request_signed(request: Request, settings: Settings, resource: str) -> bool:
+    """A file URL needs, when a token is set, a valid signature or the token itself."""
+    token = settings.api_token
+    if token is None:
+        return True
+    if token_matches(token, bearer_token(request.headers.get("authorization"))):
+        return True
+    return signature_valid(token, resource, request.query_params.get("exp"), request.query_params.get("sig"))
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def _video_file(row: VideoRow) -> str | None:
+    """The absolute path of a video's file when it really lies inside its root (symlinks resolved)."""
+    relative = os.fsdecode(row.path_bytes) if row.path_bytes is not None else row.path
+    root = os.path.realpath(row.root_path)
+    absolute = os.path.realpath(os.path.join(row.root_path, relative))
+    return absolute if _inside(absolute, root) else None
+
+
+def _file_inside(directory: str, relative: str) -> str | None:
+    base = os.path.realpath(directory)
+    candidate = os.path.realpath(os.path.join(base, relative))
+    return candidate if _inside(candidate, base) else None
+
+
+def _regular_file(path: str) -> os.stat_result | None:
+    try:
+        result = os.stat(path)
+    except OSError:
+        return None
+    return result if stat.S_ISREG(result.st_mode) else None
+
+
+def _not_modified(request: Request, response: FileResponse) -> Response | None:
+    etag = response.headers.get("etag")
+    if etag and request.headers.get("if-none-match") == etag and "range" not in request.headers:
+        return Response(status_code=304, headers={"etag": etag, "cache-control": response.headers["cache-control"]})
+    return None
+
+
+class FileRoutes:
+    """/media/{id} and /thumbnails/{id}."""
+
+    def __init__(self, settings: Settings, services: ServicesGetter) -> None:
+        self._settings = settings
+        self._services = services
+
+    async def _video(self, video_id: int) -> VideoRow | None:
+        return (await LibraryReads(self._services().db).videos_by_ids([video_id])).get(video_id)
+
+    async def media(self, request: Request) -> Response:
+        video_id: int = request.path_params["video_id"]
+        if not _request_signed(request, self._settings, f"media/{video_id}"):
+            return PlainTextResponse(_FORBIDDEN, status_code=403)
+        row = await self._video(video_id)
+        path = None if row is None else await asyncio.to_thread(_video_file, row)
+        file_stat = None if path is None else await asyncio.to_thread(_regular_file, path)
+        if path is None or file_stat is None:
+            return PlainTextResponse("not found", status_code=404)
+        response = FileResponse(path, stat_result=file_stat, headers={"cache-control": "private, max-age=3600"})
+        return _not_modified(request, response) or response
+
+    async def _thumbnail_file(self, row: VideoRow) -> str | None:
+        lookup = getattr(media_of(self._services()), "thumbnail_path", None)
+        if callable(lookup):
+            found = lookup(row.id)
+            if inspect.isawaitable(found):
+                found = await found
+            return None if found is None else os.fspath(found)
+        if not row.thumbnail_key:
+            return None
+        return await asyncio.to_thread(_file_inside, str(self._settings.thumbnails_dir), row.thumbnail_key)
+
+    async def thumbnail(self, request: Request) -> Response:
+        video_id: int = request.path_params["video_id"]
+        if not _request_signed(request, self._settings, f"thumbnails/{video_id}"):
+            return PlainTextResponse(_FORBIDDEN, status_code=403)
+        row = await self._video(video_id)
+        if row is None:
+            return PlainTextResponse("not found", status_code=404)
+        path = await self._thumbnail_file(row)
+        file_stat = None if path is None else await asyncio.to_thread(_regular_file, path)
+        if path is None or file_stat is None:
+            # No thumbnail (yet, or it could not be made): a placeholder, not cached for long.
+            return Response(_PLACEHOLDER_SVG, media_type="image/svg+xml", headers={"cache-control": "no-cache"})
+        response = FileResponse(
+            path,
+            stat_result=file_stat,
+            headers={"cache-control": f"private, max-age={THUMBNAIL_MAX_AGE_S}"},
+        )
+        return _not_modified(request, response) or response
+
+
+def _health_endpoint(services: ServicesGetter) -> Callable[[Request], Any]:
+    async def healthz(request: Request) -> Response:
+        try:
+            async with services().db.reading() as conn:
+                await conn.fetch_one("SELECT 1")
+        except Exception:
+            logger.exception("health check failed")
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    return healthz
+
+
+async def metrics(request: Request) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def routes(settings: Settings, services: ServicesGetter) -> list[BaseRoute]:
+    """All routes of the server, for ``Starlette(routes=...)``.
+
+    Args:
+        settings: the server's settings (limits, token, CORS, frontend directory).
+        services: returns the services built by the app's lifespan (called per request).
+    """
+    graphql = GraphQLApp(schema_for(settings), settings, services)
+    graphql_http: ASGIApp = graphql
+    if settings.cors_origins:
+        graphql_http = CORSMiddleware(
+            graphql,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    files = FileRoutes(settings, services)
+    result: list[BaseRoute] = [
+        # Route + WebSocketRoute, not Mount: a mount answers /graphql with a redirect.
+        Route("/graphql", graphql_http, methods=["GET", "POST", "OPTIONS"]),
+        WebSocketRoute("/graphql", graphql),
+        Route("/media/{video_id:int}", files.media, methods=["GET", "HEAD"]),
+        Route("/thumbnails/{video_id:int}", files.thumbnail, methods=["GET", "HEAD"]),
+        Route("/healthz", _health_endpoint(services)),
+        Route("/metrics", metrics),
+    ]
+    frontend = Path(settings.frontend_dir)
+    if (frontend / "index.html").is_file():
+        playground = frontend / "playground.html"
+        if playground.is_file():
+            result.append(Route("/playground", _file_endpoint(playground)))
+        result.append(Mount("/", StaticFiles(directory=frontend, html=True), name="frontend"))
+    else:
+        logger.info("no frontend at %s: serving the API only", frontend)
+    return result
+
+
+def _file_endpoint(path: Path) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        return FileResponse(path)
+
+    return endpoint

@@ -1,0 +1,47 @@
+"""Opaque Relay global ids ("Folder:12" in base64) and opaque keyset cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+import strawberry
+
+from gql_media.api.errors import ApiError
+
+FOLDER = "Folder"
+VIDEO = "Video"
+SYNC_JOB = "SyncJob"
+
+
+def to_global_id(kind: str, row_id: int) -> strawberry.ID:
+    return strawberry.ID(base64.b64encode(f"{kind}:{row_id}".encode()).decode("ascii"))
+
+
+def from_global_id(value: str, *kinds: str) -> tuple[str, int]:
+    """The ``(kind, id)`` of a global id; ``kinds`` limits the kinds accepted."""
+    try:
+        kind, _, number = base64.b64decode(value.encode("ascii"), validate=True).decode("utf-8").partition(":")
+        row_id = int(number)
+    except (ValueError, UnicodeError, binascii.Error):
+        raise ApiError(f"not a valid id: {value!r}", "BAD_ID") from None
+    if kinds and kind not in kinds:
+        raise ApiError(f"id {value!r} is a {kind}, expected {' or '.join(kinds)}", "BAD_ID")
+    return kind, row_id
+
+
+def encode_cursor(kind: str, key: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps([kind, *key], separators=(",", ":")).encode()).decode("ascii")
+
+
+def decode_cursor(value: str, kind: str, size: int) -> list[Any]:
+    """The key a cursor of ``kind`` carries (``size`` values); a clear error for anything else."""
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(value.encode("ascii")))
+    except (ValueError, UnicodeError, binascii.Error):
+        raise ApiError(f"invalid cursor {value!r}", "BAD_CURSOR") from None
+    if not isinstance(decoded, list) or len(decoded) != size + 1 or decoded[0] != kind:
+        raise ApiError(f"cursor {value!r} does not belong to this list (or its order)", "BAD_CURSOR")
+    return decoded[1:]

@@ -1,0 +1,88 @@
+"""The Mutation root: sync jobs, the watcher, thumbnails and HLS merging."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import posixpath
+from typing import Any
+
+import strawberry
+
+from gql_media.api.context import Access, Context
+from gql_media.api.errors import ApiError
+from gql_media.api.ids import SYNC_JOB, VIDEO, from_global_id
+from gql_media.api.paths import resolve_path
+from gql_media.api.types import Info, MergeResult, SyncJob, SyncMode, Video, WatcherStatus, described_mutation
+from gql_media.core import models
+
+logger = logging.getLogger(__name__)
+
+
+def _media_function(context: Context, name: str) -> Any:
+    """A function of the media service, or a clear error while that service is not there."""
+    function = getattr(context.media, name, None)
+    if function is None or not callable(function):
+        raise ApiError(f"{name} is not available on this server (the media service is not set up)", "UNAVAILABLE")
+    return function
+
+
+@strawberry.type
+class Mutation:
+    @described_mutation("Returns the running job instead of starting a second one.")
+    async def sync_library(
+        self, info: Info, mode: SyncMode = models.SyncMode.INCREMENTAL, path: str | None = None
+    ) -> SyncJob:
+        context = info.context
+        context.require(Access.WRITE)
+        targets: tuple[models.SyncTarget, ...] = ()
+        if path is not None:
+            root, relative = resolve_path(context.services.roots, path)
+            targets = (models.SyncTarget(path=posixpath.join(root.path, relative) if relative else root.path),)
+        request = models.SyncRequest(mode=mode, trigger=models.SyncTrigger.MANUAL, targets=targets)
+        return SyncJob.from_model(await context.services.runner.submit(request))
+
+    @strawberry.mutation
+    async def cancel_sync(self, info: Info, id: strawberry.ID) -> SyncJob | None:
+        info.context.require(Access.WRITE)
+        _, job_id = from_global_id(id, SYNC_JOB)
+        job = await info.context.services.runner.cancel(job_id)
+        return None if job is None else SyncJob.from_model(job)
+
+    @strawberry.mutation
+    async def start_watcher(self, info: Info) -> WatcherStatus:
+        info.context.require(Access.WRITE)
+        return WatcherStatus.from_model(await info.context.watcher.start())
+
+    @strawberry.mutation
+    async def stop_watcher(self, info: Info) -> WatcherStatus:
+        info.context.require(Access.WRITE)
+        return WatcherStatus.from_model(await info.context.watcher.stop())
+
+    @strawberry.mutation
+    async def regenerate_thumbnail(self, info: Info, id: strawberry.ID) -> Video:
+        context = info.context
+        context.require(Access.WRITE)
+        _, video_id = from_global_id(id, VIDEO)
+        if video_id not in await context.reads.videos_by_ids([video_id]):
+            raise ApiError(f"no video with id {id!r}", "NOT_FOUND")
+        result = _media_function(context, "regenerate_thumbnail")(video_id)
+        if inspect.isawaitable(result):
+            await result
+        # Read again: the thumbnail's status and error changed.
+        row = (await context.reads.videos_by_ids([video_id])).get(video_id)
+        if row is None:
+            raise ApiError(f"video {id!r} was removed meanwhile", "NOT_FOUND")
+        return Video.from_row(row)
+
+    @strawberry.mutation
+    async def merge_hls(self, info: Info, path: str, delete_source: bool = False) -> MergeResult:
+        context = info.context
+        context.require(Access.WRITE)
+        root, relative = resolve_path(context.services.roots, path)
+        absolute = posixpath.join(root.path, relative) if relative else root.path
+        result = _media_function(context, "merge_hls")(absolute, delete_source)
+        outcome = await result if inspect.isawaitable(result) else result
+        if not isinstance(outcome, models.MergeOutcome):
+            raise TypeError(f"merge_hls returned {type(outcome).__name__}, not a MergeOutcome")
+        return MergeResult.from_model(outcome)

@@ -1,0 +1,66 @@
+"""Bearer tokens and HMAC-signed, expiring media URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import time
+from collections.abc import Mapping
+
+_BEARER = "bearer "
+
+
+def token_matches(expected: str | None, given: str | None) -> bool:
+    """Constant-time comparison; no token configured means everything matches."""
+    if expected is None:
+        return True
+    return given is not None and hmac.compare_digest(expected.encode(), given.encode())
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value."""
+    if authorization and authorization[: len(_BEARER)].lower() == _BEARER:
+        return authorization[len(_BEARER) :].strip()
+    return None
+
+
+def connection_token(params: Mapping[str, object] | None) -> str | None:
+    """The token of a websocket ``connection_init`` payload: ``Authorization`` or ``token``."""
+    if not params:
+        return None
+    for key in ("Authorization", "authorization"):
+        value = params.get(key)
+        if isinstance(value, str):
+            return bearer_token(value)
+    token = params.get("token")
+    return token if isinstance(token, str) else None
+
+
+def _signature(secret: str, resource: str, expires_at: int) -> str:
+    message = f"{resource}:{expires_at}".encode()
+    return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, resource: str, ttl_s: int, now_s: float | None = None) -> tuple[int, str]:
+    """An expiry (epoch seconds) and its signature for ``resource`` (e.g. "media/12").
+
+    The expiry is rounded up to a quarter of the TTL so the same URL comes back for a while
+    (browsers keep it cached) and it is still valid for at least ``ttl_s``.
+    """
+    now = time.time() if now_s is None else now_s
+    step = max(1, ttl_s // 4)
+    expires_at = int(math.ceil((now + ttl_s) / step) * step)
+    return expires_at, _signature(secret, resource, expires_at)
+
+
+def signature_valid(secret: str, resource: str, expires_at: str | None, signature: str | None) -> bool:
+    if expires_at is None or signature is None:
+        return False
+    try:
+        expiry = int(expires_at)
+    except ValueError:
+        return False
+    if expiry < time.time():
+        return False
+    return hmac.compare_digest(_signature(secret, resource, expiry), signature)

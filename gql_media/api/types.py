@@ -1,0 +1,558 @@
+"""The GraphQL object types. They translate index rows and core values; they hold no SQL.
+
+Scalar fields are plain attributes filled when a node is built (a resolver per scalar field
+would cost about as much again per object); relations go through the request's DataLoaders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, NewType, TypeVar, cast
+
+import strawberry
+
+from gql_media.adapters.store.reads import (
+    DescendantKey,
+    EntryKey,
+    FolderRow,
+    Page,
+    VideoOrderKey,
+    VideoQuery,
+    VideoRow,
+    VideoSort,
+)
+from gql_media.api.context import Context
+from gql_media.api.errors import ApiError
+from gql_media.api.ids import FOLDER, SYNC_JOB, VIDEO, decode_cursor, encode_cursor, to_global_id
+from gql_media.core import models
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def described(description: str) -> Callable[[F], F]:
+    """``@described(...)`` that keeps the resolver's type for mypy."""
+
+    def wrap(resolver: F) -> F:
+        return cast(F, strawberry.field(description=description)(resolver))
+
+    return wrap
+
+
+def described_mutation(description: str) -> Callable[[F], F]:
+    def wrap(resolver: F) -> F:
+        return cast(F, strawberry.mutation(description=description)(resolver))
+
+    return wrap
+
+
+def described_subscription(description: str) -> Callable[[F], F]:
+    def wrap(resolver: F) -> F:
+        return cast(F, strawberry.subscription(description=description)(resolver))
+
+    return wrap
+
+
+Long = NewType("Long", int)
+"""64-bit integers (sizes, byte counts, sequences) as JSON numbers."""
+
+Info = strawberry.Info[Context, None]
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+strawberry.enum(models.VideoStatus, name="VideoStatus")
+VideoStatus = models.VideoStatus
+strawberry.enum(models.SyncMode, name="SyncMode")
+SyncMode = models.SyncMode
+strawberry.enum(models.SyncTrigger, name="SyncTrigger")
+SyncTrigger = models.SyncTrigger
+strawberry.enum(models.JobState, name="JobState")
+JobState = models.JobState
+strawberry.enum(models.SyncPhase, name="SyncPhase")
+SyncPhase = models.SyncPhase
+strawberry.enum(models.WatchMode, name="WatchMode")
+WatchMode = models.WatchMode
+strawberry.enum(
+    models.ChangeKind,
+    name="ChangeKind",
+    description="RESYNC: this subscriber missed events (it was too slow, or the server restarted); "
+    "refetch what is shown.",
+)
+ChangeKind = models.ChangeKind
+
+
+@strawberry.enum
+class VideoOrderField(enum.Enum):
+    NAME = "NAME"
+    MODIFIED_AT = "MODIFIED_AT"
+    SIZE = "SIZE"
+    DURATION = "DURATION"
+
+
+@strawberry.enum
+class OrderDirection(enum.Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+@strawberry.input
+class VideoOrder:
+    field: VideoOrderField
+    direction: OrderDirection = OrderDirection.ASC
+
+    def to_sort(self) -> VideoSort:
+        return VideoSort(key=VideoOrderKey(self.field.value), descending=self.direction is OrderDirection.DESC)
+
+
+@strawberry.input
+class VideoFilter:
+    name_contains: str | None = strawberry.field(default=None, description="Case-insensitive.")
+    under_path: str | None = strawberry.field(
+        default=None, description="Only videos below this folder: relative to rootPath (or the only root), or absolute."
+    )
+    min_duration_seconds: float | None = None
+    max_duration_seconds: float | None = None
+    status: VideoStatus | None = None
+    root_path: str | None = strawberry.field(default=None, description="Only videos of this library root.")
+
+
+def page_size(first: int | None) -> int:
+    if first is None:
+        return DEFAULT_PAGE_SIZE
+    if first < 0 or first > MAX_PAGE_SIZE:
+        raise ApiError(f"first must be between 0 and {MAX_PAGE_SIZE}", "BAD_PAGE_SIZE")
+    return first
+
+
+def _time_ns(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1e9, UTC)
+
+
+def _time_s(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+@strawberry.interface
+class Node:
+    id: strawberry.ID
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+def _page_info(cursors: list[str], has_next: bool, after: str | None) -> PageInfo:
+    return PageInfo(
+        has_next_page=has_next,
+        # Forward-only pages: there is something before exactly when a cursor was given.
+        has_previous_page=after is not None,
+        start_cursor=cursors[0] if cursors else None,
+        end_cursor=cursors[-1] if cursors else None,
+    )
+
+
+@strawberry.type(description="A folder under a library root; a root is itself a Folder whose parent is null.")
+class Folder(Node):
+    id: strawberry.ID
+    name: str
+    path: str
+    root_path: str = strawberry.field(description="Absolute path of the library root it belongs to.")
+    modified_at: datetime | None
+    row: strawberry.Private[FolderRow]
+
+    @classmethod
+    def from_row(cls, row: FolderRow) -> Folder:
+        return cls(
+            id=to_global_id(FOLDER, row.id),
+            name=row.name,
+            path=row.path,
+            root_path=row.root_path,
+            modified_at=_time_ns(row.mtime_ns) if row.mtime_ns else None,
+            row=row,
+        )
+
+    @strawberry.field
+    async def parent(self, info: Info) -> Folder | None:
+        if self.row.parent_id is None:
+            return None
+        row = await info.context.loaders.folder.load(self.row.parent_id)
+        return None if row is None else Folder.from_row(row)
+
+    @described("Direct sub-folders, by name.")
+    async def folders(self, info: Info) -> list[Folder]:
+        return [Folder.from_row(r) for r in await info.context.loaders.child_folders.load(self.row.id)]
+
+    @described("Direct videos.")
+    async def videos(
+        self, info: Info, first: int | None = None, after: str | None = None, order_by: VideoOrder | None = None
+    ) -> VideoConnection:
+        return await video_connection(info, VideoQuery(folder_id=self.row.id), order_by, first, after)
+
+    @described("Direct children: folders first, then videos, each by name.")
+    async def entries(self, info: Info, first: int | None = None, after: str | None = None) -> TreeEntryConnection:
+        limit = page_size(first)
+        key = None
+        if after is not None:
+            kind, name, row_id = decode_cursor(after, "entry", 3)
+            if kind not in (0, 1) or not isinstance(name, str) or not isinstance(row_id, int):
+                raise ApiError(f"invalid cursor {after!r}", "BAD_CURSOR")
+            key = EntryKey(kind=kind, name=name, id=row_id)
+        reads = info.context.reads
+        page = await reads.entries_page(self.row.id, key, limit) if limit else Page[FolderRow | VideoRow]([], False)
+        parent_id = self.id
+        edges = []
+        for row in page.rows:
+            kind = 0 if isinstance(row, FolderRow) else 1
+            edges.append(
+                TreeEntryEdge(
+                    cursor=encode_cursor("entry", [kind, row.name, row.id]), node=entry_node(row), parent_id=parent_id
+                )
+            )
+        folder_id = self.row.id
+        return TreeEntryConnection(
+            edges=edges,
+            page_info=_page_info([e.cursor for e in edges], page.has_next, after),
+            count=lambda: reads.count_entries(folder_id),
+        )
+
+    @described("The whole subtree, depth-first, flat; clients rebuild it with each edge's parentId.")
+    async def descendants(self, info: Info, first: int | None = None, after: str | None = None) -> TreeEntryConnection:
+        limit = page_size(first)
+        key = None
+        if after is not None:
+            (path,) = decode_cursor(after, f"descendant:{self.row.id}", 1)
+            if not isinstance(path, str):
+                raise ApiError(f"invalid cursor {after!r}", "BAD_CURSOR")
+            key = DescendantKey(path=path)
+        reads, loaders = info.context.reads, info.context.loaders
+        page = (
+            await reads.descendants_page(self.row, key, limit)
+            if limit
+            else Page[tuple[models.EntryKind, int, str]]([], False)
+        )
+        folder_ids = [row_id for kind, row_id, _ in page.rows if kind is models.EntryKind.FOLDER]
+        video_ids = [row_id for kind, row_id, _ in page.rows if kind is models.EntryKind.VIDEO]
+        folders, videos = await asyncio.gather(loaders.folder.load_many(folder_ids), loaders.video.load_many(video_ids))
+        rows: dict[tuple[models.EntryKind, int], FolderRow | VideoRow] = {}
+        rows.update(((models.EntryKind.FOLDER, r.id), r) for r in folders if r is not None)
+        rows.update(((models.EntryKind.VIDEO, r.id), r) for r in videos if r is not None)
+        edges = []
+        for kind, row_id, path in page.rows:
+            row = rows.get((kind, row_id))
+            if row is None:  # removed between the two reads
+                continue
+            parent = row.parent_id if isinstance(row, FolderRow) else row.folder_id
+            edges.append(
+                TreeEntryEdge(
+                    cursor=encode_cursor(f"descendant:{self.row.id}", [path]),
+                    node=entry_node(row),
+                    parent_id=None if parent is None else to_global_id(FOLDER, parent),
+                )
+            )
+        folder = self.row
+        return TreeEntryConnection(
+            edges=edges,
+            page_info=_page_info([e.cursor for e in edges], page.has_next, after),
+            count=lambda: reads.count_descendants(folder),
+        )
+
+    @strawberry.field
+    async def video_count(self, info: Info, recursive: bool = False) -> int:
+        loader = info.context.loaders.subtree_stats if recursive else info.context.loaders.direct_stats
+        return (await loader.load(self.row.id)).video_count
+
+    @strawberry.field
+    async def total_size(self, info: Info, recursive: bool = True) -> Long:
+        loader = info.context.loaders.subtree_stats if recursive else info.context.loaders.direct_stats
+        return Long((await loader.load(self.row.id)).total_size)
+
+
+@strawberry.type
+class Video(Node):
+    id: strawberry.ID = strawberry.field(description="Stable across renames and moves detected by sync.")
+    name: str
+    path: str
+    root_path: str
+    size: Long
+    modified_at: datetime
+    created_at: datetime = strawberry.field(description="When first indexed.")
+    duration_seconds: float | None
+    width: int | None
+    height: int | None
+    video_codec: str | None
+    audio_codec: str | None
+    container: str | None
+    status: VideoStatus
+    error: str | None = strawberry.field(description="Why probing or thumbnailing failed, if it did.")
+    row: strawberry.Private[VideoRow]
+
+    @classmethod
+    def from_row(cls, row: VideoRow) -> Video:
+        return cls(
+            id=to_global_id(VIDEO, row.id),
+            name=row.name,
+            path=row.path,
+            root_path=row.root_path,
+            size=Long(row.size),
+            modified_at=_time_ns(row.mtime_ns),
+            created_at=_time_s(row.created_at),
+            duration_seconds=row.duration_s,
+            width=row.width,
+            height=row.height,
+            video_codec=row.video_codec,
+            audio_codec=row.audio_codec,
+            container=row.container,
+            status=row.status,
+            error=row.error,
+            row=row,
+        )
+
+    @strawberry.field
+    async def folder(self, info: Info) -> Folder:
+        row = await info.context.loaders.folder.load(self.row.folder_id)
+        if row is None:
+            raise ApiError("the video's folder was removed", "NOT_FOUND")
+        return Folder.from_row(row)
+
+    @described("HTTP URL of a JPEG thumbnail; a placeholder image when none could be made.")
+    def thumbnail_url(self, info: Info) -> str | None:
+        return info.context.signed_url(f"thumbnails/{self.row.id}")
+
+    @described("HTTP URL supporting Range requests (seeking).")
+    def stream_url(self, info: Info) -> str:
+        return info.context.signed_url(f"media/{self.row.id}")
+
+
+TreeEntry = Annotated[Folder | Video, strawberry.union("TreeEntry")]
+
+
+def entry_node(row: FolderRow | VideoRow) -> Folder | Video:
+    return Folder.from_row(row) if isinstance(row, FolderRow) else Video.from_row(row)
+
+
+@strawberry.type
+class TreeEntryEdge:
+    cursor: str
+    node: TreeEntry
+    parent_id: strawberry.ID | None
+
+
+@strawberry.type
+class TreeEntryConnection:
+    edges: list[TreeEntryEdge]
+    page_info: PageInfo
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.count()
+
+
+@strawberry.type
+class VideoEdge:
+    cursor: str
+    node: Video
+
+
+@strawberry.type
+class VideoConnection:
+    edges: list[VideoEdge]
+    page_info: PageInfo
+    count: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field
+    async def total_count(self) -> int:
+        return await self.count()
+
+
+async def video_connection(
+    info: Info, query: VideoQuery, order_by: VideoOrder | None, first: int | None, after: str | None
+) -> VideoConnection:
+    """A page of videos; the cursor carries the sort key, so it only fits the same order."""
+    limit = page_size(first)
+    sort = order_by.to_sort() if order_by else VideoSort()
+    cursor_kind = f"video:{sort.key.value}:{'d' if sort.descending else 'a'}"
+    key = None
+    if after is not None:
+        value, row_id = decode_cursor(after, cursor_kind, 2)
+        if not isinstance(value, str | int | float) or not isinstance(row_id, int):
+            raise ApiError(f"invalid cursor {after!r}", "BAD_CURSOR")
+        key = (value, row_id)
+    reads = info.context.reads
+    page = await reads.video_page(query, sort, key, limit) if limit else Page[VideoRow]([], False)
+    edges = [
+        VideoEdge(cursor=encode_cursor(cursor_kind, [sort.value_of(r), r.id]), node=Video.from_row(r))
+        for r in page.rows
+    ]
+    # Prime the loader: a video of this page asked again by id costs nothing.
+    for row in page.rows:
+        info.context.loaders.video.prime(row.id, row)
+    return VideoConnection(
+        edges=edges,
+        page_info=_page_info([e.cursor for e in edges], page.has_next, after),
+        count=lambda: reads.count_videos(query),
+    )
+
+
+@strawberry.type
+class SyncError:
+    path: str
+    message: str
+
+
+@strawberry.type
+class SyncProgress:
+    sequence: Long = strawberry.field(description="Grows with every progress event of this job.")
+    job_id: strawberry.ID
+    state: JobState
+    phase: SyncPhase
+    done: int
+    total: int | None = strawberry.field(description="Null while not yet known.")
+    current_path: str | None
+    added: int
+    updated: int
+    removed: int
+    moved: int
+    failed: int
+    elapsed_seconds: float
+
+    @classmethod
+    def from_model(cls, progress: models.SyncProgress) -> SyncProgress:
+        return cls(
+            sequence=Long(progress.sequence),
+            job_id=to_global_id(SYNC_JOB, progress.job_id),
+            state=progress.state,
+            phase=progress.phase,
+            done=progress.done,
+            total=progress.total,
+            current_path=progress.current_path,
+            added=progress.added,
+            updated=progress.updated,
+            removed=progress.removed,
+            moved=progress.moved,
+            failed=progress.failed,
+            elapsed_seconds=progress.elapsed_s,
+        )
+
+
+@strawberry.type
+class SyncJob(Node):
+    id: strawberry.ID
+    mode: SyncMode
+    trigger: SyncTrigger
+    paths: list[str] = strawberry.field(
+        description="Absolute folders this job covers (a whole root, or the subtrees an event touched)."
+    )
+    state: JobState
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: SyncProgress
+    errors: list[SyncError]
+
+    @classmethod
+    def from_model(cls, job: models.SyncJob) -> SyncJob:
+        return cls(
+            id=to_global_id(SYNC_JOB, job.id),
+            mode=job.mode,
+            trigger=job.trigger,
+            paths=list(job.paths),
+            state=job.state,
+            created_at=job.created_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            progress=SyncProgress.from_model(job.progress),
+            errors=[SyncError(path=e.path, message=e.message) for e in job.errors],
+        )
+
+
+@strawberry.type
+class WatcherStatus:
+    enabled: bool
+    mode: WatchMode = strawberry.field(
+        description="POLLING for filesystems without change notification (NFS, SMB) or when asked."
+    )
+    error: str | None = strawberry.field(description="Why watching failed or degraded; null when healthy.")
+    roots: list[str]
+    pending_paths: int = strawberry.field(description="Changed paths waiting for the debouncer to settle.")
+    settle_ms: int
+    last_event_at: datetime | None
+    last_sync_at: datetime | None
+
+    @classmethod
+    def from_model(cls, status: models.WatcherStatus) -> WatcherStatus:
+        return cls(
+            enabled=status.enabled,
+            mode=status.mode,
+            error=status.error,
+            roots=list(status.roots),
+            pending_paths=status.pending_paths,
+            settle_ms=status.settle_ms,
+            last_event_at=status.last_event_at,
+            last_sync_at=status.last_sync_at,
+        )
+
+
+@strawberry.type
+class LibraryChange:
+    sequence: Long = strawberry.field(
+        description="Grows by one per change published by this server; a gap means events were missed."
+    )
+    kind: ChangeKind
+    id: strawberry.ID | None = strawberry.field(description="Of the folder or video; null only for RESYNC.")
+    path: str | None
+    old_path: str | None = strawberry.field(description="For MOVED.")
+    root_path: str | None
+    job_id: strawberry.ID | None
+    change: strawberry.Private[models.LibraryChange]
+
+    @classmethod
+    def from_model(cls, change: models.LibraryChange) -> LibraryChange:
+        kind = FOLDER if change.entry_kind is models.EntryKind.FOLDER else VIDEO
+        return cls(
+            sequence=Long(change.sequence),
+            kind=change.kind,
+            id=None if change.id is None or change.kind is models.ChangeKind.RESYNC else to_global_id(kind, change.id),
+            path=change.path,
+            old_path=change.old_path,
+            root_path=change.root_path,
+            job_id=None if change.job_id is None else to_global_id(SYNC_JOB, change.job_id),
+            change=change,
+        )
+
+    @described("Null for REMOVED (and when the entry is gone already); read when asked for.")
+    async def entry(self, info: Info) -> TreeEntry | None:
+        change = self.change
+        if change.kind in (models.ChangeKind.REMOVED, models.ChangeKind.RESYNC) or change.id is None:
+            return None
+        if change.entry_kind is models.EntryKind.FOLDER:
+            folder = await info.context.loaders.folder.load(change.id)
+            return None if folder is None else Folder.from_row(folder)
+        video = await info.context.loaders.video.load(change.id)
+        return None if video is None else Video.from_row(video)
+
+
+@strawberry.type
+class MergeResult:
+    playlist_path: str
+    output_path: str | None
+    ok: bool
+    source_deleted: bool
+    error: str | None
+
+    @classmethod
+    def from_model(cls, outcome: models.MergeOutcome) -> MergeResult:
+        return cls(
+            playlist_path=outcome.playlist_path,
+            output_path=outcome.output_path,
+            ok=outcome.ok,
+            source_deleted=outcome.source_deleted,
+            error=outcome.error,
+        )
