@@ -13,7 +13,6 @@ export interface Folder {
   rootPath: string;
   videoCount: number;
   totalSize: number;
-  modifiedAt: string | null;
   parent: { id: string } | null;
 }
 
@@ -94,7 +93,7 @@ export interface LibraryChange {
 
 const FOLDER_FIELDS = /* GraphQL */ `
   fragment FolderFields on Folder {
-    __typename id name path rootPath modifiedAt
+    __typename id name path rootPath
     videoCount(recursive: true)
     totalSize(recursive: true)
     parent { id }

@@ -1,0 +1,249 @@
+// End-to-end test of the web UI in headless Chromium (Debian's package, driven by playwright-core).
+//
+//   GQL_MEDIA_E2E_URL=http://127.0.0.1:8765 GQL_MEDIA_E2E_LIBRARY=/path/to/library \
+//     node --test tests/e2e/browser.spec.mjs
+//
+// The server must already be running on that library (tests/e2e/test_browser.py starts a real one).
+// Optional: GQL_MEDIA_E2E_VIDEO (a video file to copy in; default: the first video found in the
+// library), GQL_MEDIA_E2E_ARTIFACTS (default: <repo>/test-artifacts), CHROMIUM (browser binary;
+// default: `chromium` on PATH), GQL_MEDIA_E2E_TOKEN (API token, if the server needs one).
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, extname, join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const repo = resolve(here, '../..');
+// playwright-core is installed with the frontend's dev dependencies.
+const require = createRequire(join(repo, 'frontend-example', 'package.json'));
+const { chromium } = require('playwright-core');
+
+const BASE = (process.env.GQL_MEDIA_E2E_URL ?? '').replace(/\/$/, '');
+const LIBRARY = process.env.GQL_MEDIA_E2E_LIBRARY ?? '';
+const ARTIFACTS = process.env.GQL_MEDIA_E2E_ARTIFACTS ?? join(repo, 'test-artifacts');
+const TOKEN = process.env.GQL_MEDIA_E2E_TOKEN ?? '';
+const VIDEO_EXT = new Set(['.mp4', '.m4v', '.webm', '.mkv', '.mov']);
+const LIVE_TIMEOUT = Number(process.env.GQL_MEDIA_E2E_LIVE_TIMEOUT_MS ?? 30_000);
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+function findChromium() {
+  if (process.env.CHROMIUM) return process.env.CHROMIUM;
+  for (const name of ['chromium', 'chromium-browser']) {
+    try {
+      const p = execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
+      if (p) return p;
+    } catch {
+      /* try the next name */
+    }
+  }
+  throw new Error('chromium not found on PATH (Debian: apt-get install chromium); set CHROMIUM=/path/to/binary');
+}
+
+function findVideo(dir) {
+  for (const d of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    if (d.name.startsWith('.')) continue;
+    const p = join(dir, d.name);
+    if (d.isFile() && VIDEO_EXT.has(extname(d.name).toLowerCase()) && statSync(p).size > 0) return p;
+  }
+  for (const d of readdirSync(dir, { withFileTypes: true })) {
+    if (d.isDirectory() && !d.name.startsWith('.')) {
+      const v = findVideo(join(dir, d.name));
+      if (v) return v;
+    }
+  }
+  return null;
+}
+
+const sel = {
+  folderRow: '[data-testid="folder-row"]',
+  videoRow: '[data-testid="video-row"]',
+  thumb: 'img[data-testid="thumb"]',
+  conn: '[data-testid="conn-status"]',
+  syncButton: '[data-testid="sync-button"]',
+  progress: '[data-testid="sync-progress"]',
+  player: '[data-testid="player"]',
+  byName: (name) => `[data-testid="video-row"][data-name=${JSON.stringify(name)}]`,
+};
+
+const skip = !BASE || !LIBRARY ? 'set GQL_MEDIA_E2E_URL and GQL_MEDIA_E2E_LIBRARY (tests/e2e/test_browser.py does)' : false;
+
+let browser;
+let page;
+const pageErrors = [];
+const foreignRequests = [];
+const timings = {};
+const added = [];
+
+before(async () => {
+  if (skip) return;
+  mkdirSync(ARTIFACTS, { recursive: true });
+  browser = await chromium.launch({ executablePath: findChromium(), headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  if (TOKEN) await context.addInitScript((t) => localStorage.setItem('gql_media.token', t), TOKEN);
+  const origin = new URL(BASE).origin;
+  // The UI must work offline: anything not from the server itself is refused and recorded.
+  await context.route('**/*', (route) => {
+    const url = route.request().url();
+    if (url.startsWith(origin) || url.startsWith('data:') || url.startsWith('blob:')) return route.continue();
+    foreignRequests.push(url);
+    return route.abort();
+  });
+  page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error') console.log(`[browser console] ${m.text()}`);
+  });
+});
+
+after(async () => {
+  for (const f of added) rmSync(f, { force: true });
+  if (page && !page.isClosed()) {
+    await page.screenshot({ path: join(ARTIFACTS, 'e2e-final.png'), fullPage: true }).catch(() => {});
+  }
+  await browser?.close();
+  if (Object.keys(timings).length) {
+    writeFileSync(join(ARTIFACTS, 'e2e-timings.json'), `${JSON.stringify(timings, null, 2)}\n`);
+    console.log(`e2e timings: ${JSON.stringify(timings)}`);
+  }
+});
+
+test('web UI: tree, thumbnails, live add/remove, sync progress, playback and seeking', { skip, timeout: 180_000 }, async (ctx) => {
+  // Steps depend on each other: after the first failure the rest are skipped.
+  let failed = false;
+  const t = {
+    test: (name, fn) =>
+      ctx.test(name, { skip: failed && 'an earlier step failed' }, async () => {
+        try {
+          await fn();
+        } catch (e) {
+          failed = true;
+          await page.screenshot({ path: join(ARTIFACTS, 'e2e-failure.png'), fullPage: true }).catch(() => {});
+          throw e;
+        }
+      }),
+  };
+  await t.test('opens / and shows the tree with a loaded thumbnail', async () => {
+    await page.goto(`${BASE}/`, { waitUntil: 'domcontentloaded' });
+    await page.waitForSelector(sel.folderRow, { timeout: 20_000 });
+    await page.waitForSelector(sel.videoRow, { timeout: 20_000 });
+    await page.waitForFunction(
+      (s) => [...document.querySelectorAll(s)].some((i) => i.complete && i.naturalWidth > 0),
+      sel.thumb,
+      { timeout: 30_000 },
+    );
+    // Live updates only count once the websocket is up.
+    await page.waitForSelector(`${sel.conn}[data-state="connected"]`, { timeout: 20_000 });
+  });
+
+  const source = process.env.GQL_MEDIA_E2E_VIDEO || findVideo(LIBRARY);
+  assert.ok(source && existsSync(source), `no video file to copy (looked in ${LIBRARY})`);
+  const name = `e2e-added-${Date.now()}${extname(source)}`;
+  const target = join(LIBRARY, name);
+
+  await t.test('a video copied into the library appears without a reload', async () => {
+    const marker = await page.evaluate(() => (window.__e2eMarker = Math.random()));
+    const t0 = Date.now();
+    copyFileSync(source, target);
+    added.push(target);
+    await page.waitForSelector(sel.byName(name), { timeout: LIVE_TIMEOUT });
+    timings.copyToAppearMs = Date.now() - t0;
+    assert.equal(await page.evaluate(() => window.__e2eMarker), marker, 'the page was reloaded');
+  });
+
+  await t.test('the deleted video disappears without a reload', async () => {
+    const t0 = Date.now();
+    rmSync(target);
+    await page.waitForSelector(sel.byName(name), { state: 'detached', timeout: LIVE_TIMEOUT });
+    timings.deleteToDisappearMs = Date.now() - t0;
+  });
+
+  await t.test('Sync drives the progress bar to DONE', async () => {
+    const beforeJob = await page.$eval(sel.progress, (el) => ({ id: el.dataset.jobId ?? '', state: el.dataset.state ?? '' }));
+    const t0 = Date.now();
+    await page.click(sel.syncButton);
+    await page.waitForFunction(
+      ({ s, b }) => {
+        const el = document.querySelector(s);
+        if (!el) return false;
+        const { jobId, state, phase } = el.dataset;
+        const terminal = ['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(state);
+        const fresh = jobId && (jobId !== b.id || !['SUCCEEDED', 'FAILED', 'CANCELLED'].includes(b.state));
+        return fresh && (phase === 'DONE' || terminal);
+      },
+      { s: sel.progress, b: beforeJob },
+      { timeout: 60_000 },
+    );
+    timings.syncClickToDoneMs = Date.now() - t0;
+    const p = await page.$eval(sel.progress, (el) => ({ ...el.dataset, now: el.getAttribute('aria-valuenow') }));
+    assert.equal(p.state, 'SUCCEEDED', `sync ended ${p.state}`);
+    assert.equal(p.now, '100');
+  });
+
+  await t.test('clicking a video plays it and seeking works', async () => {
+    const row = page.locator(sel.videoRow).first();
+    const vname = await row.getAttribute('data-name');
+    await row.click();
+    await page.waitForFunction(
+      (s) => {
+        const v = document.querySelector(s);
+        return v && v.readyState >= 2 && v.currentTime > 0.3 && !v.paused;
+      },
+      sel.player,
+      { timeout: 20_000 },
+    );
+    // The stream supports Range requests (what seeking needs).
+    const range = await page.$eval(sel.player, async (v) => {
+      const r = await fetch(v.currentSrc, { headers: { Range: 'bytes=0-99' } });
+      await r.arrayBuffer();
+      return { status: r.status, contentRange: r.headers.get('content-range') };
+    });
+    assert.equal(range.status, 206, `stream answered ${range.status} to a Range request`);
+    const duration = await page.$eval(sel.player, (v) => v.duration);
+    assert.ok(duration > 1, `duration ${duration}`);
+    const targetTime = Math.max(0.5, duration - 1.2);
+    const seeked = await page.$eval(
+      sel.player,
+      (v, to) =>
+        new Promise((ok, fail) => {
+          const timer = setTimeout(() => fail(new Error(`no seeked event (currentTime ${v.currentTime})`)), 15_000);
+          v.addEventListener('seeked', () => (clearTimeout(timer), ok(v.currentTime)), { once: true });
+          v.currentTime = to;
+        }),
+      targetTime,
+    );
+    assert.ok(Math.abs(seeked - targetTime) < 0.6, `seeked to ${seeked}, wanted ${targetTime}`);
+    timings.playedVideo = vname;
+    await page.waitForTimeout(300);
+    await page.$eval(sel.player, (v) => v.pause());
+    await page.screenshot({ path: join(ARTIFACTS, 'e2e.png') });
+  });
+
+  await t.test('the GraphiQL playground loads offline', async () => {
+    const p2 = await page.context().newPage();
+    p2.on('pageerror', (e) => pageErrors.push(`playground: ${e}`));
+    await p2.goto(`${BASE}/playground`, { waitUntil: 'domcontentloaded' });
+    await p2.waitForSelector('.graphiql-container', { timeout: 30_000 });
+    await p2.waitForSelector('.graphiql-query-editor .monaco-editor', { timeout: 30_000 });
+    await p2.waitForTimeout(500);
+    await p2.screenshot({ path: join(ARTIFACTS, 'e2e-playground.png') });
+    await p2.close();
+  });
+
+  assert.ok(!failed, 'a step failed');
+  assert.deepEqual(foreignRequests, [], 'the UI tried to load something from outside the server');
+  assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
+  console.log(`screenshot: ${join(ARTIFACTS, 'e2e.png')} (${basename(source)} copied as ${name})`);
+});
