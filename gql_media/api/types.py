@@ -18,7 +18,6 @@ from gql_media.adapters.store.reads import (
     DescendantKey,
     EntryKey,
     FolderRow,
-    Page,
     VideoOrderKey,
     VideoQuery,
     VideoRow,
@@ -205,7 +204,7 @@ class Folder(Node):
                 raise ApiError(f"invalid cursor {after!r}", "BAD_CURSOR")
             key = EntryKey(kind=kind, name=name, id=row_id)
         reads = info.context.reads
-        page = await reads.entries_page(self.row.id, key, limit) if limit else Page[FolderRow | VideoRow]([], False)
+        page = await reads.entries_page(self.row.id, key, limit)
         parent_id = self.id
         edges = []
         for row in page.rows:
@@ -232,11 +231,7 @@ class Folder(Node):
                 raise ApiError(f"invalid cursor {after!r}", "BAD_CURSOR")
             key = DescendantKey(path=path)
         reads, loaders = info.context.reads, info.context.loaders
-        page = (
-            await reads.descendants_page(self.row, key, limit)
-            if limit
-            else Page[tuple[models.EntryKind, int, str]]([], False)
-        )
+        page = await reads.descendants_page(self.row, key, limit)
         folder_ids = [row_id for kind, row_id, _ in page.rows if kind is models.EntryKind.FOLDER]
         video_ids = [row_id for kind, row_id, _ in page.rows if kind is models.EntryKind.VIDEO]
         folders, videos = await asyncio.gather(loaders.folder.load_many(folder_ids), loaders.video.load_many(video_ids))
@@ -386,7 +381,7 @@ async def video_connection(
             raise ApiError(f"invalid cursor {after!r}", "BAD_CURSOR")
         key = (value, row_id)
     reads = info.context.reads
-    page = await reads.video_page(query, sort, key, limit) if limit else Page[VideoRow]([], False)
+    page = await reads.video_page(query, sort, key, limit)
     edges = [
         VideoEdge(cursor=encode_cursor(cursor_kind, [sort.value_of(r), r.id]), node=Video.from_row(r))
         for r in page.rows
