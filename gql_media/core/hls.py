@@ -47,6 +47,7 @@ __all__ = [
     "merged_output",
     "parse_playlist",
     "read_marker",
+    "remove_source",
     "remove_stale_temp_files",
     "temp_path_beside",
     "write_marker",
@@ -202,6 +203,8 @@ def parse_playlist(playlist_path: str) -> HlsPlaylist:
                 raise HlsError(f"bad segment duration in {line!r}") from error
     if not uris:
         raise HlsError("playlist lists no segments")
+    if duration_s <= 0:
+        raise HlsError("playlist gives no segment durations (#EXTINF)")
     remote = [uri for uri in [*uris, *([init_uri] if init_uri else [])] if _is_remote(uri)]
     if remote:
         raise HlsError(f"playlist points to remote URLs (e.g. {remote[0]}): only downloaded segments are merged")
@@ -354,6 +357,41 @@ def merged_output(playlist_path: str) -> str | None:
     if not isinstance(output, str) or not output:
         return None
     return os.path.join(os.path.dirname(folder.rstrip(os.sep)), output)
+
+
+def remove_source(playlist: HlsPlaylist) -> str | None:
+    """Delete a merged download's folder; returns None when done, else why it was kept.
+
+    Only the download's own files go (playlist, segments, init segment, marker), and only when
+    nothing else is in the folder and the segments are still the ones merged: a folder that also
+    holds a user's other files is kept whole.
+    """
+    own = {os.path.normcase(os.path.abspath(p)) for p in (playlist.playlist_path, *playlist.segment_paths)}
+    if playlist.init_path:
+        own.add(os.path.normcase(os.path.abspath(playlist.init_path)))
+    own.add(os.path.normcase(os.path.join(playlist.folder, MARKER_NAME)))
+    try:
+        entries = list(os.scandir(playlist.folder))
+    except OSError as error:
+        return f"source kept: {error.strerror or error}"
+    others = [e.name for e in entries if os.path.normcase(os.path.abspath(e.path)) not in own or e.is_dir()]
+    if others:
+        shown = ", ".join(sorted(others)[:3])
+        return f"source kept: the folder also holds other files ({shown})"
+    try:
+        current_bytes = _segment_bytes([*([playlist.init_path] if playlist.init_path else []), *playlist.segment_paths])
+    except HlsError as error:
+        return f"source kept: segments changed during the merge ({error})"
+    if current_bytes != playlist.total_bytes:
+        return "source kept: segments changed during the merge"
+    try:
+        for entry in entries:
+            os.unlink(entry.path)
+        os.rmdir(playlist.folder)
+    except OSError as error:
+        return f"source partly removed: {error.strerror or error}"
+    logger.info("removed merged HLS folder %s", playlist.folder)
+    return None
 
 
 def remove_stale_temp_files(folders: Iterable[str | os.PathLike[str]]) -> list[str]:

@@ -1,0 +1,523 @@
+"""The media phases of a sync job (MERGING, PROBING, THUMBNAILS) and the media actions of the API.
+
+Standard library only: the store and the media tool come in through the Protocols below.
+
+Order in a job: ``MergeStep`` (turns HLS downloads into mp4s and has them indexed in the same
+job), then ``ProbeStep`` (metadata of every added or changed video), then ``ThumbnailStep``.
+A file's failure is recorded on the job (``add_error``) and the job goes on; cancelling the job
+stops a phase between two files. Results are written in small batches by the single writer and
+each video filled in is published as an UPDATED change after its row is written.
+
+Thumbnails live in one folder, one file per video version: the key is
+``<video id>-<size>-<mtime_ns>[-<regeneration>]<suffix>`` so a changed file gets a new one
+(old one deleted), a moved file (same id, size, mtime) keeps its own, and a removed video's
+files are deleted. A video without a thumbnail key (BROKEN, failed, not made yet) is shown with
+the placeholder image.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from gql_media.core.hls import (
+    HlsError,
+    find_hls_downloads,
+    find_playlist,
+    merged_output,
+    parse_playlist,
+    remove_source,
+)
+from gql_media.core.models import (
+    ChangeKind,
+    EntryKind,
+    LibraryChange,
+    MediaInfo,
+    MergeOutcome,
+    Root,
+    Scope,
+    SyncPhase,
+    SyncTarget,
+    VideoStatus,
+)
+from gql_media.core.ports import JobContext, MediaError, MediaTool
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "MediaStore",
+    "MediaWork",
+    "MergeStep",
+    "ProbeStep",
+    "ThumbnailSpec",
+    "ThumbnailStep",
+    "VideoFile",
+    "merge_hls",
+    "regenerate_thumbnail",
+    "remove_thumbnail_files",
+]
+
+T = TypeVar("T")
+
+_WRITE_BATCH = 64
+_MERGE_DURATION_TOLERANCE_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class VideoFile:
+    """A video row as the media work needs it: where it is, which version, what is known."""
+
+    id: int
+    root_id: int
+    root_path: str
+    path: str
+    file_path: str | bytes
+    size: int
+    mtime_ns: int
+    status: VideoStatus
+    thumbnail_key: str | None
+
+    @property
+    def display_path(self) -> str:
+        """The absolute path as text (U+FFFD for undecodable bytes), for errors and logs."""
+        return os.path.join(self.root_path, self.path) if self.path else self.root_path
+
+
+class MediaStore(Protocol):
+    """The index's media fields. Writes apply only while the row still has the probed size and mtime."""
+
+    async def get_video_files(self, ids: Sequence[int]) -> list[VideoFile]:
+        """The rows of these ids that still exist (any order)."""
+        ...
+
+    async def get_video_file(self, video_id: int) -> VideoFile | None: ...
+
+    async def pending_video_ids(self, root_ids: Sequence[int]) -> list[int]:
+        """Videos of these roots still PENDING (left by an interrupted job)."""
+        ...
+
+    async def video_ids_without_thumbnail(self, root_ids: Sequence[int]) -> list[int]:
+        """READY videos of these roots without a thumbnail key."""
+        ...
+
+    async def set_media_infos(self, rows: Sequence[tuple[VideoFile, MediaInfo]]) -> list[int]:
+        """Write probe results in one transaction; returns the ids written (unchanged since read)."""
+        ...
+
+    async def set_thumbnails(self, rows: Sequence[tuple[VideoFile, str | None]]) -> list[int]:
+        """Write thumbnail keys (None: placeholder) in one transaction; returns the ids written."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ThumbnailSpec:
+    """Where thumbnails go and how they look (settings.thumbnails_dir, thumbnail_width, format)."""
+
+    directory: str
+    width_px: int = 320
+    suffix: str = ".jpg"
+
+    @staticmethod
+    def version_prefix(video: VideoFile) -> str:
+        return f"{video.id}-{video.size}-{video.mtime_ns}"
+
+    def key_for(self, video: VideoFile, regeneration: int | None = None) -> str:
+        extra = f"-{regeneration:x}" if regeneration is not None else ""
+        return f"{self.version_prefix(video)}{extra}{self.suffix}"
+
+    def is_current(self, video: VideoFile) -> bool:
+        key = video.thumbnail_key
+        return key is not None and key.startswith(self.version_prefix(video)) and key.endswith(self.suffix)
+
+    def path_for(self, key: str) -> str:
+        """The file of a key; keys are made here, but one read from elsewhere must not escape the folder."""
+        if not key or "/" in key or "\\" in key or key.startswith("."):
+            raise ValueError(f"not a thumbnail key: {key!r}")
+        return os.path.join(self.directory, key)
+
+
+def remove_thumbnail_files(directory: str, video_ids: Sequence[int] | set[int]) -> int:
+    """Delete the thumbnails of these videos (one folder listing); returns how many went. Blocking."""
+    wanted = set(video_ids)
+    if not wanted:
+        return 0
+    removed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        head = entry.name.split("-", 1)[0]
+        if head.isdigit() and int(head) in wanted:
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            removed += 1
+    return removed
+
+
+def _remove_files(paths: Sequence[str]) -> None:
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            logger.warning("could not remove %s: %s", path, error)
+
+
+def _full_root_ids(scopes: Sequence[Scope]) -> list[int]:
+    """Roots this job synced whole: those get the catch-up of videos left unfinished before."""
+    return sorted({scope.root_id for scope in scopes if scope.path == "" and scope.recursive})
+
+
+def _change(video: VideoFile, job_id: int) -> LibraryChange:
+    return LibraryChange(
+        kind=ChangeKind.UPDATED,
+        entry_kind=EntryKind.VIDEO,
+        id=video.id,
+        root_id=video.root_id,
+        root_path=video.root_path,
+        path=video.path,
+        job_id=job_id,
+    )
+
+
+async def _for_each(items: Sequence[T], work: Callable[[T], Awaitable[None]], lanes: int, context: JobContext) -> None:
+    """Run ``work`` on every item, ``lanes`` at a time; cancellation is checked before each item.
+
+    On an error every lane finishes the file in hand (no media call is abandoned mid-way), then
+    the first error is raised.
+    """
+    iterator = iter(items)
+
+    async def lane() -> None:
+        for item in iterator:
+            context.check_cancelled()
+            await work(item)
+
+    results = await asyncio.gather(*(lane() for _ in range(max(1, min(lanes, len(items))))), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+class ProbeStep:
+    """PROBING: metadata of the videos the job added or changed (and, on a whole-root sync, PENDING ones)."""
+
+    def __init__(self, store: MediaStore, media: MediaTool, batch_size: int = _WRITE_BATCH) -> None:
+        self.store = store
+        self.media = media
+        self.batch_size = batch_size
+
+    async def __call__(self, context: JobContext) -> None:
+        ids = list(context.changed_video_ids)
+        root_ids = _full_root_ids(context.scopes)
+        if root_ids:
+            ids.extend(await self.store.pending_video_ids(root_ids))
+        videos = await self.store.get_video_files(list(dict.fromkeys(ids)))
+        if not videos:
+            return
+        total = len(videos)
+        done = 0
+        pending: list[tuple[VideoFile, MediaInfo]] = []
+        await context.report(SyncPhase.PROBING, 0, total)
+
+        async def flush() -> None:
+            rows = pending[:]
+            pending.clear()
+            if rows:
+                await _write_media_infos(self.store, rows, context)
+
+        async def probe_one(video: VideoFile) -> None:
+            nonlocal done
+            try:
+                info = await self.media.probe(video.file_path)
+            except MediaError as error:
+                context.add_error(video.display_path, f"cannot be read: {error}")
+            else:
+                if info.status is VideoStatus.BROKEN:
+                    context.add_error(video.display_path, info.error or "cannot be decoded")
+                pending.append((video, info))
+                if len(pending) >= self.batch_size:
+                    await flush()
+            done += 1
+            await context.report(SyncPhase.PROBING, done, total, video.display_path)
+
+        try:
+            await _for_each(videos, probe_one, self.media.workers, context)
+        finally:
+            # Also when cancelled: what was probed is kept.
+            await flush()
+
+
+async def _write_media_infos(
+    store: MediaStore, rows: Sequence[tuple[VideoFile, MediaInfo]], context: JobContext
+) -> None:
+    written = set(await store.set_media_infos(rows))
+    for video, _info in rows:
+        if video.id in written:
+            await context.publish_change(_change(video, context.job_id))
+
+
+class ThumbnailStep:
+    """THUMBNAILS: one image per READY video version; removed videos' images deleted."""
+
+    def __init__(
+        self, store: MediaStore, media: MediaTool, spec: ThumbnailSpec, batch_size: int = _WRITE_BATCH
+    ) -> None:
+        self.store = store
+        self.media = media
+        self.spec = spec
+        self.batch_size = batch_size
+
+    async def __call__(self, context: JobContext) -> None:
+        if context.removed_video_ids:
+            await asyncio.to_thread(remove_thumbnail_files, self.spec.directory, set(context.removed_video_ids))
+        ids = list(context.changed_video_ids)
+        root_ids = _full_root_ids(context.scopes)
+        if root_ids:
+            ids.extend(await self.store.video_ids_without_thumbnail(root_ids))
+        videos = await self.store.get_video_files(list(dict.fromkeys(ids)))
+        # A BROKEN video shows the placeholder: forget a thumbnail of an earlier version.
+        stale = [(v, None) for v in videos if v.status is VideoStatus.BROKEN and v.thumbnail_key]
+        if stale:
+            await _write_thumbnails(self.store, self.spec, stale, context)
+        todo = [v for v in videos if v.status is VideoStatus.READY and not self.spec.is_current(v)]
+        if not todo:
+            return
+        total = len(todo)
+        done = 0
+        pending: list[tuple[VideoFile, str | None]] = []
+        await context.report(SyncPhase.THUMBNAILS, 0, total)
+
+        async def flush() -> None:
+            rows = pending[:]
+            pending.clear()
+            if rows:
+                await _write_thumbnails(self.store, self.spec, rows, context)
+
+        async def thumbnail_one(video: VideoFile) -> None:
+            nonlocal done
+            key: str | None = self.spec.key_for(video)
+            try:
+                await self.media.make_thumbnail(video.file_path, self.spec.path_for(key or ""), self.spec.width_px)
+            except MediaError as error:
+                context.add_error(video.display_path, f"no thumbnail: {error}")
+                key = None
+            pending.append((video, key))
+            if len(pending) >= self.batch_size:
+                await flush()
+            done += 1
+            await context.report(SyncPhase.THUMBNAILS, done, total, video.display_path)
+
+        try:
+            await _for_each(todo, thumbnail_one, self.media.workers, context)
+        finally:
+            await flush()
+
+
+async def _write_thumbnails(
+    store: MediaStore, spec: ThumbnailSpec, rows: Sequence[tuple[VideoFile, str | None]], context: JobContext | None
+) -> list[int]:
+    """Write keys; delete the replaced images, and the new ones whose video changed meanwhile."""
+    written = set(await store.set_thumbnails(rows))
+    garbage: list[str] = []
+    for video, key in rows:
+        if video.id in written:
+            if video.thumbnail_key and video.thumbnail_key != key:
+                garbage.append(spec.path_for(video.thumbnail_key))
+        elif key is not None:
+            garbage.append(spec.path_for(key))
+    if garbage:
+        await asyncio.to_thread(_remove_files, garbage)
+    if context is not None:
+        for video, _key in rows:
+            if video.id in written:
+                await context.publish_change(_change(video, context.job_id))
+    return sorted(written)
+
+
+class MergeStep:
+    """MERGING: HLS downloads under the job's scopes become mp4s beside them, indexed in the same job."""
+
+    def __init__(self, media: MediaTool, auto_merge: bool = True, delete_source: bool = False) -> None:
+        self.media = media
+        self.auto_merge = auto_merge
+        self.delete_source = delete_source
+
+    async def __call__(self, context: JobContext) -> None:
+        if not self.auto_merge:
+            return
+        roots = {root.id: root for root in context.roots}
+        folders: list[str] = []
+        for scope in context.scopes:
+            top = _scope_path(roots.get(scope.root_id), scope)
+            if top is not None:
+                folders.extend(await asyncio.to_thread(find_hls_downloads, [top], scope.recursive))
+        folders = list(dict.fromkeys(folders))
+        if not folders:
+            return
+        await context.report(SyncPhase.MERGING, 0, len(folders))
+        targets: list[SyncTarget] = []
+        for done, folder in enumerate(folders, start=1):
+            context.check_cancelled()
+            outcome = await merge_hls(folder, self.delete_source, self.media)
+            if outcome.ok:
+                targets.append(SyncTarget(path=os.path.dirname(folder.rstrip(os.sep)), recursive=False))
+                if outcome.error:
+                    context.add_error(folder, outcome.error)
+            else:
+                context.add_error(folder, f"HLS merge failed: {outcome.error}")
+            await context.report(SyncPhase.MERGING, done, len(folders), folder)
+        if targets:
+            await context.sync_targets(list(dict.fromkeys(targets)))
+
+
+def _scope_path(root: Root | None, scope: Scope) -> str | None:
+    if root is None:
+        return None
+    return os.path.join(root.path, scope.path) if scope.path else root.path
+
+
+async def merge_hls(path: str, delete_source: bool, media: MediaTool) -> MergeOutcome:
+    """Merge the HLS download at ``path`` (its folder or its .m3u8) into ``<folder>.mp4`` beside it.
+
+    Already merged (marker) and the output still there and sound: no second merge, that output
+    is returned (and the source removed if asked). The source is removed only after a verified
+    merge, only when ``delete_source``, and only if it holds nothing but the download.
+    Never raises for a media reason: ``MergeOutcome.ok`` and ``error`` say what happened.
+    """
+    playlist_path = await asyncio.to_thread(_playlist_of, path)
+    if playlist_path is None:
+        return MergeOutcome(
+            path, None, ok=False, source_deleted=False, error="no HLS playlist with local segments here"
+        )
+    try:
+        playlist = await asyncio.to_thread(parse_playlist, playlist_path)
+    except HlsError as error:
+        return MergeOutcome(playlist_path, None, ok=False, source_deleted=False, error=str(error))
+    except OSError as error:
+        return MergeOutcome(playlist_path, None, ok=False, source_deleted=False, error=error.strerror or str(error))
+    output = await _sound_previous_output(playlist_path, playlist.duration_s, media)
+    if output is None:
+        try:
+            output = await media.merge_hls(playlist)
+        except MediaError as error:
+            return MergeOutcome(playlist_path, None, ok=False, source_deleted=False, error=str(error))
+        logger.info("merged %s into %s", playlist.folder, output)
+    note = None
+    if delete_source:
+        note = await asyncio.to_thread(remove_source, playlist)
+    return MergeOutcome(playlist_path, output, ok=True, source_deleted=delete_source and note is None, error=note)
+
+
+def _playlist_of(path: str) -> str | None:
+    if path.lower().endswith(".m3u8") and os.path.isfile(path):
+        return path
+    return find_playlist(path) if os.path.isdir(path) else None
+
+
+async def _sound_previous_output(playlist_path: str, duration_s: float, media: MediaTool) -> str | None:
+    """The output of an earlier merge when it still exists and still matches the playlist."""
+    previous = await asyncio.to_thread(merged_output, playlist_path)
+    if previous is None or not await asyncio.to_thread(os.path.isfile, previous):
+        return None
+    try:
+        info = await media.probe(previous)
+    except MediaError:
+        return None
+    if info.status is not VideoStatus.READY or info.duration_s is None:
+        return None
+    if abs(info.duration_s - duration_s) > _MERGE_DURATION_TOLERANCE_S:
+        return None
+    return previous
+
+
+async def regenerate_thumbnail(video_id: int, store: MediaStore, media: MediaTool, spec: ThumbnailSpec) -> str | None:
+    """Redo one video's thumbnail now; returns its new key (None: the placeholder is shown).
+
+    A PENDING video is probed first. The new key differs from the old one (browsers refetch).
+
+    Raises:
+        LookupError: no such video.
+        MediaError: the image could not be made (the key is cleared: placeholder).
+    """
+    video = await store.get_video_file(video_id)
+    if video is None:
+        raise LookupError(f"no video {video_id}")
+    if video.status is VideoStatus.PENDING:
+        info = await media.probe(video.file_path)
+        await store.set_media_infos([(video, info)])
+        video = await store.get_video_file(video_id)
+        if video is None:
+            raise LookupError(f"no video {video_id}")
+    if video.status is not VideoStatus.READY:
+        await _write_thumbnails(store, spec, [(video, None)], None)
+        return None
+    key = spec.key_for(video, regeneration=time.time_ns())
+    try:
+        await media.make_thumbnail(video.file_path, spec.path_for(key), spec.width_px)
+    except MediaError:
+        await _write_thumbnails(store, spec, [(video, None)], None)
+        raise
+    written = await _write_thumbnails(store, spec, [(video, key)], None)
+    return key if written else None
+
+
+class MediaWork:
+    """Everything media for the app to wire: the job steps and the API's actions, sharing one setup.
+
+    Args:
+        store: the media fields of the index (``SqlMediaStore``).
+        media: the media tool (``PyAvMediaTool``).
+        thumbnails: where thumbnails go and their width/format.
+        auto_merge: settings.hls_auto_merge.
+        delete_source: settings.hls_delete_source (the default of ``merge_hls``).
+    """
+
+    def __init__(
+        self,
+        store: MediaStore,
+        media: MediaTool,
+        thumbnails: ThumbnailSpec,
+        *,
+        auto_merge: bool = True,
+        delete_source: bool = False,
+    ) -> None:
+        self.store = store
+        self.media = media
+        self.thumbnails = thumbnails
+        self.auto_merge = auto_merge
+        self.delete_source = delete_source
+
+    def steps(self) -> list[MergeStep | ProbeStep | ThumbnailStep]:
+        """The steps to run after every job's index writes, in order."""
+        return [
+            MergeStep(self.media, self.auto_merge, self.delete_source),
+            ProbeStep(self.store, self.media),
+            ThumbnailStep(self.store, self.media, self.thumbnails),
+        ]
+
+    async def merge_hls(self, path: str, delete_source: bool | None = None) -> MergeOutcome:
+        """``mergeHls(path, deleteSource)``; then sync the output's folder to index it."""
+        return await merge_hls(path, self.delete_source if delete_source is None else delete_source, self.media)
+
+    async def regenerate_thumbnail(self, video_id: int) -> str | None:
+        """``regenerateThumbnail(id)``: see ``regenerate_thumbnail``."""
+        return await regenerate_thumbnail(video_id, self.store, self.media, self.thumbnails)
+
+    def thumbnail_path(self, key: str | None) -> str | None:
+        """The image file of a key, or None (serve the placeholder) for no key or a bad one."""
+        if key is None:
+            return None
+        try:
+            return self.thumbnails.path_for(key)
+        except ValueError:
+            return None
