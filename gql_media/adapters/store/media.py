@@ -1,0 +1,139 @@
+"""The videos' media fields (probe results, thumbnail keys): the ``core.media_work.MediaStore`` port.
+
+Every write is guarded by the file version it was made from (size, mtime_ns): a file that
+changed while it was probed keeps its PENDING state and is probed again by the next job.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from gql_media.adapters.store.db import Db, RawConnection
+from gql_media.core.media_work import VideoFile
+from gql_media.core.models import MediaInfo, VideoStatus
+
+__all__ = ["SqlMediaStore"]
+
+# Ids per IN (...) list: far below SQLite's and asyncpg's parameter limits.
+_CHUNK = 500
+
+_SELECT_FILES = (
+    "SELECT v.id, v.root_id, r.path, v.path, v.path_bytes, v.size, v.mtime_ns, v.status, v.thumbnail_key"
+    " FROM videos v JOIN roots r ON r.id = v.root_id"
+)
+
+
+def _chunks(ids: Sequence[int]) -> list[list[int]]:
+    unique = list(dict.fromkeys(int(i) for i in ids))
+    return [unique[start : start + _CHUNK] for start in range(0, len(unique), _CHUNK)]
+
+
+def _placeholders(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def _video_file(row: tuple[Any, ...]) -> VideoFile:
+    root_path, path, path_bytes = str(row[2]), str(row[3]), row[4]
+    file_path: str | bytes
+    if path_bytes is not None:
+        # A name that is not UTF-8: open it by its real bytes.
+        file_path = os.path.join(os.fsencode(root_path), bytes(path_bytes))
+    else:
+        file_path = os.path.join(root_path, path)
+    return VideoFile(
+        id=int(row[0]),
+        root_id=int(row[1]),
+        root_path=root_path,
+        path=path,
+        file_path=file_path,
+        size=int(row[5]),
+        mtime_ns=int(row[6]),
+        status=VideoStatus(row[7]),
+        thumbnail_key=row[8],
+    )
+
+
+class SqlMediaStore:
+    """Implements ``MediaStore`` on a ``Db`` (SQLite or PostgreSQL)."""
+
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    async def get_video_files(self, ids: Sequence[int]) -> list[VideoFile]:
+        files: list[VideoFile] = []
+        async with self.db.reading() as conn:
+            for chunk in _chunks(ids):
+                rows = await conn.fetch(f"{_SELECT_FILES} WHERE v.id IN ({_placeholders(len(chunk))})", chunk)
+                files.extend(_video_file(row) for row in rows)
+        order = {video_id: n for n, video_id in enumerate(dict.fromkeys(ids))}
+        files.sort(key=lambda f: order.get(f.id, 0))
+        return files
+
+    async def get_video_file(self, video_id: int) -> VideoFile | None:
+        """One video's file for the API (thumbnail and stream routes) and regenerateThumbnail."""
+        async with self.db.reading() as conn:
+            row = await conn.fetch_one(f"{_SELECT_FILES} WHERE v.id = ?", (video_id,))
+        return _video_file(row) if row is not None else None
+
+    async def pending_video_ids(self, root_ids: Sequence[int]) -> list[int]:
+        return await self._ids_where("status = 'PENDING'", root_ids)
+
+    async def video_ids_without_thumbnail(self, root_ids: Sequence[int]) -> list[int]:
+        return await self._ids_where("status = 'READY' AND thumbnail_key IS NULL", root_ids)
+
+    async def _ids_where(self, condition: str, root_ids: Sequence[int]) -> list[int]:
+        if not root_ids:
+            return []
+        async with self.db.reading() as conn:
+            rows = await conn.fetch(
+                f"SELECT id FROM videos WHERE {condition} AND root_id IN ({_placeholders(len(root_ids))}) ORDER BY id",
+                list(root_ids),
+            )
+        return [int(row[0]) for row in rows]
+
+    async def set_media_infos(self, rows: Sequence[tuple[VideoFile, MediaInfo]]) -> list[int]:
+        if not rows:
+            return []
+        async with self.db.writing() as conn:
+            await conn.executemany(
+                "UPDATE videos SET status = ?, duration_s = ?, width = ?, height = ?, video_codec = ?,"
+                " audio_codec = ?, container = ?, bitrate = ?, error = ? WHERE id = ? AND size = ? AND mtime_ns = ?",
+                [
+                    (str(info.status), info.duration_s, info.width, info.height, info.video_codec, info.audio_codec,
+                     info.container, info.bitrate, info.error, video.id, video.size, video.mtime_ns)
+                    for video, info in rows
+                ],
+            )  # fmt: skip
+            return await _unchanged_ids(conn, [video for video, _ in rows])
+
+    async def set_media_info(self, video: VideoFile, info: MediaInfo) -> bool:
+        """Write one probe result; False when the file changed since ``video`` was read."""
+        return bool(await self.set_media_infos([(video, info)]))
+
+    async def set_thumbnails(self, rows: Sequence[tuple[VideoFile, str | None]]) -> list[int]:
+        if not rows:
+            return []
+        async with self.db.writing() as conn:
+            await conn.executemany(
+                "UPDATE videos SET thumbnail_key = ? WHERE id = ? AND size = ? AND mtime_ns = ?",
+                [(key, video.id, video.size, video.mtime_ns) for video, key in rows],
+            )
+            return await _unchanged_ids(conn, [video for video, _ in rows])
+
+    async def set_thumbnail(self, video: VideoFile, key: str | None) -> bool:
+        """Write one thumbnail key; False when the file changed since ``video`` was read."""
+        return bool(await self.set_thumbnails([(video, key)]))
+
+
+async def _unchanged_ids(conn: RawConnection, videos: Sequence[VideoFile]) -> list[int]:
+    """Which of ``videos`` still have the size and mtime they were read with (so the guarded write applied)."""
+    expected = {video.id: (video.size, video.mtime_ns) for video in videos}
+    unchanged: list[int] = []
+    for chunk in _chunks(list(expected)):
+        found = await conn.fetch(
+            f"SELECT id, size, mtime_ns FROM videos WHERE id IN ({_placeholders(len(chunk))})", chunk
+        )
+        unchanged.extend(int(r[0]) for r in found if expected.get(int(r[0])) == (int(r[1]), int(r[2])))
+    return sorted(unchanged)
