@@ -184,7 +184,7 @@ function updateFolderRow(n: FolderNode): void {
   row.dataset.expanded = String(n.expanded);
   n.el.setAttribute('aria-expanded', String(n.expanded));
   row.querySelector('.twisty')!.textContent = n.expanded ? '▾' : '▸';
-  row.querySelector('.icon')!.textContent = n.expanded ? '📂' : '📁';
+  row.classList.toggle('open', n.expanded);
   row.querySelector('.name')!.textContent = f.parent == null ? f.rootPath || f.name || '/' : f.name;
   row.title = f.parent == null ? f.rootPath : f.path;
   row.querySelector('.count')!.textContent = String(f.videoCount);
@@ -242,7 +242,7 @@ function updateVideoRow(li: HTMLLIElement, v: Q.Video, showPath = false): void {
     }
     if (img.getAttribute('src') !== v.thumbnailUrl) img.src = v.thumbnailUrl;
   } else if (img || !box.firstChild) {
-    box.replaceChildren(h('span', { class: 'thumb placeholder', 'aria-hidden': 'true', text: '🎞' }));
+    box.replaceChildren(h('span', { class: 'thumb placeholder', 'aria-hidden': 'true' }));
   }
   row.querySelector('.name')!.textContent = v.name;
   row.querySelector('.path')!.textContent = showPath ? v.path : v.width && v.height ? `${v.width}×${v.height}` : '';

@@ -1,6 +1,6 @@
 """Write a small, real, seekable H.264 MP4 (moving colour bars) with PyAV: a test fixture for the browser test.
 
-    python tests/e2e/make_video.py out.mp4 [seconds] [hue-shift]
+python tests/e2e/make_video.py out.mp4 [seconds] [hue-shift]
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from pathlib import Path
 import av
 
 
-def make_video(path: Path, seconds: float = 4.0, shift: int = 0, width: int = 320, height: int = 180, fps: int = 25) -> Path:
+def make_video(
+    path: Path, seconds: float = 4.0, shift: int = 0, width: int = 320, height: int = 180, fps: int = 25
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w") as out:
         stream = out.add_stream("libx264", rate=fps)
@@ -26,10 +28,21 @@ def make_video(path: Path, seconds: float = 4.0, shift: int = 0, width: int = 32
             row = bytearray()
             for x in range(width):
                 band = ((x + i * 4) // 40 + shift) % 6
-                r, g, b = [(230, 60, 60), (230, 180, 40), (60, 190, 80), (40, 160, 220), (120, 80, 220), (220, 80, 180)][band]
+                r, g, b = [
+                    (230, 60, 60),
+                    (230, 180, 40),
+                    (60, 190, 80),
+                    (40, 160, 220),
+                    (120, 80, 220),
+                    (220, 80, 180),
+                ][band]
                 row += bytes((r, g, b))
             frame = av.VideoFrame(width, height, "rgb24")
-            frame.planes[0].update(bytes(row) * height if frame.planes[0].line_size == width * 3 else _pad(row, frame.planes[0].line_size, height))
+            frame.planes[0].update(
+                bytes(row) * height
+                if frame.planes[0].line_size == width * 3
+                else _pad(row, frame.planes[0].line_size, height)
+            )
             frame.pts = i
             for packet in stream.encode(frame.reformat(format="yuv420p")):
                 out.mux(packet)
@@ -43,4 +56,8 @@ def _pad(row: bytearray, line_size: int, height: int) -> bytes:
 
 
 if __name__ == "__main__":
-    make_video(Path(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 4.0, int(sys.argv[3]) if len(sys.argv) > 3 else 0)
+    make_video(
+        Path(sys.argv[1]),
+        float(sys.argv[2]) if len(sys.argv) > 2 else 4.0,
+        int(sys.argv[3]) if len(sys.argv) > 3 else 0,
+    )
