@@ -71,7 +71,8 @@ async def test_entries_folders_first_then_videos_each_by_name(api: Api) -> None:
 async def test_descendants_depth_first_with_parent_ids(api: Api) -> None:
     query = (
         'query($after: String) { folder(path: "") { id descendants(first: 4, after: $after) { totalCount'
-        " pageInfo { hasNextPage endCursor } edges { parentId node { ... on Folder { id path } ... on Video { id path } } } } } }"
+        " pageInfo { hasNextPage endCursor }"
+        " edges { parentId node { ... on Folder { id path } ... on Video { id path } } } } } }"
     )
     paths: list[str] = []
     parents: dict[str, str | None] = {}

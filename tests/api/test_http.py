@@ -1,0 +1,117 @@
+"""HTTP: media with Range and ETag, thumbnails, traversal attempts, health, metrics, limits, masked errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.api.conftest import Api
+
+VIDEO_QUERY = "query($p: String!) { videos(filter: {underPath: $p}) { edges { node { streamUrl thumbnailUrl } } } }"
+
+
+async def urls_of(api: Api, folder: str, token: str | None = None) -> tuple[str, str]:
+    data = await api.data(VIDEO_QUERY, {"p": folder}, token)
+    node = data["videos"]["edges"][0]["node"]
+    return node["streamUrl"], node["thumbnailUrl"]
+
+
+async def test_media_streams_with_range_and_etag(api: Api, library: Path) -> None:
+    stream_url, _ = await urls_of(api, "Alpha/sub")
+    content = (library / "Alpha/sub/deep.mp4").read_bytes()
+    full = await api.client.get(stream_url)
+    assert full.status_code == 200 and full.content == content
+    assert full.headers["accept-ranges"] == "bytes" and full.headers["etag"]
+    single = await api.client.get(stream_url, headers={"Range": "bytes=10-19"})
+    assert single.status_code == 206 and single.content == content[10:20]
+    assert single.headers["content-range"] == f"bytes 10-19/{len(content)}"
+    suffix = await api.client.get(stream_url, headers={"Range": "bytes=-5"})
+    assert suffix.status_code == 206 and suffix.content == content[-5:]
+    past = await api.client.get(stream_url, headers={"Range": f"bytes={len(content) + 10}-"})
+    assert past.status_code == 416
+    stale = await api.client.get(stream_url, headers={"Range": "bytes=0-1", "If-Range": '"other"'})
+    assert stale.status_code == 200 and stale.content == content
+    fresh = await api.client.get(stream_url, headers={"Range": "bytes=0-1", "If-Range": full.headers["etag"]})
+    assert fresh.status_code == 206 and fresh.content == content[:2]
+    cached = await api.client.get(stream_url, headers={"If-None-Match": full.headers["etag"]})
+    assert cached.status_code == 304 and cached.content == b""
+
+
+async def test_traversal_and_unknown_ids_are_404(api: Api) -> None:
+    for path in (
+        "/media/999999", "/thumbnails/999999", "/media/..%2f..%2fetc%2fpasswd", "/media/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "/media/../../etc/passwd", "/thumbnails/%2e%2e%2fsecret", "/media/1/../../x", "/media/-1", "/media/abc",
+    ):  # fmt: skip
+        response = await api.client.get(path)
+        assert response.status_code == 404, path
+
+
+async def test_a_file_moved_out_of_its_root_is_not_served(api: Api, library: Path, tmp_path: Path) -> None:
+    stream_url, _ = await urls_of(api, "beta")
+    outside = tmp_path / "outside.mp4"
+    outside.write_bytes(b"secret")
+    (library / "beta/b1.mp4").unlink()
+    (library / "beta/b1.mp4").symlink_to(outside)
+    assert (await api.client.get(stream_url)).status_code == 404
+
+
+async def test_thumbnail_placeholder_then_the_file(api: Api) -> None:
+    _, thumbnail_url = await urls_of(api, "beta")
+    placeholder = await api.client.get(thumbnail_url)
+    assert placeholder.status_code == 200 and placeholder.headers["content-type"].startswith("image/svg+xml")
+    api.settings.thumbnails_dir.mkdir(parents=True, exist_ok=True)
+    (api.settings.thumbnails_dir / "b1.jpg").write_bytes(b"\xff\xd8jpeg")
+    async with api.services.db.writing() as conn:
+        await conn.execute("UPDATE videos SET thumbnail_key = 'b1.jpg' WHERE path = 'beta/b1.mp4'")
+        await conn.execute("UPDATE videos SET thumbnail_key = '../library.db' WHERE path = 'zeta.mp4'")
+    image = await api.client.get(thumbnail_url)
+    assert image.status_code == 200 and image.content == b"\xff\xd8jpeg"
+    assert "max-age" in image.headers["cache-control"] and image.headers["etag"]
+    data = await api.data('{ videos(filter: {nameContains: "zeta"}) { edges { node { thumbnailUrl } } } }')
+    escaping = data["videos"]["edges"][0]["node"]["thumbnailUrl"]
+    response = await api.client.get(escaping)
+    assert response.headers["content-type"].startswith("image/svg+xml")
+
+
+async def test_health_and_metrics(api: Api) -> None:
+    health = await api.client.get("/healthz")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    await api.data("{ roots { name } }")
+    metrics = await api.client.get("/metrics")
+    assert metrics.status_code == 200 and "gql_media_graphql_operations_total" in metrics.text
+
+
+async def test_graphql_over_get_and_graphiql(api: Api) -> None:
+    response = await api.client.get("/graphql", params={"query": "{ roots { name } }"})
+    assert response.status_code == 200 and response.json()["data"]["roots"]
+    page = await api.client.get("/graphql", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and "graphiql" in page.text.lower()
+    mutation = await api.client.get("/graphql", params={"query": "mutation { stopWatcher { enabled } }"})
+    assert mutation.status_code in (400, 405)
+    assert (await api.client.post("/graphql", json={"query": "{ roots { name } }"})).status_code == 200
+
+
+async def test_limits_refuse_and_leave_the_server_unharmed(api: Api) -> None:
+    deep = "{ roots { " + "parent { " * 20 + "name" + " }" * 20 + " } }"
+    body = await api.post(deep)
+    assert "depth" in body["errors"][0]["message"]
+    aliases = "{ " + " ".join(f"a{i}: roots {{ name }}" for i in range(150)) + " }"
+    body = await api.post(aliases)
+    assert "aliases" in body["errors"][0]["message"].lower()
+    tokens = "{ roots { " + " ".join(["name"] * 12_000) + " } }"
+    body = await api.post(tokens)
+    assert "token" in body["errors"][0]["message"].lower()
+    assert (await api.data("{ roots { name } }"))["roots"]
+
+
+async def test_internal_errors_are_masked_and_logged(api: Api, caplog: object) -> None:
+    class Exploding:
+        async def merge_hls(self, path: str, delete_source: bool) -> None:
+            raise RuntimeError(f"cannot open /very/secret/host/path {path}")
+
+    body = await api.post('mutation { mergeHls(path: "Alpha") { ok } }')
+    assert body["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
+    api.services.extras["media"] = Exploding()
+    body = await api.post('mutation { mergeHls(path: "Alpha") { ok } }')
+    assert body["errors"][0]["message"] == "Internal server error."
+    assert "secret" not in str(body) and "Traceback" not in str(body)
+    assert "secret" in caplog.text  # type: ignore[attr-defined]
