@@ -1,0 +1,64 @@
+"""Synthetic libraries: N empty files with video extensions spread over M folders.
+
+Folders sit two levels deep (``g000/d00000``, a group per 100 folders) so that walks recurse as
+they do in a real library. A library is kept between runs and rebuilt only when its shape changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
+FOLDERS_PER_GROUP = 100
+_MARKER = ".bench-library.json"  # a dotfile: the scanner ignores it
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    root: Path
+    files: int
+    folders: int
+
+    def folder(self, index: int) -> Path:
+        """The absolute path of leaf folder ``index``."""
+        return self.root / f"g{index // FOLDERS_PER_GROUP:03d}" / f"d{index:05d}"
+
+
+def make_library(root: Path, files: int, folders: int) -> Library:
+    """Build (or reuse) a library of ``files`` empty videos in ``folders`` leaf folders under ``root``."""
+    library = Library(root, files, folders)
+    marker = root / _MARKER
+    shape = {"files": files, "folders": folders, "layout": 1}
+    if marker.is_file() and json.loads(marker.read_text()) == shape:
+        return library
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    for index in range(folders):
+        os.makedirs(library.folder(index))
+    for number in range(files):
+        folder = library.folder(number % folders)
+        path = folder / f"clip {number:06d}{EXTENSIONS[number % len(EXTENSIONS)]}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        os.close(fd)
+    marker.write_text(json.dumps(shape))
+    return library
+
+
+def walk_tree(root: str) -> int:
+    """The reference walk: bare ``os.scandir`` + ``stat`` of every entry; returns how many it saw."""
+    seen = 0
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as listing:
+            for entry in listing:
+                st = entry.stat(follow_symlinks=False)
+                seen += 1
+                if stat.S_ISDIR(st.st_mode):
+                    stack.append(entry.path)
+    return seen

@@ -1,0 +1,35 @@
+"""The bench runs and writes valid JSON (a smoke run; nothing here is timed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_quick_p1_writes_valid_json(tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "P1", "--output", str(output),
+         "--workdir", str(tmp_path / "work")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr + completed.stdout
+    results = json.loads(output.read_text())
+    p1 = results["P1"]
+    assert p1["status"] == "measured"
+    assert p1["n"] == 10_000
+    for key in ("ours_s", "reference_s", "ratio"):
+        assert isinstance(p1[key], float) and p1[key] > 0
+    assert isinstance(p1["ok"], bool)
+    assert p1["goal"] == "<= 3"
+    assert set(results) == {"P1", "_run"}
