@@ -16,6 +16,7 @@ import contextlib
 import errno
 import logging
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -34,7 +35,7 @@ from gql_media.core.ports import MediaError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PyAvMediaTool", "ensure_placeholder", "serve_worker", "thumbnail_suffix"]
+__all__ = ["PyAvMediaTool", "WorkerFailure", "ensure_placeholder", "serve_worker", "thumbnail_suffix"]
 
 # A frame darker than this mean luma (0-255) is "near black": fade-ins, title cards.
 _BLACK_MEAN_LUMA = 20.0
@@ -97,12 +98,14 @@ def _open_input(path: str | bytes) -> Any:
 def _probe_file(path: str | bytes) -> dict[str, Any]:
     """Probe one file; returns ``MediaInfo`` fields (BROKEN with a reason when undecodable)."""
     try:
-        size = os.path.getsize(path)
+        st = os.stat(path)
     except FileNotFoundError as error:
         raise _Unreadable("file not found") from error
     except PermissionError as error:
         raise _Unreadable("permission denied") from error
-    if size == 0:
+    size = st.st_size
+    # Only a regular file's size means anything (a FIFO is read like a stream, and may hang).
+    if size == 0 and stat.S_ISREG(st.st_mode):
         return _broken("empty file")
     try:
         container = _open_input(path)
@@ -465,6 +468,10 @@ class _WorkerLost(Exception):
     """The worker died or was killed before it answered."""
 
 
+class WorkerFailure(MediaError):
+    """The call timed out or its worker crashed (the worker was replaced)."""
+
+
 # The worker is a fresh interpreter: no fork of a threaded server, no re-import of its main module.
 _WORKER_CODE = (
     "import sys; from gql_media.adapters.media import serve_worker; serve_worker(int(sys.argv[1]), int(sys.argv[2]))"
@@ -615,10 +622,10 @@ class PyAvMediaTool:
             return await worker.request(operation, args, limit_s)
         except TimeoutError:
             worker = await self._replace(worker)
-            raise MediaError(f"timed out after {limit_s:g} s (the media worker was stopped)") from None
+            raise WorkerFailure(f"timed out after {limit_s:g} s (the media worker was stopped)") from None
         except _WorkerLost as error:
             worker = await self._replace(worker)
-            raise MediaError(str(error)) from None
+            raise WorkerFailure(str(error)) from None
         except BaseException:
             # Cancelled mid-call: the worker's late reply would answer the next call. Replace it.
             worker = await asyncio.shield(self._replace(worker))
@@ -643,7 +650,7 @@ class PyAvMediaTool:
     async def probe(self, path: str | bytes) -> MediaInfo:
         try:
             kind, value = await self.call("probe", path)
-        except MediaError as error:
+        except WorkerFailure as error:
             # A file that hangs or crashes the decoder would do it again: it is broken for us.
             return MediaInfo(status=VideoStatus.BROKEN, error=f"probe failed: {error}")
         if kind == "ok":

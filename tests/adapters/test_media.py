@@ -1,0 +1,190 @@
+"""PyAvMediaTool on real media: probe values, thumbnails, placeholders, and a pool that survives."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import av
+import pytest
+from PIL import Image, ImageStat
+
+from gql_media.adapters.demo import make_demo_library
+from gql_media.adapters.media import PyAvMediaTool, ensure_placeholder
+from gql_media.core.models import VideoStatus
+from gql_media.core.ports import MediaError
+from tests.media_fixtures import Clips, make_clips
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
+    return make_clips(tmp_path_factory.mktemp("clips"))
+
+
+@pytest.fixture
+async def tool() -> AsyncIterator[PyAvMediaTool]:
+    async with PyAvMediaTool(workers=1, timeout_s=20) as media:
+        yield media
+
+
+@pytest.mark.parametrize(
+    ("name", "codecs", "container", "size"),
+    [
+        ("h264_mp4", ("h264", "aac"), "mp4", (64, 48)),
+        ("vp9_webm", ("vp9", "opus"), "webm", (64, 48)),
+        ("mpeg4_avi", ("mpeg4", "mp3"), "avi", (64, 48)),
+        ("portrait_mp4", ("h264", "aac"), "mp4", (48, 64)),
+        ("ts_segment", ("h264", "aac"), "mpegts", (64, 48)),
+    ],
+)
+async def test_probe_reports_what_was_encoded(
+    tool: PyAvMediaTool, clips: Clips, name: str, codecs: tuple[str, str], container: str, size: tuple[int, int]
+) -> None:
+    path = getattr(clips, name)
+    info = await tool.probe(str(path))
+    assert info.status is VideoStatus.READY, info.error
+    assert (info.video_codec, info.audio_codec) == codecs
+    assert info.container == container
+    assert (info.width, info.height) == size
+    assert info.duration_s is not None
+    expected_s = 1.0 if name == "ts_segment" else 2.0
+    assert abs(info.duration_s - expected_s) < 0.2
+    assert info.bitrate is not None and info.bitrate > 0
+    assert info.error is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("empty", "empty file"),
+        ("truncated", "damaged/truncated"),
+        ("fake", "not a video"),
+        ("audio_only", "no video stream (audio only)"),
+    ],
+)
+async def test_undecodable_files_are_broken_with_a_reason(
+    tool: PyAvMediaTool, clips: Clips, kind: str, reason: str, tmp_path: Path
+) -> None:
+    path = clips.broken[kind]
+    info = await tool.probe(str(path))
+    assert info.status is VideoStatus.BROKEN
+    assert info.error is not None and reason in info.error
+    # No thumbnail can come from it: the caller shows the placeholder.
+    with pytest.raises(MediaError):
+        await tool.make_thumbnail(str(path), str(tmp_path / "thumb.jpg"), 320)
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_missing_file_is_an_error_not_broken(tool: PyAvMediaTool, tmp_path: Path) -> None:
+    with pytest.raises(MediaError, match="not found"):
+        await tool.probe(str(tmp_path / "gone.mp4"))
+
+
+async def test_a_non_utf8_name_is_probed_by_its_bytes(tool: PyAvMediaTool, clips: Clips, tmp_path: Path) -> None:
+    raw = os.fsencode(tmp_path) + b"/caf\xe9.mp4"
+    with open(raw, "wb") as handle:
+        handle.write(clips.h264_mp4.read_bytes())
+    info = await tool.probe(raw)
+    assert info.status is VideoStatus.READY
+
+
+@pytest.mark.parametrize("name", ["h264_mp4", "vp9_webm", "mpeg4_avi", "ts_segment"])
+async def test_thumbnails_are_decodable_images_of_the_configured_width(
+    tool: PyAvMediaTool, clips: Clips, tmp_path: Path, name: str
+) -> None:
+    output = tmp_path / "thumbs" / "1-2-3.jpg"
+    await tool.make_thumbnail(str(getattr(clips, name)), str(output), 320)
+    with Image.open(output) as image:
+        assert image.format == "JPEG"
+        assert image.size == (320, 240)
+        image.load()
+    # Written atomically: nothing but the image is left.
+    assert [p.name for p in output.parent.iterdir()] == ["1-2-3.jpg"]
+
+
+async def test_webp_thumbnail_of_a_portrait_video(tool: PyAvMediaTool, clips: Clips, tmp_path: Path) -> None:
+    output = tmp_path / "portrait.webp"
+    await tool.make_thumbnail(str(clips.portrait_mp4), str(output), 200)
+    with Image.open(output) as image:
+        assert image.format == "WEBP"
+        assert image.size == (200, 267)
+
+
+async def test_thumbnail_skips_a_black_intro(tool: PyAvMediaTool, clips: Clips, tmp_path: Path) -> None:
+    # 10% of 4 s is inside the 0.8 s black intro: the picture must come from later.
+    output = tmp_path / "dark.jpg"
+    await tool.make_thumbnail(str(clips.dark_intro_mp4), str(output), 64)
+    with Image.open(output) as image:
+        assert ImageStat.Stat(image.convert("L")).mean[0] > 40
+
+
+def test_placeholder_is_made_once(tmp_path: Path) -> None:
+    first = ensure_placeholder(tmp_path / "thumbs", 320, "jpeg")
+    stamp = first.stat().st_mtime_ns
+    assert ensure_placeholder(tmp_path / "thumbs", 320, "jpeg") == first
+    assert first.stat().st_mtime_ns == stamp
+    with Image.open(first) as image:
+        assert image.size == (320, 180)
+    webp = ensure_placeholder(tmp_path / "thumbs", 160, "webp")
+    with Image.open(webp) as image:
+        assert image.format == "WEBP"
+
+
+async def test_a_crashed_worker_is_replaced(tool: PyAvMediaTool, clips: Clips) -> None:
+    with pytest.raises(MediaError, match="crashed"):
+        await tool.call("test_crash")
+    assert tool.replaced_workers == 1
+    info = await tool.probe(str(clips.h264_mp4))
+    assert info.status is VideoStatus.READY
+
+
+async def test_a_hanging_decode_times_out_and_the_file_is_broken(clips: Clips, tmp_path: Path) -> None:
+    # Opening a FIFO with no writer blocks forever inside FFmpeg: a real hang, not a sleep.
+    fifo = tmp_path / "stuck.mp4"
+    os.mkfifo(fifo)
+    async with PyAvMediaTool(workers=1, timeout_s=0.5) as media:
+        info = await media.probe(str(fifo))
+        assert info.status is VideoStatus.BROKEN
+        assert info.error is not None and "timed out" in info.error
+        assert media.replaced_workers == 1
+        media.timeout_s = 20
+        assert (await media.probe(str(clips.h264_mp4))).status is VideoStatus.READY
+
+
+async def test_a_cancelled_call_does_not_confuse_the_next(tool: PyAvMediaTool, clips: Clips) -> None:
+    task = asyncio.create_task(tool.call("test_sleep", 30.0))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    info = await tool.probe(str(clips.vp9_webm))
+    assert info.video_codec == "vp9"
+
+
+async def test_workers_run_side_by_side(clips: Clips) -> None:
+    paths = [clips.h264_mp4, clips.vp9_webm, clips.mpeg4_avi, clips.portrait_mp4] * 3
+    async with PyAvMediaTool(workers=2, timeout_s=20) as media:
+        infos = await asyncio.gather(*(media.probe(str(p)) for p in paths))
+    assert [i.status for i in infos] == [VideoStatus.READY] * len(paths)
+
+
+async def test_closed_tool_refuses_work(clips: Clips) -> None:
+    media = PyAvMediaTool(workers=1)
+    await media.start()
+    await media.aclose()
+    with pytest.raises(MediaError, match="closed"):
+        await media.probe(str(clips.h264_mp4))
+
+
+def test_demo_library_is_real_and_idempotent(tmp_path: Path) -> None:
+    make_demo_library(tmp_path)
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert "Archive/broken.mp4" in files
+    assert "Downloads/Lecture 1/index.m3u8" in files
+    with av.open(str(tmp_path / "Holidays" / "beach.mp4")) as container:
+        assert container.streams.video[0].codec_context.width == 320
+    stamps = {f: (tmp_path / f).stat().st_mtime_ns for f in files}
+    make_demo_library(tmp_path)
+    assert {f: (tmp_path / f).stat().st_mtime_ns for f in files} == stamps
