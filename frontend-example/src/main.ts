@@ -235,12 +235,20 @@ function updateVideoRow(li: HTMLLIElement, v: Q.Video, showPath = false): void {
   row.classList.toggle('playing', v.id === playingId);
   const box = row.querySelector<HTMLSpanElement>('.thumb-box')!;
   let img = box.querySelector('img');
-  if (v.thumbnailUrl) {
+  const thumbUrl = v.thumbnailUrl ? httpish(v.thumbnailUrl) : null;
+  if (thumbUrl) {
     if (!img) {
       img = h('img', { class: 'thumb', alt: '', loading: 'lazy', decoding: 'async', 'data-testid': 'thumb' });
       box.replaceChildren(img);
     }
-    if (img.getAttribute('src') !== v.thumbnailUrl) img.src = v.thumbnailUrl;
+    // The same URL may serve a placeholder first and the real thumbnail later: when the video
+    // changed (status, file, regenerated), ask again past the browser's cache.
+    const key = `${v.status}|${v.modifiedAt}|${v.error ?? ''}|${thumbUrl}|${thumbGen.get(v.id) ?? 0}`;
+    const prev = img.dataset.key;
+    img.dataset.key = key;
+    if (prev && prev !== key) img.src = bust(thumbUrl);
+    else if (!prev || img.dataset.url !== thumbUrl) img.src = thumbUrl;
+    img.dataset.url = thumbUrl;
   } else if (img || !box.firstChild) {
     box.replaceChildren(h('span', { class: 'thumb placeholder', 'aria-hidden': 'true' }));
   }
@@ -251,6 +259,20 @@ function updateVideoRow(li: HTMLLIElement, v: Q.Video, showPath = false): void {
   badge.className = `badge ${v.status.toLowerCase()}`;
   row.querySelector('.dur')!.textContent = fmtDuration(v.durationSeconds);
   row.querySelector('.size')!.textContent = fmtSize(v.size);
+}
+
+/**
+ * Media URLs built by the server while answering over the websocket may carry the socket's
+ * scheme (ws://host/thumbnails/1); a browser can only fetch them over http(s).
+ */
+function httpish(url: string): string {
+  return url.replace(/^ws(s?):\/\//i, 'http$1://');
+}
+
+/** Bumped by regenerateThumbnail so rows reload the image. */
+const thumbGen = new Map<string, number>();
+function bust(url: string): string {
+  return `${url}${url.includes('?') ? '&' : '?'}_v=${Date.now().toString(36)}`;
 }
 
 function flash(el: Element): void {
@@ -498,8 +520,8 @@ async function reloadExpanded(): Promise<void> {
 
 const refreshCounts = debounce(async () => {
   const ids = [...nodes.values()].filter((n) => n.kind === 'folder').map((n) => n.data.id);
-  for (let i = 0; i < ids.length; i += 100) {
-    const chunk = ids.slice(i, i + 100);
+  for (let i = 0; i < ids.length; i += 50) {
+    const chunk = ids.slice(i, i + 50);
     try {
       const r = await api.gql<Q.FolderCountsResult>(Q.folderCountsQuery(chunk));
       for (const v of Object.values(r)) {
@@ -629,7 +651,8 @@ function playVideo(v: Q.Video): void {
   for (const el of app.querySelectorAll('.row.playing')) el.classList.remove('playing');
   for (const el of app.querySelectorAll(`.node.video[data-id="${CSS.escape(v.id)}"] > .row`)) el.classList.add('playing');
   playerWrap.classList.add('has-video');
-  if (player.getAttribute('src') !== v.streamUrl) player.src = v.streamUrl;
+  const src = httpish(v.streamUrl);
+  if (player.getAttribute('src') !== src) player.src = src;
   player.dataset.videoId = v.id;
   showPlayerMeta(v);
   player.play().catch(() => {
@@ -655,6 +678,7 @@ function showPlayerMeta(v: Q.Video, gone = false): void {
     regen.disabled = true;
     try {
       const r = await api.gql<{ regenerateThumbnail: Q.Video }>(Q.REGENERATE_THUMBNAIL, { id: v.id });
+      thumbGen.set(v.id, (thumbGen.get(v.id) ?? 0) + 1);
       applyVideoUpdate(r.regenerateThumbnail);
     } catch (e) {
       showError(e);
