@@ -382,12 +382,24 @@ def _link_to_free_name(temp_path: str, playlist: HlsPlaylist) -> str:
     raise MediaError("no free name for the merged file")
 
 
-def _merge_hls(playlist: HlsPlaylist, temp_path: str) -> str:
-    """Remux, fsync, verify, then link to the final name and mark the source merged; returns the final path."""
+def _merge_hls(playlist: HlsPlaylist, temp_path: str, pause_s: float = 0.0) -> str:
+    """Remux, fsync, verify, then link to the final name and mark the source merged; returns the final path.
+
+    ``pause_s`` (tests only) stalls after the remux, as a slow disk would: a kill lands mid-merge.
+    """
     # O_EXCL: the temp name is ours alone.
     os.close(os.open(temp_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
     try:
-        video_streams, audio_streams = _remux(playlist, temp_path)
+        try:
+            video_streams, audio_streams = _remux(playlist, temp_path)
+        except av.FFmpegError as error:
+            if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+                raise
+            raise MediaError(
+                f"the segments cannot be remuxed, damaged segments? ({error.strerror or error})"
+            ) from error
+        if pause_s:
+            time.sleep(pause_s)
         _fsync_path(temp_path)
         _verify_merge(temp_path, video_streams, audio_streams, playlist.duration_s)
         final = _link_to_free_name(temp_path, playlist)
@@ -575,6 +587,7 @@ class PyAvMediaTool:
         self._closed = False
         # Workers replaced after a timeout or a crash: the pool's health, for logs and tests.
         self.replaced_workers = 0
+        self._merge_pause_s = 0.0  # tests: make a merge slow enough to be killed midway
 
     @property
     def workers(self) -> int:
@@ -668,7 +681,7 @@ class PyAvMediaTool:
         temp_path = temp_path_beside(os.path.dirname(playlist.folder.rstrip(os.sep)))
         timeout_s = self.timeout_s + playlist.total_bytes / _MERGE_BYTES_PER_S
         try:
-            kind, value = await self.call("merge", playlist, temp_path, timeout_s=timeout_s)
+            kind, value = await self.call("merge", playlist, temp_path, self._merge_pause_s, timeout_s=timeout_s)
         finally:
             # The worker removes it on failure, but not when it was killed mid-merge.
             await asyncio.to_thread(_remove_if_present, temp_path)
