@@ -395,9 +395,8 @@ def _merge_hls(playlist: HlsPlaylist, temp_path: str, pause_s: float = 0.0) -> s
         except av.FFmpegError as error:
             if isinstance(error, OSError) and error.errno == errno.ENOSPC:
                 raise
-            raise MediaError(
-                f"the segments cannot be remuxed, damaged segments? ({error.strerror or error})"
-            ) from error
+            reason = error.strerror or str(error)
+            raise MediaError(f"the segments cannot be remuxed, damaged segments? ({reason})") from error
         if pause_s:
             time.sleep(pause_s)
         _fsync_path(temp_path)
