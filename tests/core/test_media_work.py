@@ -1,0 +1,332 @@
+"""The media job steps against fakes: counts, errors, cancel, keys, merges."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+
+from gql_media.core.hls import HlsPlaylist, write_marker
+from gql_media.core.media_work import (
+    MediaWork,
+    MergeStep,
+    ProbeStep,
+    ThumbnailSpec,
+    ThumbnailStep,
+    VideoFile,
+    regenerate_thumbnail,
+)
+from gql_media.core.models import (
+    ChangeKind,
+    LibraryChange,
+    MediaInfo,
+    Root,
+    Scope,
+    SyncPhase,
+    SyncTarget,
+    VideoStatus,
+)
+from gql_media.core.ports import JobCancelled, MediaError
+
+READY = MediaInfo(VideoStatus.READY, 2.0, 64, 48, "h264", "aac", "mp4", 100_000)
+
+
+class FakeStore:
+    def __init__(self, videos: Sequence[VideoFile]) -> None:
+        self.videos = {v.id: v for v in videos}
+        self.infos: dict[int, MediaInfo] = {}
+        self.writes = 0
+
+    async def get_video_files(self, ids: Sequence[int]) -> list[VideoFile]:
+        return [self.videos[i] for i in ids if i in self.videos]
+
+    async def get_video_file(self, video_id: int) -> VideoFile | None:
+        return self.videos.get(video_id)
+
+    async def pending_video_ids(self, root_ids: Sequence[int]) -> list[int]:
+        return [v.id for v in self.videos.values() if v.status is VideoStatus.PENDING and v.root_id in root_ids]
+
+    async def video_ids_without_thumbnail(self, root_ids: Sequence[int]) -> list[int]:
+        return [
+            v.id
+            for v in self.videos.values()
+            if v.status is VideoStatus.READY and v.thumbnail_key is None and v.root_id in root_ids
+        ]
+
+    def _current(self, video: VideoFile) -> bool:
+        now = self.videos.get(video.id)
+        return now is not None and (now.size, now.mtime_ns) == (video.size, video.mtime_ns)
+
+    async def set_media_infos(self, rows: Sequence[tuple[VideoFile, MediaInfo]]) -> list[int]:
+        self.writes += 1
+        written = []
+        for video, info in rows:
+            if self._current(video):
+                self.infos[video.id] = info
+                self.videos[video.id] = replace(self.videos[video.id], status=info.status)
+                written.append(video.id)
+        return written
+
+    async def set_thumbnails(self, rows: Sequence[tuple[VideoFile, str | None]]) -> list[int]:
+        self.writes += 1
+        written = []
+        for video, key in rows:
+            if self._current(video):
+                self.videos[video.id] = replace(self.videos[video.id], thumbnail_key=key)
+                written.append(video.id)
+        return written
+
+
+class FakeMedia:
+    """Probe and thumbnail by file name: "broken" -> BROKEN, "hang" -> timed out, "gone" -> unreadable."""
+
+    workers = 2
+
+    def __init__(self) -> None:
+        self.probed: list[str] = []
+        self.thumbnails: list[str] = []
+        self.merged: list[str] = []
+
+    async def probe(self, path: str | bytes) -> MediaInfo:
+        name = os.fsdecode(path)
+        self.probed.append(name)
+        await asyncio.sleep(0)
+        if "hang" in name:
+            return MediaInfo(VideoStatus.BROKEN, error="probe failed: timed out after 60 s")
+        if "broken" in name:
+            return MediaInfo(VideoStatus.BROKEN, error="not a video")
+        if "gone" in name:
+            raise MediaError("file not found")
+        return READY
+
+    async def make_thumbnail(self, path: str | bytes, output_path: str, width_px: int) -> None:
+        await asyncio.sleep(0)
+        if "crash" in os.fsdecode(path):
+            raise MediaError("the media worker crashed")
+        self.thumbnails.append(output_path)
+        Path(output_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(output_path).write_bytes(b"jpeg")
+
+    async def merge_hls(self, playlist: HlsPlaylist) -> str:
+        if "bad" in playlist.folder:
+            raise MediaError("segment segment001.ts is corrupt")
+        output = os.path.join(os.path.dirname(playlist.folder), playlist.output_stem + ".mp4")
+        Path(output).write_bytes(b"mp4")
+        write_marker(playlist, output)
+        self.merged.append(output)
+        return output
+
+    async def aclose(self) -> None:
+        return None
+
+
+@dataclass
+class FakeContext:
+    root: Root
+    changed: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+    scope_list: list[Scope] = field(default_factory=list)
+    cancel_after: int | None = None
+    reports: list[tuple[SyncPhase, int, int | None]] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    changes: list[LibraryChange] = field(default_factory=list)
+    synced: list[SyncTarget] = field(default_factory=list)
+    checks: int = 0
+
+    job_id: int = 7
+
+    @property
+    def roots(self) -> Sequence[Root]:
+        return [self.root]
+
+    @property
+    def scopes(self) -> Sequence[Scope]:
+        return self.scope_list or [Scope(self.root.id, "sub")]
+
+    @property
+    def changed_video_ids(self) -> Sequence[int]:
+        return self.changed
+
+    @property
+    def removed_video_ids(self) -> Sequence[int]:
+        return self.removed
+
+    async def report(self, phase: SyncPhase, done: int, total: int | None, current_path: str | None = None) -> None:
+        self.reports.append((phase, done, total))
+
+    def add_error(self, path: str, message: str) -> None:
+        self.errors.append((path, message))
+
+    def check_cancelled(self) -> None:
+        self.checks += 1
+        if self.cancel_after is not None and self.checks > self.cancel_after:
+            raise JobCancelled()
+
+    async def publish_change(self, change: LibraryChange) -> None:
+        self.changes.append(change)
+
+    async def sync_targets(self, targets: Sequence[SyncTarget]) -> None:
+        self.synced.extend(targets)
+
+
+ROOT = Root(id=1, path="/lib", folder_id=1)
+
+
+def video(video_id: int, name: str, status: VideoStatus = VideoStatus.PENDING, key: str | None = None) -> VideoFile:
+    return VideoFile(video_id, 1, "/lib", f"sub/{name}", f"/lib/sub/{name}", 1000 + video_id, 5, status, key)
+
+
+async def test_probe_step_fills_in_and_publishes_each_video() -> None:
+    store = FakeStore([video(1, "a.mp4"), video(2, "b.mp4"), video(3, "broken.mp4"), video(4, "hang.mp4")])
+    context = FakeContext(ROOT, changed=[1, 2, 3, 4])
+    await ProbeStep(store, FakeMedia(), batch_size=2)(context)
+    assert store.infos[1] == READY and store.infos[3].status is VideoStatus.BROKEN
+    assert store.infos[4].error is not None and "timed out" in store.infos[4].error
+    assert sorted(c.id or 0 for c in context.changes) == [1, 2, 3, 4]
+    assert {c.kind for c in context.changes} == {ChangeKind.UPDATED}
+    assert context.reports[0] == (SyncPhase.PROBING, 0, 4)
+    assert context.reports[-1] == (SyncPhase.PROBING, 4, 4)
+    assert [done for _, done, _ in context.reports] == [0, 1, 2, 3, 4]
+    # BROKEN files are sync errors too, and the job went on.
+    assert sorted(p for p, _ in context.errors) == ["/lib/sub/broken.mp4", "/lib/sub/hang.mp4"]
+
+
+async def test_probe_step_records_unreadable_files_and_leaves_them_pending() -> None:
+    store = FakeStore([video(1, "gone.mp4"), video(2, "b.mp4")])
+    context = FakeContext(ROOT, changed=[1, 2])
+    await ProbeStep(store, FakeMedia())(context)
+    assert 1 not in store.infos and store.videos[1].status is VideoStatus.PENDING
+    assert context.errors == [("/lib/sub/gone.mp4", "cannot be read: file not found")]
+    assert [c.id for c in context.changes] == [2]
+
+
+async def test_probe_step_does_not_write_over_a_file_changed_meanwhile() -> None:
+    store = FakeStore([video(1, "a.mp4")])
+
+    class ChangingMedia(FakeMedia):
+        async def probe(self, path: str | bytes) -> MediaInfo:
+            store.videos[1] = replace(store.videos[1], size=1)  # the file was replaced while probed
+            return await super().probe(path)
+
+    context = FakeContext(ROOT, changed=[1])
+    await ProbeStep(store, ChangingMedia())(context)
+    assert store.infos == {} and context.changes == []
+
+
+async def test_cancel_stops_probing_between_files_and_keeps_what_was_done() -> None:
+    store = FakeStore([video(i, f"{i}.mp4") for i in range(1, 11)])
+    media = FakeMedia()
+    context = FakeContext(ROOT, changed=list(range(1, 11)), cancel_after=3)
+    with pytest.raises(JobCancelled):
+        await ProbeStep(store, media)(context)
+    assert len(media.probed) == 3
+    assert sorted(store.infos) == sorted(int(Path(p).stem) for p in media.probed)
+
+
+async def test_whole_root_sync_catches_up_on_pending_videos() -> None:
+    store = FakeStore([video(1, "a.mp4"), video(2, "left-over.mp4")])
+    context = FakeContext(ROOT, changed=[1], scope_list=[Scope(1, "")])
+    await ProbeStep(store, FakeMedia())(context)
+    assert sorted(store.infos) == [1, 2]
+
+
+async def test_thumbnail_step_keys_versions_and_cleans_up(tmp_path: Path) -> None:
+    spec = ThumbnailSpec(str(tmp_path), 320, ".jpg")
+    old_key = "1-999-4.jpg"
+    (tmp_path / old_key).write_bytes(b"old version")
+    (tmp_path / "9-10-11.jpg").write_bytes(b"removed video")
+    (tmp_path / "90-10-11.jpg").write_bytes(b"another video")
+    store = FakeStore(
+        [
+            video(1, "a.mp4", VideoStatus.READY, key=old_key),
+            video(2, "broken.mp4", VideoStatus.BROKEN, key="2-1002-5.jpg"),
+            video(3, "crash.mp4", VideoStatus.READY),
+            video(4, "moved.mp4", VideoStatus.READY, key="4-1004-5.jpg"),
+        ]
+    )
+    (tmp_path / "2-1002-5.jpg").write_bytes(b"from before it broke")
+    (tmp_path / "4-1004-5.jpg").write_bytes(b"still good")
+    context = FakeContext(ROOT, changed=[1, 2, 3, 4], removed=[9])
+    await ThumbnailStep(store, FakeMedia(), spec)(context)
+    assert store.videos[1].thumbnail_key == "1-1001-5.jpg"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1-1001-5.jpg", "4-1004-5.jpg", "90-10-11.jpg"]
+    assert store.videos[2].thumbnail_key is None  # BROKEN: placeholder
+    assert store.videos[3].thumbnail_key is None  # failed: placeholder, error recorded, job went on
+    assert context.errors == [("/lib/sub/crash.mp4", "no thumbnail: the media worker crashed")]
+    assert store.videos[4].thumbnail_key == "4-1004-5.jpg"  # a moved file keeps its own
+    assert context.reports[-1] == (SyncPhase.THUMBNAILS, 2, 2)
+
+
+async def test_a_replaced_file_gets_a_new_thumbnail(tmp_path: Path) -> None:
+    spec = ThumbnailSpec(str(tmp_path))
+    store = FakeStore([video(1, "a.mp4", VideoStatus.READY)])
+    await ThumbnailStep(store, FakeMedia(), spec)(FakeContext(ROOT, changed=[1]))
+    first = store.videos[1].thumbnail_key
+    store.videos[1] = replace(store.videos[1], size=5555, mtime_ns=77)
+    await ThumbnailStep(store, FakeMedia(), spec)(FakeContext(ROOT, changed=[1]))
+    second = store.videos[1].thumbnail_key
+    assert first and second and first != second
+    assert [p.name for p in tmp_path.iterdir()] == [second]
+
+
+async def test_regenerate_thumbnail_makes_a_new_key(tmp_path: Path) -> None:
+    spec = ThumbnailSpec(str(tmp_path))
+    store = FakeStore([video(1, "a.mp4")])
+    media = FakeMedia()
+    first = await regenerate_thumbnail(1, store, media, spec)  # PENDING: probed first
+    second = await regenerate_thumbnail(1, store, media, spec)
+    assert first and second and first != second
+    assert store.videos[1].thumbnail_key == second
+    assert [p.name for p in tmp_path.iterdir()] == [second]
+    with pytest.raises(LookupError):
+        await regenerate_thumbnail(42, store, media, spec)
+
+
+def _hls_folder(parent: Path, name: str) -> Path:
+    folder = parent / name
+    folder.mkdir(parents=True)
+    (folder / "index.m3u8").write_text("#EXTM3U\n#EXTINF:2,\na.ts\n#EXTINF:2,\nb.ts\n#EXT-X-ENDLIST\n")
+    (folder / "a.ts").write_bytes(b"x" * 10)
+    (folder / "b.ts").write_bytes(b"y" * 10)
+    return folder
+
+
+async def test_merge_step_merges_downloads_and_indexes_the_output(tmp_path: Path) -> None:
+    root = Root(1, str(tmp_path), 1)
+    good = _hls_folder(tmp_path / "sub", "Lecture")
+    bad = _hls_folder(tmp_path / "sub", "bad one")
+    media = FakeMedia()
+    context = FakeContext(root, scope_list=[Scope(1, "")])
+    await MergeStep(media, auto_merge=True)(context)
+    assert media.merged == [str(tmp_path / "sub" / "Lecture.mp4")]
+    assert context.synced == [SyncTarget(str(tmp_path / "sub"), recursive=False)]
+    assert context.errors == [(str(bad), "HLS merge failed: segment segment001.ts is corrupt")]
+    assert context.reports[-1] == (SyncPhase.MERGING, 2, 2)
+    assert good.exists()
+    # A second sync does not merge it again.
+    again = FakeContext(root, scope_list=[Scope(1, "")])
+    await MergeStep(media, auto_merge=True)(again)
+    assert len(media.merged) == 1
+
+
+async def test_merge_step_is_off_when_auto_merge_is(tmp_path: Path) -> None:
+    _hls_folder(tmp_path, "Lecture")
+    media = FakeMedia()
+    await MergeStep(media, auto_merge=False)(FakeContext(Root(1, str(tmp_path), 1), scope_list=[Scope(1, "")]))
+    assert media.merged == []
+
+
+async def test_media_work_wires_the_steps_and_the_api_actions(tmp_path: Path) -> None:
+    store = FakeStore([video(1, "a.mp4", VideoStatus.READY)])
+    work = MediaWork(store, FakeMedia(), ThumbnailSpec(str(tmp_path)), auto_merge=True, delete_source=True)
+    assert [type(s).__name__ for s in work.steps()] == ["MergeStep", "ProbeStep", "ThumbnailStep"]
+    key = await work.regenerate_thumbnail(1)
+    assert work.thumbnail_path(key) == str(tmp_path / (key or ""))
+    assert work.thumbnail_path(None) is None and work.thumbnail_path("../etc/passwd") is None
+    folder = _hls_folder(tmp_path / "dl", "Talk")
+    outcome = await work.merge_hls(str(folder))
+    assert outcome.ok and outcome.source_deleted and not folder.exists()
