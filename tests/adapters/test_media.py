@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,8 +14,13 @@ from PIL import Image, ImageStat
 
 from gql_media.adapters.demo import make_demo_library
 from gql_media.adapters.media import PyAvMediaTool, ensure_placeholder
+from gql_media.adapters.store.media import SqlMediaStore
+from gql_media.core.media_work import MediaWork, ThumbnailSpec
 from gql_media.core.models import VideoStatus
 from gql_media.core.ports import MediaError
+from gql_media.services import Services, open_services
+from gql_media.settings import Settings
+from tests.conftest import run_sync
 from tests.media_fixtures import Clips, make_clips
 
 
@@ -188,3 +194,52 @@ def test_demo_library_is_real_and_idempotent(tmp_path: Path) -> None:
     stamps = {f: (tmp_path / f).stat().st_mtime_ns for f in files}
     make_demo_library(tmp_path)
     assert {f: (tmp_path / f).stat().st_mtime_ns for f in files} == stamps
+
+
+async def _video_rows(services: Services) -> dict[str, tuple[object, ...]]:
+    async with services.db.reading() as conn:
+        rows = await conn.fetch(
+            "SELECT path, status, duration_s, width, height, video_codec, error, thumbnail_key FROM videos"
+        )
+    return {str(row[0]): tuple(row[1:]) for row in rows}
+
+
+async def test_a_sync_job_fills_in_media_thumbnails_and_merges(clips: Clips, tmp_path: Path) -> None:
+    library = tmp_path / "library"
+    library.mkdir()
+    shutil.copy(clips.h264_mp4, library / "clip.mp4")
+    shutil.copy(clips.fake, library / "notes.mkv")
+    shutil.copytree(clips.hls_template, library / "Downloads" / "Talk")
+    settings = Settings(roots=[library], data_dir=tmp_path / "data", watch=False)
+    spec = ThumbnailSpec(str(settings.thumbnails_dir), 160, ".jpg")
+    async with PyAvMediaTool(workers=2, timeout_s=20) as media, open_services(settings) as services:
+        work = MediaWork(SqlMediaStore(services.db), media, spec, auto_merge=True, delete_source=False)
+        services.runner.steps = list(work.steps())
+        job = await run_sync(services, library)
+        rows = await _video_rows(services)
+        assert set(rows) == {"clip.mp4", "notes.mkv", "Downloads/Talk.mp4"}
+        status, duration_s, width, height, codec, error, key = rows["clip.mp4"]
+        assert (status, width, height, codec, error) == ("READY", 64, 48, "h264", None)
+        assert isinstance(duration_s, float) and abs(duration_s - 2.0) < 0.2
+        assert isinstance(key, str)
+        with Image.open(settings.thumbnails_dir / key) as image:
+            assert image.width == 160
+        assert rows["notes.mkv"][0] == "BROKEN" and rows["notes.mkv"][-1] is None
+        assert rows["Downloads/Talk.mp4"][0] == "READY" and rows["Downloads/Talk.mp4"][-1]
+        assert [e.path for e in job.errors] == [str(library / "notes.mkv")]
+        assert job.progress.phase is not None
+
+        # A file replaced by different content gets a new thumbnail; the old one goes.
+        shutil.copy(clips.portrait_mp4, library / "clip.mp4")
+        await run_sync(services, library)
+        rows = await _video_rows(services)
+        new_key = rows["clip.mp4"][-1]
+        assert isinstance(new_key, str) and new_key != key
+        assert rows["clip.mp4"][2:4] == (48, 64)
+        assert not (settings.thumbnails_dir / key).exists()
+
+        # A removed video's thumbnail is removed with it; no second merge happened.
+        (library / "clip.mp4").unlink()
+        await run_sync(services, library)
+        assert not (settings.thumbnails_dir / new_key).exists()
+        assert sorted(p.name for p in (library / "Downloads").iterdir()) == ["Talk", "Talk.mp4"]
