@@ -107,6 +107,11 @@ const tokenInput = $<HTMLInputElement>('[data-testid="token-input"]');
 let bannerTimer: ReturnType<typeof setTimeout> | undefined;
 function showError(e: unknown): void {
   if (e instanceof api.AuthError) return; // the token dialog handles it
+  if (typeof CloseEvent !== 'undefined' && e instanceof CloseEvent) {
+    // Socket closes are shown by the connection badge; auth closes open the token dialog.
+    if (e.code !== 1000 && e.code !== 4401 && e.code !== 4403) setConn('reconnecting', `closed (${e.code}) ${e.reason}`);
+    return;
+  }
   const msg = e instanceof Error ? e.message : Array.isArray(e) ? e.map((x) => x?.message ?? String(x)).join('; ') : String(e);
   console.error(e);
   bannerEl.textContent = msg;
@@ -709,7 +714,7 @@ let buffered: Q.LibraryChange[] = [];
 
 /** Refetch everything shown (RESYNC, a sequence gap, a reconnect, a new token). */
 function refreshAll(reason: string): Promise<void> {
-  logLine('RESYNC', `refetching (${reason})`);
+  logLine('REFETCH', reason);
   if (refreshing) {
     refreshAgain = true;
     return refreshing;
@@ -751,7 +756,8 @@ function onLibraryChange(ch: Q.LibraryChange): void {
   const prev = lastSeq;
   lastSeq = seq;
   if (ch.kind === 'RESYNC') {
-    void refreshAll('server asked');
+    logLine('RESYNC', 'events were missed');
+    void refreshAll('after RESYNC');
     return;
   }
   logLine(ch.kind, ch.kind === 'MOVED' ? `${ch.oldPath ?? '?'} → ${ch.path ?? '?'}` : (ch.path ?? ch.id ?? ''));

@@ -231,13 +231,23 @@ test('web UI: tree, thumbnails, live add/remove, sync progress, playback and see
     await page.screenshot({ path: join(ARTIFACTS, 'e2e.png') });
   });
 
-  await t.test('the GraphiQL playground loads offline', async () => {
+  await t.test('the GraphiQL playground loads offline and runs a subscription', async () => {
     const p2 = await page.context().newPage();
     p2.on('pageerror', (e) => pageErrors.push(`playground: ${e}`));
     await p2.goto(`${BASE}/playground`, { waitUntil: 'domcontentloaded' });
     await p2.waitForSelector('.graphiql-container', { timeout: 30_000 });
     await p2.waitForSelector('.graphiql-query-editor .monaco-editor', { timeout: 30_000 });
-    await p2.waitForTimeout(500);
+    // A subscription, run over the websocket from the bundled GraphiQL.
+    await p2.click('.graphiql-query-editor .monaco-editor');
+    await p2.keyboard.press('Control+A');
+    await p2.keyboard.press('Delete');
+    await p2.keyboard.type('subscription Watcher { watcherStatus { enabled mode roots ');
+    await p2.keyboard.press('Escape');
+    await p2.keyboard.press('Control+Enter');
+    await p2.waitForFunction(() => /"watcherStatus"/.test(document.querySelector('.graphiql-response')?.textContent ?? ''), null, {
+      timeout: 20_000,
+    });
+    await p2.waitForTimeout(300);
     await p2.screenshot({ path: join(ARTIFACTS, 'e2e-playground.png') });
     await p2.close();
   });
