@@ -158,7 +158,16 @@ test('web UI: tree, thumbnails, live add/remove, sync progress, playback and see
     const t0 = Date.now();
     copyFileSync(source, target);
     added.push(target);
-    await page.waitForSelector(sel.byName(name), { timeout: LIVE_TIMEOUT });
+    try {
+      await page.waitForSelector(sel.byName(name), { timeout: LIVE_TIMEOUT });
+    } catch (e) {
+      const w = await page.$eval('[data-testid="watcher-toggle"]', (el) => ({
+        enabled: el.dataset.enabled,
+        status: document.querySelector('[data-testid="watcher-status"]')?.textContent,
+        error: document.querySelector('[data-testid="watcher-error"]')?.textContent,
+      }));
+      throw new Error(`${name} did not appear within ${LIVE_TIMEOUT} ms; watcher: ${JSON.stringify(w)}`, { cause: e });
+    }
     timings.copyToAppearMs = Date.now() - t0;
     assert.equal(await page.evaluate(() => window.__e2eMarker), marker, 'the page was reloaded');
   });
