@@ -12,6 +12,7 @@ server's main module.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import errno
 import logging
@@ -260,11 +261,7 @@ class _ConcatReader:
 
     def segment_of(self, position: int) -> int:
         """The index of the segment holding byte ``position`` of the stream."""
-        index = 0
-        for number, start in enumerate(self.boundaries):
-            if start <= position:
-                index = number
-        return index
+        return max(0, bisect.bisect_right(self.boundaries, position) - 1)
 
     def close(self) -> None:
         if self._handle is not None:
