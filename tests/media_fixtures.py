@@ -55,7 +55,8 @@ def make_clips(folder: Path) -> Clips:
         mpeg4_avi=encode_clip(folder / "mpeg4.avi", MPEG4),
         portrait_mp4=encode_clip(folder / "portrait.mp4", PORTRAIT),
         dark_intro_mp4=encode_clip(folder / "dark.mp4", DARK_INTRO),
-        ts_segment=next(iter(sorted(hls.glob("*.ts")))),
+        # The second segment: its clock starts at ~1 s, not 0 (seeking must add the start time).
+        ts_segment=sorted(hls.glob("*.ts"))[1],
         audio_only=write_audio_only(folder / "audio-only.mp4", 1.0),
         empty=empty,
         truncated=truncated,
