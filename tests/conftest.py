@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from gql_media.core.models import SyncJob, SyncMode, SyncRequest, SyncTarget, SyncTrigger
@@ -21,9 +24,36 @@ def library(tmp_path: Path) -> Path:
     return root
 
 
+# The PostgreSQL server of this machine kind (CI has it too). Each test gets a database of its own.
+POSTGRES_ADMIN_URL = os.environ.get("GQL_MEDIA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ["sqlite"] if os.environ.get("GQL_MEDIA_TEST_POSTGRES") == "0" else ["sqlite", "postgresql"]
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each backend: a SQLite file, or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'library.db'}"
+        return
+    name = f"gqlm_test_{uuid.uuid4().hex[:16]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture
-def settings(tmp_path: Path, library: Path) -> Settings:
-    return Settings(roots=[library], data_dir=tmp_path / "data", watch=False)
+def settings(tmp_path: Path, library: Path, database_url: str) -> Settings:
+    return Settings(roots=[library], data_dir=tmp_path / "data", database_url=database_url, watch=False)
 
 
 @pytest.fixture

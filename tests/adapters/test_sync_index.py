@@ -328,17 +328,19 @@ async def test_second_start_applies_no_migration_and_loses_nothing(settings: Set
         assert jobs and jobs[0].state is JobState.SUCCEEDED
 
 
-async def test_sqlite_connections_enforce_foreign_keys_and_wal(services: Services, settings: Settings) -> None:
-    async with services.db.reading() as conn:
-        assert await conn.fetch_one("PRAGMA foreign_keys") == (1,)
-        assert await conn.fetch_one("PRAGMA journal_mode") == ("wal",)
-
-    # Another task gets another connection from `databases`: the pragmas hold there too.
-    async def other_task() -> tuple[object, ...] | None:
+async def test_sqlite_connections_enforce_foreign_keys_and_wal(tmp_path: Path, library: Path) -> None:
+    settings = Settings(roots=[library], data_dir=tmp_path / "data", watch=False)
+    async with open_services(settings) as services:
         async with services.db.reading() as conn:
-            return await conn.fetch_one("PRAGMA foreign_keys")
+            assert await conn.fetch_one("PRAGMA foreign_keys") == (1,)
+            assert await conn.fetch_one("PRAGMA journal_mode") == ("wal",)
 
-    assert await asyncio.create_task(other_task()) == (1,)
+        # Another task gets another connection from `databases`: the pragmas hold there too.
+        async def other_task() -> tuple[object, ...] | None:
+            async with services.db.reading() as conn:
+                return await conn.fetch_one("PRAGMA foreign_keys")
+
+        assert await asyncio.create_task(other_task()) == (1,)
     check = sqlite3.connect(settings.data_dir / "library.db")
     try:
         assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
