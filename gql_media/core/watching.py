@@ -361,15 +361,22 @@ class WatchService:
             task.result()
 
     async def _pump(self, source: ChangeSource) -> None:
-        async for batch in source:
-            if not batch:
-                continue
-            was_idle = not self._debouncer.has_pending
-            self._debouncer.add(batch)
-            self._last_event_at = self._wall_clock()
-            self._wake.set()
-            if was_idle and self._debouncer.has_pending:
-                await self._publish()
+        batches = aiter(source)
+        try:
+            async for batch in batches:
+                if not batch:
+                    continue
+                was_idle = not self._debouncer.has_pending
+                self._debouncer.add(batch)
+                self._last_event_at = self._wall_clock()
+                self._wake.set()
+                if was_idle and self._debouncer.has_pending:
+                    await self._publish()
+        finally:
+            # An async generator left suspended would be finalized later, in a task of its own.
+            aclose = getattr(batches, "aclose", None)
+            if aclose is not None:
+                await aclose()
         raise RuntimeError("the change source ended by itself")
 
     async def _wait_for_missing_roots(self) -> None:
