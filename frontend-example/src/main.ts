@@ -358,7 +358,20 @@ function detach(id: string): void {
   }
 }
 
+// Child lists are re-rendered at most once per frame: a sync can publish thousands of events.
+const dirty = new Set<FolderNode>();
+let renderTimer: ReturnType<typeof setTimeout> | null = null;
 function renderChildren(n: FolderNode): void {
+  dirty.add(n);
+  renderTimer ??= setTimeout(() => {
+    renderTimer = null;
+    const batch = [...dirty];
+    dirty.clear();
+    for (const d of batch) if (nodes.get(d.data.id) === d) renderChildrenNow(d);
+  }, 16);
+}
+
+function renderChildrenNow(n: FolderNode): void {
   const ul = n.el.querySelector<HTMLUListElement>(':scope > ul')!;
   if (!n.expanded) {
     ul.replaceChildren();
