@@ -510,11 +510,18 @@ class MediaWork:
         return await merge_hls(path, self.delete_source if delete_source is None else delete_source, self.media)
 
     async def regenerate_thumbnail(self, video_id: int) -> str | None:
-        """``regenerateThumbnail(id)``: see ``regenerate_thumbnail``."""
-        return await regenerate_thumbnail(video_id, self.store, self.media, self.thumbnails)
+        """``regenerateThumbnail(id)``: the new key, or None when the placeholder is shown (reason logged).
 
-    def thumbnail_path(self, key: str | None) -> str | None:
-        """The image file of a key, or None (serve the placeholder) for no key or a bad one."""
+        Raises ``LookupError`` for an unknown id; a media failure is not raised (the API re-reads the row).
+        """
+        try:
+            return await regenerate_thumbnail(video_id, self.store, self.media, self.thumbnails)
+        except MediaError as error:
+            logger.warning("no thumbnail for video %s: %s", video_id, error)
+            return None
+
+    def thumbnail_file(self, key: str | None) -> str | None:
+        """The image file of a thumbnail key, or None (serve the placeholder) for no key or a bad one."""
         if key is None:
             return None
         try:

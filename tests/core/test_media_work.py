@@ -325,8 +325,10 @@ async def test_media_work_wires_the_steps_and_the_api_actions(tmp_path: Path) ->
     work = MediaWork(store, FakeMedia(), ThumbnailSpec(str(tmp_path)), auto_merge=True, delete_source=True)
     assert [type(s).__name__ for s in work.steps()] == ["MergeStep", "ProbeStep", "ThumbnailStep"]
     key = await work.regenerate_thumbnail(1)
-    assert work.thumbnail_path(key) == str(tmp_path / (key or ""))
-    assert work.thumbnail_path(None) is None and work.thumbnail_path("../etc/passwd") is None
+    assert work.thumbnail_file(key) == str(tmp_path / (key or ""))
+    assert work.thumbnail_file(None) is None and work.thumbnail_file("../etc/passwd") is None
+    store.videos[2] = video(2, "crash.mp4", VideoStatus.READY)
+    assert await work.regenerate_thumbnail(2) is None  # failed: placeholder, not an exception
     folder = _hls_folder(tmp_path / "dl", "Talk")
     outcome = await work.merge_hls(str(folder))
     assert outcome.ok and outcome.source_deleted and not folder.exists()
