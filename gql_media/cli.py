@@ -111,7 +111,7 @@ async def scan(settings: Settings, *, full: bool = False) -> int:
 
     console = Console(stderr=True)
     started = time.perf_counter()
-    async with open_services(settings) as services:
+    async with open_services(settings, media=False) as services:
         mode = SyncMode.FULL if full else SyncMode.INCREMENTAL
         progress_events = services.bus.subscribe_progress()
         job = await services.runner.submit(

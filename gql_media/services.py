@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from gql_media.adapters.bus import MemoryBus
+from gql_media.adapters.media import PyAvMediaTool, ensure_placeholder, thumbnail_suffix
 from gql_media.adapters.store import Db, IndexStore, SqlJobStore, migrate
+from gql_media.adapters.store.media import SqlMediaStore
+from gql_media.core.hls import remove_stale_temp_files
 from gql_media.core.jobs import JobRunner
+from gql_media.core.media_work import MediaWork, ThumbnailSpec
 from gql_media.core.models import Root
 from gql_media.core.ports import EventBus, JobStep
 from gql_media.core.sync import SyncEngine
@@ -30,18 +35,23 @@ class Services:
     roots: list[Root]
     engine: SyncEngine
     runner: JobRunner
+    media: MediaWork | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings, *, steps: list[JobStep] | None = None) -> AsyncIterator[Services]:
-    """Open the database (migrated), the bus, the sync engine and the job runner; close them after."""
+async def open_services(settings: Settings, *, media: bool = True) -> AsyncIterator[Services]:
+    """Open the database (migrated), the bus, the sync engine, media workers and the job runner.
+
+    ``media=False`` leaves out probing, thumbnails and HLS merging (``gql-media scan`` indexes only).
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.effective_database_url
     await migrate(url)
     db = Db(url)
     await db.connect()
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(db.disconnect)
         index = IndexStore(db)
         jobs = SqlJobStore(db)
         roots = await index.ensure_roots(settings.root_paths)
@@ -49,11 +59,33 @@ async def open_services(settings: Settings, *, steps: list[JobStep] | None = Non
         engine = SyncEngine(
             index, bus, roots, ignore_paths=[str(settings.data_dir)], batch_size=settings.sync_batch_size
         )
-        runner = JobRunner(engine=engine, jobs=jobs, bus=bus, roots=roots, steps=steps or [])
+        work = await _open_media(settings, db, stack) if media else None
+        steps: list[JobStep] = list(work.steps()) if work is not None else []
+        runner = JobRunner(engine=engine, jobs=jobs, bus=bus, roots=roots, steps=steps)
         await runner.start()
-        try:
-            yield Services(settings, db, index, jobs, bus, roots, engine, runner)
-        finally:
-            await runner.stop()
-    finally:
-        await db.disconnect()
+        stack.push_async_callback(runner.stop)
+        yield Services(settings, db, index, jobs, bus, roots, engine, runner, media=work)
+
+
+async def _open_media(settings: Settings, db: Db, stack: contextlib.AsyncExitStack) -> MediaWork:
+    settings.thumbnails_dir.mkdir(parents=True, exist_ok=True)
+    # A merge killed with the last process left its temp file; nothing runs yet, so all are stale.
+    removed = await asyncio.to_thread(remove_stale_temp_files, [*settings.root_paths, settings.thumbnails_dir])
+    if removed:
+        logger.info("removed %d temp files left by an interrupted merge", len(removed))
+    await asyncio.to_thread(
+        ensure_placeholder, settings.thumbnails_dir, settings.thumbnail_width, settings.thumbnail_format
+    )
+    tool = PyAvMediaTool(settings.media_workers, settings.media_timeout_s)
+    await tool.start()
+    stack.push_async_callback(tool.aclose)
+    spec = ThumbnailSpec(
+        str(settings.thumbnails_dir), settings.thumbnail_width, thumbnail_suffix(settings.thumbnail_format)
+    )
+    return MediaWork(
+        SqlMediaStore(db),
+        tool,
+        spec,
+        auto_merge=settings.hls_auto_merge,
+        delete_source=settings.hls_delete_source,
+    )

@@ -58,7 +58,8 @@ def settings(tmp_path: Path, library: Path, database_url: str) -> Settings:
 
 @pytest.fixture
 async def services(settings: Settings) -> AsyncIterator[Services]:
-    async with open_services(settings) as opened:
+    """The index side only (no media workers): what the sync tests are about."""
+    async with open_services(settings, media=False) as opened:
         yield opened
 
 
