@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from gql_media.core.models import (
     ChangeKind,
@@ -39,6 +39,20 @@ from gql_media.core.scanner import ScanCancelled, Scanner, ScanResult
 logger = logging.getLogger(__name__)
 
 Key = tuple[int, str]
+T = TypeVar("T")
+# An index row as plain values: (id, root_id, path, size, mtime_ns, inode, device); size is 0 for folders.
+IndexRow = tuple[int, int, str, int, int, int, int]
+
+
+@runtime_checkable
+class ScopeRowReader(Protocol):
+    """A store that can also hand over a scope's index rows as plain tuples (folders, videos).
+
+    Optional: the engine uses it when the store has it, because building an object per indexed
+    entry is most of the cost of an unchanged resync; otherwise it reads ``read_scope``.
+    """
+
+    async def read_scope_rows(self, scope: Scope) -> tuple[list[IndexRow], list[IndexRow]]: ...
 
 
 class SyncReporter(Protocol):
@@ -72,7 +86,11 @@ class _Survey:
     """Disk and index under the scopes, and how far each side has been read."""
 
     disk: dict[Key, ScanEntry] = field(default_factory=dict)
+    # What _diff compares. The engine fills it only with index entries that are not unchanged
+    # (see _settle_unchanged); the unchanged folders' ids go to kept_folders.
     index: dict[Key, IndexedEntry] = field(default_factory=dict)
+    rows: dict[Key, tuple[EntryKind, IndexRow]] = field(default_factory=dict)
+    kept_folders: dict[Key, int] = field(default_factory=dict)
     incomplete: set[Key] = field(default_factory=set)
     walked_deep: set[Key] = field(default_factory=set)
     walked_shallow: set[Key] = field(default_factory=set)
@@ -132,22 +150,39 @@ class SyncEngine:
         reads = list(walks)
         while walks or reads:
             await self._survey_round(survey, walks, reads, reporter)
-            walks, reads = self._escalations(survey)
+            walks, reads = await asyncio.to_thread(_escalations, survey)
         for error in survey.errors:
             reporter.add_error(error.path, error.message)
         await reporter.report(SyncPhase.DIFFING, 0, None)
         reporter.check_cancelled()
-        plan = await asyncio.to_thread(_diff, survey)
+        plan = await asyncio.to_thread(_settle_and_diff, survey)
         return await self._write(plan, reporter)
+
+    async def _read_rows(self, scope: Scope) -> tuple[list[IndexRow], list[IndexRow]]:
+        store = self.store
+        if isinstance(store, ScopeRowReader):
+            return await store.read_scope_rows(scope)
+        entries = await store.read_scope(scope)
+        rows: tuple[list[IndexRow], list[IndexRow]] = ([], [])
+        for e in entries:
+            rows[e.kind is EntryKind.VIDEO].append((e.id, e.root_id, e.path, e.size, e.mtime_ns, e.inode, e.device))
+        return rows
 
     async def _survey_round(
         self, survey: _Survey, walks: list[Scope], reads: list[Scope], reporter: SyncReporter
     ) -> None:
         scanners = {root_id: Scanner(root.path, self.ignore_paths) for root_id, root in self.roots.items()}
+        # The walk (a thread) and the index read (the driver's thread) overlap.
         walk_task = asyncio.ensure_future(asyncio.to_thread(_walk_all, scanners, walks))
-        index_rows: list[IndexedEntry] = []
-        for scope in reads:
-            index_rows.extend(await self.store.read_scope(scope))
+        index_rows: list[tuple[list[IndexRow], list[IndexRow]]] = []
+        try:
+            for scope in reads:
+                index_rows.append(await self._read_rows(scope))
+        except BaseException:
+            for scanner in scanners.values():
+                scanner.cancel()
+            await asyncio.wait([walk_task])
+            raise
         while not walk_task.done():
             if reporter.is_cancelled():
                 for scanner in scanners.values():
@@ -166,36 +201,7 @@ class SyncEngine:
         for scope in reads:
             target = survey.read_deep if scope.recursive else survey.read_shallow
             target.add((scope.root_id, scope.path))
-        for root_id, result in results:
-            for entry in result.entries:
-                survey.disk[(root_id, entry.path)] = entry
-            survey.incomplete.update((root_id, path) for path in result.incomplete)
-            survey.errors.extend(result.errors)
-        for row in index_rows:
-            survey.index[(row.root_id, row.path)] = row
-
-    def _escalations(self, survey: _Survey) -> tuple[list[Scope], list[Scope]]:
-        walks: list[Scope] = []
-        reads: list[Scope] = []
-        for key, entry in survey.disk.items():
-            if entry.kind is not EntryKind.FOLDER:
-                continue
-            indexed = survey.index.get(key)
-            if indexed is not None and indexed.kind is EntryKind.FOLDER:
-                continue
-            if not _covered(key, survey.walked_deep, survey.walked_shallow):
-                walks.append(Scope(key[0], key[1], True, entry.raw_path))
-        for key, indexed in survey.index.items():
-            if indexed.kind is not EntryKind.FOLDER:
-                continue
-            on_disk = survey.disk.get(key)
-            if on_disk is not None and on_disk.kind is EntryKind.FOLDER:
-                continue
-            if _protected(key, survey.incomplete):
-                continue
-            if not _covered(key, survey.read_deep, survey.read_shallow):
-                reads.append(Scope(key[0], key[1], True))
-        return walks, reads
+        await asyncio.to_thread(_merge_round, survey, results, index_rows)
 
     async def _write(self, diff: _Diff, reporter: SyncReporter) -> SyncOutcome:
         first_folder, first_video = await self.store.reserve_ids(len(diff.added_folders), len(diff.added_videos))
@@ -217,16 +223,22 @@ class SyncEngine:
             outcome.removed_video_ids.extend(e.id for e in structure.removed if e.kind is EntryKind.VIDEO)
             await self._publish_structure(structure, reporter.job_id)
             await reporter.report(SyncPhase.WRITING, done, total)
-        for batch in _batches(structure.new_videos, self.batch_size):
-            reporter.check_cancelled()
-            await self.store.insert_videos(batch)
-            done += len(batch)
-            reporter.added += len(batch)
-            outcome.changed_video_ids.extend(v.id for v in batch)
-            for video in batch:
-                await self._publish(ChangeKind.ADDED, EntryKind.VIDEO, video.id, video.root_id, video.entry.path,
-                                    None, reporter.job_id)  # fmt: skip
-            await reporter.report(SyncPhase.WRITING, done, total, batch[-1].entry.path)
+        # Batches are pipelined: while the driver writes batch k+1, the changes of batch k (committed)
+        # are published. Every committed batch is published, in order, before a cancel takes effect.
+        pending = _Pending[NewVideo]()
+        try:
+            for batch in _batches(structure.new_videos, self.batch_size):
+                if not reporter.is_cancelled():
+                    pending.start(batch, self.store.insert_videos(batch))
+                done = await self._publish_videos(pending.take_committed(), reporter, done, total)
+                reporter.check_cancelled()
+                committed = await pending.finish()
+                reporter.added += len(committed)
+                outcome.changed_video_ids.extend(v.id for v in committed)
+                pending.committed = committed
+            done = await self._publish_videos(pending.take_committed(), reporter, done, total)
+        finally:
+            await pending.abandon()
         for changed in _batches(structure.updates, self.batch_size):
             reporter.check_cancelled()
             await self.store.update_entries(changed)
@@ -238,6 +250,23 @@ class SyncEngine:
                                     None, reporter.job_id)  # fmt: skip
             await reporter.report(SyncPhase.WRITING, done, total, changed[-1].entry.path)
         return outcome
+
+    async def _publish_videos(self, batch: Sequence[NewVideo], reporter: SyncReporter, done: int, total: int) -> int:
+        """Publish one committed batch of new videos, yielding now and then so the next batch's write runs."""
+        if not batch:
+            return done
+        publish, job_id = self.bus.publish_change, reporter.job_id
+        root_paths = {root_id: root.path for root_id, root in self.roots.items()}
+        for count, video in enumerate(batch, 1):
+            await publish(
+                LibraryChange(ChangeKind.ADDED, EntryKind.VIDEO, video.id, video.root_id,
+                              root_paths.get(video.root_id), video.entry.path, None, job_id)
+            )  # fmt: skip
+            if count % _PUBLISH_YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        done += len(batch)
+        await reporter.report(SyncPhase.WRITING, done, total, batch[-1].entry.path)
+        return done
 
     async def _publish_structure(self, plan: SyncPlan, job_id: int) -> None:
         for entry in plan.removed:
@@ -274,6 +303,118 @@ class SyncEngine:
         )
 
 
+_PUBLISH_YIELD_EVERY = 250
+
+
+class _Pending(Generic[T]):
+    """At most one batch being written while the previous one is published."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Future[None] | None = None
+        self.batch: Sequence[T] = ()
+        self.committed: Sequence[T] = ()
+
+    def start(self, batch: Sequence[T], write: Awaitable[None]) -> None:
+        self.batch = batch
+        self.task = asyncio.ensure_future(write)
+
+    def take_committed(self) -> Sequence[T]:
+        committed, self.committed = self.committed, ()
+        return committed
+
+    async def finish(self) -> Sequence[T]:
+        task, self.task = self.task, None
+        if task is None:
+            return ()
+        await task
+        return self.batch
+
+    async def abandon(self) -> None:
+        """After an error: let a write in flight end (its own transaction commits or rolls back)."""
+        task, self.task = self.task, None
+        if task is not None:
+            await asyncio.wait([task])
+            if not task.cancelled():
+                task.exception()  # retrieved: the error that stopped the sync is the one raised
+
+
+def _escalations(survey: _Survey) -> tuple[list[Scope], list[Scope]]:
+    """Scopes to walk or read next: folders new on disk not yet walked, folders gone from disk not yet read."""
+    walks: list[Scope] = []
+    reads: list[Scope] = []
+    rows = survey.rows
+    folder = EntryKind.FOLDER
+    for key, entry in survey.disk.items():
+        if entry.kind is not folder:
+            continue
+        indexed = rows.get(key)
+        if indexed is not None and indexed[0] is folder:
+            continue
+        if not _covered(key, survey.walked_deep, survey.walked_shallow):
+            walks.append(Scope(key[0], key[1], True, entry.raw_path))
+    for key, (kind, _row) in rows.items():
+        if kind is not folder:
+            continue
+        on_disk = survey.disk.get(key)
+        if on_disk is not None and on_disk.kind is folder:
+            continue
+        if _protected(key, survey.incomplete):
+            continue
+        if not _covered(key, survey.read_deep, survey.read_shallow):
+            reads.append(Scope(key[0], key[1], True))
+    return walks, reads
+
+
+def _merge_round(
+    survey: _Survey,
+    results: list[tuple[int, ScanResult]],
+    index_rows: list[tuple[list[IndexRow], list[IndexRow]]],
+) -> None:
+    """Add one round's walks and reads to the survey (blocking; run in a thread)."""
+    disk = survey.disk
+    for root_id, result in results:
+        disk.update(((root_id, entry.path), entry) for entry in result.entries)
+        survey.incomplete.update((root_id, path) for path in result.incomplete)
+        survey.errors.extend(result.errors)
+    rows = survey.rows
+    for folders, videos in index_rows:
+        for kind, part in ((EntryKind.FOLDER, folders), (EntryKind.VIDEO, videos)):
+            rows.update(((r[1], r[2]), (kind, r)) for r in part)
+
+
+def _settle_and_diff(survey: _Survey) -> _Diff:
+    _settle_unchanged(survey)
+    return _diff(survey)
+
+
+def _settle_unchanged(survey: _Survey) -> None:
+    """Set aside what is the same on disk and in the index; the rest goes to ``survey.index`` for _diff.
+
+    An unchanged entry (same kind, same stamps, same identity where both know it) is neither new
+    nor gone, so _diff would only note a kept folder's id: dropping it here changes nothing else,
+    and spares building an IndexedEntry for each of them.
+    """
+    disk, index, kept = survey.disk, survey.index, survey.kept_folders
+    folder = EntryKind.FOLDER
+    for key, (kind, r) in survey.rows.items():
+        entry = disk.get(key)
+        if entry is not None and entry.kind is kind:
+            if kind is folder:
+                if entry.mtime_ns == r[4] and entry.inode == r[5]:
+                    kept[key] = r[0]
+                    del disk[key]
+                    continue
+            elif (
+                entry.size == r[3]
+                and entry.mtime_ns == r[4]
+                and (not entry.inode or not r[5] or (entry.inode == r[5] and entry.device == r[6]))
+            ):
+                del disk[key]
+                continue
+        index[key] = IndexedEntry(kind, *r)
+    survey.rows = {}
+
+
 def _walk_all(scanners: dict[int, Scanner], walks: list[Scope]) -> list[tuple[int, ScanResult]]:
     results: list[tuple[int, ScanResult]] = []
     for scope in walks:
@@ -298,7 +439,7 @@ class _Diff:
 
 def _diff(survey: _Survey) -> _Diff:
     """Classify every entry: kept, updated, added, removed, or moved (blocking; run in a thread)."""
-    diff = _Diff()
+    diff = _Diff(kept_folders=dict(survey.kept_folders))
     disk, index = survey.disk, survey.index
     gone: list[IndexedEntry] = []
     new: list[tuple[Key, ScanEntry]] = []
@@ -434,9 +575,6 @@ def _plan(diff: _Diff, first_folder_id: int, first_video_id: int) -> _PlanResult
         plan.moves.append(Move(entry.kind, old.id, old.root_id, old.path, key[0], parent, entry))
     plan.updates = [Update(old.kind, old.id, old.root_id, entry) for old, entry in diff.updates]
     return _PlanResult(plan, orphans)
-
-
-T = TypeVar("T")
 
 
 def _batches(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:

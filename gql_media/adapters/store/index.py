@@ -18,6 +18,7 @@ from gql_media.core.models import (
     Update,
     name_of,
 )
+from gql_media.core.sync import IndexRow
 
 _U64 = 1 << 64
 _I63 = 1 << 63
@@ -81,15 +82,22 @@ class IndexStore:
         return [Root(id=int(r[0]), path=str(r[1]), folder_id=int(r[2])) for r in rows]
 
     async def read_scope(self, scope: Scope) -> list[IndexedEntry]:
-        folder_where, video_where, params = _scope_filter(scope)
+        folders, videos = await self.read_scope_rows(scope)
+        return [IndexedEntry(EntryKind.FOLDER, *r) for r in folders] + [
+            IndexedEntry(EntryKind.VIDEO, *r) for r in videos
+        ]
+
+    async def read_scope_rows(self, scope: Scope) -> tuple[list[IndexRow], list[IndexRow]]:
+        """``read_scope`` as plain tuples ``(id, root_id, path, size, mtime_ns, inode, device)``: folders, videos.
+
+        The sync reads whole libraries through here: no object per row, and no per-row work
+        on the event loop beyond fixing the rare negative (over 2**63) inode or device.
+        """
+        folder_sql, video_sql, params = _scope_queries(scope)
         async with self.db.reading() as conn:
-            folders = await conn.fetch(
-                f"SELECT id, root_id, path, 0, mtime_ns, inode, device FROM folders WHERE {folder_where}", params
-            )
-            videos = await conn.fetch(
-                f"SELECT id, root_id, path, size, mtime_ns, inode, device FROM videos WHERE {video_where}", params
-            )
-        return _entries(EntryKind.FOLDER, folders) + _entries(EntryKind.VIDEO, videos)
+            folders = await conn.fetch(folder_sql, params)
+            videos = await conn.fetch(video_sql, params)
+        return _unsigned(folders), _unsigned(videos)
 
     async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:
         async with self.db.writing() as conn:
@@ -180,34 +188,39 @@ class IndexStore:
         return int(folders[0]) if folders else 0, int(videos[0]) if videos else 0
 
 
-def _scope_filter(scope: Scope) -> tuple[str, str, tuple[Any, ...]]:
+_FOLDER_COLUMNS = "SELECT id, root_id, path, 0, mtime_ns, inode, device FROM folders"
+_VIDEO_COLUMNS = "SELECT id, root_id, path, size, mtime_ns, inode, device FROM videos"
+
+
+def _scope_queries(scope: Scope) -> tuple[str, str, tuple[Any, ...]]:
+    """The folder and video reads of a scope, each written so that it stays an index search."""
     if scope.recursive and scope.path == "":
-        return "root_id = ?", "root_id = ?", (scope.root_id,)
+        return f"{_FOLDER_COLUMNS} WHERE root_id = ?", f"{_VIDEO_COLUMNS} WHERE root_id = ?", (scope.root_id,)
     if scope.recursive:
         low, high = path_range(scope.path)
         where = "root_id = ? AND (path = ? OR (path >= ? AND path < ?))"
-        return where, where, (scope.root_id, scope.path, low, high)
+        return (
+            f"{_FOLDER_COLUMNS} WHERE {where}",
+            f"{_VIDEO_COLUMNS} WHERE {where}",
+            (scope.root_id, scope.path, low, high),
+        )
+    # A shallow scope: the entry at the path, and the children of the folder there. Written as a
+    # UNION (rows have unique ids, so it equals the OR): SQLite turns the OR into a scan of the root.
+    itself = "root_id = ? AND path = ?"
     parent = "(SELECT id FROM folders WHERE root_id = ? AND path = ?)"
     return (
-        f"root_id = ? AND (path = ? OR parent_id = {parent})",
-        f"root_id = ? AND (path = ? OR folder_id = {parent})",
-        (scope.root_id, scope.path, scope.root_id, scope.path),
+        f"{_FOLDER_COLUMNS} WHERE {itself} UNION {_FOLDER_COLUMNS} WHERE root_id = ? AND parent_id = {parent}",
+        f"{_VIDEO_COLUMNS} WHERE {itself} UNION {_VIDEO_COLUMNS} WHERE root_id = ? AND folder_id = {parent}",
+        (scope.root_id, scope.path, scope.root_id, scope.root_id, scope.path),
     )
 
 
-def _entries(kind: EntryKind, rows: list[tuple[Any, ...]]) -> list[IndexedEntry]:
+def _unsigned(rows: list[tuple[Any, ...]]) -> list[IndexRow]:
+    """Rows with inode and device back to unsigned 64-bit (see ``to_i64``); untouched rows are kept as they are."""
+    if all(r[5] >= 0 and r[6] >= 0 for r in rows):
+        return rows
     return [
-        IndexedEntry(
-            kind=kind,
-            id=int(r[0]),
-            root_id=int(r[1]),
-            path=str(r[2]),
-            size=int(r[3]),
-            mtime_ns=int(r[4]),
-            inode=from_i64(int(r[5])),
-            device=from_i64(int(r[6])),
-        )
-        for r in rows
+        r if r[5] >= 0 and r[6] >= 0 else (r[0], r[1], r[2], r[3], r[4], from_i64(r[5]), from_i64(r[6])) for r in rows
     ]
 
 
