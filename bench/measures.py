@@ -131,7 +131,7 @@ def _timed_walk(library: Library) -> float:
 
 
 async def _full_index(library: Library, data_dir: Path) -> float:
-    async with open_services(_settings(library, data_dir)) as services:
+    async with open_services(_settings(library, data_dir), media=False) as services:
         started = time.perf_counter()
         final = await _sync(services, SyncTarget(str(library.root)))
         elapsed = time.perf_counter() - started
@@ -161,7 +161,7 @@ def measure_p1(bench: Bench) -> Row:
 async def _resyncs(bench: Bench, library: Library, data_dir: Path) -> tuple[list[float], list[float]]:
     ours: list[float] = []
     reference: list[float] = []
-    async with open_services(_settings(library, data_dir)) as services:
+    async with open_services(_settings(library, data_dir), media=False) as services:
         await _sync(services, SyncTarget(str(library.root)))
         for rep in range(bench.sizes.index_reps):
             reference.append(_timed_walk(library))
@@ -192,8 +192,8 @@ async def _added_file(bench: Bench, big: Library, small: Library) -> tuple[list[
     created: list[Path] = []
     try:
         async with (
-            open_services(_settings(big, bench.fresh_data_dir("p3-big"))) as big_services,
-            open_services(_settings(small, bench.fresh_data_dir("p3-small"))) as small_services,
+            open_services(_settings(big, bench.fresh_data_dir("p3-big")), media=False) as big_services,
+            open_services(_settings(small, bench.fresh_data_dir("p3-small")), media=False) as small_services,
         ):
             pairs = [(small, small_services), (big, big_services)]
             for library, services in pairs:

@@ -22,7 +22,7 @@ from gql_media.services import open_services
 
 async def _profile(bench: Bench, measure: str, profiler: Profiler) -> float:
     library = bench.main_library()
-    async with open_services(_settings(library, bench.fresh_data_dir(f"profile-{measure}"))) as services:
+    async with open_services(_settings(library, bench.fresh_data_dir(f"profile-{measure}")), media=False) as services:
         target = SyncTarget(str(library.root))
         if measure == "P1":
             profiler.start()
