@@ -132,6 +132,10 @@ class Scanner:
     ) -> None:
         stack = [(rel_dir, os_rel_dir, dir_has_raw)]
         append = result.entries.append
+        # The hot loop of every sync: names are lowered once, the common case (an ASCII name, not a
+        # symlink) takes no extra calls, and ``seen`` is published once per folder.
+        video, folder = EntryKind.VIDEO, EntryKind.FOLDER
+        is_reg, is_dir = stat.S_ISREG, stat.S_ISDIR
         while stack:
             if self._stop.is_set():
                 raise ScanCancelled
@@ -142,42 +146,40 @@ class Scanner:
             hls = any(c.name.lower().endswith(PLAYLIST_EXTENSION) for c in children)
             prefix = rel + "/" if rel else ""
             os_prefix = os_rel + "/" if os_rel else ""
+            seen = 0
             for child in children:
                 name = child.name
-                if name[0] == "." or is_ignored_name(name):
+                if name[0] == ".":
                     continue
-                shown, bad = display_name(name)
-                child_rel = prefix + shown
-                child_os_rel = os_prefix + name
-                raw = os.fsencode(child_os_rel) if (bad or has_raw) else None
-                try:
-                    is_link = child.is_symlink()
-                    st = self._stat(child, is_link)
-                except FileNotFoundError:
-                    result.errors.append(SyncErrorInfo(child.path, "vanished during the scan"))
+                lower = name.lower()
+                if lower.endswith(PARTIAL_SUFFIXES):
                     continue
-                except OSError as exc:
-                    result.errors.append(SyncErrorInfo(child.path, f"cannot read: {exc.strerror or exc}"))
-                    if child.is_dir(follow_symlinks=False):
-                        result.incomplete.add(child_rel)
-                    continue
+                if name.isascii():
+                    child_rel = prefix + name
+                    raw = os.fsencode(os_prefix + name) if has_raw else None
+                else:
+                    shown, bad = display_name(name)
+                    child_rel = prefix + shown
+                    raw = os.fsencode(os_prefix + name) if (bad or has_raw) else None
+                st = self._stat_child(child, child_rel, result)
                 if st is None:
                     continue
-                self.seen += 1
+                seen += 1
                 mode = st.st_mode
-                if stat.S_ISREG(mode):
-                    ext = extension_of(name)
+                if is_reg(mode):
+                    dot = lower.rfind(".")
+                    ext = lower[dot:] if dot > 0 else ""
                     if ext in VIDEO_EXTENSIONS and not (hls and ext in SEGMENT_EXTENSIONS):
-                        append(ScanEntry(EntryKind.VIDEO, child_rel, raw, st.st_size, st.st_mtime_ns, st.st_ino,
-                                         st.st_dev))  # fmt: skip
-                elif stat.S_ISDIR(mode):
+                        append(ScanEntry(video, child_rel, raw, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev))
+                elif is_dir(mode):
                     key = (st.st_dev, st.st_ino)
                     if key in visited or self._is_ignored_dir(child.path):
                         continue
-                    append(ScanEntry(EntryKind.FOLDER, child_rel, raw, 0, st.st_mtime_ns, st.st_ino, st.st_dev))
+                    append(ScanEntry(folder, child_rel, raw, 0, st.st_mtime_ns, st.st_ino, st.st_dev))
                     if recursive:
                         visited.add(key)
-                        stack.append((child_rel, child_os_rel, raw is not None))
+                        stack.append((child_rel, os_prefix + name, raw is not None))
+            self.seen += seen
 
     @staticmethod
     def _list(rel: str, abs_dir: str, result: ScanResult) -> list[os.DirEntry[str]] | None:
@@ -190,6 +192,20 @@ class Scanner:
             message = f"cannot list folder: {exc.strerror or exc}"
         result.errors.append(SyncErrorInfo(abs_dir, message))
         result.incomplete.add(rel)
+        return None
+
+    def _stat_child(self, child: os.DirEntry[str], child_rel: str, result: ScanResult) -> os.stat_result | None:
+        """The entry's stat, or None when it is skipped (an outside symlink) or failed (reported)."""
+        try:
+            if child.is_symlink():
+                return self._stat(child, True)
+            return child.stat(follow_symlinks=False)
+        except FileNotFoundError:
+            result.errors.append(SyncErrorInfo(child.path, "vanished during the scan"))
+        except OSError as exc:
+            result.errors.append(SyncErrorInfo(child.path, f"cannot read: {exc.strerror or exc}"))
+            if child.is_dir(follow_symlinks=False):
+                result.incomplete.add(child_rel)
         return None
 
     def _stat(self, child: os.DirEntry[str], is_link: bool) -> os.stat_result | None:
