@@ -773,7 +773,8 @@ function onLibraryChange(ch: Q.LibraryChange): void {
     void refreshAll('after RESYNC');
     return;
   }
-  logLine(ch.kind, ch.kind === 'MOVED' ? `${ch.oldPath ?? '?'} → ${ch.path ?? '?'}` : (ch.path ?? ch.id ?? ''));
+  const show = (p: string | null) => (p === '' ? `${ch.rootPath ?? ''} (root)` : (p ?? '?'));
+  logLine(ch.kind, ch.kind === 'MOVED' ? `${show(ch.oldPath)} → ${show(ch.path)}` : show(ch.path));
   if (gap) {
     void refreshAll(`sequence gap ${prev} → ${seq}`);
   }

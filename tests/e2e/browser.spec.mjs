@@ -252,10 +252,21 @@ test('web UI: tree, thumbnails, live add/remove, sync progress, playback and see
     await p2.keyboard.press('Delete');
     await p2.keyboard.type('subscription Watcher { watcherStatus { enabled mode roots ');
     await p2.keyboard.press('Escape');
-    await p2.keyboard.press('Control+Enter');
-    await p2.waitForFunction(() => /"watcherStatus"/.test(document.querySelector('.graphiql-response')?.textContent ?? ''), null, {
-      timeout: 20_000,
+    // GraphiQL picks the operation (and so the websocket transport) from the parsed document,
+    // which it updates after a debounce: wait until the tab is named after it.
+    await p2.waitForFunction(() => /Watcher/.test(document.querySelector('.graphiql-tab')?.textContent ?? ''), null, {
+      timeout: 10_000,
     });
+    await p2.waitForTimeout(700);
+    await p2.keyboard.press('Control+Enter');
+    try {
+      await p2.waitForFunction(() => /"watcherStatus"/.test(document.querySelector('.graphiql-response')?.textContent ?? ''), null, {
+        timeout: 20_000,
+      });
+    } catch (e) {
+      await p2.screenshot({ path: join(ARTIFACTS, 'e2e-playground-failure.png') });
+      throw e;
+    }
     await p2.waitForTimeout(300);
     await p2.screenshot({ path: join(ARTIFACTS, 'e2e-playground.png') });
     await p2.close();
