@@ -11,8 +11,10 @@ The rules:
 - A changed file targets its folder, shallow. A folder reported as added (or a path that may have
   been a folder and is gone) targets that folder, recursive: watchers report a tree moved in as
   its top folder only, and ``mkdir -p`` plus files loses events. A child joins a recursive ancestor.
-- Files changed in a window are looked at (size, mtime) when it fires and again one quiet period
-  later; a file still growing is targeted again, until two looks agree.
+- Files changed in a window are looked at (size, mtime) when it fires, then again every quiet
+  period; one that changed since the last look is targeted again. A file is done once it kept still
+  for ``file_settle_ms``: pollers compare mtimes in whole seconds, so a slow writer's last writes
+  may send no event at all, and two equal looks a quiet period apart prove little.
 - The pending set is bounded: past ``max_pending`` distinct paths it collapses to recursive
   targets of the roots concerned (counted in ``overflows``), so nothing is dropped and nothing blocks.
 """
@@ -71,6 +73,7 @@ class Debouncer:
         settle_ms: fire when no change arrived for this long.
         max_wait_ms: fire at the latest this long after the first pending change.
         max_pending: most distinct paths kept; beyond, the pending set collapses to root rescans.
+        file_settle_ms: a changed file counts as complete once its size and mtime kept still this long.
         clock: monotonic seconds (``time.monotonic`` by default).
     """
 
@@ -81,15 +84,17 @@ class Debouncer:
         settle_ms: int = 300,
         max_wait_ms: int = 3000,
         max_pending: int = 10_000,
+        file_settle_ms: int = 2000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if settle_ms < 0 or max_wait_ms < 0 or max_pending < 1:
-            raise ValueError("settle_ms and max_wait_ms must be >= 0, max_pending >= 1")
+        if settle_ms < 0 or max_wait_ms < 0 or file_settle_ms < 0 or max_pending < 1:
+            raise ValueError("settle_ms, max_wait_ms and file_settle_ms must be >= 0, max_pending >= 1")
         # Longest first, so a nested root wins over its ancestor.
         self._roots = tuple(sorted({_normalize(r) for r in roots}, key=len, reverse=True))
         self._settle_s = settle_ms / 1000
         self._max_wait_s = max_wait_ms / 1000
         self._max_pending = max_pending
+        self._file_settle_s = file_settle_ms / 1000
         self._clock = clock
         self._targets: dict[str, bool] = {}  # folder -> recursive
         self._paths: set[str] = set()
@@ -97,7 +102,7 @@ class Debouncer:
         self._collapsed: set[str] = set()  # roots already pending as a whole
         self._first_at: float | None = None
         self._last_at: float | None = None
-        self._looks: dict[str, FileLook] = {}
+        self._looks: dict[str, tuple[FileLook, float]] = {}  # path -> (last look, when it last changed)
         self._recheck: set[str] = set()
         self._recheck_at: float | None = None
         self.overflows = 0
@@ -188,25 +193,30 @@ class Debouncer:
     def observe(self, looks: Mapping[str, FileLook | None]) -> None:
         """Hand in what a look at ``Fire.files_to_look`` saw (None: gone, or not a file).
 
-        A file seen for the first time is looked at again after one quiet period; a file whose
-        size or mtime changed since the last look is targeted again; a file that kept still is done.
+        A file is looked at again every quiet period; one whose size or mtime changed since the
+        last look is targeted again; one that kept still for ``file_settle_ms`` is done.
         """
         now = self._clock()
         retarget: list[SyncTarget] = []
         for raw_path, look in looks.items():
             path = _normalize(raw_path)
             previous = self._looks.get(path)
-            if look is None or previous == look:
+            if look is None:
                 self._looks.pop(path, None)
                 continue
-            if previous is None and len(self._looks) >= self._max_pending:
-                # Bounded memory: such a file was synced once already; a later write still sends an event.
-                logger.debug("too many files under watch for growth, not rechecking %s", path)
-                continue
-            self._looks[path] = look
-            self._recheck.add(path)
-            if previous is not None:
+            if previous is None:
+                if len(self._looks) >= self._max_pending:
+                    # Bounded memory: such a file was synced once already; a later write still sends an event.
+                    logger.debug("too many files under watch for growth, not rechecking %s", path)
+                    continue
+                self._looks[path] = (look, now)
+            elif previous[0] != look:
+                self._looks[path] = (look, now)
                 retarget.append(SyncTarget(posixpath.dirname(path), recursive=False))
+            elif now - previous[1] >= self._file_settle_s:
+                del self._looks[path]
+                continue
+            self._recheck.add(path)
         if self._recheck:
             self._recheck_at = now + self._settle_s
         if retarget:

@@ -158,6 +158,8 @@ class WatchService:
         settle_ms: fire after this long without a new change.
         max_wait_ms: fire at the latest this long after the first pending change.
         max_pending: most distinct changed paths kept before collapsing to root rescans.
+        file_settle_ms: a changed file counts as complete once its size and mtime kept still this long;
+            until then it is looked at every ``settle_ms`` and synced again when it changed.
         reconcile_interval_s: period of the full incremental reconcile; 0 turns it off.
         retry_delay_s: first delay before re-opening a failed watch (doubles up to ``max_retry_delay_s``);
             also how often a missing root is looked for.
@@ -177,6 +179,7 @@ class WatchService:
         settle_ms: int = 300,
         max_wait_ms: int = 3000,
         max_pending: int = 10_000,
+        file_settle_ms: int = 2000,
         reconcile_interval_s: float = 6 * 3600,
         retry_delay_s: float = 2.0,
         max_retry_delay_s: float = 60.0,
@@ -195,7 +198,12 @@ class WatchService:
         self._clock = clock
         self._wall_clock = wall_clock
         self._debouncer = Debouncer(
-            self._roots, settle_ms=settle_ms, max_wait_ms=max_wait_ms, max_pending=max_pending, clock=clock
+            self._roots,
+            settle_ms=settle_ms,
+            max_wait_ms=max_wait_ms,
+            max_pending=max_pending,
+            file_settle_ms=file_settle_ms,
+            clock=clock,
         )
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None

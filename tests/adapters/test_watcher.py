@@ -245,6 +245,30 @@ async def test_a_burst_of_files_then_half_deleted(rig: Rig) -> None:
     assert len(rig.submitter.requests) < 50
 
 
+async def test_a_file_written_slowly_is_synced_after_its_last_write(rig: Rig) -> None:
+    folder = rig.root / "downloads"
+    folder.mkdir()
+    await rig.expect_covered(folder)
+    video = folder / "slow.mp4"
+    sizes_at_submit: list[int] = []
+    record = rig.submitter.submit
+
+    async def submit_and_look(request: SyncRequest) -> SyncJob:
+        if any(covers(t, str(video)) for t in request.targets) and video.exists():
+            sizes_at_submit.append(video.stat().st_size)
+        return await record(request)
+
+    rig.submitter.submit = submit_and_look  # type: ignore[method-assign]
+    with video.open("wb") as f:
+        for _ in range(10):  # 2 s in all, in steps longer than settle_ms
+            f.write(b"x" * 100_000)
+            f.flush()
+            await asyncio.sleep(0.2)
+    # Whatever fired while it grew, a sync is asked for after the last write: it sees the final size.
+    await wait_until(lambda: 1_000_000 in sizes_at_submit, f"a sync after the last write (synced at {sizes_at_submit})")
+    assert sizes_at_submit == sorted(sizes_at_submit)
+
+
 # --- native only ----------------------------------------------------------------------------------
 
 
@@ -349,14 +373,15 @@ async def test_fifty_start_stop_cycles_leak_nothing(library: Path) -> None:
         (library / f"d{i}").mkdir()
     submitter = RecordingSubmitter()
     service = WatchService(WatchfilesSourceFactory(), submitter, [str(library)], reconcile_interval_s=3600)
+    inotify = _inotify_fds()
     # One warm-up cycle fills the loop's default thread pool; it is reused, not leaked.
     await service.start()
     await service.stop()
-    tasks, fds, inotify = asyncio.all_tasks(), len(_fds()), _inotify_fds()
+    await wait_until(lambda: _inotify_fds() == inotify, "the warm-up watch closed", timeout_s=10)
+    tasks, fds = asyncio.all_tasks(), len(_fds())
     threads = threading.active_count()
     for _ in range(50):
-        await service.start()
-        assert _inotify_fds() > inotify  # the watch is native
+        assert (await service.start()).mode is WatchMode.NATIVE
         write(library / "d0" / "x.mp4")
         await service.stop()
     assert asyncio.all_tasks() == tasks

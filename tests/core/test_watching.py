@@ -421,7 +421,7 @@ async def test_a_file_still_growing_is_synced_again_after_a_quiet_period(
 async def test_a_file_that_kept_still_is_synced_once(
     sources: FakeSources, submitter: RecordingSubmitter, roots: list[str]
 ) -> None:
-    service = make_service(sources, submitter, roots, settle_ms=10)
+    service = make_service(sources, submitter, roots, settle_ms=10, file_settle_ms=50)
     video = Path(roots[0]) / "done.mp4"
     video.write_bytes(b"x" * 10)
     await service.start()
