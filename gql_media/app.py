@@ -27,7 +27,11 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings) as opened:
             holder["services"] = opened
-            await opened.runner.submit(SyncRequest(SyncMode.INCREMENTAL, SyncTrigger.STARTUP))
+            if settings.watch:
+                # Starting the watcher reconciles every root first: that is the start-up sync.
+                await opened.watcher.start(SyncTrigger.STARTUP)
+            else:
+                await opened.runner.submit(SyncRequest(SyncMode.INCREMENTAL, SyncTrigger.STARTUP))
             try:
                 yield
             finally:

@@ -12,12 +12,14 @@ from gql_media.adapters.bus import MemoryBus
 from gql_media.adapters.media import PyAvMediaTool, ensure_placeholder, thumbnail_suffix
 from gql_media.adapters.store import Db, IndexStore, SqlJobStore, migrate
 from gql_media.adapters.store.media import SqlMediaStore
+from gql_media.adapters.watcher import WatchfilesSourceFactory
 from gql_media.core.hls import remove_stale_temp_files
 from gql_media.core.jobs import JobRunner
 from gql_media.core.media_work import MediaWork, ThumbnailSpec
-from gql_media.core.models import Root
+from gql_media.core.models import Root, WatchMode
 from gql_media.core.ports import EventBus, JobStep
 from gql_media.core.sync import SyncEngine
+from gql_media.core.watching import OwnWrites, WatchService
 from gql_media.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class Services:
     roots: list[Root]
     engine: SyncEngine
     runner: JobRunner
+    watcher: WatchService
     media: MediaWork | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
@@ -64,7 +67,29 @@ async def open_services(settings: Settings, *, media: bool = True) -> AsyncItera
         runner = JobRunner(engine=engine, jobs=jobs, bus=bus, roots=roots, steps=steps)
         await runner.start()
         stack.push_async_callback(runner.stop)
-        yield Services(settings, db, index, jobs, bus, roots, engine, runner, media=work)
+        watcher = _watch_service(settings, runner, bus)
+        stack.push_async_callback(watcher.stop)
+        yield Services(settings, db, index, jobs, bus, roots, engine, runner, watcher, media=work)
+
+
+def _watch_service(settings: Settings, runner: JobRunner, bus: EventBus) -> WatchService:
+    """The watcher, built stopped: the server starts it (``watch``), the API toggles it."""
+    factory = WatchfilesSourceFactory(
+        ignored_paths=[str(settings.data_dir)], own_writes=OwnWrites(), poll_delay_ms=settings.poll_delay_ms
+    )
+    return WatchService(
+        factory,
+        runner,
+        settings.root_paths,
+        on_status=bus.publish_watcher,
+        mode=WatchMode(settings.watch_mode.upper()),
+        settle_ms=settings.settle_ms,
+        max_wait_ms=settings.max_wait_ms,
+        max_pending=settings.watch_queue_size,
+        file_settle_ms=settings.file_settle_ms,
+        reconcile_interval_s=settings.reconcile_interval_s,
+        retry_delay_s=settings.watch_retry_delay_s,
+    )
 
 
 async def _open_media(settings: Settings, db: Db, stack: contextlib.AsyncExitStack) -> MediaWork:

@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     poll_delay_ms: int = 1000
     settle_ms: int = 300
     max_wait_ms: int = 3000
+    file_settle_ms: int = 2000
+    watch_retry_delay_s: float = 2.0
     watch_queue_size: int = 10_000
     reconcile_interval_s: float = 6 * 3600.0
     sync_batch_size: int = 2000

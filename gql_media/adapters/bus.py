@@ -8,7 +8,6 @@ status loses the oldest events and keeps the newest.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
@@ -85,7 +84,18 @@ class MemoryBus:
 
     async def publish_change(self, change: LibraryChange) -> LibraryChange:
         self.sequence += 1
-        sequenced = dataclasses.replace(change, sequence=self.sequence)
+        # Built field by field: dataclasses.replace costs ~7 us a call, 0.7 s for a 100k-file first sync.
+        sequenced = LibraryChange(
+            change.kind,
+            change.entry_kind,
+            change.id,
+            change.root_id,
+            change.root_path,
+            change.path,
+            change.old_path,
+            change.job_id,
+            self.sequence,
+        )
         for subscriber in self._changes:
             subscriber.offer(sequenced)
         return sequenced
