@@ -208,7 +208,7 @@ class _Context:
         await self.sync_scopes(self._runner.scopes_for(targets))
 
     async def sync_scopes(self, scopes: Sequence[Scope]) -> None:
-        outcome = await self._runner.engine.sync(scopes, self._job)
+        outcome = await self._runner.engine.sync(scopes, self._job, confirm_empty_roots=self._job.mode is SyncMode.FULL)
         self.changed.extend(outcome.changed_video_ids)
         self.removed.extend(outcome.removed_video_ids)
 

@@ -142,8 +142,14 @@ class SyncEngine:
         self.ignore_paths = tuple(ignore_paths)
         self.batch_size = max(1, batch_size)
 
-    async def sync(self, scopes: Sequence[Scope], reporter: SyncReporter) -> SyncOutcome:
-        """Bring the index in line with the disk under ``scopes``."""
+    async def sync(
+        self, scopes: Sequence[Scope], reporter: SyncReporter, *, confirm_empty_roots: bool = False
+    ) -> SyncOutcome:
+        """Bring the index in line with the disk under ``scopes``.
+
+        A root found empty while its index is not (an unmounted drive leaves an empty mount point)
+        is left alone and reported, unless ``confirm_empty_roots`` (a FULL sync) says it is meant.
+        """
         await reporter.report(SyncPhase.SCANNING, 0, None)
         survey = _Survey()
         walks = list(scopes)
@@ -151,12 +157,33 @@ class SyncEngine:
         while walks or reads:
             await self._survey_round(survey, walks, reads, reporter)
             walks, reads = await asyncio.to_thread(_escalations, survey)
+        if not confirm_empty_roots:
+            self._guard_empty_roots(survey)
         for error in survey.errors:
             reporter.add_error(error.path, error.message)
         await reporter.report(SyncPhase.DIFFING, 0, None)
         reporter.check_cancelled()
         plan = await asyncio.to_thread(_settle_and_diff, survey)
         return await self._write(plan, reporter)
+
+    def _guard_empty_roots(self, survey: _Survey) -> None:
+        for root_id, root in self.roots.items():
+            if (root_id, "") not in survey.walked_deep and (root_id, "") not in survey.walked_shallow:
+                continue
+            if (root_id, "") not in survey.disk or any(k[0] == root_id and k[1] for k in survey.disk):
+                continue
+            indexed = sum(1 for k in survey.rows if k[0] == root_id and k[1]) + sum(
+                1 for k in survey.index if k[0] == root_id and k[1]
+            )
+            if indexed:
+                survey.incomplete.add((root_id, ""))
+                survey.errors.append(
+                    SyncErrorInfo(
+                        root.path,
+                        f"library root is empty but {indexed} entries are indexed (an unmounted drive?);"
+                        " nothing was removed: run a FULL sync to remove them",
+                    )
+                )
 
     async def _read_rows(self, scope: Scope) -> tuple[list[IndexRow], list[IndexRow]]:
         store = self.store

@@ -88,6 +88,7 @@ async def test_moving_a_file_out_of_a_deleted_folder_keeps_it(services: Services
 async def test_removed_folder_removes_its_subtree_and_publishes_each(services: Services, library: Path) -> None:
     for i in range(20):
         write(library / "gone" / f"sub{i % 3}" / f"v{i}.mp4")
+    write(library / "stay.mp4")
     await run_sync(services, library)
     changes = services.bus.subscribe_changes()
     for path in sorted((library / "gone").rglob("*"), reverse=True):
@@ -97,7 +98,7 @@ async def test_removed_folder_removes_its_subtree_and_publishes_each(services: S
     job = await run_sync(services, library)
 
     assert job.progress.removed == 24
-    assert await index_tree(services) == {("folder", "")}
+    assert await index_tree(services) == {("folder", ""), ("video", "stay.mp4")}
     seen = []
     async for change in changes:
         seen.append(change)
@@ -346,3 +347,23 @@ async def test_sqlite_connections_enforce_foreign_keys_and_wal(tmp_path: Path, l
         assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     finally:
         check.close()
+
+
+async def test_an_emptied_root_is_kept_until_a_full_sync_confirms(services: Services, library: Path) -> None:
+    write(library / "disk" / "a.mp4")
+    write(library / "b.mp4")
+    await run_sync(services, library)
+    before = await index_tree(services)
+    (library / "b.mp4").unlink()
+    (library / "disk" / "a.mp4").unlink()
+    (library / "disk").rmdir()  # what an unmounted drive looks like: an empty mount point
+
+    job = await run_sync(services, library)
+
+    assert job.progress.removed == 0
+    assert any("FULL sync" in e.message for e in job.errors)
+    assert await index_tree(services) == before
+    full = await services.runner.submit(SyncRequest(SyncMode.FULL, SyncTrigger.MANUAL))
+    done = await services.runner.wait(full.id, timeout_s=60)
+    assert done is not None and done.progress.removed == 3
+    assert await index_tree(services) == {("folder", "")}
