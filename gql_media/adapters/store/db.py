@@ -38,19 +38,49 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 
 
 class _PragmaSQLitePool(SQLitePool):
-    """Applies the per-connection pragmas to every connection `databases` opens."""
+    """Applies the per-connection pragmas to every connection `databases` opens, and closes them all.
+
+    `databases` never closes SQLite connections on disconnect; one left open by a cancelled task
+    keeps aiosqlite's (non-daemon) thread alive and the process from exiting.
+    """
+
+    def __init__(self, url: DatabaseURL, **options: Any) -> None:
+        super().__init__(url, **options)
+        self._open: set[aiosqlite.Connection] = set()
 
     async def acquire(self) -> aiosqlite.Connection:
         connection = await super().acquire()
-        for pragma in SQLITE_CONNECTION_PRAGMAS:
-            await connection.execute(pragma)
+        self._open.add(connection)
+        try:
+            for pragma in SQLITE_CONNECTION_PRAGMAS:
+                await connection.execute(pragma)
+        except BaseException:
+            await self.release(connection)
+            raise
         return connection
+
+    async def release(self, connection: aiosqlite.Connection) -> None:
+        self._open.discard(connection)
+        await super().release(connection)
+
+    async def close_all(self) -> None:
+        while self._open:
+            connection = self._open.pop()
+            try:
+                await connection.close()
+            except Exception:  # already broken: its thread is gone either way
+                logger.debug("closing a leftover SQLite connection failed", exc_info=True)
 
 
 class PragmaSQLiteBackend(SQLiteBackend):
     def __init__(self, database_url: DatabaseURL | str, **options: Any) -> None:
         super().__init__(database_url, **options)
-        self._pool = _PragmaSQLitePool(self._database_url, **self._options)
+        self._pragma_pool = _PragmaSQLitePool(self._database_url, **self._options)
+        self._pool = self._pragma_pool
+
+    async def disconnect(self) -> None:
+        await super().disconnect()
+        await self._pragma_pool.close_all()
 
 
 class _Database(Database):
