@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,22 @@ class Sizes:
     small_files: int  # P3's small library
     added_reps: int  # P3, per library
     rss_reps: int  # P10
+    copy_reps: int  # P4, per library
+    page_reps: int  # P5
+    clips: int  # P6 (and P9's real clips)
+    media_reps: int  # P6, P7
+    hls_seconds: int  # P7
+    subscribers: int  # P8
+    p9_files: int  # P9's empty files (probed, found broken) beside its clips
+    p9_idle_s: float  # P9's idle window
 
 
-FULL = Sizes(files=100_000, folders=5_000, index_reps=5, small_files=1_000, added_reps=15, rss_reps=3)
-QUICK = Sizes(files=10_000, folders=500, index_reps=3, small_files=1_000, added_reps=7, rss_reps=1)
+FULL = Sizes(files=100_000, folders=5_000, index_reps=5, small_files=1_000, added_reps=15, rss_reps=3,
+             copy_reps=20, page_reps=30, clips=50, media_reps=3, hls_seconds=60, subscribers=1000,
+             p9_files=10_000, p9_idle_s=5.0)  # fmt: skip
+QUICK = Sizes(files=10_000, folders=500, index_reps=3, small_files=1_000, added_reps=7, rss_reps=1,
+              copy_reps=6, page_reps=10, clips=20, media_reps=2, hls_seconds=15, subscribers=200,
+              p9_files=2_000, p9_idle_s=2.0)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -53,6 +65,7 @@ class Row:
     reps: int | None = None
     status: str = "measured"
     note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"title": self.title, "goal": self.goal, "ok": self.ok, "status": self.status}
@@ -67,6 +80,7 @@ class Row:
             data["reps"] = self.reps
         if self.note:
             data["note"] = self.note
+        data |= self.extra
         return data
 
 
@@ -275,24 +289,39 @@ class Measure:
                    note=f"waiting for {self.waiting_for}")  # fmt: skip
 
 
+def _lazy(module: str, name: str) -> Callable[[Bench], Row]:
+    """A measure defined in another bench module (imported when it runs: they import this one)."""
+
+    def run(bench: Bench) -> Row:
+        import importlib
+
+        measure: Callable[[Bench], Row] = getattr(importlib.import_module(module), name)
+        return measure(bench)
+
+    return run
+
+
+def _live(name: str) -> Callable[[Bench], Row]:
+    return _lazy("bench.live", name)
+
+
+def _media(name: str) -> Callable[[Bench], Row]:
+    return _lazy("bench.media_measures", name)
+
+
 MEASURES: dict[str, Measure] = {
     m.id: m
     for m in (
         Measure("P1", "full index vs walk", "<= 3", measure_p1),
         Measure("P2", "unchanged resync vs walk", "<= 1.5", measure_p2),
         Measure("P3", "one added file, 100k vs 1k library", "<= 1.3", measure_p3),
-        Measure("P4", "file copied in -> libraryChanged on a websocket", "p50 <= settle+150 ms",
-                waiting_for="the watcher wired into the server"),
-        Measure("P5", "GraphQL page of 500 videos vs json.dumps", "<= 8; equal statements",
-                waiting_for="the bench measure over gql_media/api"),
-        Measure("P6", "thumbnails/s vs ffmpeg CLI", ">= 5x; N/1 >= 1.7",
-                waiting_for="the bench measure over gql_media/adapters/media.py"),
-        Measure("P7", "HLS merge vs byte copy", "<= 3",
-                waiting_for="the bench measure over gql_media/adapters/media.py"),
-        Measure("P8", "1,000 syncProgress subscribers", "p99 <= 250 ms; <= 64 KB each",
-                waiting_for="the bench measure over gql_media/api subscriptions"),
+        Measure("P4", "file copied in -> libraryChanged on a websocket", "p50 <= settle+150 ms", _live("measure_p4")),
+        Measure("P5", "GraphQL page of 500 videos vs json.dumps", "<= 8; equal statements", _live("measure_p5")),
+        Measure("P6", "thumbnails/s vs ffmpeg CLI", ">= 5x; N/1 >= 1.7", _media("measure_p6")),
+        Measure("P7", "HLS merge vs byte copy", "<= 3", _media("measure_p7")),
+        Measure("P8", "1,000 syncProgress subscribers", "p99 <= 250 ms; <= 64 KB each", _live("measure_p8")),
         Measure("P9", "event-loop lag during sync + thumbnails", "max lag <= 100 ms; p99 ratio <= 3",
-                waiting_for="the media steps wired into the server"),
+                _live("measure_p9")),
         Measure("P10", "peak RSS during P1", "<= 250 MB", measure_p10),
     )
 }  # fmt: skip

@@ -1,0 +1,148 @@
+"""P6 (thumbnails) and P7 (HLS merge): gql_media's PyAV workers against what a user would run instead.
+
+The ffmpeg CLI here is imageio-ffmpeg's static binary (the ``bench`` extra); gql_media never uses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench import assets
+from bench.measures import Bench, Row
+from gql_media.adapters.media import PyAvMediaTool
+from gql_media.core.hls import MARKER_NAME, parse_playlist
+
+THUMBNAIL_WIDTH = 320
+
+
+# ---------------------------------------------------------------------------------------------- P6
+
+
+async def _thumbnail_reps(clips: list[Path], out_dir: Path, workers: int, reps: int) -> list[float]:
+    """Time thumbnailing every clip with ``workers`` PyAV worker processes (started before the clock)."""
+    times: list[float] = []
+    async with PyAvMediaTool(workers, timeout_s=60) as tool:
+        warm = [tool.make_thumbnail(str(clips[i]), str(out_dir / f"warm-{i}.jpg"), THUMBNAIL_WIDTH)
+                for i in range(workers)]  # fmt: skip
+        await asyncio.gather(*warm)
+        for rep in range(reps):
+            started = time.perf_counter()
+            await asyncio.gather(
+                *(
+                    tool.make_thumbnail(str(clip), str(out_dir / f"{rep}-{index}.jpg"), THUMBNAIL_WIDTH)
+                    for index, clip in enumerate(clips)
+                )
+            )
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def _ffmpeg_thumbnail(ffmpeg: str, clip: Path, output: Path) -> None:
+    # What a user would script: seek to 10% of the clip, one frame, scaled like ours.
+    command = [ffmpeg, "-nostdin", "-v", "error", "-ss", "0.3", "-i", str(clip), "-frames:v", "1",
+               "-vf", f"scale={THUMBNAIL_WIDTH}:-2", "-q:v", "4", "-y", str(output)]  # fmt: skip
+    subprocess.run(command, check=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def _cli_reps(ffmpeg: str, clips: list[Path], out_dir: Path, parallel: int, reps: int) -> list[float]:
+    times: list[float] = []
+    with ThreadPoolExecutor(parallel) as pool:
+        for rep in range(reps):
+            started = time.perf_counter()
+            jobs = [pool.submit(_ffmpeg_thumbnail, ffmpeg, clip, out_dir / f"cli-{rep}-{i}.jpg")
+                    for i, clip in enumerate(clips)]  # fmt: skip
+            for job in jobs:
+                job.result()
+            times.append(time.perf_counter() - started)
+    return times
+
+
+def measure_p6(bench: Bench) -> Row:
+    import imageio_ffmpeg
+
+    count = bench.sizes.clips
+    clips = assets.clips(bench.workdir, count)
+    workers = max(2, os.cpu_count() or 1)
+    out_dir = bench.fresh_data_dir("p6")
+    out_dir.mkdir(parents=True)
+    reps = bench.sizes.media_reps
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    many = asyncio.run(_thumbnail_reps(clips, out_dir, workers, reps))
+    one = asyncio.run(_thumbnail_reps(clips, out_dir, 1, reps))
+    cli = _cli_reps(ffmpeg, clips, out_dir, workers, reps)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    many_s, one_s, cli_s = (statistics.median(t) for t in (many, one, cli))
+    speedup = cli_s / many_s
+    scaling = one_s / many_s
+    bench.log(f"P6: {workers} workers {count / many_s:.0f}/s, 1 worker {count / one_s:.0f}/s, "
+              f"ffmpeg CLI x{workers} {count / cli_s:.0f}/s")  # fmt: skip
+    row = Row(
+        "P6", f"thumbnails of {count} real clips, {workers} workers vs ffmpeg CLI x{workers}", ">= 5x; N/1 >= 1.7"
+    )
+    row.ours_s, row.reference_s, row.ratio = many_s, cli_s, speedup
+    row.value, row.unit = round(count / many_s, 1), "thumbs/s"
+    row.ok = speedup >= 5 and (scaling >= 1.7 or (os.cpu_count() or 1) < 2)
+    row.n, row.reps = count, reps
+    row.note = (
+        f"ratio = CLI time / ours; N/1 = {scaling:.2f}; 1 worker {count / one_s:.0f}/s; CLI {count / cli_s:.0f}/s"
+    )
+    row.extra = {"workers": workers, "per_s_n": count / many_s, "per_s_1": count / one_s,
+                 "per_s_cli": count / cli_s, "n_over_1": scaling, "speedup_vs_cli": speedup}  # fmt: skip
+    return row
+
+
+# ---------------------------------------------------------------------------------------------- P7
+
+
+async def _merge_reps(playlist_path: Path, reps: int) -> list[float]:
+    times: list[float] = []
+    async with PyAvMediaTool(1, timeout_s=600) as tool:
+        for _ in range(reps):
+            playlist = parse_playlist(str(playlist_path))
+            started = time.perf_counter()
+            output = await tool.merge_hls(playlist)
+            times.append(time.perf_counter() - started)
+            os.unlink(output)
+            (playlist_path.parent / MARKER_NAME).unlink(missing_ok=True)
+    return times
+
+
+def _byte_copy(playlist_path: Path) -> float:
+    """The floor: the segments' bytes concatenated into one file, fsynced (ours fsyncs too)."""
+    playlist = parse_playlist(str(playlist_path))
+    target = playlist_path.parent.with_name("byte-copy.ts")
+    started = time.perf_counter()
+    with target.open("wb") as out:
+        for segment in playlist.segment_paths:
+            with open(segment, "rb") as source:
+                shutil.copyfileobj(source, out, 1024 * 1024)
+        out.flush()
+        os.fsync(out.fileno())
+    elapsed = time.perf_counter() - started
+    target.unlink()
+    return elapsed
+
+
+def measure_p7(bench: Bench) -> Row:
+    seconds = bench.sizes.hls_seconds
+    playlist_path = assets.hls_download(bench.workdir, seconds)
+    playlist = parse_playlist(str(playlist_path))
+    reps = bench.sizes.media_reps
+    _byte_copy(playlist_path)  # warm the page cache
+    reference = [_byte_copy(playlist_path) for _ in range(reps)]
+    ours = asyncio.run(_merge_reps(playlist_path, reps))
+    megabytes = playlist.total_bytes / 1e6
+    row = Row("P7", f"HLS merge of a {seconds} s 720p download ({megabytes:.0f} MB) vs byte copy", "<= 3")
+    row.ours_s, row.reference_s = statistics.median(ours), statistics.median(reference)
+    row.ratio = row.ours_s / row.reference_s
+    row.ok = row.ratio <= 3
+    row.n, row.reps = len(playlist.segment_paths), reps
+    row.note = "remux + fsync + verify vs cat + fsync"
+    return row
