@@ -25,13 +25,15 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        async with open_services(settings) as opened:
+        async with open_services(settings, serve=True) as opened:
             holder["services"] = opened
-            if settings.watch:
-                # Starting the watcher reconciles every root first: that is the start-up sync.
-                await opened.watcher.start(SyncTrigger.STARTUP)
-            else:
-                await opened.runner.submit(SyncRequest(SyncMode.INCREMENTAL, SyncTrigger.STARTUP))
+            # With PostgreSQL each newly elected leader does this itself (``gql_media.cluster``).
+            if opened.cluster is None:
+                if settings.watch:
+                    # Starting the watcher reconciles every root first: that is the start-up sync.
+                    await opened.watcher.start(SyncTrigger.STARTUP)
+                else:
+                    await opened.runner.submit(SyncRequest(SyncMode.INCREMENTAL, SyncTrigger.STARTUP))
             try:
                 yield
             finally:

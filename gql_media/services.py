@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
+from gql_media.adapters.broadcast import open_bus
 from gql_media.adapters.bus import MemoryBus
+from gql_media.adapters.leader import STARTUP_LOCK_KEY, advisory_lock
 from gql_media.adapters.media import PyAvMediaTool, ensure_placeholder, thumbnail_suffix
 from gql_media.adapters.store import Db, IndexStore, SqlJobStore, migrate
 from gql_media.adapters.store.media import SqlMediaStore
 from gql_media.adapters.watcher import WatchfilesSourceFactory
+from gql_media.cluster import Cluster, ClusterMedia, ClusterRunner, ClusterWatcher
 from gql_media.core.hls import remove_stale_temp_files
 from gql_media.core.jobs import JobRunner
 from gql_media.core.media_work import MediaWork, ThumbnailSpec
-from gql_media.core.models import Root, WatchMode
+from gql_media.core.models import Root, WatcherStatus, WatchMode
 from gql_media.core.ports import EventBus, JobStep
 from gql_media.core.sync import SyncEngine
 from gql_media.core.watching import OwnWrites, WatchService
@@ -27,7 +30,12 @@ logger = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class Services:
-    """Everything a running gql_media holds; the API reads it, never builds it."""
+    """Everything a running gql_media holds; the API reads it, never builds it.
+
+    With SQLite one process does everything: ``runner``, ``watcher`` and ``media`` are the real
+    objects. With PostgreSQL replicas elect a leader (``cluster``): they are the cluster's facades,
+    which run on the leader and forward from a follower.
+    """
 
     settings: Settings
     db: Db
@@ -36,20 +44,28 @@ class Services:
     bus: EventBus
     roots: list[Root]
     engine: SyncEngine
-    runner: JobRunner
-    watcher: WatchService
-    media: MediaWork | None = None
+    runner: JobRunner | ClusterRunner
+    watcher: WatchService | ClusterWatcher
+    media: MediaWork | ClusterMedia | None = None
     extras: dict[str, object] = field(default_factory=dict)
+    cluster: Cluster | None = None
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings, *, media: bool = True) -> AsyncIterator[Services]:
+async def open_services(settings: Settings, *, media: bool = True, serve: bool = False) -> AsyncIterator[Services]:
     """Open the database (migrated), the bus, the sync engine, media workers and the job runner.
 
     ``media=False`` leaves out probing, thumbnails and HLS merging (``gql-media scan`` indexes only).
+    On PostgreSQL the replica joins the leader election; a lone replica leads before this yields.
+    ``serve=True`` (the server) makes each new leader start the watcher, or a start-up sync; with
+    SQLite the server does that itself (``app.py``).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.effective_database_url
+    if Db(url).dialect == "postgresql":
+        async with _open_cluster(settings, url, media=media, serve=serve) as services:
+            yield services
+        return
     await migrate(url)
     db = Db(url)
     await db.connect()
@@ -67,12 +83,72 @@ async def open_services(settings: Settings, *, media: bool = True) -> AsyncItera
         runner = JobRunner(engine=engine, jobs=jobs, bus=bus, roots=roots, steps=steps)
         await runner.start()
         stack.push_async_callback(runner.stop)
-        watcher = _watch_service(settings, runner, bus)
+        watcher = _watch_service(settings, runner, bus.publish_watcher)
         stack.push_async_callback(watcher.stop)
         yield Services(settings, db, index, jobs, bus, roots, engine, runner, watcher, media=work)
 
 
-def _watch_service(settings: Settings, runner: JobRunner, bus: EventBus) -> WatchService:
+@contextlib.asynccontextmanager
+async def _open_cluster(settings: Settings, url: str, *, media: bool, serve: bool) -> AsyncIterator[Services]:
+    """One replica on a shared PostgreSQL database: the index side always, the leader's work when elected."""
+    # Replicas starting together take turns at the schema and the root rows.
+    async with advisory_lock(url, STARTUP_LOCK_KEY):
+        await migrate(url)
+        db = Db(url)
+        await db.connect()
+        try:
+            roots = await IndexStore(db).ensure_roots(settings.root_paths)
+        except BaseException:
+            await db.disconnect()
+            raise
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(db.disconnect)
+        index = IndexStore(db)
+        jobs = SqlJobStore(db)
+        instance = settings.instance
+        bus = await stack.enter_async_context(
+            open_bus(settings.broadcast_url, instance=instance, channel=settings.broadcast_channel)
+        )
+        engine = SyncEngine(
+            index, bus, roots, ignore_paths=[str(settings.data_dir)], batch_size=settings.sync_batch_size
+        )
+
+        async def open_media(term_stack: contextlib.AsyncExitStack) -> MediaWork:
+            return await _open_media(settings, db, term_stack)
+
+        cluster = Cluster(
+            settings=settings,
+            db=db,
+            jobs=jobs,
+            bus=bus,
+            roots=roots,
+            engine=engine,
+            instance=instance,
+            open_media=open_media if media else None,
+            make_watcher=lambda runner, on_status: _watch_service(settings, runner, on_status),
+            steps_from=lambda work: list(work.steps()) if work is not None else [],
+            serve=serve,
+        )
+        await cluster.open()
+        stack.push_async_callback(cluster.aclose)
+        yield Services(
+            settings,
+            db,
+            index,
+            jobs,
+            bus,
+            roots,
+            engine,
+            cluster.runner,
+            cluster.watcher,
+            media=cluster.media,
+            cluster=cluster,
+        )
+
+
+def _watch_service(
+    settings: Settings, runner: JobRunner, on_status: Callable[[WatcherStatus], Awaitable[None]]
+) -> WatchService:
     """The watcher, built stopped: the server starts it (``watch``), the API toggles it."""
     factory = WatchfilesSourceFactory(
         ignored_paths=[str(settings.data_dir)], own_writes=OwnWrites(), poll_delay_ms=settings.poll_delay_ms
@@ -81,7 +157,7 @@ def _watch_service(settings: Settings, runner: JobRunner, bus: EventBus) -> Watc
         factory,
         runner,
         settings.root_paths,
-        on_status=bus.publish_watcher,
+        on_status=on_status,
         mode=WatchMode(settings.watch_mode.upper()),
         settle_ms=settings.settle_ms,
         max_wait_ms=settings.max_wait_ms,

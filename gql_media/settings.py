@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -71,6 +72,12 @@ class Settings(BaseSettings):
 
     # Scale-out.
     broadcast_url: str = "memory://"
+    # Redis channel or PostgreSQL NOTIFY channel; replicas of one library share it.
+    broadcast_channel: str = "gql_media_events"
+    # This replica's name in the watcher status and the logs; default "<host>:<port>/<pid>".
+    instance_name: str | None = None
+    # How often a follower tries the leader lock (failover takes about this plus the leader's start).
+    leader_poll_s: float = 1.0
 
     @field_validator("roots", "cors_origins", mode="before")
     @classmethod
@@ -93,6 +100,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'library.db'}"
+
+    @property
+    def instance(self) -> str:
+        """``instance_name``, or ``<host>:<port>/<pid>``."""
+        return self.instance_name or f"{socket.gethostname()}:{self.port}/{os.getpid()}"
 
     @property
     def thumbnails_dir(self) -> Path:

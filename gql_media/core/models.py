@@ -294,6 +294,8 @@ class WatcherStatus:
     error: str | None = None
     last_event_at: datetime | None = None
     last_sync_at: datetime | None = None
+    # The instance that runs the watcher (the elected leader); None without election (SQLite).
+    leader: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,503 @@
+"""The event bus across replicas: Redis pub/sub (redis.asyncio) or PostgreSQL LISTEN/NOTIFY (asyncpg).
+
+Every replica keeps the in-process semantics of ``MemoryBus`` for its own subscribers (bounded
+queues, RESYNC on overflow, newest progress kept) and also sends what it publishes to a broadcast
+channel; what other replicas sent is delivered to local subscribers as if published here.
+
+Only the leader publishes library changes, so the leader's counter is the change ``sequence``;
+followers adopt the highest sequence they saw, so a follower that takes over continues it.
+
+Nothing is lost silently. Each replica numbers everything it sends (one stream number per event,
+heartbeats included); a receiver that sees a hole in a sender's numbers, or whose connection to
+the broadcast dropped, gives its change subscribers one RESYNC (they refetch). A publisher never
+waits for the network: events go to a bounded outbox that one task drains in batches; an event
+the outbox cannot take still uses its stream number, so receivers notice the loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from gql_media.adapters.bus import DEFAULT_QUEUE_SIZE, MemoryBus, QueueSubscription
+from gql_media.core.models import (
+    ChangeKind,
+    EntryKind,
+    JobState,
+    LibraryChange,
+    SyncPhase,
+    SyncProgress,
+    WatcherStatus,
+    WatchMode,
+)
+from gql_media.core.ports import EventBus
+
+__all__ = ["BroadcastBus", "PostgresTransport", "RedisTransport", "Transport", "open_bus"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_CHANNEL = "gql_media_events"
+# PostgreSQL refuses NOTIFY payloads of 8000 bytes and more; JSON here is ASCII (ensure_ascii).
+POSTGRES_MAX_MESSAGE_CHARS = 7000
+REDIS_MAX_MESSAGE_CHARS = 256_000
+MAX_SOURCES_TRACKED = 256
+
+
+class Transport(Protocol):
+    """A broadcast channel: send strings to every replica, receive what the others sent."""
+
+    max_message_chars: int
+
+    async def send(self, payload: str) -> None:
+        """Send one message; raises on a connection failure (the caller drops it and goes on)."""
+        ...
+
+    def receive(self) -> AsyncIterator[str | None]:
+        """Yields None once subscribed, then each message; raises when the connection is lost."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class RedisTransport:
+    """Redis pub/sub through redis' own asyncio client."""
+
+    max_message_chars = REDIS_MAX_MESSAGE_CHARS
+
+    def __init__(self, url: str, channel: str = DEFAULT_CHANNEL, *, connect_timeout_s: float = 5.0) -> None:
+        self._channel = channel
+        self._client = aioredis.Redis.from_url(url, socket_connect_timeout=connect_timeout_s, health_check_interval=10)
+
+    async def send(self, payload: str) -> None:
+        await self._client.publish(self._channel, payload)
+
+    async def receive(self) -> AsyncIterator[str | None]:
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self._channel)
+            yield None
+            while True:
+                message = await pubsub.get_message(timeout=1.0)
+                if message is None:
+                    continue
+                data = message["data"]
+                yield data.decode() if isinstance(data, bytes) else str(data)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+class PostgresTransport:
+    """PostgreSQL LISTEN/NOTIFY through asyncpg: one listening connection, one sending connection."""
+
+    max_message_chars = POSTGRES_MAX_MESSAGE_CHARS
+
+    def __init__(self, url: str, channel: str = DEFAULT_CHANNEL, *, inbox_size: int = 10_000) -> None:
+        self._dsn = "postgresql://" + url.split("://", 1)[1]
+        self._channel = channel
+        self._inbox_size = inbox_size
+        self._sender: asyncpg.Connection | None = None
+        self._send_lock = asyncio.Lock()
+
+    async def send(self, payload: str) -> None:
+        async with self._send_lock:
+            if self._sender is None or self._sender.is_closed():
+                self._sender = await asyncpg.connect(self._dsn, timeout=5)
+            try:
+                await self._sender.execute("SELECT pg_notify($1, $2)", self._channel, payload)
+            except Exception:
+                await self._close_sender()
+                raise
+
+    async def receive(self) -> AsyncIterator[str | None]:
+        # A full inbox drops the message; the sender's stream numbers tell the bus about the hole.
+        inbox: asyncio.Queue[str] = asyncio.Queue(self._inbox_size)
+
+        def on_notify(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+            with contextlib.suppress(asyncio.QueueFull):
+                inbox.put_nowait(payload)
+
+        connection = await asyncpg.connect(self._dsn, timeout=5)
+        try:
+            await connection.add_listener(self._channel, on_notify)
+            yield None
+            while True:
+                try:
+                    yield await asyncio.wait_for(inbox.get(), timeout=1.0)
+                except TimeoutError:
+                    if connection.is_closed():
+                        raise ConnectionError("the LISTEN connection to PostgreSQL was closed") from None
+        finally:
+            with contextlib.suppress(Exception):
+                await connection.close(timeout=2)
+
+    async def _close_sender(self) -> None:
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            with contextlib.suppress(Exception):
+                await sender.close(timeout=2)
+
+    async def aclose(self) -> None:
+        await self._close_sender()
+
+
+def _keep_newest(items: deque[Any], item: Any) -> None:
+    items.popleft()
+    items.append(item)
+
+
+def _ts(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def encode_change(c: LibraryChange) -> list[Any]:
+    entry = None if c.entry_kind is None else c.entry_kind.value
+    return [c.kind.value, entry, c.id, c.root_id, c.root_path, c.path, c.old_path, c.job_id, c.sequence]
+
+
+def decode_change(d: list[Any]) -> LibraryChange:
+    entry = None if d[1] is None else EntryKind(d[1])
+    return LibraryChange(ChangeKind(d[0]), entry, d[2], d[3], d[4], d[5], d[6], d[7], d[8])
+
+
+def encode_progress(p: SyncProgress) -> list[Any]:
+    return [p.job_id, p.sequence, p.state.value, p.phase.value, p.done, p.total, p.current_path,
+            p.added, p.updated, p.removed, p.moved, p.failed, p.elapsed_s]  # fmt: skip
+
+
+def decode_progress(d: list[Any]) -> SyncProgress:
+    return SyncProgress(d[0], d[1], JobState(d[2]), SyncPhase(d[3]), *d[4:13])
+
+
+def encode_watcher(s: WatcherStatus) -> dict[str, Any]:
+    return {
+        "enabled": s.enabled,
+        "mode": s.mode.value,
+        "roots": list(s.roots),
+        "settle_ms": s.settle_ms,
+        "pending_paths": s.pending_paths,
+        "error": s.error,
+        "last_event_at": _ts(s.last_event_at),
+        "last_sync_at": _ts(s.last_sync_at),
+        "leader": s.leader,
+    }
+
+
+def decode_watcher(d: dict[str, Any]) -> WatcherStatus:
+    return WatcherStatus(
+        enabled=bool(d["enabled"]),
+        mode=WatchMode(d["mode"]),
+        roots=tuple(d["roots"]),
+        settle_ms=int(d["settle_ms"]),
+        pending_paths=int(d["pending_paths"]),
+        error=d["error"],
+        last_event_at=_dt(d["last_event_at"]),
+        last_sync_at=_dt(d["last_sync_at"]),
+        leader=d.get("leader"),
+    )
+
+
+class BroadcastBus:
+    """Implements ``ports.EventBus`` for several replicas over a ``Transport``.
+
+    Args:
+        transport: the broadcast channel (Redis or PostgreSQL).
+        instance: a name for logs; the bus adds a random suffix so a restarted process is a new source.
+        queue_size: each local subscriber's bound.
+        outbox_size: most events waiting to be sent; more are dropped (receivers RESYNC).
+        heartbeat_s: an idle bus sends a heartbeat this often, so a lost message is noticed soon.
+        retry_delay_s: first delay before reconnecting (doubles up to 10 s).
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        instance: str = "gql-media",
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        outbox_size: int = 10_000,
+        heartbeat_s: float = 2.0,
+        retry_delay_s: float = 0.5,
+    ) -> None:
+        self.transport = transport
+        self.source = f"{instance}/{uuid.uuid4().hex[:8]}"
+        self.queue_size = queue_size
+        self.sequence = 0
+        # Counters for logs and tests.
+        self.gaps = 0
+        self.dropped = 0
+        self.reconnects = 0
+        self._outbox_size = outbox_size
+        self._heartbeat_s = heartbeat_s
+        self._retry_delay_s = retry_delay_s
+        self._stream = 0
+        self._outbox: deque[tuple[int, str, Any]] = deque()
+        self._outbox_ready = asyncio.Event()
+        self._last_sent = time.monotonic()
+        self._last_seen: OrderedDict[str, int] = OrderedDict()
+        self._changes: set[QueueSubscription[LibraryChange]] = set()
+        self._progress: set[QueueSubscription[SyncProgress]] = set()
+        self._watcher: set[QueueSubscription[WatcherStatus]] = set()
+        self._connected = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, connect_timeout_s: float = 5.0) -> None:
+        """Start sending and receiving; waits (up to ``connect_timeout_s``) for the first subscription."""
+        if self._tasks:
+            return
+        self._tasks = [
+            asyncio.create_task(self._receive_forever(), name="gql-media-broadcast-receive"),
+            asyncio.create_task(self._send_forever(), name="gql-media-broadcast-send"),
+        ]
+        try:
+            await asyncio.wait_for(self._connected.wait(), timeout=connect_timeout_s)
+        except TimeoutError:
+            logger.warning("broadcast: not connected after %.0f s; retrying in the background", connect_timeout_s)
+
+    async def aclose(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        await self.transport.aclose()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    # ------------------------------------------------------------------ publishing
+
+    async def publish_change(self, change: LibraryChange) -> LibraryChange:
+        self.sequence += 1
+        sequenced = LibraryChange(
+            change.kind,
+            change.entry_kind,
+            change.id,
+            change.root_id,
+            change.root_path,
+            change.path,
+            change.old_path,
+            change.job_id,
+            self.sequence,
+        )
+        self._deliver_change(sequenced)
+        self._enqueue("c", encode_change(sequenced))
+        return sequenced
+
+    async def publish_progress(self, progress: SyncProgress) -> None:
+        for subscriber in self._progress:
+            subscriber.offer(progress)
+        self._enqueue("p", encode_progress(progress))
+
+    async def publish_watcher(self, status: WatcherStatus) -> None:
+        for subscriber in self._watcher:
+            subscriber.offer(status)
+        self._enqueue("w", encode_watcher(status))
+
+    async def publish_resync(self) -> LibraryChange:
+        """Tell every subscriber on every replica to refetch (e.g. a new leader took over)."""
+        return await self.publish_change(LibraryChange(ChangeKind.RESYNC, None, None, None, None, None))
+
+    def _enqueue(self, kind: str, data: Any) -> None:
+        self._stream += 1
+        if len(self._outbox) >= self._outbox_size:
+            # Its stream number is used all the same: receivers see the hole and RESYNC.
+            self.dropped += 1
+            return
+        self._outbox.append((self._stream, kind, data))
+        self._outbox_ready.set()
+
+    def _next_message(self) -> str:
+        limit = self.transport.max_message_chars - 100
+        events: list[Any] = []
+        size = 0
+        while self._outbox:
+            encoded = json.dumps(self._outbox[0], separators=(",", ":"))
+            if events and size + len(encoded) + 1 > limit:
+                break
+            self._outbox.popleft()
+            if len(encoded) > limit:
+                # Too big for one message (a very long path): dropped, and the hole says so.
+                self.dropped += 1
+                continue
+            events.append(encoded)
+            size += len(encoded) + 1
+        return '{"s":' + json.dumps(self.source) + ',"e":[' + ",".join(events) + "]}" if events else ""
+
+    async def _send_forever(self) -> None:
+        delay_s = self._retry_delay_s
+        while True:
+            try:
+                await asyncio.wait_for(self._outbox_ready.wait(), timeout=self._heartbeat_s)
+            except TimeoutError:
+                self._enqueue("h", None)
+            self._outbox_ready.clear()
+            while self._outbox:
+                message = self._next_message()
+                if not message:
+                    continue
+                try:
+                    await self.transport.send(message)
+                    delay_s = self._retry_delay_s
+                except Exception as exc:
+                    # The message is lost; its stream numbers make receivers RESYNC.
+                    logger.warning("broadcast: sending failed (%s); retrying in %.1f s", exc, delay_s)
+                    await asyncio.sleep(delay_s)
+                    delay_s = min(delay_s * 2, 10.0)
+
+    # ------------------------------------------------------------------ receiving
+
+    async def _receive_forever(self) -> None:
+        delay_s = self._retry_delay_s
+        subscribed_before = False
+        while True:
+            try:
+                async for payload in self.transport.receive():
+                    if payload is None:
+                        if subscribed_before:
+                            # Whatever was sent while we were away is gone: subscribers refetch.
+                            self.reconnects += 1
+                            logger.info("broadcast: reconnected")
+                            self._gap()
+                        subscribed_before = True
+                        delay_s = self._retry_delay_s
+                        self._connected.set()
+                        continue
+                    self._handle(payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logger.warning("broadcast: connection lost (%s); reconnecting in %.1f s", exc, delay_s)
+            self._connected.clear()
+            await asyncio.sleep(delay_s)
+            delay_s = min(delay_s * 2, 10.0)
+
+    def _handle(self, payload: str) -> None:
+        try:
+            message = json.loads(payload)
+            source = message["s"]
+            events = message["e"]
+        except (ValueError, KeyError, TypeError):
+            logger.warning("broadcast: ignored a malformed message")
+            return
+        if source == self.source:
+            return
+        for number, kind, data in events:
+            last = self._last_seen.get(source)
+            if last is not None and number != last + 1:
+                logger.info("broadcast: %d events from %s missed", number - last - 1, source)
+                self._gap()
+            self._last_seen[source] = number
+            self._last_seen.move_to_end(source)
+            if len(self._last_seen) > MAX_SOURCES_TRACKED:
+                self._last_seen.popitem(last=False)
+            try:
+                self._dispatch(kind, data)
+            except (ValueError, KeyError, TypeError, IndexError):
+                logger.warning("broadcast: ignored a malformed %r event", kind)
+
+    def _dispatch(self, kind: str, data: Any) -> None:
+        if kind == "c":
+            change = decode_change(data)
+            # Adopt the leader's numbering: if this replica becomes the leader it goes on from here.
+            self.sequence = max(self.sequence, change.sequence)
+            self._deliver_change(change)
+        elif kind == "p":
+            progress = decode_progress(data)
+            for progress_subscriber in self._progress:
+                progress_subscriber.offer(progress)
+        elif kind == "w":
+            status = decode_watcher(data)
+            for watcher_subscriber in self._watcher:
+                watcher_subscriber.offer(status)
+
+    def _deliver_change(self, change: LibraryChange) -> None:
+        for subscriber in self._changes:
+            subscriber.offer(change)
+
+    def _gap(self) -> None:
+        self.gaps += 1
+        self._deliver_change(self._resync_change())
+
+    def _resync_change(self) -> LibraryChange:
+        return LibraryChange(ChangeKind.RESYNC, None, None, None, None, None, sequence=self.sequence)
+
+    # ------------------------------------------------------------------ subscribing
+
+    def _resync(self, items: deque[LibraryChange], _item: LibraryChange) -> None:
+        # The subscriber missed changes: drop what it had not read and tell it to refetch.
+        items.clear()
+        items.append(self._resync_change())
+
+    def subscribe_changes(self) -> QueueSubscription[LibraryChange]:
+        subscription = QueueSubscription(self.queue_size, self._resync, self._changes.discard)
+        self._changes.add(subscription)
+        return subscription
+
+    def subscribe_progress(self) -> QueueSubscription[SyncProgress]:
+        subscription: QueueSubscription[SyncProgress] = QueueSubscription(
+            self.queue_size, _keep_newest, self._progress.discard
+        )
+        self._progress.add(subscription)
+        return subscription
+
+    def subscribe_watcher(self) -> QueueSubscription[WatcherStatus]:
+        subscription: QueueSubscription[WatcherStatus] = QueueSubscription(
+            self.queue_size, _keep_newest, self._watcher.discard
+        )
+        self._watcher.add(subscription)
+        return subscription
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._changes) + len(self._progress) + len(self._watcher)
+
+
+def transport_for(url: str, channel: str = DEFAULT_CHANNEL) -> Transport | None:
+    """The transport of a broadcast URL; None for ``memory://`` (one process)."""
+    scheme = url.split("://", 1)[0].lower()
+    if scheme == "memory":
+        return None
+    if scheme in ("redis", "rediss", "unix"):
+        return RedisTransport(url, channel)
+    if scheme in ("postgres", "postgresql"):
+        return PostgresTransport(url, channel)
+    raise ValueError(f"unsupported broadcast URL {url!r}: use memory://, redis://host:port or postgres://...")
+
+
+@contextlib.asynccontextmanager
+async def open_bus(
+    url: str, *, instance: str, channel: str = DEFAULT_CHANNEL, queue_size: int = DEFAULT_QUEUE_SIZE
+) -> AsyncIterator[EventBus]:
+    """The bus for ``broadcast_url``: a ``MemoryBus`` for ``memory://``, else a started ``BroadcastBus``."""
+    transport = transport_for(url, channel)
+    if transport is None:
+        yield MemoryBus(queue_size)
+        return
+    bus = BroadcastBus(transport, instance=instance, queue_size=queue_size)
+    await bus.start()
+    try:
+        yield bus
+    finally:
+        await bus.aclose()
