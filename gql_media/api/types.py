@@ -480,6 +480,10 @@ class WatcherStatus:
     settle_ms: int
     last_event_at: datetime | None
     last_sync_at: datetime | None
+    leader: str | None = strawberry.field(
+        default=None,
+        description="The instance that runs the watcher and the jobs (the elected leader); null with SQLite.",
+    )
 
     @classmethod
     def from_model(cls, status: models.WatcherStatus) -> WatcherStatus:
@@ -492,6 +496,7 @@ class WatcherStatus:
             settle_ms=status.settle_ms,
             last_event_at=status.last_event_at,
             last_sync_at=status.last_sync_at,
+            leader=status.leader,
         )
 
 
