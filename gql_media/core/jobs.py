@@ -28,6 +28,7 @@ from gql_media.core.models import (
     SyncProgress,
     SyncRequest,
     SyncTarget,
+    parent_of,
 )
 from gql_media.core.ports import EventBus, JobCancelled, JobStep, JobStore
 from gql_media.core.scanner import split_os_path
@@ -48,10 +49,21 @@ def now_utc() -> datetime:
 
 
 def _minimal(scopes: Sequence[Scope]) -> list[Scope]:
-    """Drop scopes another scope covers."""
+    """Drop scopes another scope covers (linear in scopes times depth: watcher bursts can be large)."""
     unique = list(dict.fromkeys(scopes))
-    return [s for s in unique if not any(o is not s and o.covers(s) and not (s.covers(o) and id(o) > id(s))
-                                         for o in unique)]  # fmt: skip
+    deep = {(s.root_id, s.path) for s in unique if s.recursive}
+
+    def covered(scope: Scope) -> bool:
+        if not scope.recursive and (scope.root_id, scope.path) in deep:
+            return True
+        path = scope.path
+        while path:
+            path = parent_of(path)
+            if (scope.root_id, path) in deep:
+                return True
+        return False
+
+    return [s for s in unique if not covered(s)]
 
 
 class _ActiveJob:

@@ -62,3 +62,19 @@ def test_unreadable_paths_are_protected() -> None:
     state.incomplete = {(1, "locked")}
     diff = _diff(state)
     assert not diff.removed
+
+
+def test_covered_scopes_are_dropped() -> None:
+    from gql_media.core.jobs import _minimal
+    from gql_media.core.models import Scope
+
+    scopes = [
+        Scope(1, "a", True),
+        Scope(1, "a/b", False),
+        Scope(1, "a/b/c", True),
+        Scope(1, "a", False),
+        Scope(1, "x", False),
+        Scope(1, "x", False),
+        Scope(2, "a/b", True),
+    ]
+    assert _minimal(scopes) == [Scope(1, "a", True), Scope(1, "x", False), Scope(2, "a/b", True)]
