@@ -44,7 +44,7 @@ FULL = Sizes(files=100_000, folders=5_000, index_reps=5, small_files=1_000, adde
              copy_reps=20, page_reps=30, clips=50, media_reps=3, hls_seconds=60, subscribers=1000,
              p9_files=10_000, p9_idle_s=5.0)  # fmt: skip
 QUICK = Sizes(files=10_000, folders=500, index_reps=3, small_files=1_000, added_reps=7, rss_reps=1,
-              copy_reps=6, page_reps=10, clips=20, media_reps=2, hls_seconds=15, subscribers=200,
+              copy_reps=5, page_reps=10, clips=20, media_reps=2, hls_seconds=15, subscribers=200,
               p9_files=2_000, p9_idle_s=2.0)  # fmt: skip
 
 

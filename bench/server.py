@@ -6,6 +6,7 @@ arrives, fails the measure with a message instead of hanging the run.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -21,6 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from gql_media.core.models import JobState, SyncMode, SyncRequest, SyncTarget, SyncTrigger
+from gql_media.services import open_services
+from gql_media.settings import Settings
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 120.0
@@ -47,19 +52,26 @@ def server_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def scan_into(roots: Sequence[Path], data_dir: Path, *, mark_probed: bool = True) -> None:
-    """Index ``roots`` with ``gql_media scan`` (as a user would before serving a big library).
+    """Index ``roots`` into ``data_dir`` as ``gql_media scan`` does (its services, in this process: no start-up).
 
     ``mark_probed`` marks every video BROKEN ("empty file"): the bench's synthetic files are empty,
     and a server probes every PENDING video on its start-up sync; this stands for a library the
     server has already been through once, so a measure starts from the steady state.
     """
-    command = [sys.executable, "-m", "gql_media", "scan", *map(str, roots), "--data-dir", str(data_dir)]
-    done = subprocess.run(command, env=server_env(), capture_output=True, text=True, timeout=IDLE_TIMEOUT_S)
-    if done.returncode != 0:
-        raise RuntimeError(f"scan failed ({done.returncode}): {done.stdout[-2000:]} {done.stderr[-2000:]}")
+    asyncio.run(_scan(roots, data_dir))
     if mark_probed:
         with contextlib.closing(sqlite3.connect(data_dir / "library.db")) as db, db:
             db.execute("UPDATE videos SET status = 'BROKEN', error = 'empty bench file' WHERE status = 'PENDING'")
+
+
+async def _scan(roots: Sequence[Path], data_dir: Path) -> None:
+    settings = Settings(roots=list(roots), data_dir=data_dir, watch=False)
+    async with open_services(settings, media=False) as services:
+        request = SyncRequest(SyncMode.INCREMENTAL, SyncTrigger.MANUAL, tuple(SyncTarget(str(r)) for r in roots))
+        job = await services.runner.submit(request)
+        final = await services.runner.wait(job.id, timeout_s=IDLE_TIMEOUT_S)
+    if final is None or final.state is not JobState.SUCCEEDED:
+        raise RuntimeError(f"the scan did not succeed: {final}")
 
 
 @dataclass
@@ -166,9 +178,9 @@ def wait_idle(url: str, timeout_s: float = IDLE_TIMEOUT_S) -> None:
             quiet_since = None
         elif quiet_since is None:
             quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since >= 0.2:
+        elif time.monotonic() - quiet_since >= 0.1:
             return
-        time.sleep(0.05)
+        time.sleep(0.02)
     raise RuntimeError(f"the server was still busy after {timeout_s:g} s")
 
 
