@@ -59,6 +59,7 @@ __all__ = [
     "VideoFile",
     "merge_hls",
     "regenerate_thumbnail",
+    "remove_orphan_thumbnails",
     "remove_thumbnail_files",
 ]
 
@@ -113,6 +114,10 @@ class MediaStore(Protocol):
         """Write thumbnail keys (None: placeholder) in one transaction; returns the ids written."""
         ...
 
+    async def thumbnail_keys(self) -> set[str]:
+        """Every thumbnail key the index refers to (all roots)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ThumbnailSpec:
@@ -159,6 +164,33 @@ def remove_thumbnail_files(directory: str, video_ids: Sequence[int] | set[int]) 
             except FileNotFoundError:
                 continue
             removed += 1
+    return removed
+
+
+def remove_orphan_thumbnails(directory: str, keys: set[str], written_before_s: float) -> int:
+    """Delete video thumbnails no row refers to, written before ``written_before_s``; returns how many. Blocking.
+
+    A job killed between removing a video's row and deleting its images, or between writing an
+    image and recording its key, leaves such files; nothing else would ever delete them.
+    Newer files are spared: a thumbnail being regenerated is written before its key is.
+    """
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for entry in entries:
+        if entry.name in keys or not entry.name.split("-", 1)[0].isdigit():
+            continue  # in use, or not a video's thumbnail (the placeholder, temp files)
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime >= written_before_s:
+                continue
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        removed += 1
+    if removed:
+        logger.info("removed %d orphan thumbnails", removed)
     return removed
 
 
@@ -283,6 +315,10 @@ class ThumbnailStep:
         ids = list(context.changed_video_ids)
         root_ids = _full_root_ids(context.scopes)
         if root_ids:
+            # A whole-root sync also sweeps what an interrupted job left behind.
+            started_s = time.time()
+            keys = await self.store.thumbnail_keys()
+            await asyncio.to_thread(remove_orphan_thumbnails, self.spec.directory, keys, started_s)
             ids.extend(await self.store.video_ids_without_thumbnail(root_ids))
         videos = await self.store.get_video_files(list(dict.fromkeys(ids)))
         # A BROKEN video shows the placeholder: forget a thumbnail of an earlier version.

@@ -57,6 +57,9 @@ class FakeStore:
             if v.status is VideoStatus.READY and v.thumbnail_key is None and v.root_id in root_ids
         ]
 
+    async def thumbnail_keys(self) -> set[str]:
+        return {v.thumbnail_key for v in self.videos.values() if v.thumbnail_key}
+
     def _current(self, video: VideoFile) -> bool:
         now = self.videos.get(video.id)
         return now is not None and (now.size, now.mtime_ns) == (video.size, video.mtime_ns)

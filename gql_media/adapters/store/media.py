@@ -122,6 +122,11 @@ class SqlMediaStore:
             )
             return await _unchanged_ids(conn, [video for video, _ in rows])
 
+    async def thumbnail_keys(self) -> set[str]:
+        async with self.db.reading() as conn:
+            rows = await conn.fetch("SELECT thumbnail_key FROM videos WHERE thumbnail_key IS NOT NULL")
+        return {str(row[0]) for row in rows}
+
     async def set_thumbnail(self, video: VideoFile, key: str | None) -> bool:
         """Write one thumbnail key; False when the file changed since ``video`` was read."""
         return bool(await self.set_thumbnails([(video, key)]))
