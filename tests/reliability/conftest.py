@@ -1,0 +1,257 @@
+"""A real server process for the reliability suite: start, query, wait, kill, and look at its database."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# The real CLI, with one test hook: GQL_MEDIA_TEST_MERGE_PAUSE_S stalls every HLS merge after its
+# remux (as a slow disk would), so a kill can land mid-merge. Nothing else is patched.
+_LAUNCHER = """
+import os, sys
+pause = float(os.environ.get("GQL_MEDIA_TEST_MERGE_PAUSE_S") or 0)
+if pause:
+    from gql_media.adapters import media
+    original = media.PyAvMediaTool.__init__
+    def patched(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self._merge_pause_s = pause
+    media.PyAvMediaTool.__init__ = patched
+from gql_media.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    """One ``gql-media serve`` process on loopback."""
+
+    roots: list[Path]
+    data_dir: Path
+    log_path: Path
+    env: dict[str, str] = field(default_factory=dict)
+    watch: bool = True
+    token: str | None = None
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "library.db"
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout_s: float = 60.0) -> Server:
+        env = dict(os.environ)
+        env.update(
+            {
+                "GQL_MEDIA_LOG_LEVEL": "warning",
+                "GQL_MEDIA_FRONTEND_DIR": str(self.data_dir / "no-frontend"),
+                "GQL_MEDIA_MEDIA_WORKERS": "2",
+                "PYTHONPATH": str(REPO),
+            }
+        )
+        if self.token is not None:
+            env["GQL_MEDIA_API_TOKEN"] = self.token
+        else:
+            env.pop("GQL_MEDIA_API_TOKEN", None)
+        env.update(self.env)
+        args = [sys.executable, "-c", _LAUNCHER, "serve", *map(str, self.roots)]
+        args += ["--data-dir", str(self.data_dir), "--port", str(self.port)]
+        if not self.watch:
+            args.append("--no-watch")
+        log = self.log_path.open("ab")
+        try:
+            self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        finally:
+            log.close()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(self.base + "/healthz", timeout=2).status_code == 200:
+                    return self
+            time.sleep(0.1)
+        raise AssertionError(f"server not healthy after {timeout_s} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+        self._reap_workers()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._reap_workers()
+
+    def _reap_workers(self) -> None:
+        """Media workers of a killed server see their pipe close and exit; wait a little for them."""
+        if self.proc is None:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and _children_of(self.proc.pid):
+            time.sleep(0.1)
+
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        chosen = token if token is not None else self.token
+        return {} if chosen is None else {"Authorization": f"Bearer {chosen}"}
+
+    def post(self, query: str, variables: dict[str, Any] | None = None, token: str | None = None) -> httpx.Response:
+        return httpx.post(
+            self.base + "/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=self.headers(token),
+            timeout=60,
+        )
+
+    def data(self, query: str, variables: dict[str, Any] | None = None) -> Any:
+        response = self.post(query, variables)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert not body.get("errors"), body
+        return body["data"]
+
+    def rss_kb(self) -> int:
+        """The server's peak resident set size (VmHWM), in KiB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        raise AssertionError("no VmHWM")
+
+    def wait_idle(self, timeout_s: float = 240.0, after_job: int = 0) -> dict[str, Any]:
+        """Until no job runs or waits, the watcher holds nothing back, and a job newer than ``after_job`` ended."""
+        deadline = time.monotonic() + timeout_s
+        last: Any = None
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                last = self.data(IDLE_QUERY)
+                jobs = last["syncJobs"]
+                pending = last["watcher"]["pendingPaths"]
+                newest = int(_job_number(jobs[0]["id"])) if jobs else 0
+                if (
+                    last["currentSync"] is None
+                    and pending == 0
+                    and jobs
+                    and newest > after_job
+                    and all(j["state"] in TERMINAL for j in jobs)
+                ):
+                    return dict(jobs[0])
+            time.sleep(0.25)
+        raise AssertionError(f"server not idle after {timeout_s} s: {last}\n{self.log()}")
+
+
+IDLE_QUERY = """{ currentSync { id state } watcher { pendingPaths error }
+  syncJobs(first: 5) { id state progress { phase done total added removed failed } errors { path message } } }"""
+TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
+
+
+def _job_number(global_id: str) -> int:
+    import base64
+
+    return int(base64.b64decode(global_id).decode().partition(":")[2])
+
+
+def _children_of(pid: int) -> list[int]:
+    children: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
+@pytest.fixture
+def make_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Builds servers (not started); every one still running at the end is stopped."""
+    made: list[Server] = []
+
+    def make(roots: list[Path], **kwargs: Any) -> Server:
+        data_dir = kwargs.pop("data_dir", tmp_path / "data")
+        server = Server(roots=roots, data_dir=data_dir, log_path=tmp_path / f"server-{len(made)}.log", **kwargs)
+        made.append(server)
+        return server
+
+    yield make
+    for server in made:
+        server.stop()
+
+
+def index_paths(db_path: Path) -> set[tuple[str, str]]:
+    """(kind, path) of every indexed entry, read straight from the SQLite file."""
+    with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)) as conn:
+        folders = conn.execute("SELECT path FROM folders").fetchall()
+        videos = conn.execute("SELECT path FROM videos").fetchall()
+    return {("folder", r[0]) for r in folders} | {("video", r[0]) for r in videos}
+
+
+def db_health(db_path: Path) -> dict[str, Any]:
+    """integrity_check, duplicate (root, path) rows, and the videos' thumbnail keys."""
+    with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)) as conn:
+        integrity = conn.execute("PRAGMA integrity_check").fetchall()
+        foreign = conn.execute("PRAGMA foreign_key_check").fetchall()
+        dup_folders = conn.execute(
+            "SELECT root_id, path, COUNT(*) FROM folders GROUP BY root_id, path HAVING COUNT(*) > 1"
+        ).fetchall()
+        dup_videos = conn.execute(
+            "SELECT root_id, path, COUNT(*) FROM videos GROUP BY root_id, path HAVING COUNT(*) > 1"
+        ).fetchall()
+        keys = {r[0] for r in conn.execute("SELECT thumbnail_key FROM videos WHERE thumbnail_key IS NOT NULL")}
+        ids = {r[0] for r in conn.execute("SELECT id FROM videos")}
+    return {
+        "integrity": [r[0] for r in integrity],
+        "foreign_keys": foreign,
+        "duplicates": dup_folders + dup_videos,
+        "thumbnail_keys": keys,
+        "video_ids": ids,
+    }
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(every_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
