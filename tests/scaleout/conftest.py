@@ -1,0 +1,244 @@
+"""Real replicas: ``python -m gql_media serve`` processes on one fresh PostgreSQL database and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
+
+from tests.conftest import POSTGRES_ADMIN_URL
+
+REPO = Path(__file__).resolve().parents[2]
+REDIS_URL = os.environ.get("GQL_MEDIA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+TRANSPORT_WS = Subprotocol("graphql-transport-ws")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def services_up() -> None:
+    """PostgreSQL and Redis must be there (CI starts them); outside CI a missing one skips."""
+    for name, host, port in (("PostgreSQL", "127.0.0.1", 5432), ("Redis", "127.0.0.1", 6379)):
+        if not _reachable(host, port):
+            if os.environ.get("CI"):
+                pytest.fail(f"{name} is not running on {host}:{port}")
+            pytest.skip(f"{name} is not running on {host}:{port}")
+
+
+async def _admin(statement: str) -> None:
+    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def cluster_database() -> Iterator[str]:
+    """A new PostgreSQL database for this test (a unique name: runs never collide)."""
+    name = f"gqlm_scaleout_{uuid.uuid4().hex[:16]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Replica:
+    """One server process."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> Any:
+        async with httpx.AsyncClient(base_url=self.base, timeout=60) as client:
+            response = await client.post("/graphql", json={"query": query, "variables": variables or {}})
+        body = response.json()
+        assert not body.get("errors"), (self.name, body)
+        return body["data"]
+
+    async def watcher(self) -> dict[str, Any]:
+        status: dict[str, Any] = (await self.data("{ watcher { enabled leader error } }"))["watcher"]
+        return status
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+
+@dataclass
+class Cluster:
+    """Replicas of one library: same roots, same database, same data dir, same broadcast channel."""
+
+    tmp_path: Path
+    database_url: str
+    library: Path
+    channel: str
+    replicas: list[Replica] = field(default_factory=list)
+
+    def start(self, name: str) -> Replica:
+        port = free_port()
+        env = {
+            **os.environ,
+            "GQL_MEDIA_DATABASE_URL": self.database_url,
+            "GQL_MEDIA_BROADCAST_URL": REDIS_URL,
+            "GQL_MEDIA_BROADCAST_CHANNEL": self.channel,
+            "GQL_MEDIA_INSTANCE_NAME": name,
+            "GQL_MEDIA_MEDIA_WORKERS": "1",
+            "GQL_MEDIA_SETTLE_MS": "100",
+            "GQL_MEDIA_FILE_SETTLE_MS": "300",
+            "GQL_MEDIA_FRONTEND_DIR": str(self.tmp_path / "no-frontend"),
+            "GQL_MEDIA_LOG_LEVEL": "warning",
+        }
+        env.pop("GQL_MEDIA_API_TOKEN", None)
+        log_path = self.tmp_path / f"replica-{name}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "gql_media", "serve", str(self.library), "--port", str(port),
+                 "--data-dir", str(self.tmp_path / "data")],
+                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        replica = Replica(name, port, process, log_path)
+        self.replicas.append(replica)
+        return replica
+
+    async def wait_healthy(self, replica: Replica, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient(timeout=2) as client:
+            while time.monotonic() < deadline:
+                if replica.process.poll() is not None:
+                    raise AssertionError(f"{replica.name} exited:\n{replica.log_path.read_text()[-3000:]}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{replica.base}/healthz")).status_code == 200:
+                        return
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"{replica.name} did not become healthy")
+
+    def stop_all(self) -> None:
+        for replica in self.replicas:
+            if replica.process.poll() is None:
+                replica.process.terminate()
+        for replica in self.replicas:
+            try:
+                replica.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                replica.process.kill()
+                replica.process.wait()
+
+    async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        connection = await asyncpg.connect(self.database_url)
+        try:
+            rows: list[asyncpg.Record] = await connection.fetch(query, *args)
+            return rows
+        finally:
+            await connection.close()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, cluster_database: str) -> Iterator[Cluster]:
+    library = tmp_path / "library"
+    library.mkdir()
+    running = Cluster(tmp_path, cluster_database, library, f"gqlm_test_{uuid.uuid4().hex[:12]}")
+    try:
+        yield running
+    finally:
+        running.stop_all()
+        for replica in running.replicas:
+            # Shown by pytest when the test failed.
+            sys.stderr.write(f"--- {replica.name} log ---\n{replica.log_path.read_text()[-4000:]}\n")
+
+
+class Subscriber:
+    """A graphql-transport-ws client that timestamps every event (``time.monotonic``) as it arrives."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.events: list[tuple[float, str, dict[str, Any]]] = []
+        self.arrived = asyncio.Condition()
+        self._task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for raw in self.ws:
+            message = json.loads(raw)
+            if message["type"] != "next":
+                continue
+            async with self.arrived:
+                self.events.append((time.monotonic(), message["id"], message["payload"]["data"]))
+                self.arrived.notify_all()
+
+    async def subscribe(self, op_id: str, query: str, variables: dict[str, Any] | None = None) -> None:
+        payload = {"query": query, "variables": variables or {}}
+        await self.ws.send(json.dumps({"type": "subscribe", "id": op_id, "payload": payload}))
+
+    def of(self, op_id: str) -> list[dict[str, Any]]:
+        return [data for _, op, data in self.events if op == op_id]
+
+    async def wait_for(self, predicate: Any, timeout_s: float = 30.0) -> None:
+        """Until ``predicate(self)`` holds; a generous timeout, never a timing assertion."""
+        async with asyncio.timeout(timeout_s), self.arrived:
+            await self.arrived.wait_for(lambda: predicate(self))
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+        await self.ws.close()
+
+
+@contextlib.asynccontextmanager
+async def subscriber(replica: Replica) -> AsyncIterator[Subscriber]:
+    ws = await connect(replica.ws_url, subprotocols=[TRANSPORT_WS])
+    await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+    ack = json.loads(await ws.recv())
+    assert ack["type"] == "connection_ack", ack
+    client = Subscriber(ws)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
