@@ -62,13 +62,22 @@ class ScanCancelled(Exception):
     """The walk was asked to stop."""
 
 
+# What the walk may compare a video against: an index row (id, root_id, path, size, mtime_ns, inode, device).
+KnownVideo = tuple[int, int, str, int, int, int, int]
+
+
 @dataclass(slots=True)
 class ScanResult:
-    """What one walk found. ``incomplete`` holds paths whose contents could not be listed."""
+    """What one walk found. ``incomplete`` holds paths whose contents could not be listed.
+
+    ``unchanged`` counts the videos found exactly as ``known`` (see ``Scanner.walk``) had them:
+    they get no ``ScanEntry`` (building one per file is most of an unchanged resync's walk).
+    """
 
     entries: list[ScanEntry] = field(default_factory=list)
     errors: list[SyncErrorInfo] = field(default_factory=list)
     incomplete: set[str] = field(default_factory=set)
+    unchanged: int = 0
 
 
 class Scanner:
@@ -84,11 +93,21 @@ class Scanner:
     def cancel(self) -> None:
         self._stop.set()
 
-    def walk(self, rel_path: str, recursive: bool, result: ScanResult, raw_path: bytes | None = None) -> None:
+    def walk(
+        self,
+        rel_path: str,
+        recursive: bool,
+        result: ScanResult,
+        raw_path: bytes | None = None,
+        known: dict[str, KnownVideo] | None = None,
+    ) -> None:
         """Add ``rel_path`` (a folder) and what lies under it to ``result``.
 
         ``raw_path`` is the real relative path when it is not valid UTF-8. A missing folder adds
-        nothing (it is gone); a missing or unreadable root is incomplete.
+        nothing (it is gone); a missing or unreadable root is incomplete. ``known`` (indexed videos
+        by path): a video with the same size and mtime (and the same device and inode, where both
+        sides know them) is only counted in ``result.unchanged`` and its row is taken out of
+        ``known``, so what is left in ``known`` afterwards is what the sync must still compare.
         """
         raw = raw_path
         os_rel = os.fsdecode(raw_path) if raw_path is not None else rel_path
@@ -113,7 +132,7 @@ class Scanner:
             return
         result.entries.append(ScanEntry(EntryKind.FOLDER, rel_path, raw, 0, st.st_mtime_ns, st.st_ino, st.st_dev))
         visited = {(st.st_dev, st.st_ino)}
-        self._walk_dir(rel_path, os_rel, raw is not None, recursive, visited, result)
+        self._walk_dir(rel_path, os_rel, raw is not None, recursive, visited, result, known or {})
 
     def _abs(self, os_rel: str) -> str:
         return os.path.join(self.root_path, os_rel) if os_rel else self.root_path
@@ -129,57 +148,96 @@ class Scanner:
         recursive: bool,
         visited: set[tuple[int, int]],
         result: ScanResult,
+        known: dict[str, KnownVideo],
     ) -> None:
         stack = [(rel_dir, os_rel_dir, dir_has_raw)]
-        append = result.entries.append
-        # The hot loop of every sync: names are lowered once, the common case (an ASCII name, not a
-        # symlink) takes no extra calls, and ``seen`` is published once per folder.
-        video, folder = EntryKind.VIDEO, EntryKind.FOLDER
-        is_reg, is_dir = stat.S_ISREG, stat.S_ISDIR
         while stack:
             if self._stop.is_set():
                 raise ScanCancelled
             rel, os_rel, has_raw = stack.pop()
             children = self._list(rel, self._abs(os_rel), result)
-            if children is None:
+            if children is not None:
+                self._walk_folder(rel, os_rel, has_raw, children, stack if recursive else None, visited, result, known)
+
+    def _walk_folder(
+        self,
+        rel: str,
+        os_rel: str,
+        has_raw: bool,
+        children: list[os.DirEntry[str]],
+        stack: list[tuple[str, str, bool]] | None,
+        visited: set[tuple[int, int]],
+        result: ScanResult,
+        known: dict[str, KnownVideo],
+    ) -> None:
+        """The entries of one listed folder; sub-folders to enter go on ``stack`` (None: not recursive)."""
+        # The hot loop of every sync: names are lowered once, the common case (an ASCII name, not a
+        # symlink, a video as the index has it) takes no extra calls and builds no object, and
+        # ``seen`` is published once per folder.
+        append = result.entries.append
+        take = known.pop
+        video = EntryKind.VIDEO
+        is_reg, is_dir = stat.S_ISREG, stat.S_ISDIR
+        hls: bool | None = None  # whether this folder holds a playlist: looked up at its first segment
+        prefix = rel + "/" if rel else ""
+        os_prefix = os_rel + "/" if os_rel else ""
+        seen = unchanged = 0
+        for child in children:
+            name = child.name
+            if name[0] == ".":
                 continue
-            hls = any(c.name.lower().endswith(PLAYLIST_EXTENSION) for c in children)
-            prefix = rel + "/" if rel else ""
-            os_prefix = os_rel + "/" if os_rel else ""
-            seen = 0
-            for child in children:
-                name = child.name
-                if name[0] == ".":
-                    continue
-                lower = name.lower()
-                if lower.endswith(PARTIAL_SUFFIXES):
-                    continue
-                if name.isascii():
-                    child_rel = prefix + name
-                    raw = os.fsencode(os_prefix + name) if has_raw else None
-                else:
-                    shown, bad = display_name(name)
-                    child_rel = prefix + shown
-                    raw = os.fsencode(os_prefix + name) if (bad or has_raw) else None
-                st = self._stat_child(child, child_rel, result)
-                if st is None:
-                    continue
-                seen += 1
-                mode = st.st_mode
-                if is_reg(mode):
-                    dot = lower.rfind(".")
-                    ext = lower[dot:] if dot > 0 else ""
-                    if ext in VIDEO_EXTENSIONS and not (hls and ext in SEGMENT_EXTENSIONS):
-                        append(ScanEntry(video, child_rel, raw, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev))
-                elif is_dir(mode):
-                    key = (st.st_dev, st.st_ino)
-                    if key in visited or self._is_ignored_dir(child.path):
-                        continue
-                    append(ScanEntry(folder, child_rel, raw, 0, st.st_mtime_ns, st.st_ino, st.st_dev))
-                    if recursive:
-                        visited.add(key)
-                        stack.append((child_rel, os_prefix + name, raw is not None))
-            self.seen += seen
+            lower = name.lower()
+            if lower.endswith(PARTIAL_SUFFIXES):
+                continue
+            if name.isascii():
+                child_rel = prefix + name
+                raw = os.fsencode(os_prefix + name) if has_raw else None
+            else:
+                child_rel, raw = _child_names(prefix, os_prefix, name, has_raw)
+            try:
+                st = None if child.is_symlink() else child.stat(follow_symlinks=False)
+            except OSError:
+                st = None
+            if st is None and (st := self._stat_child(child, child_rel, result)) is None:
+                continue
+            seen += 1
+            mode = st.st_mode
+            if is_reg(mode):
+                dot = lower.rfind(".")
+                ext = lower[dot:] if dot > 0 else ""
+                if ext in SEGMENT_EXTENSIONS and hls is None:
+                    hls = any(c.name.lower().endswith(PLAYLIST_EXTENSION) for c in children)
+                if ext in VIDEO_EXTENSIONS and not (hls and ext in SEGMENT_EXTENSIONS):
+                    row = take(child_rel, None)
+                    if row is not None:
+                        if _same_file(row, st):
+                            unchanged += 1
+                            continue
+                        known[child_rel] = row  # changed: the sync compares it
+                    append(ScanEntry(video, child_rel, raw, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev))
+            elif is_dir(mode):
+                self._add_folder(child, child_rel, raw, st, os_prefix + name, stack, visited, result)
+        self.seen += seen
+        result.unchanged += unchanged
+
+    def _add_folder(
+        self,
+        child: os.DirEntry[str],
+        child_rel: str,
+        raw: bytes | None,
+        st: os.stat_result,
+        os_child: str,
+        stack: list[tuple[str, str, bool]] | None,
+        visited: set[tuple[int, int]],
+        result: ScanResult,
+    ) -> None:
+        key = (st.st_dev, st.st_ino)
+        if key in visited or self._is_ignored_dir(child.path):
+            return
+        result.entries.append(ScanEntry(EntryKind.FOLDER, child_rel, raw, 0, st.st_mtime_ns, st.st_ino, st.st_dev))
+        if stack is not None:
+            visited.add(key)
+            stack.append((child_rel, os_child, raw is not None))
 
     @staticmethod
     def _list(rel: str, abs_dir: str, result: ScanResult) -> list[os.DirEntry[str]] | None:
@@ -216,6 +274,21 @@ class Scanner:
         if target != self._root_real and not target.startswith(self._root_real + os.sep):
             return None
         return os.stat(target)
+
+
+def _child_names(prefix: str, os_prefix: str, name: str, has_raw: bool) -> tuple[str, bytes | None]:
+    """The display path of a non-ASCII child, and its real bytes when they differ (or its folder's did)."""
+    shown, bad = display_name(name)
+    return prefix + shown, (os.fsencode(os_prefix + name) if (bad or has_raw) else None)
+
+
+def _same_file(row: KnownVideo, st: os.stat_result) -> bool:
+    """Whether the index row still describes the file: same size and mtime, same identity where both know it."""
+    return (
+        row[3] == st.st_size
+        and row[4] == st.st_mtime_ns
+        and (not row[5] or not st.st_ino or (row[5] == st.st_ino and row[6] == st.st_dev))
+    )
 
 
 def split_os_path(root_path: str, abs_path: str) -> tuple[str, bytes | None]:

@@ -97,6 +97,8 @@ class _Survey:
     read_deep: set[Key] = field(default_factory=set)
     read_shallow: set[Key] = field(default_factory=set)
     errors: list[SyncErrorInfo] = field(default_factory=list)
+    # Videos the walk found as the index has them (no ScanEntry, no row kept), per root.
+    unchanged_videos: dict[int, int] = field(default_factory=dict)
 
 
 def _covered(key: Key, deep: set[Key], shallow: set[Key]) -> bool:
@@ -170,7 +172,9 @@ class SyncEngine:
         for root_id, root in self.roots.items():
             if (root_id, "") not in survey.walked_deep and (root_id, "") not in survey.walked_shallow:
                 continue
-            if (root_id, "") not in survey.disk or any(k[0] == root_id and k[1] for k in survey.disk):
+            if (root_id, "") not in survey.disk or survey.unchanged_videos.get(root_id):
+                continue
+            if any(k[0] == root_id and k[1] for k in survey.disk):
                 continue
             indexed = sum(1 for k in survey.rows if k[0] == root_id and k[1]) + sum(
                 1 for k in survey.index if k[0] == root_id and k[1]
@@ -199,17 +203,24 @@ class SyncEngine:
         self, survey: _Survey, walks: list[Scope], reads: list[Scope], reporter: SyncReporter
     ) -> None:
         scanners = {root_id: Scanner(root.path, self.ignore_paths) for root_id, root in self.roots.items()}
-        # The walk (a thread) and the index read (the driver's thread) overlap.
-        walk_task = asyncio.ensure_future(asyncio.to_thread(_walk_all, scanners, walks))
         index_rows: list[tuple[list[IndexRow], list[IndexRow]]] = []
-        try:
+        if walks == reads:
+            # The first round reads the index first: the walk then compares each video with its row
+            # and sets the unchanged ones aside as bare paths (no object per file, nothing to merge).
             for scope in reads:
                 index_rows.append(await self._read_rows(scope))
-        except BaseException:
-            for scanner in scanners.values():
-                scanner.cancel()
-            await asyncio.wait([walk_task])
-            raise
+            walk_task = asyncio.ensure_future(asyncio.to_thread(_walk_comparing, scanners, walks, index_rows))
+        else:
+            # The walk (a thread) and the index read (the driver's thread) overlap.
+            walk_task = asyncio.ensure_future(asyncio.to_thread(_walk_all, scanners, walks))
+            try:
+                for scope in reads:
+                    index_rows.append(await self._read_rows(scope))
+            except BaseException:
+                for scanner in scanners.values():
+                    scanner.cancel()
+                await asyncio.wait([walk_task])
+                raise
         while not walk_task.done():
             if reporter.is_cancelled():
                 for scanner in scanners.values():
@@ -403,6 +414,8 @@ def _merge_round(
         disk.update(((root_id, entry.path), entry) for entry in result.entries)
         survey.incomplete.update((root_id, path) for path in result.incomplete)
         survey.errors.extend(result.errors)
+        if result.unchanged:
+            survey.unchanged_videos[root_id] = survey.unchanged_videos.get(root_id, 0) + result.unchanged
     rows = survey.rows
     for folders, videos in index_rows:
         for kind, part in ((EntryKind.FOLDER, folders), (EntryKind.VIDEO, videos)):
@@ -442,15 +455,38 @@ def _settle_unchanged(survey: _Survey) -> None:
     survey.rows = {}
 
 
-def _walk_all(scanners: dict[int, Scanner], walks: list[Scope]) -> list[tuple[int, ScanResult]]:
+def _walk_all(
+    scanners: dict[int, Scanner], walks: list[Scope], known: dict[int, dict[str, IndexRow]] | None = None
+) -> list[tuple[int, ScanResult]]:
     results: list[tuple[int, ScanResult]] = []
     for scope in walks:
         scanner = scanners.get(scope.root_id)
         if scanner is None:
             continue
         result = ScanResult()
-        scanner.walk(scope.path, scope.recursive, result, scope.raw_path)
+        scanner.walk(
+            scope.path, scope.recursive, result, scope.raw_path, None if known is None else known.get(scope.root_id)
+        )
         results.append((scope.root_id, result))
+    return results
+
+
+def _walk_comparing(
+    scanners: dict[int, Scanner], walks: list[Scope], index_rows: list[tuple[list[IndexRow], list[IndexRow]]]
+) -> list[tuple[int, ScanResult]]:
+    """Walk with the index at hand (blocking; run in a thread).
+
+    Videos found unchanged are dropped from both sides here, as ``_settle_unchanged`` would; on
+    return ``index_rows`` holds the folders and only the videos still to compare.
+    """
+    known: dict[int, dict[str, IndexRow]] = {}
+    for _folders, videos in index_rows:
+        for row in videos:
+            known.setdefault(row[1], {})[row[2]] = row
+    results = _walk_all(scanners, walks, known)
+    left = [row for rows in known.values() for row in rows.values()]
+    index_rows[:] = [(folders, []) for folders, _videos in index_rows]
+    index_rows.append(([], left))
     return results
 
 
