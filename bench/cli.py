@@ -83,7 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append(measure.pending_row())
             continue
         console.log(f"[bold]{measure.id}[/]: {measure.title}")
-        rows.append(measure.run(bench))
+        try:
+            rows.append(measure.run(bench))
+        except Exception as error:  # one broken measure must not lose the others' figures
+            logging.getLogger("bench").exception("%s failed", measure.id)
+            rows.append(Row(measure.id, measure.title, measure.goal, ok=False, status="failed", note=str(error)[:300]))
     elapsed_s = time.perf_counter() - started
     mode = "quick" if args.quick else "full"
     render(rows, console, f"gql_media bench ({mode}, {elapsed_s:.0f} s, {platform.node()})")

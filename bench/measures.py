@@ -248,12 +248,14 @@ def _scan_peak_rss_mb(library: Library, data_dir: Path) -> tuple[float, float]:
     env = dict(os.environ, GQL_MEDIA_LOG_LEVEL="warning")
     command = [sys.executable, "-m", "gql_media", "scan", str(library.root), "--data-dir", str(data_dir)]
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _pid, status, usage = os.wait4(process.pid, 0)
+    log = data_dir.with_name(data_dir.name + "-scan.log")
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, env=env, stdout=output, stderr=output)
+        _pid, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
-        raise RuntimeError(f"scan exited with {process.returncode}")
+        raise RuntimeError(f"scan exited with {process.returncode}: {log.read_text(errors='replace')[-1500:]}")
     return usage.ru_maxrss / 1024, elapsed  # ru_maxrss is in KiB on Linux
 
 
