@@ -159,4 +159,3 @@ def _print_summary(job: SyncJob, elapsed_s: float, folders: int, videos: int) ->
         print(f"  error: {error.path}: {error.message}")
     if len(job.errors) > 20:
         print(f"  ... and {len(job.errors) - 20} more errors")
-
