@@ -390,6 +390,18 @@ def _escalations(survey: _Survey) -> tuple[list[Scope], list[Scope]]:
             continue
         if not _covered(key, survey.walked_deep, survey.walked_shallow):
             walks.append(Scope(key[0], key[1], True, entry.raw_path))
+    # A scope whose folder is new on disk needs its parent's id: sync the parent shallowly too.
+    parents: dict[Key, bytes | None] = {}
+    for key in survey.walked_deep | survey.walked_shallow:
+        top = survey.disk.get(key)
+        if key[1] and top is not None and top.kind is folder and key not in rows:
+            parent = (key[0], parent_of(key[1]))
+            parents[parent] = top.raw_path.rpartition(b"/")[0] if top.raw_path is not None and parent[1] else None
+    for parent, raw in parents.items():
+        if not _covered(parent, survey.walked_deep, survey.walked_shallow):
+            walks.append(Scope(parent[0], parent[1], False, raw))
+        if not _covered(parent, survey.read_deep, survey.read_shallow):
+            reads.append(Scope(parent[0], parent[1], False))
     for key, (kind, _row) in rows.items():
         if kind is not folder:
             continue
@@ -621,6 +633,7 @@ def _plan(diff: _Diff, first_folder_id: int, first_video_id: int) -> _PlanResult
         parent = folder_ids.get((key[0], parent_of(key[1])))
         if parent is None or key[1] == "":
             orphans.append((key, "parent folder not indexed; will be picked up by the next sync"))
+            folder_ids.pop(key, None)  # its entries are orphans too: never rows under a folder not written
             continue
         plan.new_folders.append(NewFolder(folder_ids[key], key[0], parent, entry))
     for offset, (key, entry) in enumerate(diff.added_videos):
