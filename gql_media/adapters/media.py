@@ -480,6 +480,10 @@ class WorkerFailure(MediaError):
     """The call timed out or its worker crashed (the worker was replaced)."""
 
 
+class WorkerCrashed(WorkerFailure):
+    """The worker died during the call (the worker was replaced)."""
+
+
 # The worker is a fresh interpreter: no fork of a threaded server, no re-import of its main module.
 _WORKER_CODE = (
     "import sys; from gql_media.adapters.media import serve_worker; serve_worker(int(sys.argv[1]), int(sys.argv[2]))"
@@ -627,6 +631,9 @@ class PyAvMediaTool:
         assert idle is not None
         limit_s = self.timeout_s if timeout_s is None else timeout_s
         worker = await idle.get()
+        if worker.process.poll() is not None:
+            # Died while idle (killed by the OOM killer or by hand): not the next file's fault.
+            worker = await asyncio.shield(self._replace(worker))
         try:
             return await worker.request(operation, args, limit_s)
         except TimeoutError:
@@ -634,7 +641,7 @@ class PyAvMediaTool:
             raise WorkerFailure(f"timed out after {limit_s:g} s (the media worker was stopped)") from None
         except _WorkerLost as error:
             worker = await self._replace(worker)
-            raise WorkerFailure(str(error)) from None
+            raise WorkerCrashed(str(error)) from None
         except BaseException:
             # Cancelled mid-call: the worker's late reply would answer the next call. Replace it.
             worker = await asyncio.shield(self._replace(worker))
@@ -658,7 +665,12 @@ class PyAvMediaTool:
 
     async def probe(self, path: str | bytes) -> MediaInfo:
         try:
-            kind, value = await self.call("probe", path)
+            try:
+                kind, value = await self.call("probe", path)
+            except WorkerCrashed:
+                # Once more on a fresh worker: a killed worker is not a broken file; a file that
+                # crashes the decoder crashes it again.
+                kind, value = await self.call("probe", path)
         except WorkerFailure as error:
             # A file that hangs or crashes the decoder would do it again: it is broken for us.
             return MediaInfo(status=VideoStatus.BROKEN, error=f"probe failed: {error}")
