@@ -7,6 +7,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -180,11 +181,14 @@ class Context:
         what = "this operation" if access is Access.WRITE else "reading"
         raise ApiError(f"unauthorized: {what} needs the API token (Authorization: Bearer <token>)", "UNAUTHENTICATED")
 
-    def signed_url(self, resource: str) -> str:
-        """An absolute URL of ``resource`` ("media/12"), signed when a token protects the API."""
-        url = f"{self.base_url}/{resource}"
+    def signed_url(self, resource: str, version: str | None = None) -> str:
+        """An absolute URL of ``resource`` ("media/12"), signed when a token protects the API.
+
+        ``version`` (e.g. a thumbnail key) changes the URL when the content changes, so caches refetch.
+        """
+        query = [] if version is None else [f"v={quote(version)}"]
         token = self.settings.api_token
-        if token is None:
-            return url
-        expires_at, signature = sign(token, resource, self.settings.signed_url_ttl_s)
-        return f"{url}?exp={expires_at}&sig={signature}"
+        if token is not None:
+            expires_at, signature = sign(token, resource, self.settings.signed_url_ttl_s)
+            query += [f"exp={expires_at}", f"sig={signature}"]
+        return f"{self.base_url}/{resource}" + (f"?{'&'.join(query)}" if query else "")

@@ -7,7 +7,6 @@ its thumbnail), found by id and checked to lie inside its root, so nothing else 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import os
 import stat
@@ -29,6 +28,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
 from strawberry.types.unset import UNSET, UnsetType
 
+from gql_media.adapters.media import thumbnail_suffix
 from gql_media.adapters.store.reads import LibraryReads, VideoRow
 from gql_media.api.context import ApiServices, Context, media_of
 from gql_media.api.schema import ApiSchema, schema_for
@@ -159,15 +159,19 @@ class FileRoutes:
         return _not_modified(request, response) or response
 
     async def _thumbnail_file(self, row: VideoRow) -> str | None:
-        lookup = getattr(media_of(self._services()), "thumbnail_path", None)
-        if callable(lookup):
-            found = lookup(row.id)
-            if inspect.isawaitable(found):
-                found = await found
+        media = media_of(self._services())
+        by_key = getattr(media, "thumbnail_file", None)
+        if callable(by_key):  # MediaWork: thumbnail_file(key) -> path or None
+            found = by_key(row.thumbnail_key)
             return None if found is None else os.fspath(found)
         if not row.thumbnail_key:
             return None
         return await asyncio.to_thread(_file_inside, str(self._settings.thumbnails_dir), row.thumbnail_key)
+
+    def _placeholder_file(self) -> str:
+        settings = self._settings
+        name = f"placeholder-{settings.thumbnail_width}{thumbnail_suffix(settings.thumbnail_format)}"
+        return os.path.join(settings.thumbnails_dir, name)
 
     async def thumbnail(self, request: Request) -> Response:
         video_id: int = request.path_params["video_id"]
@@ -179,7 +183,11 @@ class FileRoutes:
         path = await self._thumbnail_file(row)
         file_stat = None if path is None else await asyncio.to_thread(_regular_file, path)
         if path is None or file_stat is None:
-            # No thumbnail (yet, or it could not be made): a placeholder, not cached for long.
+            # No thumbnail (yet, or it could not be made): the placeholder image, not cached for long.
+            placeholder = self._placeholder_file()
+            placeholder_stat = await asyncio.to_thread(_regular_file, placeholder)
+            if placeholder_stat is not None:
+                return FileResponse(placeholder, stat_result=placeholder_stat, headers={"cache-control": "no-cache"})
             return Response(_PLACEHOLDER_SVG, media_type="image/svg+xml", headers={"cache-control": "no-cache"})
         response = FileResponse(
             path,

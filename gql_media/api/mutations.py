@@ -66,9 +66,12 @@ class Mutation:
         _, video_id = from_global_id(id, VIDEO)
         if video_id not in await context.reads.videos_by_ids([video_id]):
             raise ApiError(f"no video with id {id!r}", "NOT_FOUND")
-        result = _media_function(context, "regenerate_thumbnail")(video_id)
-        if inspect.isawaitable(result):
-            await result
+        try:
+            result = _media_function(context, "regenerate_thumbnail")(video_id)
+            if inspect.isawaitable(result):
+                await result
+        except LookupError:
+            raise ApiError(f"no video with id {id!r}", "NOT_FOUND") from None
         # Read again: the thumbnail's status and error changed.
         row = (await context.reads.videos_by_ids([video_id])).get(video_id)
         if row is None:

@@ -318,7 +318,7 @@ class Video(Node):
 
     @described("HTTP URL of a JPEG thumbnail; a placeholder image when none could be made.")
     def thumbnail_url(self, info: Info) -> str | None:
-        return info.context.signed_url(f"thumbnails/{self.row.id}")
+        return info.context.signed_url(f"thumbnails/{self.row.id}", self.row.thumbnail_key)
 
     @described("HTTP URL supporting Range requests (seeking).")
     def stream_url(self, info: Info) -> str:

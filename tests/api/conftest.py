@@ -78,8 +78,9 @@ def make_settings(tmp_path: Path, library: Path) -> Callable[..., Settings]:
 
 
 @contextlib.asynccontextmanager
-async def open_api(settings: Settings) -> AsyncIterator[Api]:
-    async with open_services(settings) as services:
+async def open_api(settings: Settings, media: bool = False) -> AsyncIterator[Api]:
+    """The services (without media work unless asked: fake files stay PENDING) and the API's routes."""
+    async with open_services(settings, media=media) as services:
         await run_sync(services)
         app = Starlette(routes=routes(settings, lambda: services))
         transport = httpx.ASGITransport(app=app)

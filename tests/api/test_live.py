@@ -1,0 +1,165 @@
+"""Subscriptions over a real uvicorn server and a real websockets client, in both subprotocols."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.requests import Request
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from gql_media.api.context import Context
+from gql_media.api.schema import create_schema
+from gql_media.core.models import ChangeKind, EntryKind, LibraryChange
+from tests.api.conftest import TOKEN, Api, serve
+from tests.conftest import write
+
+TRANSPORT_WS = Subprotocol("graphql-transport-ws")
+LEGACY_WS = Subprotocol("graphql-ws")
+
+
+async def receive(ws: ClientConnection) -> dict[str, Any]:
+    """The next message that is not a keep-alive."""
+    while True:
+        message = json.loads(await ws.recv())
+        if message["type"] not in ("ka", "ping", "pong"):
+            return message  # type: ignore[no-any-return]
+
+
+async def open_ws(url: str, protocol: Subprotocol, payload: dict[str, Any] | None = None) -> ClientConnection:
+    ws = await connect(f"{url}/graphql", subprotocols=[protocol])
+    await ws.send(json.dumps({"type": "connection_init", "payload": payload or {}}))
+    assert (await receive(ws))["type"] == "connection_ack"
+    return ws
+
+
+async def start(ws: ClientConnection, protocol: Subprotocol, op_id: str, query: str, variables: dict[str, Any]) -> None:
+    kind = "subscribe" if protocol == TRANSPORT_WS else "start"
+    await ws.send(json.dumps({"type": kind, "id": op_id, "payload": {"query": query, "variables": variables}}))
+
+
+async def wait_for_subscribers(api: Api, count: int) -> None:
+    """Until the server's resolvers hold ``count`` bus subscriptions (no event can be missed after)."""
+    while api.services.bus.subscriber_count < count:  # type: ignore[attr-defined]
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def url(api: Api) -> AsyncIterator[str]:
+    async with serve(api.app) as base:
+        yield base
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_sync_progress_until_the_terminal_event(api: Api, url: str, protocol: Subprotocol) -> None:
+    job = (await api.data("mutation { syncLibrary(mode: FULL) { id } }"))["syncLibrary"]
+    async with await open_ws(url, protocol) as ws:
+        await start(
+            ws, protocol, "1", "subscription($id: ID) { syncProgress(jobId: $id) { sequence jobId state phase } }",
+            {"id": job["id"]},
+        )  # fmt: skip
+        events = []
+        while True:
+            message = await receive(ws)
+            if message["type"] == "complete":
+                break
+            assert message["type"] in ("next", "data"), message
+            events.append(message["payload"]["data"]["syncProgress"])
+    assert all(e["jobId"] == job["id"] for e in events)
+    sequences = [e["sequence"] for e in events]
+    assert sequences == sorted(set(sequences))
+    assert events[-1]["state"] == "SUCCEEDED" and events[-1]["phase"] == "DONE"
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_library_changes_and_watcher_status(api: Api, url: str, library: Path, protocol: Subprotocol) -> None:
+    async with await open_ws(url, protocol) as ws:
+        before = api.services.bus.subscriber_count  # type: ignore[attr-defined]
+        await start(
+            ws, protocol, "c",
+            "subscription($u: String) { libraryChanged(underPath: $u) { sequence kind id path rootPath jobId"
+            " entry { __typename ... on Video { name size folder { path } } } } }",
+            {"u": "beta"},
+        )  # fmt: skip
+        await start(ws, protocol, "w", "subscription { watcherStatus { enabled } }", {})
+        first_status = await receive(ws)
+        assert first_status["id"] == "w" and first_status["payload"]["data"]["watcherStatus"]["enabled"] is False
+        await wait_for_subscribers(api, before + 2)
+        write(library / "beta" / "new.mp4", b"12345")
+        write(library / "zeta-2.mp4")  # outside underPath: not sent
+        await api.data("mutation { syncLibrary { id } }")
+        change = await receive(ws)
+        assert change["id"] == "c"
+        event = change["payload"]["data"]["libraryChanged"]
+        assert event["kind"] == "ADDED" and event["path"] == "beta/new.mp4" and event["rootPath"] == str(library)
+        assert event["entry"] == {"__typename": "Video", "name": "new.mp4", "size": 5, "folder": {"path": "beta"}}
+        await api.data("mutation { startWatcher { enabled } }")
+        status = await receive(ws)
+        while status["id"] != "w":  # the watcher's first reconcile may report changes first
+            status = await receive(ws)
+        assert status["payload"]["data"]["watcherStatus"]["enabled"] is True
+        await api.data("mutation { stopWatcher { enabled } }")
+        await ws.send(json.dumps({"type": "complete" if protocol == TRANSPORT_WS else "stop", "id": "c"}))
+    # The server lets go of the bus subscriptions when the client leaves.
+    while api.services.bus.subscriber_count > before:  # type: ignore[attr-defined]
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_websocket_tokens(secured_api: Api, protocol: Subprotocol) -> None:
+    async with serve(secured_api.app) as base:
+        for payload in ({}, {"token": "wrong"}, {"Authorization": "Bearer wrong"}):
+            async with connect(f"{base}/graphql", subprotocols=[protocol]) as ws:
+                await ws.send(json.dumps({"type": "connection_init", "payload": payload}))
+                with pytest.raises(ConnectionClosed) as closed:
+                    while True:
+                        await ws.recv()
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+        for payload in ({"token": TOKEN}, {"Authorization": f"Bearer {TOKEN}"}):
+            async with await open_ws(base, protocol, payload) as ws:
+                await start(ws, protocol, "1", "subscription { watcherStatus { enabled } }", {})
+                message = await receive(ws)
+                assert message["payload"]["data"]["watcherStatus"] == {"enabled": False}
+
+
+async def test_a_slow_subscriber_gets_resync_while_a_fast_one_misses_nothing(api: Api) -> None:
+    schema = create_schema()
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b"", "server": ("t", 80)}
+    query = "subscription { libraryChanged { sequence kind path } }"
+    bus = api.services.bus
+    fast = await schema.subscribe(query, context_value=Context.create(api.services, Request(scope), None, True))
+    slow = await schema.subscribe(query, context_value=Context.create(api.services, Request(scope), None, True))
+    received: list[dict[str, Any]] = []
+
+    async def consume() -> None:
+        async for result in fast:  # type: ignore[union-attr]
+            received.append(result.data["libraryChanged"])
+
+    before = bus.subscriber_count  # type: ignore[attr-defined]
+    consumer = asyncio.create_task(consume())
+    slow_first = asyncio.create_task(slow.__anext__())  # type: ignore[union-attr]
+    await wait_for_subscribers(api, before + 2)
+    count = 1500  # more than a subscriber's queue holds
+    published = []
+    for i in range(count):
+        change = LibraryChange(ChangeKind.ADDED, EntryKind.VIDEO, i + 1, None, None, f"p{i}.mp4")
+        published.append((await bus.publish_change(change)).sequence)
+        while len(received) <= i:
+            await asyncio.sleep(0)
+    assert [r["sequence"] for r in received] == published
+    assert all(r["kind"] == "ADDED" for r in received)
+    slow_events = [(await slow_first).data["libraryChanged"]]  # type: ignore[attr-defined]
+    while not slow_events or slow_events[-1]["kind"] != "RESYNC":
+        slow_events.append((await slow.__anext__()).data["libraryChanged"])  # type: ignore[union-attr]
+    assert slow_events[0]["sequence"] == published[0]
+    assert slow_events[-1]["kind"] == "RESYNC" and len(slow_events) == 2
+    consumer.cancel()
+    await asyncio.gather(consumer, return_exceptions=True)
+    await fast.aclose()  # type: ignore[union-attr]
+    await slow.aclose()  # type: ignore[union-attr]
