@@ -14,13 +14,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 _FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend-example" / "dist"
 
 
-def _split_list(value: object) -> object:
+def _split_list(value: object, separators: tuple[str, ...] = (",", os.pathsep)) -> object:
     """Lists in the environment are comma- or os.pathsep-separated (JSON lists work too)."""
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
             return json.loads(text)
-        separators = [",", os.pathsep]
         for sep in separators:
             if sep in text:
                 return [part.strip() for part in text.split(sep) if part.strip()]
@@ -79,10 +78,16 @@ class Settings(BaseSettings):
     # How often a follower tries the leader lock (failover takes about this plus the leader's start).
     leader_poll_s: float = 1.0
 
-    @field_validator("roots", "cors_origins", mode="before")
+    @field_validator("roots", mode="before")
     @classmethod
     def _parse_list(cls, value: object) -> object:
         return _split_list(value)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: object) -> object:
+        # Commas only: an origin holds ":" ("http://host:8080"), the path separator of roots.
+        return _split_list(value, (",",))
 
     @field_validator("roots")
     @classmethod

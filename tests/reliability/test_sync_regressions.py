@@ -1,11 +1,14 @@
-"""Regressions the reliability suite found in the sync engine, on SQLite and PostgreSQL."""
+"""Regressions the reliability suite found in the sync engine and the settings."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gql_media.core.models import JobState
 from gql_media.services import Services
+from gql_media.settings import Settings
 from tests.conftest import disk_tree, index_tree, run_sync, write
 
 
@@ -27,3 +30,11 @@ async def test_sync_of_many_new_sibling_folders(services: Services, library: Pat
     job = await run_sync(services, *[library / "top" / f"burst{index}" for index in range(20)])
     assert job.state is JobState.SUCCEEDED, job.errors
     assert await index_tree(services) == disk_tree(library)
+
+
+def test_one_cors_origin_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An origin in GQL_MEDIA_CORS_ORIGINS was split on ":" (["http", "//host"]): the server did not start."""
+    monkeypatch.setenv("GQL_MEDIA_CORS_ORIGINS", "http://allowed.example:8080")
+    assert Settings().cors_origins == ["http://allowed.example:8080"]
+    monkeypatch.setenv("GQL_MEDIA_CORS_ORIGINS", "http://a.example, https://b.example:8443")
+    assert Settings().cors_origins == ["http://a.example", "https://b.example:8443"]
