@@ -119,6 +119,14 @@ def media_of(services: ApiServices) -> Any:
     return getattr(services, "media", None) or services.extras.get("media")
 
 
+def http_base_url(base_url: str) -> str:
+    """The http(s) form of a request's base URL: file URLs sent over a websocket must still be fetchable."""
+    for ws, http in (("ws://", "http://"), ("wss://", "https://")):
+        if base_url.startswith(ws):
+            base_url = http + base_url[len(ws) :]
+    return base_url.rstrip("/")
+
+
 class Access(enum.Enum):
     READ = "read"
     WRITE = "write"
@@ -150,7 +158,7 @@ class Context:
             response=response,
             authorized=authorized,
             loaders=create_loaders(reads),
-            base_url=str(request.base_url).rstrip("/"),
+            base_url=http_base_url(str(request.base_url)),
         )
 
     @property

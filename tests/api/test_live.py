@@ -84,7 +84,7 @@ async def test_library_changes_and_watcher_status(api: Api, url: str, library: P
         await start(
             ws, protocol, "c",
             "subscription($u: String) { libraryChanged(underPath: $u) { sequence kind id path rootPath jobId"
-            " entry { __typename ... on Video { name size folder { path } } } } }",
+            " entry { __typename ... on Video { name size folder { path } streamUrl thumbnailUrl } } } }",
             {"u": "beta"},
         )  # fmt: skip
         await start(ws, protocol, "w", "subscription { watcherStatus { enabled } }", {})
@@ -98,7 +98,10 @@ async def test_library_changes_and_watcher_status(api: Api, url: str, library: P
         assert change["id"] == "c"
         event = change["payload"]["data"]["libraryChanged"]
         assert event["kind"] == "ADDED" and event["path"] == "beta/new.mp4" and event["rootPath"] == str(library)
-        assert event["entry"] == {"__typename": "Video", "name": "new.mp4", "size": 5, "folder": {"path": "beta"}}
+        entry = event["entry"]
+        # File URLs sent over the websocket are plain http URLs a <video> can fetch.
+        assert entry.pop("streamUrl").startswith("http://") and entry.pop("thumbnailUrl").startswith("http://")
+        assert entry == {"__typename": "Video", "name": "new.mp4", "size": 5, "folder": {"path": "beta"}}
         await api.data("mutation { startWatcher { enabled } }")
         status = await receive(ws)
         while status["id"] != "w":  # the watcher's first reconcile may report changes first
