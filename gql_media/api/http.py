@@ -31,6 +31,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from gql_media.adapters.media import thumbnail_suffix
 from gql_media.adapters.store.reads import LibraryReads, VideoRow
 from gql_media.api.context import ApiServices, Context, media_of
+from gql_media.api.ids import MAX_ROW_ID
 from gql_media.api.schema import ApiSchema, schema_for
 from gql_media.api.security import bearer_token, connection_token, signature_valid, token_matches
 from gql_media.settings import Settings
@@ -144,6 +145,8 @@ class FileRoutes:
         self._services = services
 
     async def _video(self, video_id: int) -> VideoRow | None:
+        if not 0 <= video_id <= MAX_ROW_ID:  # past BIGINT: the database would raise (a 500)
+            return None
         return (await LibraryReads(self._services().db).videos_by_ids([video_id])).get(video_id)
 
     async def media(self, request: Request) -> Response:

@@ -14,6 +14,7 @@ from gql_media.api.errors import ApiError
 FOLDER = "Folder"
 VIDEO = "Video"
 SYNC_JOB = "SyncJob"
+MAX_ROW_ID = 2**63 - 1
 
 
 def to_global_id(kind: str, row_id: int) -> strawberry.ID:
@@ -27,6 +28,8 @@ def from_global_id(value: str, *kinds: str) -> tuple[str, int]:
         row_id = int(number)
     except (ValueError, UnicodeError, binascii.Error):
         raise ApiError(f"not a valid id: {value!r}", "BAD_ID") from None
+    if not 0 <= row_id <= MAX_ROW_ID:  # the database's BIGINT would overflow (an internal error)
+        raise ApiError(f"not a valid id: {value!r}", "BAD_ID")
     if kinds and kind not in kinds:
         raise ApiError(f"id {value!r} is a {kind}, expected {' or '.join(kinds)}", "BAD_ID")
     return kind, row_id
