@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, NewType, TypeVar, cast
 
 import strawberry
+from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from gql_media.adapters.store.reads import (
     DescendantKey,
@@ -211,7 +212,9 @@ class Folder(Node):
             kind = 0 if isinstance(row, FolderRow) else 1
             edges.append(
                 TreeEntryEdge(
-                    cursor=encode_cursor("entry", [kind, row.name, row.id]), node=entry_node(row), parent_id=parent_id
+                    cursor=encode_cursor("entry", [kind, row.name, row.id]),
+                    node=Folder.from_row(row) if isinstance(row, FolderRow) else Video.from_row(row, self),
+                    parent_id=parent_id,
                 )
             )
         folder_id = self.row.id
@@ -287,9 +290,12 @@ class Video(Node):
     status: VideoStatus
     error: str | None = strawberry.field(description="Why probing or thumbnailing failed, if it did.")
     row: strawberry.Private[VideoRow]
+    # The folder's node when the caller already has it (a page prefetches the folders of its
+    # videos at once), so ``folder`` resolves without an await per video.
+    folder_node: strawberry.Private[Folder | None] = None
 
     @classmethod
-    def from_row(cls, row: VideoRow) -> Video:
+    def from_row(cls, row: VideoRow, folder: Folder | None = None) -> Video:
         return cls(
             id=to_global_id(VIDEO, row.id),
             name=row.name,
@@ -307,10 +313,17 @@ class Video(Node):
             status=row.status,
             error=row.error,
             row=row,
+            folder_node=folder,
         )
 
     @strawberry.field
-    async def folder(self, info: Info) -> Folder:
+    def folder(self, info: Info) -> Folder:
+        # Synchronous when prefetched: graphql-core then needs no coroutine, task or gather per video.
+        if self.folder_node is not None:
+            return self.folder_node
+        return cast(Folder, self._load_folder(info))
+
+    async def _load_folder(self, info: Info) -> Folder:
         row = await info.context.loaders.folder.load(self.row.folder_id)
         if row is None:
             raise ApiError("the video's folder was removed", "NOT_FOUND")
@@ -367,6 +380,17 @@ class VideoConnection:
         return await self.count()
 
 
+def _selects(selections: Iterable[Selection], path: tuple[str, ...]) -> bool:
+    """Whether ``path`` (field names, fragments looked through) is asked for below ``selections``."""
+    for selection in selections:
+        if isinstance(selection, SelectedField):
+            if selection.name == path[0] and (len(path) == 1 or _selects(selection.selections, path[1:])):
+                return True
+        elif isinstance(selection, FragmentSpread | InlineFragment) and _selects(selection.selections, path):
+            return True
+    return False
+
+
 async def video_connection(
     info: Info, query: VideoQuery, order_by: VideoOrder | None, first: int | None, after: str | None
 ) -> VideoConnection:
@@ -380,15 +404,26 @@ async def video_connection(
         if not isinstance(value, str | int | float) or not isinstance(row_id, int):
             raise ApiError(f"invalid cursor {after!r}", "BAD_CURSOR")
         key = (value, row_id)
-    reads = info.context.reads
+    reads, loaders = info.context.reads, info.context.loaders
     page = await reads.video_page(query, sort, key, limit)
-    edges = [
-        VideoEdge(cursor=encode_cursor(cursor_kind, [sort.value_of(r), r.id]), node=Video.from_row(r))
-        for r in page.rows
-    ]
-    # Prime the loader: a video of this page asked again by id costs nothing.
-    for row in page.rows:
-        info.context.loaders.video.prime(row.id, row)
+    # The folders of the whole page in one batched read, each built once, when they are asked for:
+    # each video's ``folder`` is then a plain lookup instead of an await on the loader.
+    folders: dict[int, Folder] = {}
+    # ``selected_fields`` holds this field itself (once per alias): look below it.
+    if page.rows and any(_selects(field.selections, ("edges", "node", "folder")) for field in info.selected_fields):
+        folder_ids = list({row.folder_id: None for row in page.rows})
+        found = await loaders.folder.load_many(folder_ids)
+        folders = {row.id: Folder.from_row(row) for row in found if row is not None}
+    edges = []
+    for r in page.rows:
+        # Prime the loader: a video of this page asked again by id costs nothing.
+        loaders.video.prime(r.id, r)
+        edges.append(
+            VideoEdge(
+                cursor=encode_cursor(cursor_kind, [sort.value_of(r), r.id]),
+                node=Video.from_row(r, folders.get(r.folder_id)),
+            )
+        )
     return VideoConnection(
         edges=edges,
         page_info=_page_info([e.cursor for e in edges], page.has_next, after),
