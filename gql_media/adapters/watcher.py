@@ -137,6 +137,20 @@ class PathFilter:
         return None
 
 
+def max_queued_events(path: str = "/proc/sys/fs/inotify/max_queued_events") -> int:
+    """The kernel's inotify queue length (16384 on most systems)."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return 16384
+
+
+def storm_events(queue_length: int) -> int:
+    """A batch this large may have overflowed the kernel's queue: half of it, at least 1000."""
+    return max(1000, queue_length // 2)
+
+
 def network_roots(roots: Iterable[str], *, mounts_path: str = "/proc/self/mounts") -> list[str]:
     """The roots that lie on a network file system, per the kernel's mount table. Blocking."""
     try:
@@ -201,6 +215,8 @@ class WatchfilesSource:
         step_ms: watchfiles' step; a stop takes effect within it.
         timeout_ms: how often the watch thread wakes without changes, to check the roots still exist.
         mounts_path: the mount table to find network file systems in.
+        storm_threshold: changes in one batch after which the roots are rescanned (default: half the
+            kernel's inotify queue), since the kernel drops what overflows without a word.
     """
 
     def __init__(
@@ -214,6 +230,7 @@ class WatchfilesSource:
         step_ms: int = 50,
         timeout_ms: int = 1000,
         mounts_path: str = "/proc/self/mounts",
+        storm_threshold: int | None = None,
     ) -> None:
         self._roots = tuple(_absolute(r) for r in roots)
         self._filter = path_filter
@@ -224,6 +241,7 @@ class WatchfilesSource:
         self._timeout_ms = timeout_ms
         self._mounts_path = mounts_path
         self._polling = force_polling
+        self._storm_events = storm_threshold or storm_events(max_queued_events())
         self._stop = threading.Event()
         # One thread per source: it builds the watch, runs each watch() call and closes it, in order,
         # so close never races a running watch() (RustNotify is not reentrant).
@@ -303,7 +321,13 @@ class WatchfilesSource:
                 raise RootMissingError(errno.ENOENT, "root disappeared", root)
         if isinstance(raw, str):  # "timeout", "stop" or "signal"
             return []
-        return self._filter.classify_all(raw)
+        changes = self._filter.classify_all(raw)
+        if not self._polling and len(raw) >= self._storm_events:
+            # The kernel drops events past its queue (IN_Q_OVERFLOW) and watchfiles says nothing:
+            # after a storm this large, rescan the roots rather than trust that nothing was lost.
+            logger.info("%d changes in one batch: rescanning the roots in case events were dropped", len(raw))
+            changes.extend(PathChange(PathChangeKind.ADDED, root, is_dir=True) for root in self._roots)
+        return changes
 
     def _close_in_thread(self) -> None:
         notify, self._notify = self._notify, None

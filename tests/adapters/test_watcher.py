@@ -474,3 +474,31 @@ def test_filter_judges_gone_paths_by_name(library: Path) -> None:
     assert path_filter.classify(1, f"{root}/flash.mp4") == PathChange(
         PathChangeKind.DELETED, f"{root}/flash.mp4", False
     )
+
+
+def test_storm_threshold_follows_the_kernel_queue(tmp_path: Path) -> None:
+    from gql_media.adapters.watcher import max_queued_events, storm_events
+
+    limit = tmp_path / "max_queued_events"
+    limit.write_text("16384\n")
+    assert max_queued_events(str(limit)) == 16384
+    assert storm_events(16384) == 8192
+    assert storm_events(100) == 1000
+    assert max_queued_events(str(tmp_path / "missing")) == 16384
+
+
+async def test_a_storm_of_changes_rescans_the_roots(library: Path) -> None:
+    # A small threshold, as for a small kernel queue, so the test needs only a small storm.
+    source = WatchfilesSource([str(library)], path_filter=PathFilter([str(library)]), storm_threshold=500)
+    await source.open()
+    try:
+        for i in range(800):
+            write(library / f"s{i % 8}" / f"{i}.mp4")
+        seen: list[PathChange] = []
+        async with asyncio.timeout(TIMEOUT_S):
+            async for batch in source:
+                seen.extend(batch)
+                if PathChange(PathChangeKind.ADDED, str(library), is_dir=True) in seen:
+                    break
+    finally:
+        await source.aclose()
