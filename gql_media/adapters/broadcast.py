@@ -23,7 +23,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -63,7 +63,7 @@ class Transport(Protocol):
         """Send one message; raises on a connection failure (the caller drops it and goes on)."""
         ...
 
-    def receive(self) -> AsyncIterator[str | None]:
+    def receive(self) -> AsyncGenerator[str | None, None]:
         """Yields None once subscribed, then each message; raises when the connection is lost."""
         ...
 
@@ -82,7 +82,7 @@ class RedisTransport:
     async def send(self, payload: str) -> None:
         await self._client.publish(self._channel, payload)
 
-    async def receive(self) -> AsyncIterator[str | None]:
+    async def receive(self) -> AsyncGenerator[str | None, None]:
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(self._channel)
@@ -95,10 +95,12 @@ class RedisTransport:
                 yield data.decode() if isinstance(data, bytes) else str(data)
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await asyncio.wait_for(pubsub.aclose(), timeout=2)  # type: ignore[no-untyped-call]
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        # The pool's connections, the pub/sub one included, are closed now rather than collected later.
+        await self._client.connection_pool.disconnect()
 
 
 class PostgresTransport:
@@ -123,7 +125,7 @@ class PostgresTransport:
                 await self._close_sender()
                 raise
 
-    async def receive(self) -> AsyncIterator[str | None]:
+    async def receive(self) -> AsyncGenerator[str | None, None]:
         # A full inbox drops the message; the sender's stream numbers tell the bus about the hole.
         inbox: asyncio.Queue[str] = asyncio.Queue(self._inbox_size)
 
@@ -373,18 +375,20 @@ class BroadcastBus:
         subscribed_before = False
         while True:
             try:
-                async for payload in self.transport.receive():
-                    if payload is None:
-                        if subscribed_before:
-                            # Whatever was sent while we were away is gone: subscribers refetch.
-                            self.reconnects += 1
-                            logger.info("broadcast: reconnected")
-                            self._gap()
-                        subscribed_before = True
-                        delay_s = self._retry_delay_s
-                        self._connected.set()
-                        continue
-                    self._handle(payload)
+                # aclosing: a cancelled receiver closes its connection now, not when collected.
+                async with contextlib.aclosing(self.transport.receive()) as payloads:
+                    async for payload in payloads:
+                        if payload is None:
+                            if subscribed_before:
+                                # Whatever was sent while we were away is gone: subscribers refetch.
+                                self.reconnects += 1
+                                logger.info("broadcast: reconnected")
+                                self._gap()
+                            subscribed_before = True
+                            delay_s = self._retry_delay_s
+                            self._connected.set()
+                            continue
+                        self._handle(payload)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
