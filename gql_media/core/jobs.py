@@ -28,6 +28,7 @@ from gql_media.core.models import (
     SyncProgress,
     SyncRequest,
     SyncTarget,
+    SyncTrigger,
     parent_of,
 )
 from gql_media.core.ports import EventBus, JobCancelled, JobStep, JobStore
@@ -304,8 +305,11 @@ class JobRunner:
         paths = [t.path for t in targets] if targets else [root.path for root in self.roots]
         async with self._submit_lock:
             running = self._running
+            # The watcher reports changes made after the running job may have walked past them:
+            # those always queue. A user's request is answered by a running job that covers it.
             if (
                 running is not None
+                and request.trigger is not SyncTrigger.WATCHER
                 and not running.cancel_requested
                 and running.covers(scopes)
                 and (request.mode is not SyncMode.FULL or running.mode is SyncMode.FULL)

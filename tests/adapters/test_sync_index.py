@@ -367,3 +367,20 @@ async def test_an_emptied_root_is_kept_until_a_full_sync_confirms(services: Serv
     done = await services.runner.wait(full.id, timeout_s=60)
     assert done is not None and done.progress.removed == 3
     assert await index_tree(services) == {("folder", "")}
+
+
+async def test_watcher_changes_during_a_running_job_are_queued_not_dropped(services: Services, library: Path) -> None:
+    for i in range(2000):
+        write(library / f"d{i % 50}" / f"v{i}.mp4")
+    running = await services.runner.submit(SyncRequest(SyncMode.INCREMENTAL, SyncTrigger.MANUAL))
+    while services.runner.current() is None:
+        await asyncio.sleep(0.001)
+    # The running job covers d3, but may already have walked past the file written now.
+    write(library / "d3" / "late.mp4")
+    late = await services.runner.submit(
+        SyncRequest(SyncMode.INCREMENTAL, SyncTrigger.WATCHER, (SyncTarget(str(library / "d3"), False),))
+    )
+    assert late.id != running.id
+    await services.runner.wait(running.id, timeout_s=60)
+    await services.runner.wait(late.id, timeout_s=60)
+    assert ("video", "d3/late.mp4") in await index_tree(services)
