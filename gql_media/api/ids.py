@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import strawberry
@@ -35,8 +37,21 @@ def from_global_id(value: str, *kinds: str) -> tuple[str, int]:
     return kind, row_id
 
 
+def _json_value(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return str(encode_basestring_ascii(value))
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    return json.dumps(value)
+
+
 def encode_cursor(kind: str, key: list[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps([kind, *key], separators=(",", ":")).encode()).decode("ascii")
+    """base64url of the compact JSON ``[kind, *key]`` (written by hand: a page encodes hundreds)."""
+    text = "[" + ",".join([encode_basestring_ascii(kind), *map(_json_value, key)]) + "]"
+    return base64.urlsafe_b64encode(text.encode()).decode("ascii")
 
 
 def decode_cursor(value: str, kind: str, size: int) -> list[Any]:

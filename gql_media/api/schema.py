@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import strawberry
-from graphql import GraphQLEnumType, GraphQLError, GraphQLField, GraphQLObjectType, GraphQLResolveInfo
+from graphql import (
+    GraphQLEnumType,
+    GraphQLError,
+    GraphQLField,
+    GraphQLLeafType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    is_leaf_type,
+)
+from graphql.pyutils import Path, Undefined
 from prometheus_client import Counter
 from starlette.websockets import WebSocket
 from strawberry.extensions import (
@@ -20,6 +31,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
@@ -70,6 +82,76 @@ def _long(value: Any) -> int:
     return int(value)
 
 
+class _Leaf(NamedTuple):
+    attribute: str
+    type: GraphQLLeafType
+    non_null: bool
+
+
+# Per object type: its fields that are plain attributes of a scalar or enum type, by field name.
+_LEAVES: weakref.WeakKeyDictionary[GraphQLObjectType, dict[str, _Leaf]] = weakref.WeakKeyDictionary()
+
+
+class _FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor with a short path for plain-attribute scalar fields.
+
+    Such a field's value is read with ``getattr`` and coerced directly: no resolve info, path,
+    resolver call chain or completion steps per field (most of a page's fields are these).
+    Anything unusual (a null, a failed coercion, an exception, middleware) takes the normal
+    path, which then gives the usual result or located error.
+    """
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: Any,
+        position_context: Any,
+    ) -> Any:
+        leaves = _LEAVES.get(parent_type)
+        middleware = self.middleware_manager
+        if not leaves or (middleware is not None and middleware._middleware_resolvers):
+            return super().execute_fields(parent_type, source_value, path, grouped_field_set, position_context)
+        results: dict[str, Any] = {}
+        slow: dict[str, Any] = {}
+        for response_name, field_details_list in grouped_field_set.items():
+            leaf = leaves.get(field_details_list[0].node.name.value)
+            if leaf is not None:
+                try:
+                    value = getattr(source_value, leaf.attribute)
+                    if value is None:
+                        if not leaf.non_null:
+                            results[response_name] = None
+                            continue
+                    else:
+                        coerced = leaf.type.coerce_output_value(value)
+                        if coerced is not None and coerced is not Undefined:
+                            results[response_name] = coerced
+                            continue
+                except Exception:  # the normal path below reports it, located
+                    pass
+            slow[response_name] = field_details_list
+            results[response_name] = None  # keeps the response's field order
+        if not slow:
+            return results
+        rest: Any = super().execute_fields(parent_type, source_value, path, slow, position_context)
+        if self.is_awaitable(rest):
+
+            async def merged() -> dict[str, Any]:
+                return _merge(results, slow, await rest)
+
+            return merged()
+        return _merge(results, slow, rest)
+
+
+def _merge(results: dict[str, Any], slow: dict[str, Any], rest: dict[str, Any]) -> dict[str, Any]:
+    results.update(rest)
+    for name in slow.keys() - rest.keys():  # not a field of this type: left out, as graphql-core does
+        del results[name]
+    return results
+
+
 def _attribute_resolver(name: str) -> Callable[[Any, GraphQLResolveInfo[Any]], Any]:
     def resolve(source: Any, _info: GraphQLResolveInfo[Any]) -> Any:
         return getattr(source, name)
@@ -91,12 +173,21 @@ def _enum_serializer(enum_type: GraphQLEnumType) -> Callable[[Any], Any]:
     return coerce
 
 
+def _exact_type_first(is_type_of: Callable[[Any, Any], Any], origin: type) -> Callable[[Any, Any], Any]:
+    def check(obj: Any, info: Any) -> Any:
+        return type(obj) is origin or is_type_of(obj, info)
+
+    return check
+
+
 def _fast_paths(schema: ApiSchema) -> None:
     """Per-field and per-value costs cut after the schema is built; the SDL is unchanged.
 
     Strawberry resolves a field without a resolver through ``StrawberryField.get_result`` (two
     property reads and a call chain per field); a plain ``getattr`` does the same for a field
-    read from an attribute with the default resolver. Enum values are looked up in a dict.
+    read from an attribute with the default resolver, and ``_FastExecutionContext`` skips the
+    executor's per-field steps for those of scalar types. Enum values are looked up in a dict;
+    an object of exactly the type's class passes ``is_type_of`` at once.
     """
     for graphql_type in schema._schema.type_map.values():
         if isinstance(graphql_type, GraphQLEnumType) and all(
@@ -105,13 +196,29 @@ def _fast_paths(schema: ApiSchema) -> None:
             serializer = _enum_serializer(graphql_type)
             graphql_type.coerce_output_value = serializer  # type: ignore[method-assign,assignment]
             graphql_type.serialize = serializer  # type: ignore[method-assign,assignment]
-        if not isinstance(graphql_type, GraphQLObjectType):
+        if not isinstance(graphql_type, GraphQLObjectType) or graphql_type.name.startswith("__"):
             continue
-        for field in graphql_type.fields.values():
-            _plain_attribute(field)
+        definition = (graphql_type.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+        origin = getattr(definition, "origin", None)
+        if graphql_type.is_type_of is not None and isinstance(origin, type):
+            graphql_type.is_type_of = _exact_type_first(graphql_type.is_type_of, origin)
+        leaves: dict[str, _Leaf] = {}
+        for name, field in graphql_type.fields.items():
+            attribute = _plain_attribute(field)
+            if attribute is None:
+                continue
+            field.resolve = _attribute_resolver(attribute)
+            field_type = field.type
+            non_null = isinstance(field_type, GraphQLNonNull)
+            inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+            if is_leaf_type(inner) and not field.args:
+                leaves[name] = _Leaf(attribute, inner, non_null)
+        if leaves:
+            _LEAVES[graphql_type] = leaves
 
 
-def _plain_attribute(field: GraphQLField) -> None:
+def _plain_attribute(field: GraphQLField) -> str | None:
+    """The Python attribute a field is read from, when it has no resolver of its own."""
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
     if (
         isinstance(definition, StrawberryField)
@@ -120,7 +227,8 @@ def _plain_attribute(field: GraphQLField) -> None:
         and definition.default_resolver is getattr
         and definition.python_name
     ):
-        field.resolve = _attribute_resolver(definition.python_name)
+        return definition.python_name
+    return None
 
 
 def create_schema(
@@ -130,6 +238,7 @@ def create_schema(
 ) -> ApiSchema:
     """The schema, with its limits (depth, aliases, tokens) and masked internal errors."""
     schema = ApiSchema(
+        execution_context_class=_FastExecutionContext,
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

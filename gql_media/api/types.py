@@ -411,13 +411,13 @@ async def video_connection(
     folders: dict[int, Folder] = {}
     # ``selected_fields`` holds this field itself (once per alias): look below it.
     if page.rows and any(_selects(field.selections, ("edges", "node", "folder")) for field in info.selected_fields):
-        folder_ids = list({row.folder_id: None for row in page.rows})
-        found = await loaders.folder.load_many(folder_ids)
-        folders = {row.id: Folder.from_row(row) for row in found if row is not None}
+        found = await reads.folders_by_ids({row.folder_id for row in page.rows})
+        loaders.folder.prime_many(found)
+        folders = {folder_id: Folder.from_row(row) for folder_id, row in found.items()}
+    # Prime the loader: a video of this page asked again by id costs nothing.
+    loaders.video.prime_many({r.id: r for r in page.rows})
     edges = []
     for r in page.rows:
-        # Prime the loader: a video of this page asked again by id costs nothing.
-        loaders.video.prime(r.id, r)
         edges.append(
             VideoEdge(
                 cursor=encode_cursor(cursor_kind, [sort.value_of(r), r.id]),

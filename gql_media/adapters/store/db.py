@@ -11,6 +11,7 @@ connection (`databases` opens one per task), and one writer at a time in this pr
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import sqlite3
@@ -35,6 +36,12 @@ SQLITE_CONNECTION_PRAGMAS = (
     "PRAGMA cache_size = -32000",
 )
 SQLITE_BUSY_TIMEOUT_S = 30.0
+# Idle SQLite reader connections kept for reuse: `databases` opens a connection (a thread and
+# its pragmas, ~1.7 ms of CPU) per task, i.e. per read of a request or a DataLoader batch.
+SQLITE_IDLE_READERS = 4
+
+# Set inside ``Db.writing()``: a read there must use the transaction's own connection.
+_in_write = contextvars.ContextVar("gql_media_db_in_write", default=False)
 
 
 class _PragmaSQLitePool(SQLitePool):
@@ -84,6 +91,11 @@ class PragmaSQLiteBackend(SQLiteBackend):
 
 
 class _Database(Database):
+    @property
+    def pragma_pool(self) -> _PragmaSQLitePool | None:
+        backend = getattr(self, "_backend", None)
+        return backend._pragma_pool if isinstance(backend, PragmaSQLiteBackend) else None
+
     def _get_backend(self) -> str:
         if self.url.dialect == "sqlite":
             return f"{__name__}:PragmaSQLiteBackend"
@@ -107,7 +119,7 @@ class Db:
         scheme = DatabaseURL(url).dialect
         if scheme == "sqlite":
             self.dialect: Dialect = "sqlite"
-            self.database: Database = _Database(url, timeout=SQLITE_BUSY_TIMEOUT_S)
+            self.database: _Database = _Database(url, timeout=SQLITE_BUSY_TIMEOUT_S)
         elif scheme in ("postgresql", "postgres"):
             self.dialect = "postgresql"
             self.database = _Database(url, min_size=1, max_size=10)
@@ -117,6 +129,7 @@ class Db:
         # How many statements were sent; tests read it to prove a page costs the same at any size.
         self.statements = 0
         self._sql_cache: dict[str, str] = {}
+        self._idle_readers: list[aiosqlite.Connection] = []
 
     @property
     def sqlite_path(self) -> Path | None:
@@ -132,6 +145,7 @@ class Db:
         await self.database.connect()
 
     async def disconnect(self) -> None:
+        self._idle_readers.clear()  # closed with every other connection of the pool
         await self.database.disconnect()
 
     def sql(self, sql: str) -> str:
@@ -145,15 +159,36 @@ class Db:
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[RawConnection]:
-        """A raw connection for reads (SQLite WAL readers never wait for the writer)."""
-        async with self.database.connection() as connection:
-            yield RawConnection(self, connection.raw_connection)
+        """A raw connection for reads (SQLite WAL readers never wait for the writer).
+
+        SQLite readers are reused (autocommit: no transaction outlives a statement); inside
+        ``writing()`` the read goes through the transaction's connection, so it sees its writes.
+        """
+        pool = self.database.pragma_pool
+        if pool is None or _in_write.get():
+            async with self.database.connection() as connection:
+                yield RawConnection(self, connection.raw_connection)
+            return
+        raw = self._idle_readers.pop() if self._idle_readers else await pool.acquire()
+        reusable = False
+        try:
+            yield RawConnection(self, raw)
+            reusable = True
+        finally:
+            if reusable and len(self._idle_readers) < SQLITE_IDLE_READERS and self.database.is_connected:
+                self._idle_readers.append(raw)
+            else:  # failed or cancelled mid-read, or enough idle ones: not reused
+                await pool.release(raw)
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[RawConnection]:
         """A raw connection inside one transaction, holding this process's write lock."""
         async with self._write_lock, self.database.connection() as connection, connection.transaction():
-            yield RawConnection(self, connection.raw_connection)
+            token = _in_write.set(True)
+            try:
+                yield RawConnection(self, connection.raw_connection)
+            finally:
+                _in_write.reset(token)
 
 
 def _enable_wal(path: Path) -> None:

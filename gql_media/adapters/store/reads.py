@@ -172,41 +172,20 @@ def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
+# The drivers return these columns typed already (SQLite's and PostgreSQL's INTEGER/BIGINT as int,
+# FLOAT as float, TEXT as str, BLOB/bytea as bytes): rows are built positionally, without a
+# conversion per value (a page builds hundreds of them).
+_STATUS = {status.value: status for status in VideoStatus}
+
+
 def _folder(row: Sequence[Any]) -> FolderRow:
-    return FolderRow(
-        id=int(row[0]),
-        root_id=int(row[1]),
-        root_path=str(row[2]),
-        parent_id=None if row[3] is None else int(row[3]),
-        path=str(row[4]),
-        name=str(row[5]),
-        mtime_ns=int(row[6]),
-        created_at=float(row[7]),
-    )
+    return FolderRow(*row)
 
 
 def _video(row: Sequence[Any]) -> VideoRow:
-    return VideoRow(
-        id=int(row[0]),
-        root_id=int(row[1]),
-        root_path=str(row[2]),
-        folder_id=int(row[3]),
-        path=str(row[4]),
-        path_bytes=None if row[5] is None else bytes(row[5]),
-        name=str(row[6]),
-        size=int(row[7]),
-        mtime_ns=int(row[8]),
-        created_at=float(row[9]),
-        status=VideoStatus(row[10]),
-        duration_s=None if row[11] is None else float(row[11]),
-        width=row[12],
-        height=row[13],
-        video_codec=row[14],
-        audio_codec=row[15],
-        container=row[16],
-        error=row[17],
-        thumbnail_key=row[18],
-    )
+    values = list(row)
+    values[10] = _STATUS.get(values[10]) or VideoStatus(values[10])
+    return VideoRow(*values)
 
 
 def _like_pattern(text: str) -> str:
