@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar, runtime_checkable
@@ -101,6 +102,15 @@ class _Survey:
     unchanged_videos: dict[int, int] = field(default_factory=dict)
 
 
+def _empty_folder(path: str) -> bool:
+    """Nothing at all in the folder: what an unmounted drive's mount point looks like."""
+    try:
+        with os.scandir(path) as listing:
+            return next(listing, None) is None
+    except OSError:
+        return False
+
+
 def _covered(key: Key, deep: set[Key], shallow: set[Key]) -> bool:
     """Whether the contents of folder ``key`` were listed (itself shallow, or itself/an ancestor deep)."""
     if key in shallow or key in deep:
@@ -160,7 +170,7 @@ class SyncEngine:
             await self._survey_round(survey, walks, reads, reporter)
             walks, reads = await asyncio.to_thread(_escalations, survey)
         if not confirm_empty_roots:
-            self._guard_empty_roots(survey)
+            await asyncio.to_thread(self._guard_empty_roots, survey)
         for error in survey.errors:
             reporter.add_error(error.path, error.message)
         await reporter.report(SyncPhase.DIFFING, 0, None)
@@ -169,12 +179,13 @@ class SyncEngine:
         return await self._write(plan, reporter)
 
     def _guard_empty_roots(self, survey: _Survey) -> None:
+        """Blocking (a listing of suspicious roots): run in a thread."""
         for root_id, root in self.roots.items():
             if (root_id, "") not in survey.walked_deep and (root_id, "") not in survey.walked_shallow:
                 continue
             if (root_id, "") not in survey.disk or survey.unchanged_videos.get(root_id):
                 continue
-            if any(k[0] == root_id and k[1] for k in survey.disk):
+            if any(k[0] == root_id and k[1] for k in survey.disk) or not _empty_folder(root.path):
                 continue
             indexed = sum(1 for k in survey.rows if k[0] == root_id and k[1]) + sum(
                 1 for k in survey.index if k[0] == root_id and k[1]

@@ -384,3 +384,16 @@ async def test_watcher_changes_during_a_running_job_are_queued_not_dropped(servi
     await services.runner.wait(running.id, timeout_s=60)
     await services.runner.wait(late.id, timeout_s=60)
     assert ("video", "d3/late.mp4") in await index_tree(services)
+
+
+async def test_a_root_left_with_only_other_files_is_synced_as_usual(services: Services, library: Path) -> None:
+    write(library / "x" / "a.mp4")
+    await run_sync(services, library)
+    (library / "x" / "a.mp4").unlink()
+    (library / "x").rmdir()
+    write(library / "notes.txt")
+
+    job = await run_sync(services, library)
+
+    assert job.progress.removed == 2
+    assert await index_tree(services) == {("folder", "")}
