@@ -17,7 +17,14 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
@@ -45,6 +52,12 @@ _PLACEHOLDER_SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="320" height="180" viewBox="0 0 320 180">'
     '<rect width="320" height="180" fill="#2b2b2b"/>'
     '<path d="M140 65 L140 115 L182 90 Z" fill="#8a8a8a"/></svg>'
+)
+_NO_PLAYGROUND_HTML = (
+    "<!doctype html><title>gql_media GraphQL</title><h1>GraphQL endpoint</h1>"
+    "<p>POST queries here, or open a websocket (graphql-transport-ws or graphql-ws).</p>"
+    "<p>The offline GraphiQL playground is not built: run <code>make frontend</code> (needs Node.js 20+)"
+    " and restart; it is then served at <a href=/playground>/playground</a>.</p>"
 )
 _FORBIDDEN = "forbidden: a valid signature (exp, sig) or the API token is required"
 
@@ -75,6 +88,15 @@ class GraphQLApp(GraphQL[Context, None]):
         super().__init__(schema, allowed_origins=settings.cors_origins)
         self._settings = settings
         self._services = services
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """A browser on /graphql goes to the bundled GraphiQL at /playground, which works offline.
+
+        Strawberry's own page loads its scripts from a public CDN: blank on a LAN-only box.
+        """
+        if (Path(self._settings.frontend_dir) / "playground.html").is_file():
+            return RedirectResponse("/playground", status_code=307)
+        return HTMLResponse(_NO_PLAYGROUND_HTML, status_code=200)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         if isinstance(request, WebSocket):
