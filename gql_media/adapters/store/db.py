@@ -15,8 +15,8 @@ import contextvars
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,6 +42,16 @@ SQLITE_IDLE_READERS = 4
 
 # Set inside ``Db.writing()``: a read there must use the transaction's own connection.
 _in_write = contextvars.ContextVar("gql_media_db_in_write", default=False)
+
+
+class StatementCount:
+    """The statements sent inside one ``Db.counting()`` block (by its task and the tasks it starts)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+_counting: contextvars.ContextVar[StatementCount | None] = contextvars.ContextVar("gql_media_db_counting", default=None)
 
 
 class _PragmaSQLitePool(SQLitePool):
@@ -131,6 +141,26 @@ class Db:
         self._sql_cache: dict[str, str] = {}
         self._idle_readers: list[aiosqlite.Connection] = []
 
+    def _sent(self) -> None:
+        self.statements += 1
+        count = _counting.get()
+        if count is not None:
+            count.value += 1
+
+    @contextmanager
+    def counting(self) -> Iterator[StatementCount]:
+        """Count the statements this context sends (tasks started inside it included).
+
+        Unlike ``statements`` it leaves out background work (on PostgreSQL the cluster's leader
+        polls ``job_requests``), so a test or bench measures exactly what a request costs.
+        """
+        count = StatementCount()
+        token = _counting.set(count)
+        try:
+            yield count
+        finally:
+            _counting.reset(token)
+
     @property
     def sqlite_path(self) -> Path | None:
         if self.dialect != "sqlite":
@@ -207,7 +237,7 @@ class RawConnection:
         self._raw = raw
 
     async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        self._db.statements += 1
+        self._db._sent()
         if self._db.dialect == "sqlite":
             rows = await self._raw.execute_fetchall(sql, tuple(params))
             return list(rows)
@@ -219,7 +249,7 @@ class RawConnection:
         return rows[0] if rows else None
 
     async def execute(self, sql: str, params: Params = ()) -> None:
-        self._db.statements += 1
+        self._db._sent()
         if self._db.dialect == "sqlite":
             await self._raw.execute(sql, tuple(params))
         else:
@@ -229,7 +259,7 @@ class RawConnection:
         batch = [tuple(row) for row in rows]
         if not batch:
             return
-        self._db.statements += 1
+        self._db._sent()
         if self._db.dialect == "sqlite":
             await self._raw.executemany(sql, batch)
         else:
