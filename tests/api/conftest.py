@@ -1,4 +1,5 @@
-"""The API against the real services: a real SQLite file, real folders, an ASGI client, a real uvicorn."""
+"""The API against the real services on each backend (a SQLite file, a PostgreSQL database), real folders,
+an ASGI client, a real uvicorn."""
 
 from __future__ import annotations
 
@@ -63,11 +64,14 @@ class Api:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, library: Path) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, library: Path, database_url: str) -> Callable[..., Settings]:
+    """Settings on the test's backend: ``database_url`` (tests/conftest.py) runs each test on SQLite and PostgreSQL."""
+
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "roots": [library],
             "data_dir": tmp_path / "data",
+            "database_url": database_url,
             "watch": False,
             "frontend_dir": tmp_path / "no-frontend",
         }
