@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
-# Paths compare byte-wise so "under a path" is a range scan on both engines.
+# Paths compare byte-wise so "under a path" is a range scan on both engines; names too, so
+# listings by name come in the same (code point) order on both (migration 0003).
 PathText = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
 
 roots = sa.Table(
@@ -30,7 +31,7 @@ folders = sa.Table(
     sa.Column("parent_id", sa.BigInteger, sa.ForeignKey("folders.id", ondelete="CASCADE"), nullable=True),
     sa.Column("path", PathText, nullable=False),
     sa.Column("path_bytes", sa.LargeBinary, nullable=True),
-    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("name", PathText, nullable=False),
     sa.Column("mtime_ns", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("inode", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("device", sa.BigInteger, nullable=False, server_default="0"),
@@ -47,7 +48,7 @@ videos = sa.Table(
     sa.Column("folder_id", sa.BigInteger, sa.ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
     sa.Column("path", PathText, nullable=False),
     sa.Column("path_bytes", sa.LargeBinary, nullable=True),
-    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("name", PathText, nullable=False),
     # casefold()ed name: case-insensitive search for any script, not only ASCII.
     sa.Column("name_fold", sa.Text, nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
