@@ -37,6 +37,19 @@ async def _admin(statement: str) -> None:
         await connection.close()
 
 
+async def _create_database(name: str) -> None:
+    # A natural-language default collation (as on most servers, unlike this machine's C.UTF-8), so
+    # an order that depends on it, not on the schema's own collations, fails here. ICU needs
+    # PostgreSQL 15; an older server gets its default.
+    try:
+        await _admin(
+            f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'"
+            " LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'"
+        )
+    except asyncpg.PostgresError:
+        await _admin(f'CREATE DATABASE "{name}"')
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database on each backend: a SQLite file, or a new PostgreSQL database."""
@@ -44,7 +57,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'data' / 'library.db'}"
         return
     name = f"gqlm_test_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(_create_database(name))
     try:
         yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     finally:
