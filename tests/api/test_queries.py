@@ -132,6 +132,14 @@ async def test_videos_filter_and_order(api: Api, library: Path) -> None:
     assert len(await names(order={"field": "MODIFIED_AT", "direction": "DESC"})) == len(TREE)
 
 
+async def test_a_nul_in_a_name_or_path_matches_nothing(api: Api) -> None:
+    # No stored name or path holds one; PostgreSQL rejects it in a text parameter.
+    count = "query($f: VideoFilter) { videos(filter: $f) { totalCount edges { node { name } } } }"
+    for filter in ({"nameContains": "a\u0000"}, {"underPath": "Alpha\u0000"}):
+        assert await api.data(count, {"f": filter}) == {"videos": {"totalCount": 0, "edges": []}}, filter
+    assert await api.data("query($p: String!) { folder(path: $p) { id } }", {"p": "Alpha\u0000"}) == {"folder": None}
+
+
 async def test_video_fields_and_node(api: Api, library: Path) -> None:
     data = await api.data(
         '{ videos(filter: {underPath: "Alpha/sub"}) { edges { node { id name path rootPath size modifiedAt createdAt'

@@ -204,6 +204,9 @@ def _subtree_condition(alias: str, path: str) -> tuple[str, list[Any]]:
 def _video_where(query: VideoQuery) -> tuple[str, list[Any]]:
     conditions: list[str] = []
     params: list[Any] = []
+    # No name or path holds a NUL, and PostgreSQL rejects one in a text parameter: nothing matches.
+    if "\x00" in (query.under_path or "") or "\x00" in (query.name_contains or ""):
+        return "1 = 0", params
     if query.folder_id is not None:
         conditions.append("v.folder_id = ?")
         params.append(query.folder_id)
@@ -245,6 +248,8 @@ class LibraryReads:
         return [_folder(r) for r in rows]
 
     async def folder_by_path(self, root_id: int, path: str) -> FolderRow | None:
+        if "\x00" in path:  # no path holds one (and PostgreSQL rejects it in a parameter)
+            return None
         async with self.db.reading() as conn:
             row = await conn.fetch_one(
                 f"SELECT {_FOLDER_COLUMNS} FROM folders f JOIN roots r ON r.id = f.root_id"
