@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import math
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, NewType, TypeVar, cast
@@ -201,7 +202,7 @@ class Folder(Node):
         key = None
         if after is not None:
             kind, name, row_id = decode_cursor(after, "entry", 3)
-            if kind not in (0, 1) or not isinstance(name, str) or not isinstance(row_id, int):
+            if kind not in (0, 1) or not _fits_text(name) or not _fits_id(row_id):
                 raise ApiError(f"invalid cursor {after!r}", "BAD_CURSOR")
             key = EntryKey(kind=kind, name=name, id=row_id)
         reads = info.context.reads
@@ -230,7 +231,7 @@ class Folder(Node):
         key = None
         if after is not None:
             (path,) = decode_cursor(after, f"descendant:{self.row.id}", 1)
-            if not isinstance(path, str):
+            if not _fits_text(path):
                 raise ApiError(f"invalid cursor {after!r}", "BAD_CURSOR")
             key = DescendantKey(path=path)
         reads, loaders = info.context.reads, info.context.loaders
@@ -391,6 +392,27 @@ def _selects(selections: Iterable[Selection], path: tuple[str, ...]) -> bool:
     return False
 
 
+# A cursor's values must have their columns' types: PostgreSQL rejects any other in a parameter
+# (a str for a BIGINT, a NUL in text, an int past 64 bits), where SQLite would compare anyway.
+_BIGINT = range(-(2**63), 2**63)
+
+
+def _fits_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value in _BIGINT
+
+
+def _fits_text(value: object) -> bool:
+    return isinstance(value, str) and "\x00" not in value
+
+
+def _fits_sort_value(key: VideoOrderKey, value: object) -> bool:
+    if key is VideoOrderKey.NAME:
+        return _fits_text(value)
+    if key is VideoOrderKey.DURATION and isinstance(value, float):
+        return math.isfinite(value)
+    return _fits_id(value)
+
+
 async def video_connection(
     info: Info, query: VideoQuery, order_by: VideoOrder | None, first: int | None, after: str | None
 ) -> VideoConnection:
@@ -401,7 +423,7 @@ async def video_connection(
     key = None
     if after is not None:
         value, row_id = decode_cursor(after, cursor_kind, 2)
-        if not isinstance(value, str | int | float) or not isinstance(row_id, int):
+        if not _fits_sort_value(sort.key, value) or not _fits_id(row_id):
             raise ApiError(f"invalid cursor {after!r}", "BAD_CURSOR")
         key = (value, row_id)
     reads, loaders = info.context.reads, info.context.loaders

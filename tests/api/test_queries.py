@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 from tests.api.conftest import TREE, Api
@@ -195,6 +197,38 @@ async def test_pagination_edges_and_bad_cursors(api: Api) -> None:
         assert body["errors"][0]["extensions"]["code"] == "BAD_PAGE_SIZE"
     body = await api.post('{ node(id: "not-an-id") { id } }')
     assert body["errors"][0]["extensions"]["code"] == "BAD_ID"
+
+
+async def test_cursors_with_values_of_the_wrong_type_are_bad_cursors(api: Api) -> None:
+    # Well-formed JSON a client could forge: PostgreSQL rejects such parameters (SQLite compares them).
+    def forged(*key: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+
+    videos = "query($a: String, $o: VideoOrder) { videos(first: 2, after: $a, orderBy: $o) { totalCount } }"
+    for order, cursor in (
+        (None, forged("video:NAME:a", 5, 1)),
+        (None, forged("video:NAME:a", "a\u0000", 1)),
+        (None, forged("video:NAME:a", "a", 2**70)),
+        (None, forged("video:NAME:a", "a", True)),
+        ({"field": "SIZE"}, forged("video:SIZE:a", "big", 1)),
+        ({"field": "SIZE"}, forged("video:SIZE:a", 1.5, 1)),
+        ({"field": "MODIFIED_AT"}, forged("video:MODIFIED_AT:a", 2**64, 1)),
+        ({"field": "DURATION"}, forged("video:DURATION:a", "long", 1)),
+    ):
+        body = await api.post(videos, {"a": cursor, "o": order})
+        assert body["errors"][0]["extensions"]["code"] == "BAD_CURSOR", (order, body)
+    assert (await api.data(videos, {"a": forged("video:DURATION:a", 3, 1), "o": {"field": "DURATION"}})) == {
+        "videos": {"totalCount": len(TREE)}
+    }
+    entries = 'query($a: String) { folder(path: "") { entries(after: $a) { totalCount } } }'
+    for cursor in (forged("entry", 1, "a", 2**70), forged("entry", 1, "a\u0000", 1)):
+        body = await api.post(entries, {"a": cursor})
+        assert body["errors"][0]["extensions"]["code"] == "BAD_CURSOR", body
+    folder_id = (await api.data('{ folder(path: "") { id } }'))["folder"]["id"]
+    root_id = int(base64.b64decode(folder_id).decode().split(":")[1])
+    descendants = 'query($a: String) { folder(path: "") { descendants(after: $a) { totalCount } } }'
+    body = await api.post(descendants, {"a": forged(f"descendant:{root_id}", "a\u0000")})
+    assert body["errors"][0]["message"].startswith("invalid cursor"), body
 
 
 async def test_watcher_jobs_and_current_sync(api: Api) -> None:
