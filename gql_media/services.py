@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gql_media.adapters.broadcast import open_bus
 from gql_media.adapters.bus import MemoryBus
@@ -47,7 +47,6 @@ class Services:
     runner: JobRunner | ClusterRunner
     watcher: WatchService | ClusterWatcher
     media: MediaWork | ClusterMedia | None = None
-    extras: dict[str, object] = field(default_factory=dict)
     cluster: Cluster | None = None
 
 

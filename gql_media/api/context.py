@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -18,7 +17,7 @@ from gql_media.adapters.store.reads import LibraryReads
 from gql_media.api.errors import ApiError
 from gql_media.api.loaders import Loaders, create_loaders
 from gql_media.api.security import sign
-from gql_media.core.models import Root, SyncJob, SyncRequest, WatcherStatus, WatchMode
+from gql_media.core.models import Root, SyncJob, SyncRequest, WatcherStatus
 from gql_media.core.ports import EventBus, JobStore
 from gql_media.settings import Settings
 
@@ -66,57 +65,12 @@ class ApiServices(Protocol):
     @property
     def roots(self) -> Sequence[Root]: ...
 
-    # The watcher and the media functions (regenerate_thumbnail, merge_hls, thumbnail_path) are
-    # looked up by name, as attributes or in ``extras``: see ``watcher_of`` and ``media_of``.
     @property
-    def extras(self) -> dict[str, object]: ...
+    def watcher(self) -> WatcherLike: ...
 
-
-class StandInWatcher:
-    """STAND-IN until the watcher is wired into Services: keeps and reports the wanted state.
-
-    It watches nothing; it lets start/stopWatcher and the watcherStatus subscription tell the
-    truth (enabled or not, no events) before the real watcher lands.
-    """
-
-    def __init__(self, services: ApiServices) -> None:
-        settings = services.settings
-        self._bus = services.bus
-        self._status = WatcherStatus(
-            enabled=False,
-            mode=WatchMode.POLLING if settings.watch_mode == "polling" else WatchMode.NATIVE,
-            roots=tuple(root.path for root in services.roots),
-            settle_ms=settings.settle_ms,
-            error="the file watcher is not available in this build",
-        )
-
-    def status(self) -> WatcherStatus:
-        return self._status
-
-    async def _set(self, enabled: bool) -> WatcherStatus:
-        if self._status.enabled != enabled:
-            self._status = dataclasses.replace(self._status, enabled=enabled)
-            await self._bus.publish_watcher(self._status)
-        return self._status
-
-    async def start(self) -> WatcherStatus:
-        return await self._set(True)
-
-    async def stop(self) -> WatcherStatus:
-        return await self._set(False)
-
-
-def watcher_of(services: ApiServices) -> WatcherLike:
-    """The server's watcher (``services.watcher`` or ``extras["watcher"]``), else a stand-in."""
-    found = getattr(services, "watcher", None) or services.extras.get("watcher")
-    if found is None:
-        found = services.extras["watcher"] = StandInWatcher(services)
-    return cast(WatcherLike, found)
-
-
-def media_of(services: ApiServices) -> Any:
-    """The media functions (``services.media`` or ``extras["media"]``), None while not wired."""
-    return getattr(services, "media", None) or services.extras.get("media")
+    # The media functions (regenerate_thumbnail, merge_hls, thumbnail_file); None without media work.
+    @property
+    def media(self) -> Any: ...
 
 
 def http_base_url(base_url: str) -> str:
@@ -167,11 +121,11 @@ class Context:
 
     @property
     def watcher(self) -> WatcherLike:
-        return watcher_of(self.services)
+        return self.services.watcher
 
     @property
     def media(self) -> Any:
-        return media_of(self.services)
+        return self.services.media
 
     def refresh_loaders(self) -> None:
         """New loaders: a websocket connection must not serve one event's rows to the next."""

@@ -37,7 +37,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from gql_media.adapters.media import thumbnail_suffix
 from gql_media.adapters.store.reads import LibraryReads, VideoRow
-from gql_media.api.context import ApiServices, Context, media_of
+from gql_media.api.context import ApiServices, Context
 from gql_media.api.ids import MAX_ROW_ID
 from gql_media.api.schema import ApiSchema, schema_for
 from gql_media.api.security import bearer_token, connection_token, signature_valid, token_matches
@@ -184,7 +184,7 @@ class FileRoutes:
         return _not_modified(request, response) or response
 
     async def _thumbnail_file(self, row: VideoRow) -> str | None:
-        media = media_of(self._services())
+        media = self._services().media
         by_key = getattr(media, "thumbnail_file", None)
         if callable(by_key):  # MediaWork: thumbnail_file(key) -> path or None
             found = by_key(row.thumbnail_key)

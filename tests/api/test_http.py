@@ -110,7 +110,7 @@ async def test_internal_errors_are_masked_and_logged(api: Api, caplog: object) -
 
     body = await api.post('mutation { mergeHls(path: "Alpha") { ok } }')
     assert body["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
-    api.services.extras["media"] = Exploding()
+    api.services.media = Exploding()
     body = await api.post('mutation { mergeHls(path: "Alpha") { ok } }')
     assert body["errors"][0]["message"] == "Internal server error."
     assert "secret" not in str(body) and "Traceback" not in str(body)

@@ -67,7 +67,7 @@ async def test_thumbnail_and_merge_through_the_media_service(api: Api, library: 
                 playlist_path=path + "/index.m3u8", output_path=path + ".mp4", ok=True, source_deleted=False
             )
 
-    api.services.extras["media"] = Media()
+    api.services.media = Media()
     video = (await api.data(query, {"id": video_id}))["regenerateThumbnail"]
     assert video == {"id": video_id, "name": "zeta.mp4", "status": "PENDING"}
     merged = await api.data(
