@@ -98,7 +98,15 @@ def serve(settings: Settings) -> int:
         print(problem, file=sys.stderr)
         return 2
     print(f"gql-media: http://{settings.host}:{settings.port}/  (GraphQL at /graphql)", file=sys.stderr)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=settings.log_level)
+    # No permessage-deflate: its zlib state (~40 KB a connection, compressor and decompressor) and
+    # a compression per message cost more than they save for small JSON events on a local network.
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ws_per_message_deflate=False,
+    )
     return 0
 
 

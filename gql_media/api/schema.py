@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import strawberry
 from graphql import (
+    FieldNode,
     GraphQLEnumType,
     GraphQLError,
     GraphQLField,
@@ -16,6 +18,9 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLResolveInfo,
+    OperationDefinitionNode,
+    OperationType,
+    get_named_type,
     is_leaf_type,
 )
 from graphql.pyutils import Path, Undefined
@@ -28,10 +33,9 @@ from strawberry.extensions import (
     ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types import ExecutionContext
 from strawberry.types.field import StrawberryField
@@ -65,6 +69,44 @@ class _Operation(SchemaExtension):
         OPERATIONS.labels(type=operation_type.value if operation_type else "invalid").inc()
 
 
+VALIDATION_CACHE_SIZE = 256
+
+
+class _ValidationCache(SchemaExtension):
+    """Validation results by query text, for this schema and its fixed rules.
+
+    Strawberry's ValidationCache keys on the rule classes too, and the limiter extensions make new
+    ones for every operation: it never hit (every subscribe and query was validated again).
+    """
+
+    def __init__(self, cache: OrderedDict[str, tuple[GraphQLError, ...]]) -> None:
+        super().__init__()
+        self._cache = cache
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        query, document = context.query, context.graphql_document
+        if query is not None and document is not None and context.validation_rules:
+            errors = self._cache.get(query)
+            if errors is None:
+                errors = tuple(validate_document(context.schema._schema, document, context.validation_rules))
+                self._cache[query] = errors
+                if len(self._cache) > VALIDATION_CACHE_SIZE:
+                    self._cache.popitem(last=False)
+            else:
+                self._cache.move_to_end(query)
+            context.pre_execution_errors = list(errors)
+        yield
+
+
+class _MaskErrors(MaskErrors):
+    """MaskErrors without its per-result Protocol isinstance check when there are no errors."""
+
+    def _process_result(self, result: object) -> None:
+        if getattr(result, "errors", None):
+            super()._process_result(result)
+
+
 class ApiSchema(strawberry.Schema):
     """Logs unexpected errors with their traceback, and the client's own mistakes briefly."""
 
@@ -92,6 +134,13 @@ class _Leaf(NamedTuple):
 _LEAVES: weakref.WeakKeyDictionary[GraphQLObjectType, dict[str, _Leaf]] = weakref.WeakKeyDictionary()
 
 
+# The last result of each shareable subscription operation: (operation, payload, variables, result).
+_EVENT_RESULTS: dict[int, tuple[OperationDefinitionNode, Any, Any, Any]] = {}
+_EVENT_RESULTS_SIZE = 256
+# Whether an operation selects only plain-attribute scalars of its events (by id: AST nodes hash deeply).
+_SHAREABLE: dict[int, tuple[OperationDefinitionNode, bool]] = {}
+
+
 class _FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """graphql-core's executor with a short path for plain-attribute scalar fields.
 
@@ -100,6 +149,59 @@ class _FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
     Anything unusual (a null, a failed coercion, an exception, middleware) takes the normal
     path, which then gives the usual result or located error.
     """
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        """A subscription event's result, shared by every subscriber of the same operation.
+
+        The bus hands each subscriber the same event object, and the API builds one GraphQL
+        object per event (``subscriptions.progress_node``); when the operation selects only
+        plain-attribute scalars of it, its result depends on nothing else (not the connection's
+        context), so a thousand subscribers cost one execution and a thousand sends.
+        """
+        operation, payload = self.operation, self.root_value
+        if payload is None or operation.operation is not OperationType.SUBSCRIPTION or not self._shareable():
+            return super().execute_operation(serially)
+        variables = self.variable_values.coerced
+        last = _EVENT_RESULTS.get(id(operation))
+        if last is not None and last[0] is operation and last[1] is payload and last[2] == variables:
+            return last[3]
+        result = super().execute_operation(serially)
+        if not self.is_awaitable(result) and not getattr(result, "errors", None):
+            if len(_EVENT_RESULTS) >= _EVENT_RESULTS_SIZE:
+                _EVENT_RESULTS.clear()
+            _EVENT_RESULTS[id(operation)] = (operation, payload, variables, result)
+        return result
+
+    def _shareable(self) -> bool:
+        operation = self.operation
+        known = _SHAREABLE.get(id(operation))
+        if known is None or known[0] is not operation:
+            if len(_SHAREABLE) >= _EVENT_RESULTS_SIZE:
+                _SHAREABLE.clear()
+            known = _SHAREABLE[id(operation)] = (operation, self._only_plain_scalars(operation))
+        return known[1]
+
+    def _only_plain_scalars(self, operation: OperationDefinitionNode) -> bool:
+        root_type = self.schema.subscription_type
+        if root_type is None:
+            return False
+        for root in operation.selection_set.selections:
+            if not isinstance(root, FieldNode) or root.directives or root.selection_set is None:
+                return False
+            field = root_type.fields.get(root.name.value)
+            object_type = None if field is None else get_named_type(field.type)
+            leaves = _LEAVES.get(object_type) if isinstance(object_type, GraphQLObjectType) else None
+            if not leaves:
+                return False
+            for selection in root.selection_set.selections:
+                if (
+                    not isinstance(selection, FieldNode)
+                    or selection.directives
+                    or selection.arguments
+                    or selection.name.value not in leaves
+                ):
+                    return False
+        return True
 
     def execute_fields(
         self,
@@ -237,6 +339,7 @@ def create_schema(
     max_tokens: int = DEFAULT_MAX_TOKENS,
 ) -> ApiSchema:
     """The schema, with its limits (depth, aliases, tokens) and masked internal errors."""
+    validated: OrderedDict[str, tuple[GraphQLError, ...]] = OrderedDict()
     schema = ApiSchema(
         execution_context_class=_FastExecutionContext,
         query=Query,
@@ -258,8 +361,8 @@ def create_schema(
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             lambda: ParserCache(maxsize=256),
-            lambda: ValidationCache(maxsize=256),
-            lambda: MaskErrors(should_mask_error=should_mask_error, error_message="Internal server error."),
+            lambda: _ValidationCache(validated),
+            lambda: _MaskErrors(should_mask_error=should_mask_error, error_message="Internal server error."),
             _Operation,
         ],
     )

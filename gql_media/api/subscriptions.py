@@ -18,6 +18,20 @@ from gql_media.api.paths import find_root, resolve_path
 from gql_media.api.types import Info, LibraryChange, SyncProgress, WatcherStatus, described_subscription
 from gql_media.core import models
 
+_last_progress: tuple[models.SyncProgress, SyncProgress] | None = None
+
+
+def progress_node(progress: models.SyncProgress) -> SyncProgress:
+    """The GraphQL object of a progress event, built once for all its subscribers (the bus hands
+    every subscriber the same event object)."""
+    global _last_progress
+    last = _last_progress
+    if last is not None and last[0] is progress:
+        return last[1]
+    node = SyncProgress.from_model(progress)
+    _last_progress = (progress, node)
+    return node
+
 
 def _within(path: str | None, under: str) -> bool:
     return path is not None and (under == "" or path == under or path.startswith(under + "/"))
@@ -59,7 +73,7 @@ class Subscription:
             async for progress in subscription:
                 if wanted is not None and (progress.job_id != wanted or progress.sequence <= last_sequence):
                     continue
-                yield SyncProgress.from_model(progress)
+                yield progress_node(progress)
                 if wanted is not None and progress.state.is_terminal:
                     return
         finally:
