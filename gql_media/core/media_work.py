@@ -46,6 +46,7 @@ from gql_media.core.models import (
     VideoStatus,
 )
 from gql_media.core.ports import JobContext, MediaError, MediaTool
+from gql_media.core.sync import old_objects_left_alone
 
 logger = logging.getLogger(__name__)
 
@@ -249,6 +250,10 @@ class ProbeStep:
         self.batch_size = batch_size
 
     async def __call__(self, context: JobContext) -> None:
+        with old_objects_left_alone():  # the GC leaves the older objects alone (no long full collections)
+            await self._run(context)
+
+    async def _run(self, context: JobContext) -> None:
         ids = list(context.changed_video_ids)
         root_ids = _full_root_ids(context.scopes)
         if root_ids:
@@ -310,6 +315,10 @@ class ThumbnailStep:
         self.batch_size = batch_size
 
     async def __call__(self, context: JobContext) -> None:
+        with old_objects_left_alone():  # the GC leaves the older objects alone (no long full collections)
+            await self._run(context)
+
+    async def _run(self, context: JobContext) -> None:
         if context.removed_video_ids:
             await asyncio.to_thread(remove_thumbnail_files, self.spec.directory, set(context.removed_video_ids))
         ids = list(context.changed_video_ids)
@@ -389,6 +398,10 @@ class MergeStep:
         self.delete_source = delete_source
 
     async def __call__(self, context: JobContext) -> None:
+        with old_objects_left_alone():  # the GC leaves the older objects alone (no long full collections)
+            await self._run(context)
+
+    async def _run(self, context: JobContext) -> None:
         if not self.auto_merge:
             return
         roots = {root.id: root for root in context.roots}
