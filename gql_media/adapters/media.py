@@ -441,6 +441,10 @@ def serve_worker(request_fd: int, reply_fd: int) -> None:
     """A worker process's loop: one request in, one reply out, until the pipe closes or ``None`` comes."""
     requests = Connection(request_fd, writable=False)
     replies = Connection(reply_fd, readable=False)
+    # Background work: the server's process (queries, events) gets the CPU first. Measured in P9
+    # (a sync with thumbnails): query p99 during it 7.9x idle -> 4.8x with the workers at nice 10.
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
     av.logging.set_level(av.logging.PANIC)  # FFmpeg's own chatter would flood the server's stderr
     while True:
         try:
@@ -483,6 +487,8 @@ class WorkerFailure(MediaError):
 class WorkerCrashed(WorkerFailure):
     """The worker died during the call (the worker was replaced)."""
 
+
+WORKER_NICENESS = 10
 
 # The worker is a fresh interpreter: no fork of a threaded server, no re-import of its main module.
 _WORKER_CODE = (
