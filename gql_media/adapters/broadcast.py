@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import asyncpg
 import redis.asyncio as aioredis
 
-from gql_media.adapters.bus import DEFAULT_QUEUE_SIZE, MemoryBus, QueueSubscription
+from gql_media.adapters.bus import DEFAULT_QUEUE_SIZE, MemoryBus
 from gql_media.core.models import (
     ChangeKind,
     EntryKind,
@@ -157,11 +157,6 @@ class PostgresTransport:
         await self._close_sender()
 
 
-def _keep_newest(items: deque[Any], item: Any) -> None:
-    items.popleft()
-    items.append(item)
-
-
 def _ts(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
@@ -217,7 +212,7 @@ def decode_watcher(d: dict[str, Any]) -> WatcherStatus:
     )
 
 
-class BroadcastBus:
+class BroadcastBus(MemoryBus):
     """Implements ``ports.EventBus`` for several replicas over a ``Transport``.
 
     Args:
@@ -239,10 +234,9 @@ class BroadcastBus:
         heartbeat_s: float = 2.0,
         retry_delay_s: float = 0.5,
     ) -> None:
+        super().__init__(queue_size)
         self.transport = transport
         self.source = f"{instance}/{uuid.uuid4().hex[:8]}"
-        self.queue_size = queue_size
-        self.sequence = 0
         # Counters for logs and tests.
         self.gaps = 0
         self.dropped = 0
@@ -255,9 +249,6 @@ class BroadcastBus:
         self._outbox_ready = asyncio.Event()
         self._last_sent = time.monotonic()
         self._last_seen: OrderedDict[str, int] = OrderedDict()
-        self._changes: set[QueueSubscription[LibraryChange]] = set()
-        self._progress: set[QueueSubscription[SyncProgress]] = set()
-        self._watcher: set[QueueSubscription[WatcherStatus]] = set()
         self._connected = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -291,30 +282,16 @@ class BroadcastBus:
     # ------------------------------------------------------------------ publishing
 
     async def publish_change(self, change: LibraryChange) -> LibraryChange:
-        self.sequence += 1
-        sequenced = LibraryChange(
-            change.kind,
-            change.entry_kind,
-            change.id,
-            change.root_id,
-            change.root_path,
-            change.path,
-            change.old_path,
-            change.job_id,
-            self.sequence,
-        )
-        self._deliver_change(sequenced)
+        sequenced = await super().publish_change(change)
         self._enqueue("c", encode_change(sequenced))
         return sequenced
 
     async def publish_progress(self, progress: SyncProgress) -> None:
-        for subscriber in self._progress:
-            subscriber.offer(progress)
+        await super().publish_progress(progress)
         self._enqueue("p", encode_progress(progress))
 
     async def publish_watcher(self, status: WatcherStatus) -> None:
-        for subscriber in self._watcher:
-            subscriber.offer(status)
+        await super().publish_watcher(status)
         self._enqueue("w", encode_watcher(status))
 
     async def publish_resync(self) -> LibraryChange:
@@ -428,54 +405,13 @@ class BroadcastBus:
             self.sequence = max(self.sequence, change.sequence)
             self._deliver_change(change)
         elif kind == "p":
-            progress = decode_progress(data)
-            for progress_subscriber in self._progress:
-                progress_subscriber.offer(progress)
+            self._deliver_progress(decode_progress(data))
         elif kind == "w":
-            status = decode_watcher(data)
-            for watcher_subscriber in self._watcher:
-                watcher_subscriber.offer(status)
-
-    def _deliver_change(self, change: LibraryChange) -> None:
-        for subscriber in self._changes:
-            subscriber.offer(change)
+            self._deliver_watcher(decode_watcher(data))
 
     def _gap(self) -> None:
         self.gaps += 1
         self._deliver_change(self._resync_change())
-
-    def _resync_change(self) -> LibraryChange:
-        return LibraryChange(ChangeKind.RESYNC, None, None, None, None, None, sequence=self.sequence)
-
-    # ------------------------------------------------------------------ subscribing
-
-    def _resync(self, items: deque[LibraryChange], _item: LibraryChange) -> None:
-        # The subscriber missed changes: drop what it had not read and tell it to refetch.
-        items.clear()
-        items.append(self._resync_change())
-
-    def subscribe_changes(self) -> QueueSubscription[LibraryChange]:
-        subscription = QueueSubscription(self.queue_size, self._resync, self._changes.discard)
-        self._changes.add(subscription)
-        return subscription
-
-    def subscribe_progress(self) -> QueueSubscription[SyncProgress]:
-        subscription: QueueSubscription[SyncProgress] = QueueSubscription(
-            self.queue_size, _keep_newest, self._progress.discard
-        )
-        self._progress.add(subscription)
-        return subscription
-
-    def subscribe_watcher(self) -> QueueSubscription[WatcherStatus]:
-        subscription: QueueSubscription[WatcherStatus] = QueueSubscription(
-            self.queue_size, _keep_newest, self._watcher.discard
-        )
-        self._watcher.add(subscription)
-        return subscription
-
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._changes) + len(self._progress) + len(self._watcher)
 
 
 def transport_for(url: str, channel: str = DEFAULT_CHANNEL) -> Transport | None:

@@ -72,8 +72,11 @@ def _keep_newest(items: deque[T], item: T) -> None:
     items.append(item)
 
 
-class MemoryBus:
-    """Implements ``ports.EventBus`` within one process."""
+class LocalFanout:
+    """This process's subscribers and how each is fed: bounded queues, RESYNC or newest on overflow.
+
+    ``sequence`` is the last change sequence delivered here; a RESYNC carries it.
+    """
 
     def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
         self.queue_size = queue_size
@@ -82,46 +85,25 @@ class MemoryBus:
         self._progress: set[QueueSubscription[SyncProgress]] = set()
         self._watcher: set[QueueSubscription[WatcherStatus]] = set()
 
-    async def publish_change(self, change: LibraryChange) -> LibraryChange:
-        self.sequence += 1
-        # Built field by field: dataclasses.replace costs ~7 us a call, 0.7 s for a 100k-file first sync.
-        sequenced = LibraryChange(
-            change.kind,
-            change.entry_kind,
-            change.id,
-            change.root_id,
-            change.root_path,
-            change.path,
-            change.old_path,
-            change.job_id,
-            self.sequence,
-        )
-        for subscriber in self._changes:
-            subscriber.offer(sequenced)
-        return sequenced
-
-    async def publish_progress(self, progress: SyncProgress) -> None:
-        for subscriber in self._progress:
-            subscriber.offer(progress)
-
-    async def publish_watcher(self, status: WatcherStatus) -> None:
-        for subscriber in self._watcher:
-            subscriber.offer(status)
+    def _resync_change(self) -> LibraryChange:
+        return LibraryChange(ChangeKind.RESYNC, None, None, None, None, None, sequence=self.sequence)
 
     def _resync(self, items: deque[LibraryChange], _item: LibraryChange) -> None:
         # The subscriber missed changes: drop what it had not read and tell it to refetch.
         items.clear()
-        items.append(
-            LibraryChange(
-                kind=ChangeKind.RESYNC,
-                entry_kind=None,
-                id=None,
-                root_id=None,
-                root_path=None,
-                path=None,
-                sequence=self.sequence,
-            )
-        )
+        items.append(self._resync_change())
+
+    def _deliver_change(self, change: LibraryChange) -> None:
+        for subscriber in self._changes:
+            subscriber.offer(change)
+
+    def _deliver_progress(self, progress: SyncProgress) -> None:
+        for subscriber in self._progress:
+            subscriber.offer(progress)
+
+    def _deliver_watcher(self, status: WatcherStatus) -> None:
+        for subscriber in self._watcher:
+            subscriber.offer(status)
 
     def subscribe_changes(self) -> QueueSubscription[LibraryChange]:
         subscription = QueueSubscription(self.queue_size, self._resync, self._changes.discard)
@@ -145,3 +127,30 @@ class MemoryBus:
     @property
     def subscriber_count(self) -> int:
         return len(self._changes) + len(self._progress) + len(self._watcher)
+
+
+class MemoryBus(LocalFanout):
+    """Implements ``ports.EventBus`` within one process."""
+
+    async def publish_change(self, change: LibraryChange) -> LibraryChange:
+        self.sequence += 1
+        # Built field by field: dataclasses.replace costs ~7 us a call, 0.7 s for a 100k-file first sync.
+        sequenced = LibraryChange(
+            change.kind,
+            change.entry_kind,
+            change.id,
+            change.root_id,
+            change.root_path,
+            change.path,
+            change.old_path,
+            change.job_id,
+            self.sequence,
+        )
+        self._deliver_change(sequenced)
+        return sequenced
+
+    async def publish_progress(self, progress: SyncProgress) -> None:
+        self._deliver_progress(progress)
+
+    async def publish_watcher(self, status: WatcherStatus) -> None:
+        self._deliver_watcher(status)
