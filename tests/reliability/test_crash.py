@@ -142,7 +142,13 @@ def test_sigkill_at_many_moments_then_converges(tmp_path: Path, make_server: Cal
     for path in sorted(library.glob("f01/*.mp4"))[:10]:
         path.write_bytes(b"changed while down")
     # 8. Right after the sync removed their rows, before the thumbnail step deletes their images.
-    run("after-removal", lambda p: p is not None and p["removed"] >= 10)
+    # A new HLS download whose merge stalls holds the job there, so the moment can be seen.
+    write_hls_folder(library / "Second Lecture", ClipSpec(duration_s=2.0))
+    run(
+        "after-removal",
+        lambda p: p is not None and p["removed"] >= 10,
+        {"GQL_MEDIA_TEST_MERGE_PAUSE_S": "60"},
+    )
     assert moments["after-removal"], moments
     assert with_thumbnails == len(gone)
 
@@ -169,7 +175,8 @@ def test_sigkill_at_many_moments_then_converges(tmp_path: Path, make_server: Cal
     statuses = server.data("{ videos(first: 1, filter: {status: PENDING}) { totalCount } }")
     assert statuses["videos"]["totalCount"] == 0, "probing did not resume after the kills"
     ready = server.data("{ videos(first: 1, filter: {status: READY}) { totalCount } }")
-    assert ready["videos"]["totalCount"] == REAL_CLIPS - 10 + 1  # the clips left, and the merged lecture
+    assert ready["videos"]["totalCount"] == REAL_CLIPS - 10 + 2  # the clips left, and the two merged lectures
+    assert (library / "Second Lecture.mp4").stat().st_size > 0
     merged = library / "My Lecture.mp4"
     with av.open(str(merged)) as container:
         assert container.duration is not None
