@@ -12,7 +12,7 @@ collation of the path columns on PostgreSQL.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -49,6 +49,7 @@ _VIDEO_COLUMNS = (
 )
 
 T = TypeVar("T")
+RowT = TypeVar("RowT", "FolderRow", "VideoRow")
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,27 +260,22 @@ class LibraryReads:
         return None if row is None else _folder(row)
 
     async def folders_by_ids(self, ids: Iterable[int]) -> dict[int, FolderRow]:
-        found: dict[int, FolderRow] = {}
-        async with self.db.reading() as conn:
-            for chunk in _chunks(ids):
-                rows = await conn.fetch(
-                    f"SELECT {_FOLDER_COLUMNS} FROM folders f JOIN roots r ON r.id = f.root_id"
-                    f" WHERE f.id IN ({_marks(len(chunk))})",
-                    chunk,
-                )
-                found.update((row.id, row) for row in map(_folder, rows))
-        return found
+        return await self._by_ids(f"SELECT {_FOLDER_COLUMNS} FROM folders f", "f", ids, _folder)
 
     async def videos_by_ids(self, ids: Iterable[int]) -> dict[int, VideoRow]:
-        found: dict[int, VideoRow] = {}
+        return await self._by_ids(f"SELECT {_VIDEO_COLUMNS} FROM videos v", "v", ids, _video)
+
+    async def _by_ids(
+        self, select: str, alias: str, ids: Iterable[int], make: Callable[[Sequence[Any]], RowT]
+    ) -> dict[int, RowT]:
+        found: dict[int, RowT] = {}
         async with self.db.reading() as conn:
             for chunk in _chunks(ids):
                 rows = await conn.fetch(
-                    f"SELECT {_VIDEO_COLUMNS} FROM videos v JOIN roots r ON r.id = v.root_id"
-                    f" WHERE v.id IN ({_marks(len(chunk))})",
+                    f"{select} JOIN roots r ON r.id = {alias}.root_id WHERE {alias}.id IN ({_marks(len(chunk))})",
                     chunk,
                 )
-                found.update((row.id, row) for row in map(_video, rows))
+                found.update((row.id, row) for row in map(make, rows))
         return found
 
     async def child_folders(self, parent_ids: Iterable[int]) -> dict[int, list[FolderRow]]:
