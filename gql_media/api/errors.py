@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from graphql import GraphQLError
 
+from gql_media.core.ports import StoreUnavailable
+
 
 class ApiError(Exception):
     """A refusal or a bad argument, told to the client as is (with a machine-readable ``code``)."""
@@ -16,4 +18,4 @@ class ApiError(Exception):
 def should_mask_error(error: GraphQLError) -> bool:
     """Mask unexpected exceptions (they may hold host paths); keep ours and GraphQL's own."""
     original = error.original_error
-    return not (original is None or isinstance(original, ApiError | GraphQLError))
+    return not (original is None or isinstance(original, ApiError | GraphQLError | StoreUnavailable))

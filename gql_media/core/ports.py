@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol, TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
 from gql_media.core.hls import HlsPlaylist
 from gql_media.core.models import (
@@ -192,3 +192,10 @@ class JobStep(Protocol):
 
 class JobCancelled(Exception):
     """Raised inside a job when it was cancelled."""
+
+
+class StoreUnavailable(Exception):
+    """The index database cannot be written or reached (read-only, disk full, gone): a clear reason."""
+
+    # Shown to API clients as is (no host paths in it): they can act on it.
+    extensions: ClassVar[dict[str, str]] = {"code": "STORE_UNAVAILABLE"}

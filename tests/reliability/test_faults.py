@@ -15,12 +15,16 @@ import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+from starlette.applications import Starlette
 
 from gql_media.adapters.demo import ClipSpec, encode_clip, write_hls_folder
 from gql_media.adapters.media import PyAvMediaTool
+from gql_media.api import routes
 from gql_media.core.hls import TEMP_PREFIX
 from gql_media.core.models import JobState, SyncJob, VideoStatus
+from gql_media.core.ports import StoreUnavailable
 from gql_media.services import Services, open_services
 from gql_media.settings import Settings
 from tests.conftest import disk_tree, index_tree, run_sync
@@ -147,9 +151,14 @@ async def test_a_read_only_database_is_reported_then_the_watcher_catches_up(tmp_
             pytest.skip("cannot bind-mount here")
         try:
             assert _mount("-o", "remount,ro,bind", str(db_dir))
-            # A sync asked for now fails with the database's own words.
-            with pytest.raises(Exception, match="database"):
+            # A sync asked for now fails with a clear reason, in the database's own words.
+            with pytest.raises(StoreUnavailable, match=r"index database cannot be written.*readonly"):
                 await run_sync(services, library)
+            # And an API client is told so, not "Internal server error".
+            body = await _graphql(services, "mutation { syncLibrary { id } }")
+            error = body["errors"][0]
+            assert error["extensions"]["code"] == "STORE_UNAVAILABLE", body
+            assert "cannot be written" in error["message"] and str(tmp_path) not in error["message"], body
             (library / "b.mp4").write_bytes(b"b")
             await wait_until(lambda: services.watcher.status().error is not None, "the watcher to report the failure")
             error = services.watcher.status().error
@@ -164,6 +173,16 @@ async def test_a_read_only_database_is_reported_then_the_watcher_catches_up(tmp_
 
         await wait_until_async(caught_up, "the change made while read-only to be indexed")
         await wait_until(lambda: services.watcher.status().error is None, "the watcher error to clear")
+
+
+async def _graphql(services: Services, query: str) -> dict[str, object]:
+    """One GraphQL request through the real app, with these services."""
+    app = Starlette(routes=routes(services.settings, lambda: services))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
+        response = await client.post("/graphql", json={"query": query})
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
 
 
 async def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 60.0) -> None:

@@ -21,8 +21,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import aiosqlite
+import asyncpg
 from databases import Database, DatabaseURL
 from databases.backends.sqlite import SQLiteBackend, SQLitePool
+
+from gql_media.core.ports import StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -212,13 +215,36 @@ class Db:
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[RawConnection]:
-        """A raw connection inside one transaction, holding this process's write lock."""
-        async with self._write_lock, self.database.connection() as connection, connection.transaction():
-            token = _in_write.set(True)
-            try:
-                yield RawConnection(self, connection.raw_connection)
-            finally:
-                _in_write.reset(token)
+        """A raw connection inside one transaction, holding this process's write lock.
+
+        Raises ``StoreUnavailable`` when the database cannot be written (read-only, full, gone).
+        """
+        try:
+            async with self._write_lock, self.database.connection() as connection, connection.transaction():
+                token = _in_write.set(True)
+                try:
+                    yield RawConnection(self, connection.raw_connection)
+                finally:
+                    _in_write.reset(token)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"the index database cannot be written: {unavailable_reason(exc)}") from exc
+
+
+# Errors of the database itself (not of our SQL): told to the user, never taken for a bug.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    sqlite3.OperationalError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+    asyncpg.exceptions.DiskFullError,
+    asyncpg.exceptions.InsufficientPrivilegeError,
+    ConnectionError,
+)
+
+
+def unavailable_reason(exc: BaseException) -> str:
+    """The driver's words, without file names (they may be host paths)."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
 
 
 def _enable_wal(path: Path) -> None:
