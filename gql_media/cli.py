@@ -106,6 +106,9 @@ def serve(settings: Settings) -> int:
         port=settings.port,
         log_level=settings.log_level,
         ws_per_message_deflate=False,
+        # Longer than uvicorn's 5 s: while a big sync keeps the server busy, an idle keep-alive
+        # connection must not be closed just as its client sends the next request.
+        timeout_keep_alive=30,
     )
     return 0
 
