@@ -132,7 +132,7 @@ async def test_queries_and_subscriptions_during_a_20k_sync(
         f" p99 {p99_ms:.0f} ms, rss {server.rss_kb()} KiB"
     )
     assert not errors, errors[:5]
-    assert len(resets) <= len(latencies_s) // 100, resets[:5]
+    assert not resets, resets[:5]
     assert "database is locked" not in server.log()
     for events in seen:
         final = [e for e in events if e["jobId"] == _wanted[0] and e["state"] == "SUCCEEDED"]
