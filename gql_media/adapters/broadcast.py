@@ -138,11 +138,16 @@ class PostgresTransport:
             await connection.add_listener(self._channel, on_notify)
             yield None
             while True:
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+                # that lands as the get() completes, and the receiver then never stops.
                 try:
-                    yield await asyncio.wait_for(inbox.get(), timeout=1.0)
+                    async with asyncio.timeout(1.0):
+                        payload = await inbox.get()
                 except TimeoutError:
                     if connection.is_closed():
                         raise ConnectionError("the LISTEN connection to PostgreSQL was closed") from None
+                    continue
+                yield payload
         finally:
             with contextlib.suppress(Exception):
                 await connection.close(timeout=2)
@@ -272,7 +277,10 @@ class BroadcastBus(MemoryBus):
         for task in tasks:
             task.cancel()
         if tasks:
-            await asyncio.wait(tasks)
+            # Bounded: a shutdown never hangs on a transport that does not answer.
+            _done, pending = await asyncio.wait(tasks, timeout=10)
+            if pending:
+                logger.warning("broadcast: %d task(s) did not stop within 10 s", len(pending))
         await self.transport.aclose()
 
     @property
@@ -328,7 +336,8 @@ class BroadcastBus(MemoryBus):
         delay_s = self._retry_delay_s
         while True:
             try:
-                await asyncio.wait_for(self._outbox_ready.wait(), timeout=self._heartbeat_s)
+                async with asyncio.timeout(self._heartbeat_s):  # not wait_for: see PostgresTransport.receive
+                    await self._outbox_ready.wait()
             except TimeoutError:
                 self._enqueue("h", None)
             self._outbox_ready.clear()
