@@ -33,7 +33,6 @@ from gql_media.core.models import (
     SyncPhase,
     SyncPlan,
     Update,
-    is_under,
     parent_of,
 )
 from gql_media.core.ports import EventBus, JobCancelled, LibraryStore
@@ -697,14 +696,3 @@ def _plan(diff: _Diff, first_folder_id: int, first_video_id: int) -> _PlanResult
 def _batches(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def scope_contains(scope: Scope, root_id: int, path: str) -> bool:
-    """Whether ``path`` of ``root_id`` lies in ``scope``."""
-    if scope.root_id != root_id:
-        return False
-    if path == scope.path:
-        return True
-    if scope.recursive:
-        return is_under(path, scope.path)
-    return parent_of(path) == scope.path
