@@ -59,6 +59,18 @@ class Settings(BaseSettings):
     hls_auto_merge: bool = True
     hls_delete_source: bool = False
 
+    # Playback (issue 14): HLS made on the fly for what browsers cannot play as it is.
+    transcode: bool = True
+    transcode_max_height: int = Field(default=1080, ge=144)
+    transcode_preset: Literal[
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
+    ] = "veryfast"
+    # Segments made at once (worker processes of their own, apart from probes and thumbnails).
+    transcode_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 1) // 2), ge=1)
+    # A segment request waits this long for a free worker, then gets 503 + Retry-After.
+    transcode_wait_s: float = 5.0
+    transcode_cache_mb: int = Field(default=2048, ge=0)
+
     # API.
     api_token: str | None = None
     public_read: bool = False
@@ -114,6 +126,10 @@ class Settings(BaseSettings):
     @property
     def thumbnails_dir(self) -> Path:
         return self.data_dir / "thumbnails"
+
+    @property
+    def transcode_cache_dir(self) -> Path:
+        return self.data_dir / "transcode-cache"
 
     @property
     def root_paths(self) -> list[str]:

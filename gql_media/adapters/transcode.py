@@ -1,0 +1,538 @@
+"""HLS segments and WebVTT subtitles made with PyAV: plain functions run inside media worker processes.
+
+Every segment is made on its own, from the source, in any order (a seek far ahead makes only
+its segment), and is decodable alone: MPEG-TS, starting with a keyframe, carrying its codec
+headers. Segments line up because every timestamp is the source's own presentation time (moved
+to start at ``OUTPUT_OFFSET_S``): a frame belongs to the segment whose window holds its time, so
+consecutive segments tile the clock with no gap and no overlap. Audio is cut on a 48 kHz sample
+grid fixed by the segment's start, so its samples line up across segments too.
+
+- TRANSCODE: video decoded and encoded by libx264 (yuv420p, even size, at most ``max_height_px``
+  high, the display rotation applied), audio by AAC (stereo, 48 kHz).
+- REMUX: video packets copied (a segment must start on a keyframe: each nominal boundary is
+  snapped to the first keyframe at or after it), audio copied when AAC, else encoded to AAC.
+
+``OUTPUT_OFFSET_S`` keeps every decoding timestamp positive (B-frames decode before they show):
+a muxer that saw a negative one would shift that segment alone and break the shared clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import asdict
+from fractions import Fraction
+from typing import Any
+
+import av
+
+from gql_media.core.playback import SourceStreams, SubtitleStream
+from gql_media.core.ports import MediaError
+from gql_media.core.subtitles import Cue, ass_text, cues_to_vtt
+
+__all__ = [
+    "AUDIO_RATE_HZ",
+    "OUTPUT_OFFSET_S",
+    "make_segment",
+    "make_subtitle_vtt",
+    "probe_streams",
+]
+
+OUTPUT_OFFSET_S = 10.0
+AUDIO_RATE_HZ = 48_000
+_AAC_FRAME_SAMPLES = 1024
+_TS_TIME_BASE = Fraction(1, 90_000)
+# A frame's time may sit a hair before a boundary it belongs after (rounding of time bases).
+_EPSILON_S = 1e-4
+# Decoder names that differ from the codec's name (as in the probe).
+_CODEC_NAMES = {"mp3float": "mp3", "libdav1d": "av1", "libopus": "opus", "libvorbis": "vorbis", "libvpx-vp9": "vp9"}
+
+
+def _codec_name(stream: Any) -> str:
+    name = str(stream.codec_context.name)
+    return _CODEC_NAMES.get(name, name).removesuffix("_fixed")
+
+
+def _container_name(container: Any, path: str) -> str:
+    names = str(container.format.name).split(",")
+    suffix = os.path.splitext(path)[1].lower().lstrip(".")
+    if suffix in names:
+        return suffix
+    return "mp4" if "mp4" in names else names[0]
+
+
+def _open(path: str | bytes) -> Any:
+    try:
+        return av.open(os.fsdecode(path), metadata_errors="ignore")
+    except FileNotFoundError as error:
+        raise MediaError("file not found") from error
+    except PermissionError as error:
+        raise MediaError("permission denied") from error
+    except av.FFmpegError as error:
+        raise MediaError(f"cannot be opened: {error.strerror or error}") from error
+
+
+def _start_s(container: Any) -> float:
+    """The source clock's first time (MPEG-TS starts at ~1.4 s, not 0)."""
+    return float(container.start_time) / av.time_base if container.start_time is not None else 0.0
+
+
+def _duration_s(container: Any, stream: Any | None) -> float:
+    if container.duration:
+        return float(container.duration) / av.time_base
+    if stream is not None and stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return 0.0
+
+
+def probe_streams(path: str | bytes) -> dict[str, Any]:
+    """What playback needs to know of a file (``SourceStreams`` fields); raises MediaError when unreadable."""
+    with _open(path) as container:
+        video = container.streams.video[0] if container.streams.video else None
+        audio = container.streams.audio[0] if container.streams.audio else None
+        bit_depth, chroma_420, rotation = 8, True, 0
+        width = height = 0
+        if video is not None:
+            pix_fmt = video.codec_context.pix_fmt or "yuv420p"
+            with contextlib.suppress(ValueError, av.FFmpegError):
+                bit_depth = int(av.VideoFormat(pix_fmt).components[0].bits)
+            chroma_420 = pix_fmt.startswith(("yuv420", "yuvj420", "nv12", "p010"))
+            width, height = int(video.codec_context.width), int(video.codec_context.height)
+            with contextlib.suppress(av.FFmpegError, StopIteration):
+                frame = next(iter(container.decode(video)))
+                rotation = int(frame.rotation or 0)
+        subtitles = tuple(
+            SubtitleStream(
+                index=int(stream.index),
+                codec=_codec_name(stream),
+                language=stream.metadata.get("language") or None,
+                title=stream.metadata.get("title") or None,
+            )
+            for stream in container.streams.subtitles
+        )
+        streams = SourceStreams(
+            container=_container_name(container, os.fsdecode(path)),
+            duration_s=_duration_s(container, video or audio),
+            video_codec=_codec_name(video) if video is not None else None,
+            audio_codec=_codec_name(audio) if audio is not None else None,
+            width=width,
+            height=height,
+            bit_depth=bit_depth,
+            chroma_420=chroma_420,
+            rotation_deg=rotation % 360,
+            audio_channels=int(audio.codec_context.channels) if audio is not None else 0,
+            subtitles=subtitles,
+        )
+    return asdict(streams)
+
+
+# --------------------------------------------------------------------------------------------
+# Segments.
+
+
+def _output_size(
+    width: int, height: int, sar: Fraction | None, rotation_deg: int, max_height_px: int
+) -> tuple[int, int]:
+    """The encoded size: square pixels, rotated as shown, at most ``max_height_px`` high, both even."""
+    shown_width = width * float(sar) if sar else float(width)
+    shown_height = float(height)
+    if rotation_deg in (90, 270):
+        shown_width, shown_height = shown_height, shown_width
+    scale = min(1.0, max_height_px / shown_height) if shown_height else 1.0
+    # Nearest even sizes, but never above the source's (321x241 becomes 320x240).
+    out_w = max(2, min(round(shown_width * scale / 2) * 2, int(shown_width * scale) // 2 * 2 + 2))
+    out_h = max(2, min(round(shown_height * scale / 2) * 2, int(shown_height) // 2 * 2))
+    return out_w, out_h
+
+
+class _VideoShaper:
+    """Rotates (by the display matrix), scales and converts decoded frames for the encoder."""
+
+    def __init__(self, stream: Any, rotation_deg: int, size: tuple[int, int]) -> None:
+        self.size = size
+        self.graph: Any = None
+        if rotation_deg in (90, 180, 270):
+            graph = av.filter.Graph()
+            source = graph.add_buffer(template=stream)
+            # The display matrix angle is counter-clockwise.
+            chain = {90: ["transpose=cclock"], 270: ["transpose=clock"], 180: ["hflip", "vflip"]}[rotation_deg]
+            nodes = [source]
+            for spec in chain:
+                name, _, args = spec.partition("=")
+                nodes.append(graph.add(name, args or None))
+            nodes.append(graph.add("buffersink"))
+            graph.link_nodes(*nodes).configure()
+            self.graph = graph
+
+    def shape(self, frame: Any) -> Iterator[Any]:
+        frames = [frame]
+        if self.graph is not None:
+            self.graph.push(frame)
+            frames = []
+            with contextlib.suppress(av.BlockingIOError, av.EOFError):
+                while True:
+                    frames.append(self.graph.pull())
+        for item in frames:
+            yield item.reformat(width=self.size[0], height=self.size[1], format="yuv420p")
+
+
+class _AudioCutter:
+    """Decoded audio -> 48 kHz stereo AAC covering exactly samples [first, last) of the output grid."""
+
+    def __init__(self, output: Any, first_sample: int, last_sample: int | None, source_start_s: float) -> None:
+        self.stream = output.add_stream("aac", rate=AUDIO_RATE_HZ)
+        self.stream.layout = "stereo"
+        self.stream.codec_context.time_base = Fraction(1, AUDIO_RATE_HZ)
+        self.stream.time_base = Fraction(1, AUDIO_RATE_HZ)
+        self.resampler = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE_HZ)
+        self.fifo = av.AudioFifo()
+        self.first = first_sample
+        self.last = last_sample
+        self.source_start_s = source_start_s
+        self.next_sample: int | None = None  # the grid position of the fifo's next sample
+        self.written = 0  # samples handed to the encoder
+        self.output = output
+
+    @property
+    def done(self) -> bool:
+        return self.last is not None and self.next_sample is not None and self.next_sample >= self.last
+
+    def add(self, frame: Any) -> None:
+        if self.done or frame.time is None:
+            return
+        for resampled in self.resampler.resample(frame):
+            self._add_resampled(resampled, frame.time - self.source_start_s)
+
+    def _add_resampled(self, frame: Any, time_s: float) -> None:
+        if self.next_sample is None:
+            position = round(time_s * AUDIO_RATE_HZ)
+            if position > self.first:
+                # The audio starts after the segment does: silence keeps A/V in step.
+                self._push_silence(position - self.first)
+                self.next_sample = self.first
+            else:
+                self.next_sample = position
+        frame.pts = None
+        self.fifo.write(frame)
+        buffered = self.fifo.samples
+        end = self.next_sample + buffered
+        if self.next_sample < self.first:
+            skip = min(buffered, self.first - self.next_sample)
+            if skip:
+                self.fifo.read(skip)
+                self.next_sample += skip
+        if self.last is not None and end > self.last:
+            keep = max(0, self.last - self.next_sample)
+            self._encode_from_fifo(keep)
+            self.fifo = av.AudioFifo()
+            self.next_sample = self.last
+            return
+        self._encode_from_fifo(None)
+
+    def _push_silence(self, samples: int) -> None:
+        silence = av.AudioFrame(format="fltp", layout="stereo", samples=samples)
+        for plane in silence.planes:
+            plane.update(bytes(plane.buffer_size))
+        silence.sample_rate = AUDIO_RATE_HZ
+        self.fifo.write(silence)
+
+    def _encode_from_fifo(self, limit: int | None) -> None:
+        """Encode whole AAC frames from the fifo (up to ``limit`` samples: the rest too, partial)."""
+        assert self.next_sample is not None
+        while True:
+            available = self.fifo.samples if limit is None else min(self.fifo.samples, limit)
+            if available <= 0 or (limit is None and available < _AAC_FRAME_SAMPLES):
+                return
+            take = min(_AAC_FRAME_SAMPLES, available)
+            frame = self.fifo.read(take)
+            if frame is None:
+                return
+            frame.pts = self.next_sample + round(OUTPUT_OFFSET_S * AUDIO_RATE_HZ)
+            frame.time_base = Fraction(1, AUDIO_RATE_HZ)
+            frame.sample_rate = AUDIO_RATE_HZ
+            self.output.mux(self.stream.encode(frame))
+            self.next_sample += take
+            self.written += take
+            if limit is not None:
+                limit -= take
+
+    def finish(self) -> None:
+        """Flush: what is left in the fifo (the source's end) and the encoder."""
+        if self.next_sample is not None and self.fifo.samples:
+            self._encode_from_fifo(self.fifo.samples)
+        self.output.mux(self.stream.encode(None))
+
+
+def _video_time_s(frame_or_packet_time: float | None, source_start_s: float) -> float | None:
+    return None if frame_or_packet_time is None else frame_or_packet_time - source_start_s
+
+
+def _seek(container: Any, stream: Any, time_s: float, source_start_s: float) -> None:
+    """Put the demuxer at the keyframe at or before ``time_s`` (0 = the source's first frame)."""
+    if time_s <= 0 or not stream.time_base:
+        return
+    target = int((time_s + source_start_s) / stream.time_base)
+    container.seek(target, stream=stream, backward=True)
+
+
+def _new_output(output_path: str) -> Any:
+    # mpegts chosen by name: the temp file's suffix is not ".ts".
+    return av.open(output_path, "w", format="mpegts", options={"mpegts_copyts": "1"})
+
+
+def _transcode_segment(
+    container: Any,
+    start_s: float,
+    end_s: float | None,
+    output_path: str,
+    max_height_px: int,
+    preset: str,
+    rotation_deg: int,
+) -> dict[str, Any]:
+    video = container.streams.video[0]
+    audio = container.streams.audio[0] if container.streams.audio else None
+    video.thread_type = "AUTO"
+    source_start_s = _start_s(container)
+    sar = video.sample_aspect_ratio
+    size = _output_size(video.codec_context.width, video.codec_context.height, sar, rotation_deg, max_height_px)
+    shaper = _VideoShaper(video, rotation_deg, size)
+    rate = video.average_rate or video.guessed_rate or Fraction(25)
+    frames_out = 0
+    with _new_output(output_path) as output:
+        encoder: Any = output.add_stream("libx264", rate=rate)
+        encoder.width, encoder.height = size
+        encoder.pix_fmt = "yuv420p"
+        encoder.time_base = _TS_TIME_BASE
+        encoder.codec_context.time_base = _TS_TIME_BASE
+        # The segment is one closed GOP run: its first frame is an IDR, no scene cut reaches back.
+        encoder.codec_context.options = {"preset": preset, "crf": "23", "x264-params": "keyint=600:min-keyint=600"}
+        cutter = None
+        if audio is not None:
+            first = round(start_s * AUDIO_RATE_HZ)
+            last = round(end_s * AUDIO_RATE_HZ) if end_s is not None else None
+            cutter = _AudioCutter(output, first, last, source_start_s)
+        _seek(container, video, start_s, source_start_s)
+        video_done = False
+        streams = [video] + ([audio] if audio is not None else [])
+        for packet in container.demux(*streams):
+            if packet.stream is video:
+                if video_done:
+                    if cutter is None or cutter.done:
+                        break
+                    continue
+                for frame in _decode(packet):
+                    time_s = _video_time_s(frame.time, source_start_s)
+                    if time_s is None or time_s < start_s - _EPSILON_S:
+                        continue
+                    if end_s is not None and time_s >= end_s - _EPSILON_S:
+                        video_done = True
+                        break
+                    for shaped in shaper.shape(frame):
+                        shaped.pts = round((time_s + OUTPUT_OFFSET_S) / _TS_TIME_BASE)
+                        shaped.time_base = _TS_TIME_BASE
+                        output.mux(encoder.encode(shaped))
+                        frames_out += 1
+            elif cutter is not None:
+                for frame in _decode(packet):
+                    cutter.add(frame)
+                if video_done and cutter.done:
+                    break
+        output.mux(encoder.encode(None))
+        if cutter is not None:
+            cutter.finish()
+    if frames_out == 0:
+        raise MediaError("no video frame falls in this segment")
+    return {
+        "video_frames": frames_out,
+        "audio_samples": cutter.written if cutter else 0,
+        "width": size[0],
+        "height": size[1],
+    }
+
+
+def _decode(packet: Any) -> list[Any]:
+    try:
+        return list(packet.decode())
+    except av.InvalidDataError:
+        return []  # one damaged packet (a truncated file's last one) loses its frames, not the segment
+
+
+def _keyframe_time_s(packet: Any, source_start_s: float) -> float | None:
+    if packet.pts is None or not packet.time_base:
+        return None
+    return float(packet.pts * packet.time_base) - source_start_s
+
+
+class _RemuxWindow:
+    """Copies the video between two snapped keyframes, and the audio of the same span.
+
+    The window ``[cut_start_s, cut_end_s)`` is known only as its keyframes are met, so audio
+    met before its start is known waits in ``pending``.
+    """
+
+    def __init__(self, output: Any, video: Any, audio: Any | None, start_s: float, end_s: float | None) -> None:
+        self.output = output
+        self.video = video
+        self.video_out = output.add_stream_from_template(video)
+        self.start_s, self.end_s = start_s, end_s
+        self.source_start_s = _start_s(video.container)
+        self.copy_audio = audio is not None and _codec_name(audio) == "aac"
+        self.audio_out = output.add_stream_from_template(audio) if self.copy_audio else None
+        self.has_audio = audio is not None
+        self.cutter: _AudioCutter | None = None
+        self.cut_start_s: float | None = 0.0 if start_s <= 0 else None
+        self.cut_end_s: float | None = None
+        self.pending: list[Any] = []
+        self.video_packets = 0
+        self.audio_passed_end = False
+
+    def take(self, packet: Any) -> bool:
+        """Copy or hold one demuxed packet; True once the window is complete."""
+        if packet.stream is self.video:
+            self._take_video(packet)
+        else:
+            self.pending.append(packet)
+            self._flush_audio()
+        return self.cut_end_s is not None and (not self.has_audio or self.audio_passed_end)
+
+    def _take_video(self, packet: Any) -> None:
+        if self.cut_end_s is not None:
+            return
+        time_s = _keyframe_time_s(packet, self.source_start_s)
+        if packet.is_keyframe and time_s is not None:
+            if self.cut_start_s is None and time_s >= self.start_s - _EPSILON_S:
+                self.cut_start_s = time_s
+            elif self.end_s is not None and self.video_packets and time_s >= self.end_s - _EPSILON_S:
+                self.cut_end_s = time_s
+                self._flush_audio()
+                return
+        if self.cut_start_s is None:
+            return
+        _shift_to_output(packet, self.source_start_s)
+        packet.stream = self.video_out
+        self.output.mux(packet)
+        self.video_packets += 1
+
+    def _flush_audio(self) -> None:
+        if self.cut_start_s is None:
+            return
+        if self.cutter is None and not self.copy_audio and self.has_audio:
+            self.cutter = _AudioCutter(self.output, round(self.cut_start_s * AUDIO_RATE_HZ), None, self.source_start_s)
+        if self.cutter is not None and self.cut_end_s is not None:
+            self.cutter.last = round(self.cut_end_s * AUDIO_RATE_HZ)
+        for packet in self.pending:
+            time_s = _keyframe_time_s(packet, self.source_start_s)
+            if time_s is None:
+                continue
+            if self.cut_end_s is not None and time_s >= self.cut_end_s - _EPSILON_S:
+                self.audio_passed_end = True
+            elif self.audio_out is not None:
+                if time_s >= self.cut_start_s - _EPSILON_S:
+                    _shift_to_output(packet, self.source_start_s)
+                    packet.stream = self.audio_out
+                    self.output.mux(packet)
+            elif self.cutter is not None:
+                for frame in _decode(packet):
+                    self.cutter.add(frame)
+        self.pending.clear()
+
+    def finish(self) -> None:
+        self._flush_audio()
+        if self.cutter is not None:
+            self.cutter.finish()
+
+
+def _remux_segment(container: Any, start_s: float, end_s: float | None, output_path: str) -> dict[str, Any]:
+    """Copy the video from the first keyframe at/after ``start_s`` to the first at/after ``end_s``."""
+    video = container.streams.video[0]
+    audio = container.streams.audio[0] if container.streams.audio else None
+    with _new_output(output_path) as output:
+        window = _RemuxWindow(output, video, audio, start_s, end_s)
+        _seek(container, video, start_s, window.source_start_s)
+        for packet in container.demux(*[s for s in (video, audio) if s is not None]):
+            if (packet.dts is not None or packet.pts is not None) and window.take(packet):
+                break
+        window.finish()
+    if window.video_packets == 0:
+        raise MediaError("no video keyframe starts in this segment")
+    return {"video_packets": window.video_packets, "start_s": window.cut_start_s, "end_s": window.cut_end_s}
+
+
+def _shift_to_output(packet: Any, source_start_s: float) -> None:
+    """Move a copied packet onto the output clock (source start -> ``OUTPUT_OFFSET_S``)."""
+    shift = round((OUTPUT_OFFSET_S - source_start_s) / packet.time_base)
+    if packet.dts is None:
+        packet.dts = packet.pts
+    if packet.pts is None:
+        packet.pts = packet.dts
+    packet.pts += shift
+    packet.dts += shift
+
+
+def make_segment(
+    path: str | bytes,
+    method: str,
+    start_s: float,
+    end_s: float | None,
+    output_path: str,
+    max_height_px: int = 1080,
+    preset: str = "veryfast",
+    rotation_deg: int = 0,
+) -> dict[str, Any]:
+    """Make one HLS segment of ``path`` covering ``[start_s, end_s)`` (None: to the end) into ``output_path``.
+
+    Args:
+        method: "REMUX" (copy the video) or "TRANSCODE" (libx264 + AAC).
+        start_s: the segment's start on the source's clock, 0 = the first frame.
+        output_path: where the MPEG-TS goes (the caller renames it into the cache when whole).
+        rotation_deg: the display rotation the probe found (a transcode turns the picture upright).
+    """
+    with _open(path) as container:
+        if not container.streams.video:
+            raise MediaError("the file has no video stream")
+        if method == "REMUX":
+            return _remux_segment(container, start_s, end_s, output_path)
+        return _transcode_segment(container, start_s, end_s, output_path, max_height_px, preset, rotation_deg % 360)
+
+
+# --------------------------------------------------------------------------------------------
+# Subtitles.
+
+
+def make_subtitle_vtt(path: str | bytes, stream_index: int, output_path: str) -> int:
+    """Extract text subtitle stream ``stream_index`` as WebVTT into ``output_path``; returns the cue count."""
+    cues: list[Cue] = []
+    with _open(path) as container:
+        matching = [s for s in container.streams.subtitles if s.index == stream_index]
+        if not matching:
+            raise MediaError(f"no subtitle stream {stream_index}")
+        stream = matching[0]
+        source_start_s = _start_s(container)
+        for packet in container.demux(stream):
+            if packet.pts is None or not packet.time_base:
+                continue
+            start = float(packet.pts * packet.time_base) - source_start_s
+            duration = float(packet.duration * packet.time_base) if packet.duration else 0.0
+            try:
+                decoded = stream.decode(packet)
+            except av.FFmpegError:
+                continue
+            # PyAV gives the packet's rects; a text subtitle's timing is its packet's.
+            text = "\n".join(t for t in (_rect_text(rect) for rect in decoded) if t)
+            if text:
+                cues.append(Cue(start, start + max(duration, 0.5), text))
+    with open(output_path, "w", encoding="utf-8") as handle:
+        handle.write(cues_to_vtt(cues))
+    return len(cues)
+
+
+def _rect_text(rect: Any) -> str:
+    kind = rect.type.decode() if isinstance(rect.type, bytes) else str(rect.type)
+    if kind == "ass":
+        raw = rect.ass
+        return ass_text(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
+    if kind == "text":
+        raw = rect.text
+        return (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)).strip()
+    return ""

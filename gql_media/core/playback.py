@@ -1,0 +1,252 @@
+"""How a browser plays a video: the file as it is, its streams copied into HLS, or re-encoded.
+
+Standard library only. ``decide`` is the decision table of issue 14; ``SourceStreams`` is what a
+playback probe found in the file (more than the index keeps: bit depth, rotation, subtitle streams).
+
+The table, first matching row wins:
+
+1. the file is BROKEN (or cannot be read)                          -> UNPLAYABLE, its reason
+2. no video stream                                                 -> UNPLAYABLE
+3. the container and every stream play in browsers by default, or  -> DIRECT
+   the client listed them in ``directCodecs``
+4. the video is 8-bit 4:2:0 H.264 shown unrotated (it goes into    -> REMUX (video copied; audio
+   MPEG-TS as it is and every HLS player plays it)                    copied when AAC, else to AAC)
+5. transcoding is turned off                                       -> UNPLAYABLE
+6. anything else                                                   -> TRANSCODE (H.264 + AAC)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+__all__ = [
+    "HLS_MIME_TYPE",
+    "Decision",
+    "PlaybackMethod",
+    "SourceStreams",
+    "SubtitleStream",
+    "client_codec_names",
+    "decide",
+]
+
+HLS_MIME_TYPE = "application/vnd.apple.mpegurl"
+
+
+class PlaybackMethod(enum.StrEnum):
+    DIRECT = "DIRECT"
+    REMUX = "REMUX"
+    TRANSCODE = "TRANSCODE"
+    UNPLAYABLE = "UNPLAYABLE"
+
+
+@dataclass(frozen=True, slots=True)
+class SubtitleStream:
+    """An embedded subtitle stream: ``index`` is the stream's index in the file."""
+
+    index: int
+    codec: str
+    language: str | None = None
+    title: str | None = None
+
+    @property
+    def is_text(self) -> bool:
+        """Text subtitles can become WebVTT; bitmap ones (DVD, Blu-ray) cannot."""
+        return self.codec in TEXT_SUBTITLE_CODECS
+
+
+TEXT_SUBTITLE_CODECS = frozenset({"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"})
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStreams:
+    """What a playback probe found in a file. Codec names are FFmpeg's (h264, hevc, mpeg4, aac, mp3...)."""
+
+    container: str
+    duration_s: float
+    video_codec: str | None
+    audio_codec: str | None = None
+    width: int = 0
+    height: int = 0
+    bit_depth: int = 8
+    chroma_420: bool = True
+    rotation_deg: int = 0
+    audio_channels: int = 0
+    subtitles: tuple[SubtitleStream, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The method, and for anything but DIRECT the reason in a user's words."""
+
+    method: PlaybackMethod
+    mime_type: str | None
+    reason: str | None = None
+
+
+# Containers and the codecs every current browser plays in them (Chromium, Firefox, Safari).
+_MP4_FAMILY = frozenset({"mp4", "mov", "m4v", "m4a", "3gp"})
+_WEBM = frozenset({"webm"})
+_DEFAULT_VIDEO = {"mp4": frozenset({"h264"}), "webm": frozenset({"vp8", "vp9", "av1"})}
+_DEFAULT_AUDIO = {"mp4": frozenset({"aac", "mp3"}), "webm": frozenset({"opus", "vorbis"})}
+
+# Names users know, for reasons.
+_DISPLAY_NAMES = {
+    "h264": "H.264",
+    "hevc": "HEVC",
+    "mpeg4": "MPEG-4 Part 2",
+    "msmpeg4v3": "MPEG-4 (DivX 3)",
+    "mpeg2video": "MPEG-2",
+    "mpeg1video": "MPEG-1",
+    "vc1": "VC-1",
+    "wmv3": "WMV",
+    "wmv2": "WMV",
+    "flv1": "Sorenson (Flash)",
+    "vp8": "VP8",
+    "vp9": "VP9",
+    "av1": "AV1",
+    "aac": "AAC",
+    "mp3": "MP3",
+    "ac3": "AC-3 (Dolby Digital)",
+    "eac3": "E-AC-3 (Dolby Digital Plus)",
+    "dts": "DTS",
+    "truehd": "Dolby TrueHD",
+    "opus": "Opus",
+    "vorbis": "Vorbis",
+    "flac": "FLAC",
+    "wmav2": "WMA",
+    "pcm_s16le": "PCM",
+    "matroska": "Matroska (MKV)",
+    "avi": "AVI",
+    "mpegts": "MPEG-TS",
+    "flv": "Flash video (FLV)",
+    "asf": "Windows Media (ASF/WMV)",
+    "mpeg": "MPEG program stream",
+}
+
+# RFC 6381 codec prefixes (as in MediaSource.isTypeSupported) -> FFmpeg's codec names.
+_RFC6381_PREFIXES = (
+    ("avc1.6e", "h264-10bit"),
+    ("avc3.6e", "h264-10bit"),
+    ("avc1", "h264"),
+    ("avc3", "h264"),
+    ("hev1", "hevc"),
+    ("hvc1", "hevc"),
+    ("vp09", "vp9"),
+    ("vp08", "vp8"),
+    ("av01", "av1"),
+    ("mp4a.40", "aac"),
+    ("mp4a.69", "mp3"),
+    ("mp4a.6b", "mp3"),
+    ("ac-3", "ac3"),
+    ("ec-3", "eac3"),
+    ("dtsc", "dts"),
+    ("fLaC", "flac"),
+)
+# Other names a client may send for the same thing.
+_ALIASES = {
+    "h265": "hevc",
+    "x265": "hevc",
+    "avc": "h264",
+    "x264": "h264",
+    "vp09": "vp9",
+    "mkv": "matroska",
+    "x-matroska": "matroska",
+    "video/x-matroska": "matroska",
+    "quicktime": "mov",
+    "ts": "mpegts",
+    "mp2t": "mpegts",
+    "video/mp2t": "mpegts",
+}
+
+
+def display_name(codec: str) -> str:
+    """A codec or container as users know it ("hevc" -> "HEVC")."""
+    return _DISPLAY_NAMES.get(codec, codec.upper() if len(codec) <= 5 else codec)
+
+
+def client_codec_names(direct_codecs: Iterable[str] | None) -> frozenset[str]:
+    """Normalise what a client says it plays: our names, FFmpeg names or RFC 6381 strings."""
+    names: set[str] = set()
+    for raw in direct_codecs or ():
+        text = raw.strip()
+        lowered = text.lower()
+        if not lowered:
+            continue
+        for prefix, name in _RFC6381_PREFIXES:
+            if lowered.startswith(prefix.lower()):
+                names.add(name)
+                break
+        else:
+            names.add(_ALIASES.get(lowered, lowered))
+    if "h264-10bit" in names:
+        names.add("h264")
+    return frozenset(names)
+
+
+def _family(container: str) -> str | None:
+    if container in _MP4_FAMILY:
+        return "mp4"
+    if container in _WEBM:
+        return "webm"
+    return None
+
+
+def _video_is_plain_h264(streams: SourceStreams) -> bool:
+    return streams.video_codec == "h264" and streams.bit_depth <= 8 and streams.chroma_420
+
+
+def _direct_blocker(streams: SourceStreams, client: frozenset[str]) -> str | None:
+    """Why the file cannot be played as it is; None when it can."""
+    family = _family(streams.container)
+    if family is None and streams.container not in client:
+        return f"the {display_name(streams.container)} container is not playable in browsers"
+    video = streams.video_codec or ""
+    video_ok = video in _DEFAULT_VIDEO.get(family or "", frozenset()) or video in client
+    if not video_ok:
+        return f"{display_name(video)} video is not playable in this browser"
+    if video == "h264" and not (streams.bit_depth <= 8 or "h264-10bit" in client):
+        return f"{streams.bit_depth}-bit H.264 video is not playable in this browser"
+    if video == "h264" and not streams.chroma_420 and "h264-10bit" not in client:
+        return "H.264 video with full colour resolution (4:2:2/4:4:4) is not playable in this browser"
+    audio = streams.audio_codec
+    if audio and not (audio in _DEFAULT_AUDIO.get(family or "", frozenset()) or audio in client):
+        return f"{display_name(audio)} audio is not playable in this browser"
+    return None
+
+
+def decide(
+    streams: SourceStreams | None,
+    *,
+    broken_reason: str | None = None,
+    direct_codecs: Iterable[str] | None = None,
+    transcode_enabled: bool = True,
+) -> Decision:
+    """The playback method for a file (see the module's table).
+
+    Args:
+        streams: the playback probe's result; None when the file could not be probed.
+        broken_reason: set when the index says the file is BROKEN (or the probe failed): why.
+        direct_codecs: what the client says it plays itself (``Video.playback(directCodecs:)``).
+        transcode_enabled: settings.transcode.
+    """
+    if broken_reason is not None or streams is None:
+        return Decision(PlaybackMethod.UNPLAYABLE, None, broken_reason or "the file cannot be read")
+    if not streams.video_codec:
+        return Decision(PlaybackMethod.UNPLAYABLE, None, "the file has no video stream")
+    client = client_codec_names(direct_codecs)
+    blocker = _direct_blocker(streams, client)
+    if blocker is None:
+        family = _family(streams.container)
+        return Decision(PlaybackMethod.DIRECT, "video/webm" if family == "webm" else "video/mp4")
+    if _video_is_plain_h264(streams) and streams.rotation_deg % 360 == 0:
+        audio = streams.audio_codec
+        if audio and audio != "aac":
+            blocker += f"; its streams are copied into HLS, the {display_name(audio)} audio converted to AAC"
+        else:
+            blocker += "; its streams are copied into HLS without re-encoding"
+        return Decision(PlaybackMethod.REMUX, HLS_MIME_TYPE, blocker)
+    if not transcode_enabled:
+        return Decision(PlaybackMethod.UNPLAYABLE, None, f"{blocker}, and transcoding is turned off on this server")
+    return Decision(PlaybackMethod.TRANSCODE, HLS_MIME_TYPE, f"transcoding: {blocker}")

@@ -1,0 +1,79 @@
+"""The HLS VOD plan of a source: its segments and the playlist naming them.
+
+Standard library only. The playlist is made at once from the probed duration: segment ``i``
+covers ``[i * target_s, (i + 1) * target_s)`` of the source's presentation clock (started at 0),
+the last one runs to the end. Because every boundary is a pure function of the duration, any
+segment can be made on its own, in any order: a seek far ahead starts at its segment without
+the ones between. A tail shorter than ``min_tail_s`` joins the segment before it (a player
+stalls on a fraction-of-a-second segment).
+
+A REMUX copies the video, so it can only cut at keyframes: its worker snaps each nominal
+boundary to the first keyframe at or after it. Both segments beside a boundary snap it the same
+way, so they still tile the source with no gap and no overlap; the playlist's durations are then
+nominal (players place segments by their timestamps).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_SEGMENT_S", "Segment", "plan_segments", "render_playlist", "segment_at"]
+
+DEFAULT_SEGMENT_S = 6.0
+MIN_TAIL_S = 1.5
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One segment: ``[start_s, end_s)`` of the source's clock (0 = its first frame)."""
+
+    index: int
+    start_s: float
+    end_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def plan_segments(
+    duration_s: float, target_s: float = DEFAULT_SEGMENT_S, min_tail_s: float = MIN_TAIL_S
+) -> list[Segment]:
+    """The segments of a source lasting ``duration_s``; raises ValueError for a source with no length."""
+    if not duration_s or duration_s <= 0 or math.isnan(duration_s) or math.isinf(duration_s):
+        raise ValueError("the source has no known duration")
+    if target_s <= 0:
+        raise ValueError("target_s must be positive")
+    count = max(1, math.ceil(duration_s / target_s - 1e-9))
+    if count > 1 and duration_s - (count - 1) * target_s < min_tail_s:
+        count -= 1
+    segments = [Segment(i, i * target_s, (i + 1) * target_s) for i in range(count - 1)]
+    segments.append(Segment(count - 1, (count - 1) * target_s, duration_s))
+    return segments
+
+
+def segment_at(segments: list[Segment], index: int) -> Segment:
+    """Segment ``index``; raises IndexError past the end."""
+    if index < 0 or index >= len(segments):
+        raise IndexError(f"no segment {index} (the source has {len(segments)})")
+    return segments[index]
+
+
+def render_playlist(segments: list[Segment], segment_url: Callable[[int], str]) -> str:
+    """The m3u8 media playlist (VOD, complete, MPEG-TS segments)."""
+    target = max(math.ceil(s.duration_s) for s in segments)
+    lines = [
+        "#EXTM3U",
+        "#EXT-X-VERSION:3",
+        f"#EXT-X-TARGETDURATION:{target}",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+    ]
+    for segment in segments:
+        lines.append(f"#EXTINF:{segment.duration_s:.3f},")
+        lines.append(segment_url(segment.index))
+    lines.append("#EXT-X-ENDLIST")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,61 @@
+"""The segment cache on real files: the byte bound, LRU order, atomic commits, invalidation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gql_media.core.segment_cache import SegmentCache
+
+
+def _make(cache: SegmentCache, source: str, name: str, size: int) -> Path:
+    final = cache.path_for(source, "v1", name)
+    temp = cache.temp_path(final)
+    temp.write_bytes(b"x" * size)
+    cache.commit(temp, final)
+    return final
+
+
+def test_the_byte_bound_evicts_the_least_recently_used(tmp_path: Path) -> None:
+    cache = SegmentCache(tmp_path / "cache", max_bytes=250)
+    cache.load()
+    a = _make(cache, "1", "0.ts", 100)
+    b = _make(cache, "1", "1.ts", 100)
+    assert cache.lookup(a)  # a is now more recent than b
+    c = _make(cache, "2", "0.ts", 100)
+    assert cache.total_bytes == 200
+    assert a.exists() and c.exists() and not b.exists()
+    assert not cache.lookup(b)
+
+
+def test_commit_is_a_rename_and_partial_files_of_a_crash_are_removed(tmp_path: Path) -> None:
+    cache = SegmentCache(tmp_path / "cache", max_bytes=10_000)
+    cache.load()
+    final = cache.path_for("7", "v1", "3.ts")
+    temp = cache.temp_path(final)
+    temp.write_bytes(b"half a segment")
+    assert not cache.lookup(final)  # nothing under the final name until it is whole
+    # The process dies here; the next start finds the partial file and removes it.
+    restarted = SegmentCache(tmp_path / "cache", max_bytes=10_000)
+    restarted.load()
+    assert not temp.exists()
+    assert restarted.total_bytes == 0
+
+
+def test_a_restart_keeps_whole_files_counted(tmp_path: Path) -> None:
+    cache = SegmentCache(tmp_path / "cache", max_bytes=10_000)
+    cache.load()
+    kept = _make(cache, "1", "0.ts", 300)
+    restarted = SegmentCache(tmp_path / "cache", max_bytes=10_000)
+    restarted.load()
+    assert restarted.total_bytes == 300
+    assert restarted.lookup(kept)
+
+
+def test_dropping_a_source_removes_its_files_only(tmp_path: Path) -> None:
+    cache = SegmentCache(tmp_path / "cache", max_bytes=10_000)
+    cache.load()
+    gone = _make(cache, "1", "0.ts", 100)
+    kept = _make(cache, "12", "0.ts", 50)
+    assert cache.drop_source("1") == 100
+    assert not gone.exists() and kept.exists()
+    assert cache.total_bytes == 50
