@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from gql_media.adapters.broadcast import open_bus
 from gql_media.adapters.bus import MemoryBus
 from gql_media.adapters.leader import STARTUP_LOCK_KEY, advisory_lock
-from gql_media.adapters.media import PyAvMediaTool, ensure_placeholder, thumbnail_suffix
+from gql_media.adapters.media import PyAvMediaTool, ensure_placeholder
 from gql_media.adapters.store import Db, IndexStore, SqlJobStore, migrate
 from gql_media.adapters.store.media import SqlMediaStore
 from gql_media.adapters.watcher import WatchfilesSourceFactory
@@ -22,6 +22,7 @@ from gql_media.core.media_work import MediaWork, ThumbnailSpec
 from gql_media.core.models import Root, WatcherStatus, WatchMode
 from gql_media.core.ports import EventBus, JobStep
 from gql_media.core.sync import SyncEngine
+from gql_media.core.thumbnails import thumbnail_suffix
 from gql_media.core.watching import OwnWrites, WatchService
 from gql_media.settings import Settings
 

@@ -35,12 +35,12 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
 from strawberry.types.unset import UNSET, UnsetType
 
-from gql_media.adapters.media import thumbnail_suffix
 from gql_media.adapters.store.reads import LibraryReads, VideoRow
 from gql_media.api.context import ApiServices, Context
 from gql_media.api.ids import MAX_ROW_ID
 from gql_media.api.schema import ApiSchema, schema_for
 from gql_media.api.security import bearer_token, connection_token, signature_valid, token_matches
+from gql_media.core.thumbnails import placeholder_path, thumbnail_path
 from gql_media.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -138,12 +138,6 @@ def _video_file(row: VideoRow) -> str | None:
     return absolute if _inside(absolute, root) else None
 
 
-def _file_inside(directory: str, relative: str) -> str | None:
-    base = os.path.realpath(directory)
-    candidate = os.path.realpath(os.path.join(base, relative))
-    return candidate if _inside(candidate, base) else None
-
-
 def _regular_file(path: str) -> os.stat_result | None:
     try:
         result = os.stat(path)
@@ -191,12 +185,14 @@ class FileRoutes:
             return None if found is None else os.fspath(found)
         if not row.thumbnail_key:
             return None
-        return await asyncio.to_thread(_file_inside, str(self._settings.thumbnails_dir), row.thumbnail_key)
+        try:
+            return thumbnail_path(str(self._settings.thumbnails_dir), row.thumbnail_key)
+        except ValueError:
+            return None
 
     def _placeholder_file(self) -> str:
         settings = self._settings
-        name = f"placeholder-{settings.thumbnail_width}{thumbnail_suffix(settings.thumbnail_format)}"
-        return os.path.join(settings.thumbnails_dir, name)
+        return placeholder_path(str(settings.thumbnails_dir), settings.thumbnail_width, settings.thumbnail_format)
 
     async def thumbnail(self, request: Request) -> Response:
         video_id: int = request.path_params["video_id"]

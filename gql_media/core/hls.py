@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "MARKER_NAME",
+    "MERGE_DURATION_TOLERANCE_S",
     "TEMP_PREFIX",
     "HlsError",
     "HlsPlaylist",
@@ -56,6 +57,8 @@ __all__ = [
 TEMP_PREFIX = ".gqlmedia-tmp-"
 MARKER_NAME = ".gqlmedia-merged.json"
 PLAYLIST_SUFFIX = ".m3u8"
+# A merged file may last this much more or less than its playlist's #EXTINF total and still be it.
+MERGE_DURATION_TOLERANCE_S = 1.0
 # Playlists larger than this are not HLS playlists we could have written to disk by hand.
 _MAX_PLAYLIST_BYTES = 16 * 1024 * 1024
 _MAX_FREE_NAME_TRIES = 1000

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from gql_media.core.hls import (
+    MERGE_DURATION_TOLERANCE_S,
     HlsError,
     find_hls_downloads,
     find_playlist,
@@ -47,6 +48,7 @@ from gql_media.core.models import (
 )
 from gql_media.core.ports import JobContext, MediaError, MediaTool
 from gql_media.core.sync import old_objects_left_alone
+from gql_media.core.thumbnails import thumbnail_path
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +69,6 @@ __all__ = [
 T = TypeVar("T")
 
 _WRITE_BATCH = 64
-_MERGE_DURATION_TOLERANCE_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +142,8 @@ class ThumbnailSpec:
         return key is not None and key.startswith(self.version_prefix(video)) and key.endswith(self.suffix)
 
     def path_for(self, key: str) -> str:
-        """The file of a key; keys are made here, but one read from elsewhere must not escape the folder."""
-        if not key or "/" in key or "\\" in key or key.startswith("."):
-            raise ValueError(f"not a thumbnail key: {key!r}")
-        return os.path.join(self.directory, key)
+        """The file of a key (``ValueError`` for a name that is not a key)."""
+        return thumbnail_path(self.directory, key)
 
 
 def remove_thumbnail_files(directory: str, video_ids: Sequence[int] | set[int]) -> int:
@@ -484,7 +483,7 @@ async def _sound_previous_output(playlist_path: str, duration_s: float, media: M
         return None
     if info.status is not VideoStatus.READY or info.duration_s is None:
         return None
-    if abs(info.duration_s - duration_s) > _MERGE_DURATION_TOLERANCE_S:
+    if abs(info.duration_s - duration_s) > MERGE_DURATION_TOLERANCE_S:
         return None
     return previous
 

@@ -24,6 +24,7 @@ from gql_media.core.hls import (
 )
 from gql_media.core.media_work import merge_hls
 from tests.media_fixtures import Clips, make_clips, tree_digest
+from tests.media_hooks import GATED_OPERATIONS, MERGE_GATE_ENV
 
 
 @pytest.fixture(scope="module")
@@ -194,16 +195,20 @@ async def test_failed_merge_leaves_the_source_intact_and_no_output(
     assert tree_digest(download.parent) == before
 
 
-async def test_a_merge_killed_midway_leaves_nothing_behind(download: Path) -> None:
+async def test_a_merge_killed_midway_leaves_nothing_behind(
+    download: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = tree_digest(download.parent)
-    async with PyAvMediaTool(workers=1, timeout_s=0.5) as media:
-        media._merge_pause_s = 30.0
+    gate = tmp_path / "merge-gate"
+    gate.touch()
+    monkeypatch.setenv(MERGE_GATE_ENV, str(gate))
+    async with PyAvMediaTool(workers=1, timeout_s=0.5, operations=GATED_OPERATIONS) as media:
         outcome = await merge_hls(str(download), True, media)
         assert not outcome.ok
         assert outcome.error is not None and "timed out" in outcome.error
         assert tree_digest(download.parent) == before
         # The pool is healthy again and the same merge now works.
-        media._merge_pause_s = 0.0
+        gate.unlink()
         media.timeout_s = 20
         assert (await merge_hls(str(download), False, media)).ok
 

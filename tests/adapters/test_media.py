@@ -22,6 +22,7 @@ from gql_media.services import Services, open_services
 from gql_media.settings import Settings
 from tests.conftest import run_sync
 from tests.media_fixtures import Clips, make_clips
+from tests.media_hooks import TEST_OPERATIONS
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
 
 @pytest.fixture
 async def tool() -> AsyncIterator[PyAvMediaTool]:
-    async with PyAvMediaTool(workers=1, timeout_s=20) as media:
+    async with PyAvMediaTool(workers=1, timeout_s=20, operations=TEST_OPERATIONS) as media:
         yield media
 
 

@@ -20,18 +20,18 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-# The real CLI, with one test hook: GQL_MEDIA_TEST_MERGE_PAUSE_S stalls every HLS merge after its
-# remux (as a slow disk would), so a kill can land mid-merge. Nothing else is patched.
+# The real CLI, with one test hook: with GQL_MEDIA_TEST_MERGE_GATE naming a file, the media tool
+# gets the test's operation table, whose merge stalls after its remux while that file exists (as a
+# slow disk would), so a kill can land mid-merge. Nothing else is patched.
 _LAUNCHER = """
 import os, sys
-pause = float(os.environ.get("GQL_MEDIA_TEST_MERGE_PAUSE_S") or 0)
-if pause:
-    from gql_media.adapters import media
-    original = media.PyAvMediaTool.__init__
-    def patched(self, *args, **kwargs):
-        original(self, *args, **kwargs)
-        self._merge_pause_s = pause
-    media.PyAvMediaTool.__init__ = patched
+if os.environ.get("GQL_MEDIA_TEST_MERGE_GATE"):
+    from gql_media.adapters.media import tool
+    from tests.media_hooks import GATED_OPERATIONS
+    original = tool.PyAvMediaTool.__init__
+    def patched(self, workers=1, timeout_s=60.0, operations=None):
+        original(self, workers, timeout_s, GATED_OPERATIONS)
+    tool.PyAvMediaTool.__init__ = patched
 from gql_media.cli import main
 sys.exit(main(sys.argv[1:]))
 """

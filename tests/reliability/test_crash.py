@@ -21,6 +21,7 @@ import pytest
 from gql_media.adapters.demo import ClipSpec, encode_clip, write_hls_folder
 from gql_media.core.hls import TEMP_PREFIX
 from tests.conftest import disk_tree
+from tests.media_hooks import MERGE_GATE_ENV
 from tests.reliability.conftest import Server, db_health, index_paths
 
 pytestmark = pytest.mark.slow
@@ -106,6 +107,10 @@ def test_sigkill_at_many_moments_then_converges(tmp_path: Path, make_server: Cal
     # Small batches: a 5k-file write is many transactions, so a kill lands between two of them.
     env = {"GQL_MEDIA_SYNC_BATCH_SIZE": "100"}
     moments: dict[str, bool] = {}
+    # HLS merges stall after their remux while this file exists (tests/media_hooks.py).
+    gate = tmp_path / "merge-gate"
+    gate.touch()
+    stalled_merges = {MERGE_GATE_ENV: str(gate)}
 
     def run(name: str, moment: Callable[[dict[str, Any] | None], bool], extra: dict[str, str] | None = None) -> None:
         server = make_server([library], data_dir=data_dir, watch=False, env={**env, **(extra or {})})
@@ -120,7 +125,7 @@ def test_sigkill_at_many_moments_then_converges(tmp_path: Path, make_server: Cal
     # 2. Mid-batch: some batches of new videos committed, others not.
     run("mid-batch", mid_batch)
     # 3. Mid-HLS-merge: the remuxed temp file exists, not yet verified nor linked to its final name.
-    run("mid-merge", lambda _p: bool(temp_files(library)), {"GQL_MEDIA_TEST_MERGE_PAUSE_S": "60"})
+    run("mid-merge", lambda _p: bool(temp_files(library)), stalled_merges)
     assert not (library / "My Lecture.mp4").exists(), "a partial merge got its final name"
     # 4. Mid-probe, 5. mid-thumbnails, 6. a random moment of a later start.
     run("probing", phase_is("PROBING", 50))
@@ -147,7 +152,7 @@ def test_sigkill_at_many_moments_then_converges(tmp_path: Path, make_server: Cal
     run(
         "after-removal",
         lambda p: p is not None and p["removed"] >= 10,
-        {"GQL_MEDIA_TEST_MERGE_PAUSE_S": "60"},
+        stalled_merges,
     )
     assert moments["after-removal"], moments
     assert with_thumbnails == len(gone)

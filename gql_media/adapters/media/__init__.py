@@ -1,0 +1,24 @@
+"""The media adapter on PyAV: probing, thumbnails and HLS merging in a pool of worker processes.
+
+The only package importing ``av`` (and Pillow for images). Its modules:
+- ``pool``: worker processes running a table of named operations (imports no ``av``);
+- ``tool``: ``PyAvMediaTool``, the ``MediaTool`` port on that pool, and ``MEDIA_OPERATIONS``;
+- ``probe``, ``thumbnail``, ``remux`` (HLS merge): the operations, run inside a worker;
+- ``placeholder``: the image shown for a video without a thumbnail.
+"""
+
+from gql_media.adapters.media.placeholder import ensure_placeholder
+from gql_media.adapters.media.pool import Operation, OperationTable, WorkerCrashed, WorkerFailure
+from gql_media.adapters.media.tool import MEDIA_OPERATIONS, PyAvMediaTool
+from gql_media.core.thumbnails import thumbnail_suffix
+
+__all__ = [
+    "MEDIA_OPERATIONS",
+    "Operation",
+    "OperationTable",
+    "PyAvMediaTool",
+    "WorkerCrashed",
+    "WorkerFailure",
+    "ensure_placeholder",
+    "thumbnail_suffix",
+]

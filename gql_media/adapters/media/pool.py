@@ -1,0 +1,318 @@
+"""A pool of worker processes that run named operations, each call bounded by a timeout.
+
+Decoding never runs in the server's process: a busy Python thread there starved a decode 20x
+(stack-facts), and a decoder that hangs or crashes must not take the server with it. So each
+worker is a process on its own pipe; a call that times out or whose worker dies gets the worker
+killed and replaced, and the call an error. Workers are fresh interpreters (``python -c``, ~0.2 s
+to start) talking over two pipes: never forks of a threaded server, and unlike multiprocessing's
+spawn they never re-import the server's main module.
+
+The pool knows no media library. It is handed its operation table (name -> function) and an
+optional per-worker setup; both go to each worker pickled, i.e. by reference, so they must be
+module-level functions the worker can import. New operations (a transcoder, a segmenter) are
+added by registering them in the table; tests register their own (a crash, a sleep).
+
+An operation's outcome comes back as a reply ``(kind, value)``:
+- ``("ok", result)``;
+- ``("unreadable", reason)`` when it raised ``Unreadable`` (the file cannot be read at all);
+- ``("error", reason)`` for ``MediaError``/``HlsError`` (their text), an ``OSError`` (explained:
+  disk full, permission denied...) or any other exception (its type and text; the worker stays).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from multiprocessing.connection import Connection
+from typing import Any, TypeAlias
+
+from gql_media.core.hls import HlsError
+from gql_media.core.ports import MediaError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "Operation",
+    "OperationTable",
+    "Unreadable",
+    "WorkerCrashed",
+    "WorkerFailure",
+    "WorkerPool",
+    "WorkerSetup",
+    "serve_worker",
+]
+
+# An operation runs in a worker with the call's arguments (picklable) and returns a picklable value.
+Operation: TypeAlias = Callable[..., object]
+OperationTable: TypeAlias = Mapping[str, Operation]
+# Run once in each worker before its first operation (log levels, niceness).
+WorkerSetup: TypeAlias = Callable[[], None]
+Reply: TypeAlias = tuple[str, Any]
+
+
+class Unreadable(Exception):
+    """Raised by an operation: the file cannot be read at all (gone, no permission), whatever it holds."""
+
+
+class WorkerFailure(MediaError):
+    """The call timed out or its worker crashed (the worker was replaced)."""
+
+
+class WorkerCrashed(WorkerFailure):
+    """The worker died during the call (the worker was replaced)."""
+
+
+class _WorkerLost(Exception):
+    """The worker died or was killed before it answered."""
+
+
+# --------------------------------------------------------------------------------------------
+# Worker side.
+
+
+def explain_os_error(error: OSError) -> str:
+    """A short reason for a failed file operation, as a user reads it."""
+    if error.errno == errno.ENOSPC:
+        return "disk full (no space left on device)"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if error.errno == errno.EROFS:
+        return "read-only file system"
+    return error.strerror or str(error)
+
+
+def _run(operations: OperationTable, operation: str, args: tuple[Any, ...]) -> Reply:
+    try:
+        function = operations[operation]
+    except KeyError:
+        return ("error", f"unknown media operation {operation!r}")
+    try:
+        return ("ok", function(*args))
+    except Unreadable as error:
+        return ("unreadable", str(error))
+    except (MediaError, HlsError) as error:
+        return ("error", str(error))
+    except OSError as error:
+        return ("error", explain_os_error(error))
+    except Exception as error:  # a bug or an odd file: the worker itself stays healthy
+        return ("error", f"{type(error).__name__}: {error}")
+
+
+def serve_worker(request_fd: int, reply_fd: int) -> None:
+    """A worker process's loop: its table first, then one request in, one reply out, until the pipe closes."""
+    requests = Connection(request_fd, writable=False)
+    replies = Connection(reply_fd, readable=False)
+    try:
+        operations, setup = pickle.loads(requests.recv_bytes())
+    except (EOFError, OSError, KeyboardInterrupt):
+        return
+    if setup is not None:
+        setup()
+    while True:
+        try:
+            request = requests.recv()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        if request is None:
+            return
+        operation, args = request
+        reply = _run(operations, operation, args)
+        try:
+            replies.send(reply)
+        except (OSError, ValueError):
+            return
+
+
+# --------------------------------------------------------------------------------------------
+# Server side.
+
+# The worker is a fresh interpreter: no fork of a threaded server, no re-import of its main module.
+_WORKER_CODE = "\n".join(
+    (
+        "import sys",
+        "from gql_media.adapters.media.pool import serve_worker",
+        "serve_worker(int(sys.argv[1]), int(sys.argv[2]))",
+    )
+)
+
+
+class _Worker:
+    """One worker process and its two pipes (requests in, replies out)."""
+
+    def __init__(self, table: bytes) -> None:
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        env = dict(os.environ)
+        # The worker imports this package exactly as the server did (a checkout works uninstalled).
+        env["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path)
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_CODE, str(request_read), str(reply_write)],
+                pass_fds=(request_read, reply_write),
+                stdin=subprocess.DEVNULL,
+                env=env,
+                close_fds=True,
+            )
+        except BaseException:
+            for fd in (request_read, request_write, reply_read, reply_write):
+                os.close(fd)
+            raise
+        os.close(request_read)
+        os.close(reply_write)
+        self.requests = Connection(request_write, readable=False)
+        self.replies = Connection(reply_read, writable=False)
+        # A table is a few hundred bytes (functions pickle by name): the pipe takes it at once.
+        with contextlib.suppress(OSError):
+            self.requests.send_bytes(table)
+
+    async def request(self, operation: str, args: tuple[Any, ...], timeout_s: float) -> Reply:
+        loop = asyncio.get_running_loop()
+        readable: asyncio.Future[None] = loop.create_future()
+        fd = self.replies.fileno()
+
+        def on_readable() -> None:
+            if not readable.done():
+                readable.set_result(None)
+
+        try:
+            # Requests are a few hundred bytes: the pipe takes them without blocking.
+            self.requests.send((operation, args))
+        except (OSError, ValueError) as error:
+            raise _WorkerLost("the media worker is gone") from error
+        loop.add_reader(fd, on_readable)
+        try:
+            async with asyncio.timeout(timeout_s):
+                await readable
+        finally:
+            loop.remove_reader(fd)
+        try:
+            reply: Reply = self.replies.recv()
+        except (EOFError, OSError) as error:
+            code = self.process.poll()
+            detail = f" (exit code {code})" if code is not None else ""
+            raise _WorkerLost(f"the media worker crashed{detail}") from error
+        return reply
+
+    def stop(self, kill: bool) -> None:
+        """Blocking: ask (or force) the process to end, and reap it."""
+        if not kill:
+            with contextlib.suppress(OSError, ValueError):
+                self.requests.send(None)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(2.0)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5.0)
+        self.requests.close()
+        self.replies.close()
+
+
+def _stop_all(workers: Sequence[_Worker]) -> None:
+    for worker in workers:
+        worker.stop(kill=False)
+
+
+class WorkerPool:
+    """``workers`` processes running the operations of ``operations``; every call times out.
+
+    Args:
+        operations: the table of what workers can run (module-level functions, sent by reference).
+        workers: processes (and calls running at once).
+        timeout_s: the default limit of one call.
+        setup: run once in each worker before its first call.
+
+    Use ``await pool.start()`` (the first call does it too) and ``await pool.aclose()``.
+
+    Raises:
+        pickle.PicklingError: a function of the table cannot be sent by reference (a lambda, a closure).
+    """
+
+    def __init__(
+        self, operations: OperationTable, workers: int = 1, timeout_s: float = 60.0, setup: WorkerSetup | None = None
+    ) -> None:
+        self._table = pickle.dumps((dict(operations), setup))
+        self._size = max(1, workers)
+        self.timeout_s = timeout_s
+        self._idle: asyncio.Queue[_Worker] | None = None
+        self._all: set[_Worker] = set()
+        self._start_lock = asyncio.Lock()
+        self._closed = False
+        # Workers replaced after a timeout or a crash: the pool's health, for logs and tests.
+        self.replaced_workers = 0
+
+    @property
+    def workers(self) -> int:
+        return self._size
+
+    async def start(self) -> None:
+        """Start the worker processes (the first call does it too)."""
+        async with self._start_lock:
+            if self._idle is not None:
+                return
+            if self._closed:
+                raise MediaError("the media tool is closed")
+            started = await asyncio.to_thread(self._start_workers)
+            idle: asyncio.Queue[_Worker] = asyncio.Queue()
+            for worker in started:
+                self._all.add(worker)
+                idle.put_nowait(worker)
+            self._idle = idle
+            logger.info("media workers started: %d", self._size)
+
+    def _start_workers(self) -> list[_Worker]:
+        return [_Worker(self._table) for _ in range(self._size)]
+
+    async def aclose(self) -> None:
+        """Stop every worker (a worker busy with a call is killed)."""
+        self._closed = True
+        workers, self._all = list(self._all), set()
+        self._idle = None
+        if workers:
+            await asyncio.to_thread(_stop_all, workers)
+
+    async def call(self, operation: str, *args: Any, timeout_s: float | None = None) -> Reply:
+        """Run one operation; returns its (kind, value) reply. Raises ``WorkerFailure`` on timeout/crash."""
+        if self._idle is None:
+            await self.start()
+        idle = self._idle
+        assert idle is not None
+        limit_s = self.timeout_s if timeout_s is None else timeout_s
+        worker = await idle.get()
+        if worker.process.poll() is not None:
+            # Died while idle (killed by the OOM killer or by hand): not the next file's fault.
+            worker = await asyncio.shield(self._replace(worker))
+        try:
+            return await worker.request(operation, args, limit_s)
+        except TimeoutError:
+            worker = await self._replace(worker)
+            raise WorkerFailure(f"timed out after {limit_s:g} s (the media worker was stopped)") from None
+        except _WorkerLost as error:
+            worker = await self._replace(worker)
+            raise WorkerCrashed(str(error)) from None
+        except BaseException:
+            # Cancelled mid-call: the worker's late reply would answer the next call. Replace it.
+            worker = await asyncio.shield(self._replace(worker))
+            raise
+        finally:
+            if not self._closed:
+                idle.put_nowait(worker)
+
+    async def _replace(self, worker: _Worker) -> _Worker:
+        self.replaced_workers += 1
+        self._all.discard(worker)
+        logger.warning("replacing media worker pid %s", worker.process.pid)
+
+        def restart() -> _Worker:
+            worker.stop(kill=True)
+            return _Worker(self._table)
+
+        fresh = await asyncio.to_thread(restart)
+        self._all.add(fresh)
+        return fresh

@@ -1,0 +1,51 @@
+"""Operations the tests register in a media tool's table, beside the production ones.
+
+They run inside real worker processes (the pool sends them by reference, so they live in this
+importable module): a worker that dies as a segfaulting decoder would, a decode that hangs, and
+a merge that stalls after its remux while a gate file exists, as a slow disk would, so that a
+timeout or a kill lands mid-merge.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from gql_media.adapters.media import MEDIA_OPERATIONS, OperationTable
+from gql_media.adapters.media.probe import av_errors
+from gql_media.adapters.media.remux import claimed_temp_file, publish_merge, remux_to
+from gql_media.core.hls import HlsPlaylist
+
+# The merge stalls while the file named by this variable exists (workers inherit the environment).
+MERGE_GATE_ENV = "GQL_MEDIA_TEST_MERGE_GATE"
+# A stalled merge goes on after this long whatever the gate says: a forgotten gate ends.
+_GATE_LIMIT_S = 120.0
+
+
+def crash() -> None:
+    """The worker dies as a segfaulting decoder would."""
+    os._exit(70)
+
+
+def sleep(seconds: float) -> None:
+    """A decode that hangs."""
+    time.sleep(seconds)
+
+
+def _wait_for_gate() -> None:
+    gate = os.environ.get(MERGE_GATE_ENV)
+    deadline = time.monotonic() + _GATE_LIMIT_S
+    while gate and os.path.exists(gate) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def gated_merge(playlist: HlsPlaylist, temp_path: str) -> str:
+    """The production merge, stalled between its remux and its verify while the gate file exists."""
+    with av_errors(), claimed_temp_file(temp_path):
+        streams = remux_to(playlist, temp_path)
+        _wait_for_gate()
+        return publish_merge(playlist, temp_path, streams)
+
+
+TEST_OPERATIONS: OperationTable = {**MEDIA_OPERATIONS, "test_crash": crash, "test_sleep": sleep}
+GATED_OPERATIONS: OperationTable = {**MEDIA_OPERATIONS, "merge": gated_merge}
