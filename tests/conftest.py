@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import asyncpg
 import pytest
 
 from gql_media.core.models import SyncJob, SyncMode, SyncRequest, SyncTarget, SyncTrigger
 from gql_media.core.scanner import is_ignored_name, is_video_name
 from gql_media.services import Services, open_services
 from gql_media.settings import Settings
+from tests.postgres import PostgresForTests, answers, requested_mode
 
 
 @pytest.fixture
@@ -24,30 +25,93 @@ def library(tmp_path: Path) -> Path:
     return root
 
 
-# The PostgreSQL server of this machine kind (CI has it too). Each test gets a database of its own.
-POSTGRES_ADMIN_URL = os.environ.get("GQL_MEDIA_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-BACKENDS = ["sqlite"] if os.environ.get("GQL_MEDIA_TEST_POSTGRES") == "0" else ["sqlite", "postgresql"]
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_POSTGRES] = PostgresForTests.choose()
+    config.stash[_REDIS] = RedisForTests.choose()
 
 
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [config.stash[_POSTGRES].describe(), config.stash[_REDIS].describe()]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    embedded = config.stash[_POSTGRES].embedded
+    if embedded is not None and embedded.start_s:
+        terminalreporter.write_line(f"embedded PostgreSQL: started in {embedded.start_s:.2f} s, stopped at the end")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _POSTGRES in config.stash:
+        config.stash[_POSTGRES].stop()
+
+
+_POSTGRES = pytest.StashKey[PostgresForTests]()
+_REDIS = pytest.StashKey["RedisForTests"]()
+
+
+@dataclass(frozen=True)
+class RedisForTests:
+    """The machine's Redis when it answers; ``GQL_MEDIA_TEST_REDIS=0`` leaves it out as if it were not there."""
+
+    url: str | None
+    reason: str
+    # CI starts Redis (.ci/run): there its absence is a broken set-up, not a machine without it.
+    missing_in_ci: bool = False
+
+    @classmethod
+    def choose(cls) -> RedisForTests:
+        url = os.environ.get("GQL_MEDIA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+        if os.environ.get("GQL_MEDIA_TEST_REDIS", "").strip().lower() in ("0", "off", "no", "false"):
+            return cls(None, "Redis left out (GQL_MEDIA_TEST_REDIS=0)")
+        where = urlsplit(url)
+        if answers(where.hostname or "127.0.0.1", where.port or 6379):
+            return cls(url, f"Redis: {where.hostname}:{where.port or 6379}")
+        return cls(None, f"Redis is not running at {where.hostname}:{where.port or 6379}", bool(os.environ.get("CI")))
+
+    def describe(self) -> str:
+        if self.url is not None:
+            return f"{self.reason} (cross-replica tests use it)"
+        return f"{self.reason}: Redis-only tests skip; cross-replica tests use PostgreSQL LISTEN/NOTIFY"
+
+
+@pytest.fixture(scope="session")
+def postgres(pytestconfig: pytest.Config) -> PostgresForTests:
+    """The session's PostgreSQL (tests/postgres.py chooses it); skips when GQL_MEDIA_TEST_POSTGRES=0."""
+    chosen = pytestconfig.stash[_POSTGRES]
+    if not chosen.enabled:
+        pytest.skip("PostgreSQL skipped (GQL_MEDIA_TEST_POSTGRES=0)")
+    failure = None
     try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+        asyncio.run(chosen.check())
+    except RuntimeError as error:
+        failure = str(error)
+    if failure is not None:
+        pytest.fail(failure, pytrace=False)
+    return chosen
 
 
-async def _create_database(name: str) -> None:
-    # A natural-language default collation (as on most servers, unlike this machine's C.UTF-8), so
-    # an order that depends on it, not on the schema's own collations, fails here. ICU needs
-    # PostgreSQL 15; an older server gets its default.
-    try:
-        await _admin(
-            f"CREATE DATABASE \"{name}\" TEMPLATE template0 ENCODING 'UTF8'"
-            " LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'"
-        )
-    except asyncpg.PostgresError:
-        await _admin(f'CREATE DATABASE "{name}"')
+@pytest.fixture(scope="session")
+def redis_url(pytestconfig: pytest.Config) -> str:
+    """The machine's Redis, for tests that need Redis itself; skips (or fails in CI) without it."""
+    chosen = pytestconfig.stash[_REDIS]
+    if chosen.url is None:
+        if chosen.missing_in_ci:
+            pytest.fail(f"{chosen.reason} (CI starts it)", pytrace=False)
+        pytest.skip(chosen.reason)
+    return chosen.url
+
+
+@pytest.fixture(scope="session")
+def optional_redis_url(pytestconfig: pytest.Config) -> str | None:
+    """The machine's Redis when it is there, else None (the caller falls back to PostgreSQL)."""
+    chosen = pytestconfig.stash[_REDIS]
+    if chosen.missing_in_ci:
+        pytest.fail(f"{chosen.reason} (CI starts it)", pytrace=False)
+    return chosen.url
+
+
+# GQL_MEDIA_TEST_POSTGRES=0 (a quick inner loop) leaves the PostgreSQL half out rather than skipping it test by test.
+BACKENDS = ["sqlite"] if requested_mode() == "off" else ["sqlite", "postgresql"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -56,12 +120,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'data' / 'library.db'}"
         return
-    name = f"gqlm_test_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_create_database(name))
+    postgres: PostgresForTests = request.getfixturevalue("postgres")
+    url = asyncio.run(postgres.create_database(icu=True))
     try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        yield url
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(postgres.drop_database(url))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,9 +14,7 @@ from gql_media.adapters.broadcast import BroadcastBus, transport_for
 from gql_media.adapters.leader import PgLeaderElection
 from gql_media.adapters.store import migrate
 from gql_media.core.models import ChangeKind, EntryKind, LibraryChange, WatcherStatus, WatchMode
-from tests.conftest import POSTGRES_ADMIN_URL
-
-REDIS_URL = os.environ.get("GQL_MEDIA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+from tests.postgres import PostgresForTests
 
 
 def change(path: str) -> LibraryChange:
@@ -27,9 +24,11 @@ def change(path: str) -> LibraryChange:
 # Redis is covered by tests/scaleout (real processes); in-process here its pub/sub connection's
 # teardown hangs once per session (a redis-py close under cancellation, still to be understood).
 @pytest.fixture(params=["postgres"])
-async def pair(request: pytest.FixtureRequest) -> AsyncIterator[tuple[BroadcastBus, BroadcastBus]]:
+async def pair(
+    request: pytest.FixtureRequest, postgres: PostgresForTests
+) -> AsyncIterator[tuple[BroadcastBus, BroadcastBus]]:
     """Two replicas' buses on one fresh channel."""
-    url = REDIS_URL if request.param == "redis" else POSTGRES_ADMIN_URL
+    url: str = request.getfixturevalue("redis_url") if request.param == "redis" else postgres.admin_url()
     channel = f"gqlm_test_{uuid.uuid4().hex[:12]}"
     buses = [BroadcastBus(transport_for(url, channel), instance=name) for name in "AB"]  # type: ignore[arg-type]
     for bus in buses:
@@ -86,19 +85,13 @@ async def test_a_hole_in_a_senders_stream_gives_one_resync(pair: tuple[Broadcast
 
 
 @pytest.fixture
-async def fresh_database() -> AsyncIterator[str]:
-    import asyncpg
-
-    name = f"gqlm_test_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+async def fresh_database(postgres: PostgresForTests) -> AsyncIterator[str]:
+    url = await postgres.create_database()
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
         await migrate(url)
         yield url
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
-        await admin.close()
+        await postgres.drop_database(url)
 
 
 async def test_one_leader_at_a_time_and_a_follower_takes_over(fresh_database: str) -> None:

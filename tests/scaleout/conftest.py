@@ -1,4 +1,8 @@
-"""Real replicas: ``python -m gql_media serve`` processes on one fresh PostgreSQL database and Redis."""
+"""Real replicas: ``python -m gql_media serve`` processes on one fresh PostgreSQL database.
+
+Events cross between them over the machine's Redis when it answers, else over PostgreSQL
+LISTEN/NOTIFY on the same database (a machine with Python only: the embedded server).
+"""
 
 from __future__ import annotations
 
@@ -23,48 +27,20 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.postgres import PostgresForTests
 
 REPO = Path(__file__).resolve().parents[2]
-REDIS_URL = os.environ.get("GQL_MEDIA_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 
 
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="session", autouse=True)
-def services_up() -> None:
-    """PostgreSQL and Redis must be there (CI starts them); outside CI a missing one skips."""
-    for name, host, port in (("PostgreSQL", "127.0.0.1", 5432), ("Redis", "127.0.0.1", 6379)):
-        if not _reachable(host, port):
-            if os.environ.get("CI"):
-                pytest.fail(f"{name} is not running on {host}:{port}")
-            pytest.skip(f"{name} is not running on {host}:{port}")
-
-
-async def _admin(statement: str) -> None:
-    connection = await asyncpg.connect(POSTGRES_ADMIN_URL)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture
-def cluster_database() -> Iterator[str]:
+def cluster_database(postgres: PostgresForTests) -> Iterator[str]:
     """A new PostgreSQL database for this test (a unique name: runs never collide)."""
-    name = f"gqlm_scaleout_{uuid.uuid4().hex[:16]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    url = asyncio.run(postgres.create_database("gqlm_scaleout"))
     try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        yield url
     finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(postgres.drop_database(url))
 
 
 def free_port() -> int:
@@ -115,6 +91,8 @@ class Cluster:
     database_url: str
     library: Path
     channel: str
+    # Redis when the machine has it, else the cluster's database (LISTEN/NOTIFY).
+    broadcast_url: str
     replicas: list[Replica] = field(default_factory=list)
 
     def start(self, name: str) -> Replica:
@@ -122,7 +100,7 @@ class Cluster:
         env = {
             **os.environ,
             "GQL_MEDIA_DATABASE_URL": self.database_url,
-            "GQL_MEDIA_BROADCAST_URL": REDIS_URL,
+            "GQL_MEDIA_BROADCAST_URL": self.broadcast_url,
             "GQL_MEDIA_BROADCAST_CHANNEL": self.channel,
             "GQL_MEDIA_INSTANCE_NAME": name,
             "GQL_MEDIA_MEDIA_WORKERS": "1",
@@ -176,10 +154,11 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, cluster_database: str) -> Iterator[Cluster]:
+def cluster(tmp_path: Path, cluster_database: str, optional_redis_url: str | None) -> Iterator[Cluster]:
     library = tmp_path / "library"
     library.mkdir()
-    running = Cluster(tmp_path, cluster_database, library, f"gqlm_test_{uuid.uuid4().hex[:12]}")
+    channel = f"gqlm_test_{uuid.uuid4().hex[:12]}"
+    running = Cluster(tmp_path, cluster_database, library, channel, optional_redis_url or cluster_database)
     try:
         yield running
     finally:
