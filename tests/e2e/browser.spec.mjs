@@ -240,6 +240,23 @@ test('web UI: tree, thumbnails, live add/remove, sync progress, playback and see
     await page.screenshot({ path: join(ARTIFACTS, 'e2e.png') });
   });
 
+  await t.test('search finds videos by name and a result click plays it', async () => {
+    const playing = await page.$eval(sel.player, (v) => v.dataset.videoId);
+    await page.fill('[data-testid="search-input"]', extname(source));
+    await page.waitForSelector('[data-testid="search-result"]', { timeout: 10_000 });
+    assert.equal(await page.locator('[data-testid="tree"]').isHidden(), true, 'the tree is still shown beside the results');
+    // A result other than the video already playing, so the click is what changes the player.
+    const result = page.locator(`[data-testid="search-result"]:not([data-id=${JSON.stringify(playing)}])`).first();
+    const wanted = await result.getAttribute('data-id');
+    assert.ok(wanted, `no other video than ${playing} found by search`);
+    await result.click();
+    await page.waitForFunction(({ s, w }) => document.querySelector(s)?.dataset.videoId === w, { s: sel.player, w: wanted }, { timeout: 10_000 });
+    assert.equal(await result.evaluate((el) => el.classList.contains('playing')), true, 'the result is not marked as playing');
+    await page.$eval(sel.player, (v) => v.pause());
+    await page.fill('[data-testid="search-input"]', '');
+    await page.locator('[data-testid="tree"]').waitFor({ state: 'visible', timeout: 10_000 });
+  });
+
   await t.test('the GraphiQL playground loads offline and runs a subscription', async () => {
     const p2 = await page.context().newPage();
     p2.on('pageerror', (e) => pageErrors.push(`playground: ${e}`));
