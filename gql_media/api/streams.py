@@ -1,0 +1,173 @@
+"""HTTP routes of playback: the HLS playlist and segments of a video, and its subtitles as WebVTT.
+
+- ``/playback/{id}/index.m3u8``: the whole VOD playlist at once; every segment URL in it carries
+  its own signature when a token protects the API (hls.js drops the playlist's query string).
+- ``/playback/{id}/{n}.ts``: one MPEG-TS segment, made on demand in a media worker. A client
+  that goes away stops the making (unless another viewer waits for it); no free transcode slot
+  within ``transcode_wait_s`` is a 503 with Retry-After.
+- ``/subtitles/{id}/{track}``: a sidecar or embedded subtitle track as WebVTT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from gql_media.adapters.store.reads import LibraryReads
+from gql_media.api.context import ApiServices
+from gql_media.api.ids import MAX_ROW_ID
+from gql_media.api.playback import playlist_resource, segment_resource, source_file, subtitle_resource
+from gql_media.api.security import bearer_token, sign, signature_valid, token_matches
+from gql_media.core.ports import MediaError
+from gql_media.core.streaming import PlaybackBusy, SourceFile, StreamingService
+from gql_media.core.vod_plan import render_playlist
+from gql_media.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["stream_routes"]
+
+T = TypeVar("T")
+_FORBIDDEN = "forbidden: a valid signature (exp, sig) or the API token is required"
+_HLS_MIME = "application/vnd.apple.mpegurl"
+
+
+class _ClientGone(Exception):
+    """The client closed the connection while its response was being made."""
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await ``work``; cancel it when the client disconnects first (nobody waits for it any more)."""
+    task = asyncio.ensure_future(work)
+
+    async def watch() -> None:
+        while True:
+            message = await request.receive()
+            if message["type"] == "http.disconnect":
+                return
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        done, _pending = await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        watcher.cancel()
+        raise
+    watcher.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+    raise _ClientGone
+
+
+class StreamRoutes:
+    """The endpoints; ``services`` returns the running services (per request)."""
+
+    def __init__(self, settings: Settings, services: Callable[[], ApiServices]) -> None:
+        self._settings = settings
+        self._services = services
+
+    def _allowed(self, request: Request, resource: str) -> bool:
+        token = self._settings.api_token
+        if token is None or token_matches(token, bearer_token(request.headers.get("authorization"))):
+            return True
+        return signature_valid(token, resource, request.query_params.get("exp"), request.query_params.get("sig"))
+
+    def _signed_query(self, resource: str) -> str:
+        token = self._settings.api_token
+        if token is None:
+            return ""
+        expires_at, signature = sign(token, resource, self._settings.signed_url_ttl_s)
+        return f"?exp={expires_at}&sig={signature}"
+
+    async def _source(self, video_id: int) -> tuple[StreamingService, SourceFile] | Response:
+        service = self._services().playback
+        if service is None:
+            return PlainTextResponse("playback is not available on this server", status_code=404)
+        if not 0 <= video_id <= MAX_ROW_ID:
+            return PlainTextResponse("not found", status_code=404)
+        row = (await LibraryReads(self._services().db).videos_by_ids([video_id])).get(video_id)
+        source = None if row is None else await source_file(row)
+        if source is None:
+            return PlainTextResponse("not found", status_code=404)
+        return service, source
+
+    async def playlist(self, request: Request) -> Response:
+        video_id: int = request.path_params["video_id"]
+        if not self._allowed(request, playlist_resource(video_id)):
+            return PlainTextResponse(_FORBIDDEN, status_code=403)
+        found = await self._source(video_id)
+        if isinstance(found, Response):
+            return found
+        service, source = found
+        try:
+            _method, segments = await service.plan(source)
+        except MediaError as error:
+            return PlainTextResponse(f"cannot stream: {error}", status_code=409)
+        text = render_playlist(
+            segments, lambda index: f"{index}.ts{self._signed_query(segment_resource(video_id, index))}"
+        )
+        return Response(text, media_type=_HLS_MIME, headers={"cache-control": "private, no-cache"})
+
+    async def segment(self, request: Request) -> Response:
+        video_id: int = request.path_params["video_id"]
+        index: int = request.path_params["index"]
+        if not self._allowed(request, segment_resource(video_id, index)):
+            return PlainTextResponse(_FORBIDDEN, status_code=403)
+        found = await self._source(video_id)
+        if isinstance(found, Response):
+            return found
+        service, source = found
+        try:
+            path = await _unless_disconnected(request, service.segment(source, index))
+        except _ClientGone:
+            return Response(status_code=499)
+        except IndexError:
+            return PlainTextResponse("no such segment", status_code=404)
+        except PlaybackBusy as busy:
+            return PlainTextResponse(
+                f"busy: {busy}", status_code=503, headers={"retry-after": str(busy.retry_after_s)}
+            )
+        except MediaError as error:
+            return PlainTextResponse(f"cannot stream: {error}", status_code=409)
+        return FileResponse(path, media_type="video/mp2t", headers={"cache-control": "private, max-age=3600"})
+
+    async def subtitle(self, request: Request) -> Response:
+        video_id: int = request.path_params["video_id"]
+        key: str = request.path_params["track"]
+        if not self._allowed(request, subtitle_resource(video_id, key)):
+            return PlainTextResponse(_FORBIDDEN, status_code=403)
+        found = await self._source(video_id)
+        if isinstance(found, Response):
+            return found
+        service, source = found
+        try:
+            vtt = await service.subtitle_vtt(source, key)
+        except LookupError:
+            return PlainTextResponse("no such subtitle track", status_code=404)
+        except PlaybackBusy as busy:
+            return PlainTextResponse(
+                f"busy: {busy}", status_code=503, headers={"retry-after": str(busy.retry_after_s)}
+            )
+        except (MediaError, OSError) as error:
+            return PlainTextResponse(f"cannot read the subtitles: {error}", status_code=409)
+        return Response(vtt, media_type="text/vtt; charset=utf-8", headers={"cache-control": "private, no-cache"})
+
+
+def stream_routes(settings: Settings, services: Callable[[], ApiServices]) -> list[BaseRoute]:
+    """The playback routes, for ``http.routes``."""
+    endpoints = StreamRoutes(settings, services)
+    return [
+        Route("/playback/{video_id:int}/index.m3u8", endpoints.playlist, methods=["GET", "HEAD"]),
+        Route("/playback/{video_id:int}/{index:int}.ts", endpoints.segment, methods=["GET", "HEAD"]),
+        Route("/subtitles/{video_id:int}/{track:path}", endpoints.subtitle, methods=["GET", "HEAD"]),
+    ]

@@ -1,0 +1,390 @@
+"""Playback as a service: decide how a video plays, and make its HLS segments and subtitles on demand.
+
+Standard library only; PyAV's side is the ``SegmentWorkers`` port (worker processes of their
+own, so transcodes and the index's probes and thumbnails never wait for each other). Every
+replica runs one for the viewers it serves: nothing here goes through the leader.
+
+- A segment is made once: viewers asking for the same one share the making, and the cache
+  (``SegmentCache``, byte-bounded LRU) serves it after.
+- At most ``slots`` segments are made at once; a request that finds no free slot within
+  ``wait_s`` gets ``PlaybackBusy`` (the HTTP layer answers 503 + Retry-After).
+- A segment nobody waits for any more is cancelled (its worker is stopped). After a viewer's
+  segment, the next ``read_ahead`` ones are made while a slot is free; a seek elsewhere
+  cancels that read-ahead.
+- A source that changed or was removed (``LibraryChange`` events) loses its cached files; the
+  cache's variant names hold the source's size and mtime, so a missed event never serves stale data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from gql_media.core.models import ChangeKind, EntryKind, LibraryChange, VideoStatus
+from gql_media.core.playback import Decision, PlaybackMethod, SourceStreams, decide
+from gql_media.core.ports import MediaError
+from gql_media.core.segment_cache import SegmentCache
+from gql_media.core.subtitles import Sidecar, decode_subtitle_bytes, sidecar_subtitles, srt_to_vtt
+from gql_media.core.vod_plan import DEFAULT_SEGMENT_S, Segment, plan_segments, segment_at
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "PlaybackBusy",
+    "PlaybackSettings",
+    "SegmentWorkers",
+    "SourceFile",
+    "StreamingService",
+    "SubtitleTrack",
+]
+
+# Probe results kept in memory (a few hundred bytes each).
+_PROBE_CACHE_SIZE = 512
+
+
+class SegmentWorkers(Protocol):
+    """What the media worker processes do for playback (adapters/transcode on PyAV)."""
+
+    async def probe_streams(self, path: str | bytes) -> SourceStreams:
+        """The streams of a file; raises ``MediaError`` when it cannot be read."""
+        ...
+
+    async def make_segment(
+        self,
+        path: str | bytes,
+        method: PlaybackMethod,
+        segment: Segment,
+        last: bool,
+        output_path: str,
+        rotation_deg: int,
+    ) -> None:
+        """Write one MPEG-TS segment to ``output_path``; raises ``MediaError``."""
+        ...
+
+    async def make_subtitle(self, path: str | bytes, stream_index: int, output_path: str) -> None:
+        """Write an embedded text subtitle stream as WebVTT to ``output_path``; raises ``MediaError``."""
+        ...
+
+
+class PlaybackBusy(Exception):
+    """Every transcode slot stayed busy past the wait: try again in ``retry_after_s``."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"every transcode slot is busy; retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    """A video as playback needs it: the index's row, its file's absolute path."""
+
+    video_id: int
+    path: str | bytes
+    size: int
+    mtime_ns: int
+    status: VideoStatus
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubtitleTrack:
+    """A subtitle track of a video: ``key`` names it in its URL ("f:movie.en.srt" or "s:2")."""
+
+    key: str
+    language: str | None
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackSettings:
+    """The streaming limits (from ``Settings``)."""
+
+    transcode_enabled: bool = True
+    max_height_px: int = 1080
+    preset: str = "veryfast"
+    slots: int = 1
+    wait_s: float = 5.0
+    segment_s: float = DEFAULT_SEGMENT_S
+    read_ahead: int = 2
+
+
+@dataclass(eq=False)
+class _Making:
+    """One segment being made, shared by whoever waits for it."""
+
+    task: asyncio.Task[Path]
+    source: int
+    index: int
+    waiters: int = 0
+    read_ahead: bool = False
+
+
+class StreamingService:
+    """Decides playback and makes segments and subtitles; see the module docstring.
+
+    Args:
+        workers: the PyAV side (worker processes).
+        cache: where made files live.
+        settings: limits and transcode options.
+    """
+
+    def __init__(self, workers: SegmentWorkers, cache: SegmentCache, settings: PlaybackSettings) -> None:
+        self.workers = workers
+        self.cache = cache
+        self.settings = settings
+        self._slots = asyncio.Semaphore(max(1, settings.slots))
+        self._making: dict[Path, _Making] = {}
+        self._probes: dict[tuple[int, int, int], SourceStreams] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        # Segments made (not served from the cache), for tests and the bench.
+        self.made_segments = 0
+
+    async def start(self) -> None:
+        """Index the cache a previous run left (blocking file work, in a thread)."""
+        await asyncio.to_thread(self.cache.load)
+
+    async def aclose(self) -> None:
+        """Cancel every segment being made."""
+        tasks = [making.task for making in self._making.values()] + list(self._background)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(BaseException):
+                await task
+
+    # ---------------------------------------------------------------------------------- decide
+
+    async def streams(self, source: SourceFile) -> SourceStreams:
+        """The playback probe of ``source`` (kept while its size and mtime stay); raises MediaError."""
+        key = (source.video_id, source.size, source.mtime_ns)
+        found = self._probes.get(key)
+        if found is None:
+            found = await self.workers.probe_streams(source.path)
+            if len(self._probes) >= _PROBE_CACHE_SIZE:
+                self._probes.pop(next(iter(self._probes)))
+            self._probes[key] = found
+        return found
+
+    async def decide(self, source: SourceFile, direct_codecs: Iterable[str] | None = None) -> Decision:
+        """How ``source`` plays for a client that says it plays ``direct_codecs`` too."""
+        if source.status is VideoStatus.BROKEN:
+            return decide(None, broken_reason=source.error or "the file cannot be decoded")
+        try:
+            streams = await self.streams(source)
+        except MediaError as error:
+            return decide(None, broken_reason=str(error))
+        return decide(streams, direct_codecs=direct_codecs, transcode_enabled=self.settings.transcode_enabled)
+
+    async def plan(self, source: SourceFile) -> tuple[PlaybackMethod, list[Segment]]:
+        """The HLS method (REMUX or TRANSCODE: what a plain browser needs) and segments of ``source``.
+
+        Raises:
+            MediaError: the source plays directly only, or not at all (with the reason).
+        """
+        decision = await self.decide(source, direct_codecs=None)
+        if decision.method is PlaybackMethod.UNPLAYABLE:
+            raise MediaError(decision.reason or "this video cannot be played")
+        if decision.method is PlaybackMethod.DIRECT:
+            raise MediaError("this video plays as it is: its stream URL needs no HLS")
+        method = decision.method
+        streams = await self.streams(source)
+        try:
+            return method, plan_segments(streams.duration_s, self.settings.segment_s)
+        except ValueError as error:
+            raise MediaError(f"cannot stream: {error}") from None
+
+    # -------------------------------------------------------------------------------- segments
+
+    def _variant(self, source: SourceFile, method: PlaybackMethod) -> str:
+        s = self.settings
+        if method is PlaybackMethod.REMUX:
+            return f"remux-{source.size}-{source.mtime_ns}-{s.segment_s:g}"
+        return f"transcode-{source.size}-{source.mtime_ns}-{s.segment_s:g}-{s.max_height_px}-{s.preset}"
+
+    async def segment(self, source: SourceFile, index: int) -> Path:
+        """The file of segment ``index`` of ``source``'s HLS stream, made when not cached.
+
+        Raises:
+            IndexError: no such segment.
+            MediaError: the source cannot be streamed, or the segment could not be made.
+            PlaybackBusy: no transcode slot came free in time.
+        """
+        method, segments = await self.plan(source)
+        segment = segment_at(segments, index)
+        path = self.cache.path_for(str(source.video_id), self._variant(source, method), f"{index}.ts")
+        self._cancel_read_ahead(source.video_id, keep=range(index, index + self.settings.read_ahead + 1))
+        if await asyncio.to_thread(self.cache.lookup, path):
+            self._read_ahead(source, method, segments, index)
+            return path
+        making = self._making.get(path)
+        if making is None:
+            making = self._start(source, method, segment, index == len(segments) - 1, path, wait=True)
+        making.waiters += 1
+        making.read_ahead = False
+        try:
+            result = await asyncio.shield(making.task)
+        finally:
+            making.waiters -= 1
+            if making.waiters == 0 and not making.task.done():
+                making.task.cancel()  # nobody wants it any more: stop its worker
+        self._read_ahead(source, method, segments, index)
+        return result
+
+    def _start(
+        self, source: SourceFile, method: PlaybackMethod, segment: Segment, last: bool, path: Path, wait: bool
+    ) -> _Making:
+        task = asyncio.create_task(self._make(source, method, segment, last, path, wait))
+        making = _Making(task=task, source=source.video_id, index=segment.index)
+        self._making[path] = making
+        task.add_done_callback(lambda _t: self._forget(path, making))
+        return making
+
+    def _forget(self, path: Path, making: _Making) -> None:
+        if self._making.get(path) is making:
+            del self._making[path]
+        if making.task.done() and not making.task.cancelled():
+            making.task.exception()  # read-ahead failures are seen by their viewer later, not logged as lost
+
+    async def _make(
+        self, source: SourceFile, method: PlaybackMethod, segment: Segment, last: bool, path: Path, wait: bool
+    ) -> Path:
+        async with self._slot(wait):
+            streams = await self.streams(source)
+            temp = await asyncio.to_thread(self.cache.temp_path, path)
+            try:
+                await self.workers.make_segment(source.path, method, segment, last, str(temp), streams.rotation_deg)
+                await asyncio.to_thread(self.cache.commit, temp, path)
+            finally:
+                # A failed or cancelled make leaves no partial file (the worker may have been killed midway).
+                await asyncio.to_thread(self.cache.discard, temp)
+        self.made_segments += 1
+        return path
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, wait: bool) -> AsyncIterator[None]:
+        if not wait and self._slots.locked():
+            raise PlaybackBusy(1)
+        try:
+            async with asyncio.timeout(self.settings.wait_s if wait else 0.001):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise PlaybackBusy(max(1, math.ceil(self.settings.segment_s))) from None
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    def _read_ahead(self, source: SourceFile, method: PlaybackMethod, segments: Sequence[Segment], index: int) -> None:
+        """Make the next few segments while slots are free (one at a time per source)."""
+        if any(m.read_ahead and m.source == source.video_id for m in self._making.values()):
+            return
+        task = asyncio.create_task(self._read_ahead_run(source, method, segments, index))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _read_ahead_run(
+        self, source: SourceFile, method: PlaybackMethod, segments: Sequence[Segment], index: int
+    ) -> None:
+        for ahead in range(index + 1, min(len(segments), index + 1 + self.settings.read_ahead)):
+            variant = self._variant(source, method)
+            path = self.cache.path_for(str(source.video_id), variant, f"{ahead}.ts")
+            if path in self._making or await asyncio.to_thread(self.cache.lookup, path):
+                continue
+            if self._slots.locked():
+                return  # viewers first: read-ahead only uses a free slot
+            making = self._start(source, method, segments[ahead], ahead == len(segments) - 1, path, wait=False)
+            making.read_ahead = True
+            try:
+                await asyncio.shield(making.task)
+            except (MediaError, PlaybackBusy, asyncio.CancelledError):
+                return
+
+    def _cancel_read_ahead(self, video_id: int, keep: range) -> None:
+        for making in list(self._making.values()):
+            if making.source == video_id and making.read_ahead and making.waiters == 0 and making.index not in keep:
+                making.task.cancel()
+
+    # ------------------------------------------------------------------------------- subtitles
+
+    async def subtitles(self, source: SourceFile) -> list[SubtitleTrack]:
+        """Sidecar files by the video's stem, then the embedded text streams."""
+        tracks = [
+            SubtitleTrack(key=f"f:{sidecar.name}", language=sidecar.language, label=sidecar.label)
+            for sidecar in await asyncio.to_thread(_sidecars, source.path)
+        ]
+        if source.status is not VideoStatus.BROKEN:
+            with contextlib.suppress(MediaError):
+                for stream in (await self.streams(source)).subtitles:
+                    if stream.is_text:
+                        label = stream.title or stream.language or f"Track {stream.index}"
+                        tracks.append(SubtitleTrack(key=f"s:{stream.index}", language=stream.language, label=label))
+        return tracks
+
+    async def subtitle_vtt(self, source: SourceFile, key: str) -> bytes:
+        """The WebVTT of track ``key``; raises LookupError for an unknown track, MediaError when it cannot be made."""
+        if key not in {track.key for track in await self.subtitles(source)}:
+            raise LookupError(f"no subtitle track {key!r}")
+        kind, _, name = key.partition(":")
+        if kind == "f":
+            return await asyncio.to_thread(_sidecar_vtt, source.path, name)
+        variant = f"subtitles-{source.size}-{source.mtime_ns}"
+        path = self.cache.path_for(str(source.video_id), variant, f"{int(name)}.vtt")
+        if not await asyncio.to_thread(self.cache.lookup, path):
+            temp = await asyncio.to_thread(self.cache.temp_path, path)
+            try:
+                async with self._slot(wait=True):
+                    await self.workers.make_subtitle(source.path, int(name), str(temp))
+                await asyncio.to_thread(self.cache.commit, temp, path)
+            finally:
+                await asyncio.to_thread(self.cache.discard, temp)
+        return await asyncio.to_thread(path.read_bytes)
+
+    # ---------------------------------------------------------------------------- invalidation
+
+    async def drop_source(self, video_id: int) -> None:
+        """Forget everything made from video ``video_id`` (it changed or was removed)."""
+        for key in [key for key in self._probes if key[0] == video_id]:
+            del self._probes[key]
+        for making in list(self._making.values()):
+            if making.source == video_id:
+                making.task.cancel()
+        freed = await asyncio.to_thread(self.cache.drop_source, str(video_id))
+        if freed:
+            logger.info("playback cache of video %d dropped (%d bytes)", video_id, freed)
+
+    async def follow_changes(self, changes: AsyncIterator[LibraryChange]) -> None:
+        """Drop the cache of every video a sync reports UPDATED or REMOVED (run as a task)."""
+        async for change in changes:
+            if change.entry_kind is EntryKind.VIDEO and change.id is not None:
+                if change.kind in (ChangeKind.UPDATED, ChangeKind.REMOVED):
+                    await self.drop_source(change.id)
+
+
+def _folder_and_name(path: str | bytes) -> tuple[str, str]:
+    text = os.fsdecode(path)
+    return os.path.dirname(text), os.path.basename(text)
+
+
+def _sidecars(path: str | bytes) -> list[Sidecar]:
+    folder, name = _folder_and_name(path)
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    return sidecar_subtitles(name, names)
+
+
+def _sidecar_vtt(path: str | bytes, sidecar_name: str) -> bytes:
+    folder, _name = _folder_and_name(path)
+    if os.sep in sidecar_name or sidecar_name in (".", ".."):
+        raise LookupError("not a sidecar name")
+    with open(os.path.join(folder, sidecar_name), "rb") as handle:
+        data = handle.read()
+    return srt_to_vtt(decode_subtitle_bytes(data)).encode("utf-8")
