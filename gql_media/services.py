@@ -21,9 +21,11 @@ from gql_media.core.jobs import JobRunner
 from gql_media.core.media_work import MediaWork, ThumbnailSpec
 from gql_media.core.models import Root, WatcherStatus, WatchMode
 from gql_media.core.ports import EventBus, JobStep
+from gql_media.core.streaming import StreamingService
 from gql_media.core.sync import SyncEngine
 from gql_media.core.thumbnails import thumbnail_suffix
 from gql_media.core.watching import OwnWrites, WatchService
+from gql_media.playback import open_playback
 from gql_media.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ class Services:
     watcher: WatchService | ClusterWatcher
     media: MediaWork | ClusterMedia | None = None
     cluster: Cluster | None = None
+    # Every replica streams to its own viewers (not a leader's job).
+    playback: StreamingService | None = None
 
 
 @contextlib.asynccontextmanager
@@ -85,7 +89,8 @@ async def open_services(settings: Settings, *, media: bool = True, serve: bool =
         stack.push_async_callback(runner.stop)
         watcher = _watch_service(settings, runner, bus.publish_watcher)
         stack.push_async_callback(watcher.stop)
-        yield Services(settings, db, index, jobs, bus, roots, engine, runner, watcher, media=work)
+        playback = await stack.enter_async_context(open_playback(settings, bus)) if media else None
+        yield Services(settings, db, index, jobs, bus, roots, engine, runner, watcher, media=work, playback=playback)
 
 
 @contextlib.asynccontextmanager
@@ -131,6 +136,7 @@ async def _open_cluster(settings: Settings, url: str, *, media: bool, serve: boo
         )
         await cluster.open()
         stack.push_async_callback(cluster.aclose)
+        playback = await stack.enter_async_context(open_playback(settings, bus)) if media else None
         yield Services(
             settings,
             db,
@@ -143,6 +149,7 @@ async def _open_cluster(settings: Settings, url: str, *, media: bool, serve: boo
             cluster.watcher,
             media=cluster.media,
             cluster=cluster,
+            playback=playback,
         )
 
 

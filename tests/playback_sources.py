@@ -151,3 +151,8 @@ def truncate_half(path: Path, name: str) -> Path:
     target = path.with_name(name)
     target.write_bytes(data[: len(data) // 2])
     return target
+
+
+# Long and big enough that one segment keeps a worker busy for seconds at the "veryslow" preset:
+# what the cancellation and busy tests need to catch a segment mid-making.
+SLOW = Source("slow.avi", "mpeg4", "mp3", width_px=640, height_px=360, duration_s=12.0, gop_frames=50)

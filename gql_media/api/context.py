@@ -19,6 +19,7 @@ from gql_media.api.loaders import Loaders, create_loaders
 from gql_media.api.security import sign
 from gql_media.core.models import Root, SyncJob, SyncRequest, WatcherStatus
 from gql_media.core.ports import EventBus, JobStore
+from gql_media.core.streaming import StreamingService
 from gql_media.settings import Settings
 
 
@@ -71,6 +72,10 @@ class ApiServices(Protocol):
     # The media functions (regenerate_thumbnail, merge_hls, thumbnail_file); None without media work.
     @property
     def media(self) -> Any: ...
+
+    # Playback (HLS segments, subtitles); None without media work.
+    @property
+    def playback(self) -> StreamingService | None: ...
 
 
 def http_base_url(base_url: str) -> str:

@@ -40,6 +40,7 @@ from gql_media.api.context import ApiServices, Context
 from gql_media.api.ids import MAX_ROW_ID
 from gql_media.api.schema import ApiSchema, schema_for
 from gql_media.api.security import bearer_token, connection_token, signature_valid, token_matches
+from gql_media.api.streams import stream_routes
 from gql_media.core.thumbnails import placeholder_path, thumbnail_path
 from gql_media.settings import Settings
 
@@ -258,6 +259,7 @@ def routes(settings: Settings, services: ServicesGetter) -> list[BaseRoute]:
         WebSocketRoute("/graphql", graphql),
         Route("/media/{video_id:int}", files.media, methods=["GET", "HEAD"]),
         Route("/thumbnails/{video_id:int}", files.thumbnail, methods=["GET", "HEAD"]),
+        *stream_routes(settings, services),
         Route("/healthz", _health_endpoint(services)),
         Route("/metrics", metrics),
     ]

@@ -134,9 +134,7 @@ class StreamRoutes:
         except IndexError:
             return PlainTextResponse("no such segment", status_code=404)
         except PlaybackBusy as busy:
-            return PlainTextResponse(
-                f"busy: {busy}", status_code=503, headers={"retry-after": str(busy.retry_after_s)}
-            )
+            return PlainTextResponse(f"busy: {busy}", status_code=503, headers={"retry-after": str(busy.retry_after_s)})
         except MediaError as error:
             return PlainTextResponse(f"cannot stream: {error}", status_code=409)
         return FileResponse(path, media_type="video/mp2t", headers={"cache-control": "private, max-age=3600"})
@@ -155,9 +153,7 @@ class StreamRoutes:
         except LookupError:
             return PlainTextResponse("no such subtitle track", status_code=404)
         except PlaybackBusy as busy:
-            return PlainTextResponse(
-                f"busy: {busy}", status_code=503, headers={"retry-after": str(busy.retry_after_s)}
-            )
+            return PlainTextResponse(f"busy: {busy}", status_code=503, headers={"retry-after": str(busy.retry_after_s)})
         except (MediaError, OSError) as error:
             return PlainTextResponse(f"cannot read the subtitles: {error}", status_code=409)
         return Response(vtt, media_type="text/vtt; charset=utf-8", headers={"cache-control": "private, no-cache"})

@@ -28,6 +28,7 @@ from gql_media.adapters.store.reads import (
 from gql_media.api.context import Context
 from gql_media.api.errors import ApiError
 from gql_media.api.ids import FOLDER, SYNC_JOB, VIDEO, decode_cursor, encode_cursor, to_global_id
+from gql_media.api.playback import Playback, Subtitle, playback_of, subtitles_of
 from gql_media.core import models
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -337,6 +338,14 @@ class Video(Node):
     @described("HTTP URL supporting Range requests (seeking).")
     def stream_url(self, info: Info) -> str:
         return info.context.signed_url(f"media/{self.row.id}")
+
+    @described("How a browser plays it; directCodecs: what the client says it can play itself.")
+    async def playback(self, info: Info, direct_codecs: list[str] | None = None) -> Playback:
+        return await playback_of(info.context, self.row, direct_codecs)
+
+    @described("Sidecar (movie.srt, movie.en.srt) and embedded text subtitles, served as WebVTT.")
+    async def subtitles(self, info: Info) -> list[Subtitle]:
+        return await subtitles_of(info.context, self.row)
 
 
 TreeEntry = Annotated[Folder | Video, strawberry.union("TreeEntry")]

@@ -90,6 +90,9 @@ _MP4_FAMILY = frozenset({"mp4", "mov", "m4v", "m4a", "3gp"})
 _WEBM = frozenset({"webm"})
 _DEFAULT_VIDEO = {"mp4": frozenset({"h264"}), "webm": frozenset({"vp8", "vp9", "av1"})}
 _DEFAULT_AUDIO = {"mp4": frozenset({"aac", "mp3"}), "webm": frozenset({"opus", "vorbis"})}
+_MIME_TYPES = {"matroska": "video/x-matroska", "mpegts": "video/mp2t", "avi": "video/x-msvideo", "flv": "video/x-flv"}
+_ANY_DEFAULT_VIDEO = frozenset().union(*_DEFAULT_VIDEO.values())
+_ANY_DEFAULT_AUDIO = frozenset().union(*_DEFAULT_AUDIO.values())
 
 # Names users know, for reasons.
 _DISPLAY_NAMES = {
@@ -202,8 +205,11 @@ def _direct_blocker(streams: SourceStreams, client: frozenset[str]) -> str | Non
     family = _family(streams.container)
     if family is None and streams.container not in client:
         return f"the {display_name(streams.container)} container is not playable in browsers"
+    # A container the client plays itself (e.g. "matroska") takes any codec browsers play by default.
+    default_video = _DEFAULT_VIDEO[family] if family else _ANY_DEFAULT_VIDEO
+    default_audio = _DEFAULT_AUDIO[family] if family else _ANY_DEFAULT_AUDIO
     video = streams.video_codec or ""
-    video_ok = video in _DEFAULT_VIDEO.get(family or "", frozenset()) or video in client
+    video_ok = video in default_video or video in client
     if not video_ok:
         return f"{display_name(video)} video is not playable in this browser"
     if video == "h264" and not (streams.bit_depth <= 8 or "h264-10bit" in client):
@@ -211,7 +217,7 @@ def _direct_blocker(streams: SourceStreams, client: frozenset[str]) -> str | Non
     if video == "h264" and not streams.chroma_420 and "h264-10bit" not in client:
         return "H.264 video with full colour resolution (4:2:2/4:4:4) is not playable in this browser"
     audio = streams.audio_codec
-    if audio and not (audio in _DEFAULT_AUDIO.get(family or "", frozenset()) or audio in client):
+    if audio and not (audio in default_audio or audio in client):
         return f"{display_name(audio)} audio is not playable in this browser"
     return None
 
@@ -239,7 +245,8 @@ def decide(
     blocker = _direct_blocker(streams, client)
     if blocker is None:
         family = _family(streams.container)
-        return Decision(PlaybackMethod.DIRECT, "video/webm" if family == "webm" else "video/mp4")
+        mime_type = f"video/{family}" if family else _MIME_TYPES.get(streams.container, f"video/{streams.container}")
+        return Decision(PlaybackMethod.DIRECT, mime_type)
     if _video_is_plain_h264(streams) and streams.rotation_deg % 360 == 0:
         audio = streams.audio_codec
         if audio and audio != "aac":

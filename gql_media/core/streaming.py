@@ -362,9 +362,9 @@ class StreamingService:
     async def follow_changes(self, changes: AsyncIterator[LibraryChange]) -> None:
         """Drop the cache of every video a sync reports UPDATED or REMOVED (run as a task)."""
         async for change in changes:
-            if change.entry_kind is EntryKind.VIDEO and change.id is not None:
-                if change.kind in (ChangeKind.UPDATED, ChangeKind.REMOVED):
-                    await self.drop_source(change.id)
+            changed = change.kind in (ChangeKind.UPDATED, ChangeKind.REMOVED)
+            if changed and change.entry_kind is EntryKind.VIDEO and change.id is not None:
+                await self.drop_source(change.id)
 
 
 def _folder_and_name(path: str | bytes) -> tuple[str, str]:

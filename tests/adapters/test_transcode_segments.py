@@ -13,7 +13,8 @@ from pathlib import Path
 import av
 import pytest
 
-from gql_media.adapters.transcode import OUTPUT_OFFSET_S, make_segment, make_subtitle_vtt, probe_streams
+from gql_media.adapters.media.playback_probe import make_subtitle_vtt, probe_streams
+from gql_media.adapters.media.segments import OUTPUT_OFFSET_S, make_segment
 from gql_media.core.playback import PlaybackMethod, SourceStreams, SubtitleStream, decide
 from gql_media.core.ports import MediaError
 from gql_media.core.vod_plan import plan_segments

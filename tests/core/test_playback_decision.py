@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from gql_media.core.playback import (
     HLS_MIME_TYPE,
+    Decision,
     PlaybackMethod,
     SourceStreams,
     client_codec_names,
@@ -112,3 +113,12 @@ def test_transcode_turned_off_makes_it_unplayable() -> None:
 def test_client_codec_names_accept_ours_ffmpegs_and_rfc6381() -> None:
     names = client_codec_names(["avc1.64001F", "mp4a.40.2", "H265", " vp09.00.10.08 ", "opus", "", "ec-3"])
     assert names == {"h264", "aac", "hevc", "vp9", "opus", "eac3"}
+
+
+def test_a_container_the_client_lists_takes_the_default_codecs() -> None:
+    mkv = replace(MP4_H264, container="matroska")
+    assert decide(mkv, direct_codecs=["matroska"]) == Decision(PlaybackMethod.DIRECT, "video/x-matroska")
+    assert (
+        decide(replace(mkv, video_codec="hevc"), direct_codecs=["video/x-matroska"]).method is PlaybackMethod.TRANSCODE
+    )
+    assert decide(replace(mkv, video_codec="hevc"), direct_codecs=["mkv", "hev1"]).method is PlaybackMethod.DIRECT

@@ -1,0 +1,142 @@
+"""What playback reads from a file with PyAV: its streams, and its text subtitles as WebVTT.
+
+Plain functions run inside a media worker process (see ``transcode`` for the operation table).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import asdict
+from typing import Any
+
+import av
+
+from gql_media.core.playback import SourceStreams, SubtitleStream
+from gql_media.core.ports import MediaError
+from gql_media.core.subtitles import Cue, ass_text, cues_to_vtt
+
+__all__ = ["codec_name", "make_subtitle_vtt", "open_source", "probe_streams", "start_time_s"]
+
+# Decoder names that differ from the codec's name (as in the index's probe).
+_CODEC_NAMES = {"mp3float": "mp3", "libdav1d": "av1", "libopus": "opus", "libvorbis": "vorbis", "libvpx-vp9": "vp9"}
+
+
+def codec_name(stream: Any) -> str:
+    name = str(stream.codec_context.name)
+    return _CODEC_NAMES.get(name, name).removesuffix("_fixed")
+
+
+def _container_name(container: Any, path: str) -> str:
+    names = str(container.format.name).split(",")
+    suffix = os.path.splitext(path)[1].lower().lstrip(".")
+    if suffix in names:
+        return suffix
+    return "mp4" if "mp4" in names else names[0]
+
+
+def open_source(path: str | bytes) -> Any:
+    try:
+        return av.open(os.fsdecode(path), metadata_errors="ignore")
+    except FileNotFoundError as error:
+        raise MediaError("file not found") from error
+    except PermissionError as error:
+        raise MediaError("permission denied") from error
+    except av.FFmpegError as error:
+        raise MediaError(f"cannot be opened: {error.strerror or error}") from error
+
+
+def start_time_s(container: Any) -> float:
+    """The source clock's first time (MPEG-TS starts at ~1.4 s, not 0)."""
+    return float(container.start_time) / av.time_base if container.start_time is not None else 0.0
+
+
+def _duration_s(container: Any, stream: Any | None) -> float:
+    if container.duration:
+        return float(container.duration) / av.time_base
+    if stream is not None and stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return 0.0
+
+
+def probe_streams(path: str | bytes) -> dict[str, Any]:
+    """What playback needs to know of a file (``SourceStreams`` fields); raises MediaError when unreadable."""
+    with open_source(path) as container:
+        video = container.streams.video[0] if container.streams.video else None
+        audio = container.streams.audio[0] if container.streams.audio else None
+        bit_depth, chroma_420, rotation = 8, True, 0
+        width = height = 0
+        if video is not None:
+            pix_fmt = video.codec_context.pix_fmt or "yuv420p"
+            with contextlib.suppress(ValueError, av.FFmpegError):
+                bit_depth = int(av.VideoFormat(pix_fmt).components[0].bits)
+            chroma_420 = pix_fmt.startswith(("yuv420", "yuvj420", "nv12", "p010"))
+            width, height = int(video.codec_context.width), int(video.codec_context.height)
+            with contextlib.suppress(av.FFmpegError, StopIteration):
+                frame = next(iter(container.decode(video)))
+                rotation = int(frame.rotation or 0)
+        subtitles = tuple(
+            SubtitleStream(
+                index=int(stream.index),
+                codec=codec_name(stream),
+                language=stream.metadata.get("language") or None,
+                title=stream.metadata.get("title") or None,
+            )
+            for stream in container.streams.subtitles
+        )
+        streams = SourceStreams(
+            container=_container_name(container, os.fsdecode(path)),
+            duration_s=_duration_s(container, video or audio),
+            video_codec=codec_name(video) if video is not None else None,
+            audio_codec=codec_name(audio) if audio is not None else None,
+            width=width,
+            height=height,
+            bit_depth=bit_depth,
+            chroma_420=chroma_420,
+            rotation_deg=rotation % 360,
+            audio_channels=int(audio.codec_context.channels) if audio is not None else 0,
+            subtitles=subtitles,
+        )
+    return asdict(streams)
+
+
+# --------------------------------------------------------------------------------------------
+# Subtitles.
+
+
+def make_subtitle_vtt(path: str | bytes, stream_index: int, output_path: str) -> int:
+    """Extract text subtitle stream ``stream_index`` as WebVTT into ``output_path``; returns the cue count."""
+    cues: list[Cue] = []
+    with open_source(path) as container:
+        matching = [s for s in container.streams.subtitles if s.index == stream_index]
+        if not matching:
+            raise MediaError(f"no subtitle stream {stream_index}")
+        stream = matching[0]
+        source_start_s = start_time_s(container)
+        for packet in container.demux(stream):
+            if packet.pts is None or not packet.time_base:
+                continue
+            start = float(packet.pts * packet.time_base) - source_start_s
+            duration = float(packet.duration * packet.time_base) if packet.duration else 0.0
+            try:
+                decoded = stream.decode(packet)
+            except av.FFmpegError:
+                continue
+            # PyAV gives the packet's rects; a text subtitle's timing is its packet's.
+            text = "\n".join(t for t in (_rect_text(rect) for rect in decoded) if t)
+            if text:
+                cues.append(Cue(start, start + max(duration, 0.5), text))
+    with open(output_path, "w", encoding="utf-8") as handle:
+        handle.write(cues_to_vtt(cues))
+    return len(cues)
+
+
+def _rect_text(rect: Any) -> str:
+    kind = rect.type.decode() if isinstance(rect.type, bytes) else str(rect.type)
+    if kind == "ass":
+        raw = rect.ass
+        return ass_text(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw))
+    if kind == "text":
+        raw = rect.text
+        return (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)).strip()
+    return ""

@@ -1,0 +1,113 @@
+"""Playback's worker pool: ``SegmentWorkers`` on PyAV, in worker processes of its own.
+
+Transcoding has a pool apart from the index's probes and thumbnails (``PyAvMediaTool``): a
+minute of transcoding never holds up a thumbnail, and a sync's thumbnails never hold up a
+viewer's next segment. Each replica opens its own (followers too): a viewer is served by the
+replica it talks to. Workers start with the first call, so a server nobody watches spends nothing.
+"""
+
+from __future__ import annotations
+
+import types
+
+from gql_media.adapters.media.playback_probe import make_subtitle_vtt, probe_streams
+from gql_media.adapters.media.pool import OperationTable, WorkerPool
+from gql_media.adapters.media.probe import av_errors
+from gql_media.adapters.media.segments import make_segment
+from gql_media.adapters.media.tool import setup_media_worker
+from gql_media.core.playback import PlaybackMethod, SourceStreams, SubtitleStream
+from gql_media.core.ports import MediaError
+from gql_media.core.vod_plan import Segment
+
+__all__ = ["TRANSCODE_OPERATIONS", "PyAvSegmentWorkers"]
+
+
+def probe_streams_operation(path: str | bytes) -> dict[str, object]:
+    """The "probe_streams" operation: ``SourceStreams`` fields of one file."""
+    with av_errors():
+        return probe_streams(path)
+
+
+def segment_operation(
+    path: str | bytes,
+    method: str,
+    start_s: float,
+    end_s: float | None,
+    output_path: str,
+    max_height_px: int,
+    preset: str,
+    rotation_deg: int,
+) -> dict[str, object]:
+    """The "segment" operation: one MPEG-TS segment (see ``segments.make_segment``)."""
+    with av_errors():
+        return make_segment(path, method, start_s, end_s, output_path, max_height_px, preset, rotation_deg)
+
+
+def subtitle_operation(path: str | bytes, stream_index: int, output_path: str) -> int:
+    """The "subtitle" operation: an embedded text subtitle stream as WebVTT."""
+    with av_errors():
+        return make_subtitle_vtt(path, stream_index, output_path)
+
+
+TRANSCODE_OPERATIONS: OperationTable = types.MappingProxyType(
+    {"probe_streams": probe_streams_operation, "segment": segment_operation, "subtitle": subtitle_operation}
+)
+
+
+def _streams_from(value: object) -> SourceStreams:
+    if not isinstance(value, dict):
+        raise MediaError("the playback probe returned nothing")
+    subtitles = tuple(SubtitleStream(**item) for item in value.get("subtitles", ()))
+    return SourceStreams(**{**value, "subtitles": subtitles})
+
+
+class PyAvSegmentWorkers(WorkerPool):
+    """Implements ``core.streaming.SegmentWorkers`` in ``workers`` processes of its own.
+
+    Args:
+        workers: processes: segments made at once (settings.transcode_workers, the service's slots) plus
+            one, so that probes and subtitles never wait behind segments.
+        timeout_s: the longest one segment may take (settings.media_timeout_s).
+        max_height_px, preset: the transcode's limits (settings.transcode_max_height, transcode_preset).
+        operations: what the workers run; ``TRANSCODE_OPERATIONS`` unless a test adds its own.
+    """
+
+    def __init__(
+        self,
+        workers: int = 1,
+        timeout_s: float = 60.0,
+        max_height_px: int = 1080,
+        preset: str = "veryfast",
+        operations: OperationTable | None = None,
+    ) -> None:
+        table = TRANSCODE_OPERATIONS if operations is None else operations
+        super().__init__(table, workers, timeout_s, setup=setup_media_worker)
+        self.max_height_px = max_height_px
+        self.preset = preset
+
+    async def _run(self, operation: str, *args: object) -> object:
+        kind, value = await self.call(operation, *args)
+        if kind != "ok":
+            raise MediaError(str(value))
+        return value
+
+    async def probe_streams(self, path: str | bytes) -> SourceStreams:
+        return _streams_from(await self._run("probe_streams", path))
+
+    async def make_segment(
+        self,
+        path: str | bytes,
+        method: PlaybackMethod,
+        segment: Segment,
+        last: bool,
+        output_path: str,
+        rotation_deg: int,
+    ) -> None:
+        end_s = None if last else segment.end_s
+        await self._run(
+            "segment", path, method.value, segment.start_s, end_s, output_path, self.max_height_px, self.preset,
+            rotation_deg,
+        )  # fmt: skip
+
+    async def make_subtitle(self, path: str | bytes, stream_index: int, output_path: str) -> None:
+        await self._run("subtitle", path, stream_index, output_path)

@@ -1,0 +1,158 @@
+"""The streaming service on real PyAV workers: sharing, read-ahead, cancellation, the busy limit, the cache bound."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from gql_media.adapters.media.transcode import PyAvSegmentWorkers
+from gql_media.core.models import ChangeKind, EntryKind, LibraryChange, VideoStatus
+from gql_media.core.segment_cache import TEMP_MARKER, SegmentCache
+from gql_media.core.streaming import PlaybackBusy, PlaybackSettings, SourceFile, StreamingService
+from tests.playback_sources import SLOW, SOURCES, encode_source
+
+
+@dataclass
+class Rig:
+    service: StreamingService
+    workers: PyAvSegmentWorkers
+    cache: SegmentCache
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("streaming-sources")
+    return {
+        "avi": encode_source(folder, SOURCES["avi_mpeg4_mp3"]),
+        "mkv": encode_source(folder, SOURCES["mkv_h264"]),
+        "slow": encode_source(folder, SLOW),
+    }
+
+
+def _source(video_id: int, path: Path) -> SourceFile:
+    st = path.stat()
+    return SourceFile(video_id, str(path), st.st_size, st.st_mtime_ns, VideoStatus.READY)
+
+
+async def _rig(tmp_path: Path, max_bytes: int = 1 << 30, preset: str = "ultrafast", **limits: float) -> Rig:
+    workers = PyAvSegmentWorkers(workers=2, timeout_s=60, preset=preset)
+    cache = SegmentCache(tmp_path / "cache", max_bytes)
+    settings = PlaybackSettings(
+        slots=1,
+        segment_s=limits.get("segment_s", 1.0),
+        wait_s=limits.get("wait_s", 5.0),
+        read_ahead=int(limits.get("read_ahead", 0)),
+        preset=preset,
+    )
+    service = StreamingService(workers, cache, settings)
+    await service.start()
+    return Rig(service, workers, cache)
+
+
+@pytest.fixture
+async def rigs() -> AsyncIterator[list[Rig]]:
+    made: list[Rig] = []
+    yield made
+    for rig in made:
+        await rig.service.aclose()
+        await rig.workers.aclose()
+
+
+async def _until(condition: object, what: str) -> None:
+    for _ in range(2000):
+        if callable(condition) and condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"never happened: {what}")
+
+
+def _files(cache: SegmentCache) -> list[Path]:
+    return sorted(p for p in cache.root.rglob("*") if p.is_file())
+
+
+async def test_viewers_of_one_segment_share_its_making(tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]) -> None:
+    rig = await _rig(tmp_path)
+    rigs.append(rig)
+    source = _source(1, clips["avi"])
+    first, second = await asyncio.gather(rig.service.segment(source, 2), rig.service.segment(source, 2))
+    assert first == second and first.is_file()
+    assert rig.service.made_segments == 1
+    assert await rig.service.segment(source, 2) == first  # from the cache
+    assert rig.service.made_segments == 1
+    with pytest.raises(IndexError):
+        await rig.service.segment(source, 99)
+
+
+async def test_the_next_segments_are_made_ahead(tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]) -> None:
+    rig = await _rig(tmp_path, read_ahead=2)
+    rigs.append(rig)
+    source = _source(1, clips["mkv"])
+    await rig.service.segment(source, 0)
+    await _until(lambda: len(_files(rig.cache)) == 3, "segments 1 and 2 made ahead")
+    made = rig.service.made_segments
+    await rig.service.segment(source, 1)
+    assert rig.service.made_segments == made  # it was there already
+
+
+async def test_a_segment_nobody_waits_for_is_cancelled(tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]) -> None:
+    rig = await _rig(tmp_path, preset="veryslow", segment_s=12.0)
+    rigs.append(rig)
+    viewer = asyncio.create_task(rig.service.segment(_source(1, clips["slow"]), 0))
+    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the worker writing the segment")
+    viewer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await viewer
+    await _until(lambda: rig.workers.replaced_workers == 1, "the busy worker stopped")
+    await _until(lambda: not _files(rig.cache), "the partial file removed")
+    assert rig.service.made_segments == 0
+
+
+async def test_past_the_slots_a_request_waits_then_is_told_busy(
+    tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]
+) -> None:
+    rig = await _rig(tmp_path, preset="veryslow", segment_s=12.0, wait_s=0.2)
+    rigs.append(rig)
+    holder = asyncio.create_task(rig.service.segment(_source(1, clips["slow"]), 0))
+    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the only slot taken")
+    with pytest.raises(PlaybackBusy) as busy:
+        await rig.service.segment(_source(2, clips["avi"]), 0)
+    assert busy.value.retry_after_s >= 1
+    holder.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await holder
+    # Once the slot is free again, the same request is served.
+    assert (await rig.service.segment(_source(2, clips["avi"]), 0)).is_file()
+
+
+async def test_the_cache_stays_within_its_bound(tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]) -> None:
+    probe = await _rig(tmp_path / "probe")
+    rigs.append(probe)
+    one_segment = (await probe.service.segment(_source(1, clips["avi"]), 0)).stat().st_size
+    rig = await _rig(tmp_path / "bounded", max_bytes=int(one_segment * 2.5))
+    rigs.append(rig)
+    source = _source(1, clips["avi"])
+    for index in range(5):
+        await rig.service.segment(source, index)
+        assert rig.cache.total_bytes <= rig.cache.max_bytes
+        assert sum(p.stat().st_size for p in _files(rig.cache)) <= rig.cache.max_bytes
+    assert rig.service.made_segments == 5
+    await rig.service.segment(source, 0)  # evicted long ago: made again
+    assert rig.service.made_segments == 6
+
+
+async def test_a_change_event_drops_the_sources_files(tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]) -> None:
+    rig = await _rig(tmp_path)
+    rigs.append(rig)
+    kept, dropped = _source(1, clips["avi"]), _source(2, clips["mkv"])
+    await rig.service.segment(kept, 0)
+    await rig.service.segment(dropped, 0)
+
+    async def changes() -> AsyncIterator[LibraryChange]:
+        yield LibraryChange(ChangeKind.UPDATED, EntryKind.VIDEO, 2, 1, "/lib", "h264 clip.mkv")
+
+    await rig.service.follow_changes(changes())
+    assert [p.parent.parent.name for p in _files(rig.cache)] == ["1"]
