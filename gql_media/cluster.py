@@ -25,7 +25,7 @@ from gql_media.adapters.leader import PgLeaderElection
 from gql_media.adapters.store import Db, SqlJobStore
 from gql_media.adapters.store.requests import ForwardedRequest, RequestFailed, RequestQueue
 from gql_media.core.jobs import JobRunner
-from gql_media.core.media_work import MediaWork
+from gql_media.core.media_work import MediaWork, ThumbnailSpec
 from gql_media.core.models import (
     ChangeKind,
     JobState,
@@ -104,6 +104,7 @@ class Cluster:
         engine: SyncEngine,
         instance: str,
         open_media: OpenMedia | None,
+        thumbnails: ThumbnailSpec,
         make_watcher: MakeWatcher,
         steps_from: Callable[[MediaWork | None], list[Any]],
         serve: bool,
@@ -140,7 +141,7 @@ class Cluster:
         self.leader_status: WatcherStatus | None = None
         self.runner = ClusterRunner(self)
         self.watcher = ClusterWatcher(self)
-        self.media = ClusterMedia(self) if open_media is not None else None
+        self.media = ClusterMedia(self, thumbnails) if open_media is not None else None
 
     @property
     def is_leader(self) -> bool:
@@ -473,8 +474,18 @@ class ClusterWatcher:
 class ClusterMedia:
     """``regenerate_thumbnail`` and ``merge_hls`` run on the leader; thumbnails are files every replica reads."""
 
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, thumbnails: ThumbnailSpec) -> None:
         self._cluster = cluster
+        self._thumbnails = thumbnails
+
+    def thumbnail_file(self, key: str | None) -> str | None:
+        """The image file of a thumbnail key (the thumbnails folder is shared), or None for no key or a bad one."""
+        if key is None:
+            return None
+        try:
+            return self._thumbnails.path_for(key)
+        except ValueError:
+            return None
 
     def _timeout_s(self) -> float:
         return FORWARD_TIMEOUT_S + 3 * self._cluster.settings.media_timeout_s

@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gql_media.adapters.broadcast import open_bus
 from gql_media.adapters.bus import MemoryBus
@@ -15,7 +16,7 @@ from gql_media.adapters.media import PyAvMediaTool, ensure_placeholder
 from gql_media.adapters.store import Db, IndexStore, SqlJobStore, migrate
 from gql_media.adapters.store.media import SqlMediaStore
 from gql_media.adapters.watcher import WatchfilesSourceFactory
-from gql_media.cluster import Cluster, ClusterMedia, ClusterRunner, ClusterWatcher
+from gql_media.cluster import Cluster
 from gql_media.core.hls import remove_stale_temp_files
 from gql_media.core.jobs import JobRunner
 from gql_media.core.media_work import MediaWork, ThumbnailSpec
@@ -28,6 +29,10 @@ from gql_media.core.watching import OwnWrites, WatchService
 from gql_media.playback import open_playback
 from gql_media.settings import Settings
 
+if TYPE_CHECKING:
+    # For the types only: importing the API package loads Strawberry, which `gql-media scan` never needs.
+    from gql_media.api.ports import Media, Runner, Watcher
+
 logger = logging.getLogger(__name__)
 
 
@@ -37,7 +42,8 @@ class Services:
 
     With SQLite one process does everything: ``runner``, ``watcher`` and ``media`` are the real
     objects. With PostgreSQL replicas elect a leader (``cluster``): they are the cluster's facades,
-    which run on the leader and forward from a follower.
+    which run on the leader and forward from a follower. Either way they are the API's protocols
+    (``gql_media.api.ports``); ``media`` is None without media work.
     """
 
     settings: Settings
@@ -47,9 +53,9 @@ class Services:
     bus: EventBus
     roots: list[Root]
     engine: SyncEngine
-    runner: JobRunner | ClusterRunner
-    watcher: WatchService | ClusterWatcher
-    media: MediaWork | ClusterMedia | None = None
+    runner: Runner
+    watcher: Watcher
+    media: Media | None = None
     cluster: Cluster | None = None
     # Every replica streams to its own viewers (not a leader's job).
     playback: StreamingService | None = None
@@ -130,6 +136,7 @@ async def _open_cluster(settings: Settings, url: str, *, media: bool, serve: boo
             engine=engine,
             instance=instance,
             open_media=open_media if media else None,
+            thumbnails=_thumbnail_spec(settings),
             make_watcher=lambda runner, on_status: _watch_service(settings, runner, on_status),
             steps_from=lambda work: list(work.steps()) if work is not None else [],
             serve=serve,
@@ -187,13 +194,16 @@ async def _open_media(settings: Settings, db: Db, stack: contextlib.AsyncExitSta
     tool = PyAvMediaTool(settings.media_workers, settings.media_timeout_s)
     await tool.start()
     stack.push_async_callback(tool.aclose)
-    spec = ThumbnailSpec(
-        str(settings.thumbnails_dir), settings.thumbnail_width, thumbnail_suffix(settings.thumbnail_format)
-    )
     return MediaWork(
         SqlMediaStore(db),
         tool,
-        spec,
+        _thumbnail_spec(settings),
         auto_merge=settings.hls_auto_merge,
         delete_source=settings.hls_delete_source,
+    )
+
+
+def _thumbnail_spec(settings: Settings) -> ThumbnailSpec:
+    return ThumbnailSpec(
+        str(settings.thumbnails_dir), settings.thumbnail_width, thumbnail_suffix(settings.thumbnail_format)
     )

@@ -16,33 +16,12 @@ from gql_media.adapters.store.db import Db
 from gql_media.adapters.store.reads import LibraryReads
 from gql_media.api.errors import ApiError
 from gql_media.api.loaders import Loaders, create_loaders
+from gql_media.api.ports import Media, Runner, Watcher
 from gql_media.api.security import sign
-from gql_media.core.models import Root, SyncJob, SyncRequest, WatcherStatus
+from gql_media.core.models import Root
 from gql_media.core.ports import EventBus, JobStore
 from gql_media.core.streaming import StreamingService
 from gql_media.settings import Settings
-
-
-class JobRunnerLike(Protocol):
-    """The parts of ``core.jobs.JobRunner`` the API uses."""
-
-    async def submit(self, request: SyncRequest) -> SyncJob: ...
-
-    async def cancel(self, job_id: int) -> SyncJob | None: ...
-
-    def current(self) -> SyncJob | None: ...
-
-    async def get(self, job_id: int) -> SyncJob | None: ...
-
-    async def list(self, limit: int, offset: int = 0) -> list[SyncJob]: ...
-
-
-class WatcherLike(Protocol):
-    async def start(self) -> WatcherStatus: ...
-
-    async def stop(self) -> WatcherStatus: ...
-
-    def status(self) -> WatcherStatus: ...
 
 
 class ApiServices(Protocol):
@@ -58,7 +37,7 @@ class ApiServices(Protocol):
     def jobs(self) -> JobStore: ...
 
     @property
-    def runner(self) -> JobRunnerLike: ...
+    def runner(self) -> Runner: ...
 
     @property
     def bus(self) -> EventBus: ...
@@ -67,11 +46,12 @@ class ApiServices(Protocol):
     def roots(self) -> Sequence[Root]: ...
 
     @property
-    def watcher(self) -> WatcherLike: ...
+    def watcher(self) -> Watcher: ...
 
-    # The media functions (regenerate_thumbnail, merge_hls, thumbnail_file); None without media work.
     @property
-    def media(self) -> Any: ...
+    def media(self) -> Media | None:
+        """None when the server runs without media work (thumbnails, merging)."""
+        ...
 
     # Playback (HLS segments, subtitles); None without media work.
     @property
@@ -125,11 +105,11 @@ class Context:
         return self.services.settings
 
     @property
-    def watcher(self) -> WatcherLike:
+    def watcher(self) -> Watcher:
         return self.services.watcher
 
     @property
-    def media(self) -> Any:
+    def media(self) -> Media | None:
         return self.services.media
 
     def refresh_loaders(self) -> None:

@@ -180,10 +180,8 @@ class FileRoutes:
 
     async def _thumbnail_file(self, row: VideoRow) -> str | None:
         media = self._services().media
-        by_key = getattr(media, "thumbnail_file", None)
-        if callable(by_key):  # MediaWork: thumbnail_file(key) -> path or None
-            found = by_key(row.thumbnail_key)
-            return None if found is None else os.fspath(found)
+        if media is not None:
+            return media.thumbnail_file(row.thumbnail_key)
         if not row.thumbnail_key:
             return None
         try:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import posixpath
-from typing import Any
 
 import strawberry
 
@@ -13,18 +11,19 @@ from gql_media.api.context import Access, Context
 from gql_media.api.errors import ApiError
 from gql_media.api.ids import SYNC_JOB, VIDEO, from_global_id
 from gql_media.api.paths import resolve_path
+from gql_media.api.ports import Media
 from gql_media.api.types import Info, MergeResult, SyncJob, SyncMode, Video, WatcherStatus, described_mutation
 from gql_media.core import models
 
 logger = logging.getLogger(__name__)
 
 
-def _media_function(context: Context, name: str) -> Any:
-    """A function of the media service, or a clear error while that service is not there."""
-    function = getattr(context.media, name, None)
-    if function is None or not callable(function):
-        raise ApiError(f"{name} is not available on this server (the media service is not set up)", "UNAVAILABLE")
-    return function
+def _media(context: Context, operation: str) -> Media:
+    """The media service, or a clear error while that service is not there."""
+    media = context.media
+    if media is None:
+        raise ApiError(f"{operation} is not available on this server (the media service is not set up)", "UNAVAILABLE")
+    return media
 
 
 @strawberry.type
@@ -66,10 +65,9 @@ class Mutation:
         _, video_id = from_global_id(id, VIDEO)
         if video_id not in await context.reads.videos_by_ids([video_id]):
             raise ApiError(f"no video with id {id!r}", "NOT_FOUND")
+        media = _media(context, "regenerate_thumbnail")
         try:
-            result = _media_function(context, "regenerate_thumbnail")(video_id)
-            if inspect.isawaitable(result):
-                await result
+            await media.regenerate_thumbnail(video_id)
         except LookupError:
             raise ApiError(f"no video with id {id!r}", "NOT_FOUND") from None
         # Read again: the thumbnail's status and error changed.
@@ -84,8 +82,5 @@ class Mutation:
         context.require(Access.WRITE)
         root, relative = resolve_path(context.services.roots, path)
         absolute = posixpath.join(root.path, relative) if relative else root.path
-        result = _media_function(context, "merge_hls")(absolute, delete_source)
-        outcome = await result if inspect.isawaitable(result) else result
-        if not isinstance(outcome, models.MergeOutcome):
-            raise TypeError(f"merge_hls returned {type(outcome).__name__}, not a MergeOutcome")
+        outcome = await _media(context, "merge_hls").merge_hls(absolute, delete_source)
         return MergeResult.from_model(outcome)
