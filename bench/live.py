@@ -208,7 +208,7 @@ async def _statement_counts(library: Library, data_dir: Path) -> dict[int, int]:
         services = app.state.services()
         await _runner_idle(services)
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             for first in (10, 500):
                 for _ in range(2):  # the second run is counted: nothing warms up on the first
                     before = services.db.statements

@@ -7,8 +7,10 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from gql_media.api import routes
+from gql_media.api.hosts import HostAllowlist, listens_beyond_loopback
 from gql_media.core.models import SyncMode, SyncRequest, SyncTrigger
 from gql_media.services import Services, open_services
 from gql_media.settings import Settings
@@ -39,6 +41,28 @@ def create_app(settings: Settings) -> Starlette:
             finally:
                 holder.pop("services", None)
 
-    app = Starlette(routes=routes(settings, services), lifespan=lifespan)
+    _log_exposure(settings)
+    # Outermost: a request for a foreign Host (DNS rebinding) reaches no route, HTTP or websocket.
+    allowlist = Middleware(HostAllowlist, bind_host=settings.host, extra_hosts=settings.allowed_hosts)
+    app = Starlette(routes=routes(settings, services), middleware=[allowlist], lifespan=lifespan)
     app.state.services = services
     return app
+
+
+def _log_exposure(settings: Settings) -> None:
+    """Say at start-up what a server reachable from other machines lets them do."""
+    if settings.api_token is not None or not listens_beyond_loopback(settings.host):
+        return
+    if settings.allow_unauthenticated:
+        logger.warning(
+            "RISK: listening on %s with no API token and GQL_MEDIA_ALLOW_UNAUTHENTICATED=true: anyone who can "
+            "reach this address can run every mutation and subscription (sync, watcher, merge and delete "
+            "HLS sources); set GQL_MEDIA_API_TOKEN instead",
+            settings.host,
+        )
+    else:
+        logger.warning(
+            "listening on %s with no API token: read-only (queries only; mutations and subscriptions are "
+            "refused); set GQL_MEDIA_API_TOKEN to allow them",
+            settings.host,
+        )

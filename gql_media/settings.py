@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     public_read: bool = False
     signed_url_ttl_s: int = 6 * 3600
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Host names the server answers besides loopback, --host and (off loopback) the machine's own:
+    # e.g. a reverse proxy's name. Every other Host gets a 400 (DNS rebinding).
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Off loopback with no api_token, mutations and subscriptions are refused unless this is set.
+    allow_unauthenticated: bool = False
     max_query_depth: int = 15
     max_aliases: int = 100
     max_tokens: int = 10_000
@@ -105,10 +110,10 @@ class Settings(BaseSettings):
     def _parse_list(cls, value: object) -> object:
         return _split_list(value)
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
     @classmethod
-    def _parse_origins(cls, value: object) -> object:
-        # Commas only: an origin holds ":" ("http://host:8080"), the path separator of roots.
+    def _parse_comma_list(cls, value: object) -> object:
+        # Commas only: origins and hosts hold ":" ("http://host:8080", "[::1]"), the path separator of roots.
         return _split_list(value, (",",))
 
     @field_validator("roots")

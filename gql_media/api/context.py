@@ -17,7 +17,7 @@ from gql_media.adapters.store.reads import LibraryReads
 from gql_media.api.errors import ApiError
 from gql_media.api.loaders import Loaders, create_loaders
 from gql_media.api.ports import Media, Runner, Watcher
-from gql_media.api.security import sign
+from gql_media.api.security import origin_allowed, sign, unauthenticated_writes_refused
 from gql_media.core.models import Root
 from gql_media.core.ports import EventBus, JobStore
 from gql_media.core.streaming import StreamingService
@@ -119,6 +119,8 @@ class Context:
     def require(self, access: Access) -> None:
         """Refuse the operation unless the caller may do ``access``."""
         settings = self.settings
+        if access is Access.WRITE:
+            self._require_write_allowed()
         if settings.api_token is None or self.authorized:
             return
         if access is Access.READ and settings.public_read:
@@ -127,6 +129,23 @@ class Context:
             self.response.status_code = 401
         what = "this operation" if access is Access.WRITE else "reading"
         raise ApiError(f"unauthorized: {what} needs the API token (Authorization: Bearer <token>)", "UNAUTHENTICATED")
+
+    def _require_write_allowed(self) -> None:
+        """A foreign page's HTTP request, and any change to a server exposed without a token, get a 403."""
+        settings = self.settings
+        refusal = None
+        if isinstance(self.request, Request) and not origin_allowed(self.request.headers, settings.cors_origins):
+            refusal = ApiError("forbidden: this origin may not change anything (see CORS_ORIGINS)", "FORBIDDEN")
+        elif unauthenticated_writes_refused(settings.host, settings.api_token, settings.allow_unauthenticated):
+            refusal = ApiError(
+                f"read-only: this server listens on {settings.host} without an API token; set GQL_MEDIA_API_TOKEN"
+                " (or GQL_MEDIA_ALLOW_UNAUTHENTICATED=true to accept the risk)",
+                "READ_ONLY",
+            )
+        if refusal is not None:
+            if self.response is not None:
+                self.response.status_code = 403
+            raise refusal
 
     def signed_url(self, resource: str, version: str | None = None) -> str:
         """An absolute URL of ``resource`` ("media/12"), signed when a token protects the API.

@@ -1,4 +1,4 @@
-"""Bearer tokens and HMAC-signed, expiring media URLs."""
+"""Bearer tokens, HMAC-signed expiring media URLs, and who may change things (origins, exposure)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import hashlib
 import hmac
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+
+from strawberry.http.websocket_origin import is_same_origin, normalize_origin
+
+from gql_media.api.hosts import listens_beyond_loopback
 
 _BEARER = "bearer "
 
@@ -64,3 +68,23 @@ def signature_valid(secret: str, resource: str, expires_at: str | None, signatur
     if expiry < time.time():
         return False
     return hmac.compare_digest(_signature(secret, resource, expiry), signature)
+
+
+def origin_allowed(headers: Mapping[str, str], cors_origins: Collection[str]) -> bool:
+    """Whether a browser page may send this request: the websocket handshake's rule, for HTTP too.
+
+    No ``Origin`` (not a browser), the page's own origin (``Origin`` agrees with ``Host``, or the
+    browser says ``Sec-Fetch-Site: same-origin``), or an origin of ``cors_origins``.
+    """
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    if headers.get("sec-fetch-site") == "same-origin" or is_same_origin(origin, headers.get("host")):
+        return True
+    normalized = normalize_origin(origin)
+    return normalized is not None and normalized in {normalize_origin(o) for o in cors_origins}
+
+
+def unauthenticated_writes_refused(host: str, api_token: str | None, allow_unauthenticated: bool) -> bool:
+    """Off loopback with no token, the server is read-only unless the operator opted in."""
+    return api_token is None and not allow_unauthenticated and listens_beyond_loopback(host)

@@ -14,7 +14,7 @@ async def get_graphql_page(settings: Settings) -> httpx.Response:
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             return await client.get("/graphql", headers={"Accept": "text/html"})
 
 
