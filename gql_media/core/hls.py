@@ -1,15 +1,15 @@
-"""HLS downloads: which folders are one, what their playlist holds, where the merged mp4 goes.
+"""HLS downloads: which folders are one, whether they are merged, where the merged mp4 goes.
 
 Standard library only; these functions touch the disk, so async callers run them in a thread.
+The playlist syntax is ``m3u8``; which files a download consists of, and whether they are all
+there, is ``hls_layout`` (its names are re-exported here).
 
 Rules:
-- An HLS download is a folder holding a media playlist (``.m3u8`` with ``#EXTINF`` entries) whose
-  segment URIs are local paths. A playlist of remote URLs is a bookmark of a stream, not a
-  download: it is not one (and ``parse_playlist`` refuses it with a reason).
-- A merge is refused (``HlsError`` with a short human reason) for: encrypted segments
-  (``EXT-X-KEY`` with a method other than NONE), remote URLs, segments outside the folder (deleting
-  the source would not delete them; merging them would read files the user did not point at),
-  missing or empty segments, byte ranges, and master playlists (variant choice is not ours to make).
+- An HLS download is a folder holding a recognised playlist: a media playlist (``#EXTINF``
+  entries) naming at least one local file, or a master playlist naming at least one local variant
+  playlist. A playlist of remote URLs none of which was saved beside it is a bookmark of a stream,
+  not a download. A folder whose playlist is a variant (or rendition) of a master playlist up to
+  ``_MASTER_LEVELS`` folders above belongs to that master's download.
 - The output is ``<folder name>.mp4`` beside the folder; when that name is taken, ``<folder name>
   (2).mp4``, ``(3)``... An existing file is never overwritten.
 - "Already merged": after a verified merge a marker file ``.gqlmedia-merged.json`` is written into
@@ -29,9 +29,20 @@ import logging
 import os
 import secrets
 import time
-import urllib.parse
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+
+from gql_media.core.hls_layout import (
+    HlsError,
+    HlsIncomplete,
+    HlsPlaylist,
+    HlsSegment,
+    HlsTrack,
+    parse_playlist,
+    playlist_files,
+    read_playlist,
+    resolve_uri,
+)
+from gql_media.core.m3u8 import MasterPlaylist, MediaPlaylist, is_remote
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +51,19 @@ __all__ = [
     "MERGE_DURATION_TOLERANCE_S",
     "TEMP_PREFIX",
     "HlsError",
+    "HlsIncomplete",
     "HlsPlaylist",
+    "HlsSegment",
+    "HlsTrack",
+    "download_folder_of",
     "find_hls_downloads",
     "find_playlist",
     "free_output_path",
     "is_hls_download",
     "merged_output",
+    "owned_files",
     "parse_playlist",
+    "playlist_files",
     "read_marker",
     "remove_source",
     "remove_stale_temp_files",
@@ -59,217 +76,122 @@ MARKER_NAME = ".gqlmedia-merged.json"
 PLAYLIST_SUFFIX = ".m3u8"
 # A merged file may last this much more or less than its playlist's #EXTINF total and still be it.
 MERGE_DURATION_TOLERANCE_S = 1.0
-# Playlists larger than this are not HLS playlists we could have written to disk by hand.
-_MAX_PLAYLIST_BYTES = 16 * 1024 * 1024
 _MAX_FREE_NAME_TRIES = 1000
 
 
-class HlsError(Exception):
-    """A playlist that cannot be merged; ``str(error)`` is a short reason a user can act on."""
+# A variant's playlist lies at most this many folders below its master's (``720p/``, ``audio/en/``).
+_MASTER_LEVELS = 2
+# Preferred names when a folder holds several playlists of the same kind.
+_USUAL_NAMES = ("master.m3u8", "index.m3u8", "playlist.m3u8")
 
 
-@dataclass(frozen=True, slots=True)
-class HlsPlaylist:
-    """A parsed local media playlist: absolute segment paths in play order.
-
-    ``init_path`` is the ``EXT-X-MAP`` initialisation segment (fragmented MP4) or None for MPEG-TS.
-    """
-
-    playlist_path: str
-    folder: str
-    segment_paths: tuple[str, ...]
-    duration_s: float
-    total_bytes: int
-    init_path: str | None = None
-
-    @property
-    def output_stem(self) -> str:
-        """The merged file's name without suffix: the folder's name."""
-        return os.path.basename(self.folder.rstrip(os.sep)) or "merged"
-
-
-def _is_remote(uri: str) -> bool:
-    scheme = urllib.parse.urlsplit(uri).scheme
-    # A one-letter "scheme" is a Windows drive, not a URL.
-    return len(scheme) > 1 and scheme != "file"
-
-
-def _local_path(folder: str, uri: str) -> str:
-    """The absolute path of a segment URI; refuses URIs leading outside ``folder``."""
-    if uri.startswith("file:"):
-        uri = urllib.parse.unquote(urllib.parse.urlsplit(uri).path)
-    candidate = os.path.normpath(os.path.join(folder, uri))
-    if not os.path.exists(candidate) and "%" in uri:
-        unquoted = os.path.normpath(os.path.join(folder, urllib.parse.unquote(uri)))
-        if os.path.exists(unquoted):
-            candidate = unquoted
-    real_folder = os.path.realpath(folder)
-    if os.path.commonpath([real_folder, os.path.realpath(candidate)]) != real_folder:
-        raise HlsError(f"segment {uri!r} lies outside the playlist's folder")
-    return candidate
-
-
-def _attributes(line: str) -> dict[str, str]:
-    """``#TAG:A=1,B="x,y"`` -> {"A": "1", "B": "x,y"}."""
-    _, _, text = line.partition(":")
-    result: dict[str, str] = {}
-    key, value, quoted, in_value = "", "", False, False
-    for char in text + ",":
-        if in_value:
-            if char == '"':
-                quoted = not quoted
-            elif char == "," and not quoted:
-                result[key.strip().upper()] = value.strip()
-                key, value, in_value = "", "", False
-            else:
-                value += char
-        elif char == "=":
-            in_value = True
-        elif char != ",":
-            key += char
-    return result
-
-
-def _read_playlist_lines(path: str) -> list[str]:
-    size = os.path.getsize(path)
-    if size > _MAX_PLAYLIST_BYTES:
-        raise HlsError("playlist is too large to be an HLS playlist")
-    with open(path, "rb") as handle:
-        text = handle.read().decode("utf-8-sig", errors="replace")
-    lines = [line.strip() for line in text.splitlines()]
-    if not lines or lines[0] != "#EXTM3U":
-        raise HlsError("not an HLS playlist (no #EXTM3U header)")
-    return lines
-
-
-def _check_tag(line: str) -> None:
-    """Refuse the tags of playlists we cannot merge."""
-    tag = line.partition(":")[0].upper()
-    if tag == "#EXT-X-KEY":
-        method = _attributes(line).get("METHOD", "NONE").upper()
-        if method != "NONE":
-            raise HlsError(f"playlist is encrypted ({method}): encrypted downloads are not merged")
-    elif tag == "#EXT-X-STREAM-INF":
-        raise HlsError("master playlist (a list of variants): merge one variant's playlist instead")
-    elif tag == "#EXT-X-BYTERANGE":
-        raise HlsError("byte-range segments are not supported")
-
-
-def _segment_bytes(paths: list[str]) -> int:
-    """The segments' total size; refuses missing and empty ones."""
-    total_bytes = 0
-    missing: list[str] = []
-    for path in paths:
-        try:
-            size = os.path.getsize(path)
-        except OSError:
-            missing.append(os.path.basename(path))
-            continue
-        if size == 0:
-            raise HlsError(f"segment {os.path.basename(path)} is empty")
-        total_bytes += size
-    if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
-        raise HlsError(f"{len(missing)} of {len(paths)} segments are missing: {shown}")
-    return total_bytes
-
-
-def parse_playlist(playlist_path: str) -> HlsPlaylist:
-    """Parse a local media playlist and check every segment is a local, non-empty file.
-
-    Raises:
-        HlsError: with the reason the playlist cannot be merged.
-        OSError: when the playlist itself cannot be read.
-    """
-    folder = os.path.dirname(os.path.abspath(playlist_path))
-    uris: list[str] = []
-    duration_s = 0.0
-    init_uri: str | None = None
-    for line in _read_playlist_lines(playlist_path)[1:]:
-        if not line:
-            continue
-        if not line.startswith("#"):
-            uris.append(line)
-            continue
-        _check_tag(line)
-        tag = line.partition(":")[0].upper()
-        if tag == "#EXT-X-MAP":
-            if init_uri is not None:
-                raise HlsError("several initialisation segments (EXT-X-MAP) are not supported")
-            init_uri = _attributes(line).get("URI")
-            if not init_uri:
-                raise HlsError("EXT-X-MAP without a URI")
-        elif tag == "#EXTINF":
-            try:
-                duration_s += float(line.partition(":")[2].split(",")[0])
-            except ValueError as error:
-                raise HlsError(f"bad segment duration in {line!r}") from error
-    if not uris:
-        raise HlsError("playlist lists no segments")
-    if duration_s <= 0:
-        raise HlsError("playlist gives no segment durations (#EXTINF)")
-    remote = [uri for uri in [*uris, *([init_uri] if init_uri else [])] if _is_remote(uri)]
-    if remote:
-        raise HlsError(f"playlist points to remote URLs (e.g. {remote[0]}): only downloaded segments are merged")
-    paths = [_local_path(folder, uri) for uri in uris]
-    init_path = _local_path(folder, init_uri) if init_uri else None
-    total_bytes = _segment_bytes([*([init_path] if init_path else []), *paths])
-    return HlsPlaylist(
-        playlist_path=os.path.abspath(playlist_path),
-        folder=folder,
-        segment_paths=tuple(paths),
-        duration_s=duration_s,
-        total_bytes=total_bytes,
-        init_path=init_path,
-    )
+def _playlist_names(folder: str) -> list[str]:
+    try:
+        names = [
+            entry.name
+            for entry in os.scandir(folder)
+            if entry.name.lower().endswith(PLAYLIST_SUFFIX) and not entry.name.startswith(".") and entry.is_file()
+        ]
+    except OSError:
+        return []
+    return sorted(names, key=lambda name: (name.lower() not in _USUAL_NAMES, name))
 
 
 def _playlist_kind(path: str) -> str | None:
-    """ "media" for a playlist of local segments, "remote", "master", or None when unreadable."""
+    """ "master" or "media" for a recognised download playlist (a local file named), else None."""
     try:
-        lines = _read_playlist_lines(path)
+        playlist = read_playlist(path)
     except (OSError, HlsError):
         return None
-    if any(line.upper().startswith("#EXT-X-STREAM-INF") for line in lines):
-        return "master"
-    uris = [line for line in lines if line and not line.startswith("#")]
-    if not uris or not any(line.upper().startswith("#EXTINF") for line in lines):
+    folder = os.path.dirname(path)
+    if isinstance(playlist, MasterPlaylist):
+        uris = [variant.uri for variant in playlist.variants]
+        return "master" if any(_names_a_file(uri, folder) for uri in uris) else None
+    assert isinstance(playlist, MediaPlaylist)
+    uris = [segment.uri for segment in playlist.segments]
+    if not uris:
         return None
-    return "remote" if all(_is_remote(uri) for uri in uris) else "media"
+    # Local paths: a download (maybe still in progress); URLs: only when some were saved here.
+    if any(not is_remote(uri) for uri in uris) or any(_names_a_file(uri, folder) for uri in uris):
+        return "media"
+    return None
+
+
+def _names_a_file(uri: str, folder: str) -> bool:
+    try:
+        return os.path.isfile(resolve_uri(uri, folder, folder))
+    except HlsError:
+        return False
 
 
 def find_playlist(folder: str) -> str | None:
-    """The folder's media playlist of local segments: ``index.m3u8`` first, then by name; None if none."""
-    try:
-        names = sorted(
-            entry.name
-            for entry in os.scandir(folder)
-            if entry.name.lower().endswith(PLAYLIST_SUFFIX) and entry.is_file() and not entry.name.startswith(".")
-        )
-    except OSError:
-        return None
-    names.sort(key=lambda name: (name.lower() not in ("index.m3u8", "playlist.m3u8"), name))
-    for name in names:
-        path = os.path.join(folder, name)
-        if _playlist_kind(path) == "media":
-            return path
+    """The folder's download playlist: a master first, then a media playlist (usual names first); None if none."""
+    kinds = [(name, _playlist_kind(os.path.join(folder, name))) for name in _playlist_names(folder)]
+    for wanted in ("master", "media"):
+        for name, kind in kinds:
+            if kind == wanted:
+                return os.path.join(folder, name)
     return None
 
 
 def is_hls_download(folder: str) -> bool:
-    """Whether ``folder`` holds a media playlist whose segments are local files (merged or not)."""
+    """Whether ``folder`` holds a recognised download playlist (merged or not)."""
     return find_playlist(folder) is not None
+
+
+def download_folder_of(folder: str) -> str | None:
+    """The download ``folder`` belongs to: a master's folder above whose playlists name this one's, else itself.
+
+    None when ``folder`` holds no download playlist.
+    """
+    playlist = find_playlist(folder)
+    if playlist is None:
+        return None
+    own = os.path.normpath(os.path.abspath(playlist))
+    above = os.path.abspath(folder)
+    for _ in range(_MASTER_LEVELS):
+        parent = os.path.dirname(above)
+        if parent == above:
+            break
+        above = parent
+        master = find_playlist(above)
+        if master is not None and own in playlist_files(master):
+            return above
+    return folder
+
+
+def list_hls_downloads(folders: Iterable[str], recursive: bool = True) -> list[str]:
+    """Every HLS download folder among ``folders`` and below them (or their direct children), merged or not.
+
+    A variant's folder gives its master's download instead (also when that lies above ``folders``).
+    """
+    found: dict[str, None] = {}
+    for top in folders:
+        for folder in _walk_folders(top, recursive):
+            download = download_folder_of(folder)
+            if download is not None:
+                found[download] = None
+    return list(found)
 
 
 def find_hls_downloads(folders: Iterable[str], recursive: bool = True) -> list[str]:
     """HLS download folders among ``folders`` and below them (or their direct children), not merged yet."""
     found: list[str] = []
-    for top in folders:
-        for folder in _walk_folders(top, recursive):
-            playlist = find_playlist(folder)
-            if playlist is not None and merged_output(playlist) is None:
-                found.append(folder)
+    for folder in list_hls_downloads(folders, recursive):
+        playlist = find_playlist(folder)
+        if playlist is not None and merged_output(playlist) is None:
+            found.append(folder)
     return found
+
+
+def owned_files(folder: str) -> set[str]:
+    """The files the recognised playlists in ``folder`` name (normalised absolute paths): never videos of their own."""
+    files: set[str] = set()
+    for name in _playlist_names(folder):
+        path = os.path.join(folder, name)
+        if _playlist_kind(path) is not None:
+            files |= playlist_files(path)
+    return files
 
 
 def _walk_folders(top: str, recursive: bool) -> Iterator[str]:
@@ -365,36 +287,47 @@ def merged_output(playlist_path: str) -> str | None:
 def remove_source(playlist: HlsPlaylist) -> str | None:
     """Delete a merged download's folder; returns None when done, else why it was kept.
 
-    Only the download's own files go (playlist, segments, init segment, marker), and only when
-    nothing else is in the folder and the segments are still the ones merged: a folder that also
-    holds a user's other files is kept whole.
+    Only the download's own files go (playlists, segments, init segments, keys, marker, and the
+    variant folders holding them), and only when nothing else is in the folder and the segments
+    are still the ones merged: a folder that also holds a user's other files is kept whole.
     """
-    own = {os.path.normcase(os.path.abspath(p)) for p in (playlist.playlist_path, *playlist.segment_paths)}
-    if playlist.init_path:
-        own.add(os.path.normcase(os.path.abspath(playlist.init_path)))
+    own = {os.path.normcase(os.path.normpath(p)) for p in playlist.owned_paths}
+    own |= {os.path.normcase(os.path.abspath(p)) for p in (playlist.playlist_path, *playlist.segment_paths)}
     own.add(os.path.normcase(os.path.join(playlist.folder, MARKER_NAME)))
+    files: list[str] = []
+    folders: list[str] = []
+    others: list[str] = []
     try:
-        entries = list(os.scandir(playlist.folder))
+        for current, dirs, names in os.walk(playlist.folder, onerror=_raise):
+            folders.extend(os.path.join(current, d) for d in dirs)
+            for name in names:
+                path = os.path.join(current, name)
+                (files if os.path.normcase(os.path.abspath(path)) in own else others).append(path)
     except OSError as error:
         return f"source kept: {error.strerror or error}"
-    others = [e.name for e in entries if os.path.normcase(os.path.abspath(e.path)) not in own or e.is_dir()]
     if others:
-        shown = ", ".join(sorted(others)[:3])
+        shown = ", ".join(sorted(os.path.relpath(p, playlist.folder) for p in others)[:3])
         return f"source kept: the folder also holds other files ({shown})"
     try:
-        current_bytes = _segment_bytes([*([playlist.init_path] if playlist.init_path else []), *playlist.segment_paths])
-    except HlsError as error:
+        current_bytes = parse_playlist(playlist.playlist_path).total_bytes
+    except (HlsError, OSError) as error:
         return f"source kept: segments changed during the merge ({error})"
     if current_bytes != playlist.total_bytes:
         return "source kept: segments changed during the merge"
     try:
-        for entry in entries:
-            os.unlink(entry.path)
+        for path in files:
+            os.unlink(path)
+        for path in sorted(folders, key=len, reverse=True):
+            os.rmdir(path)
         os.rmdir(playlist.folder)
     except OSError as error:
         return f"source partly removed: {error.strerror or error}"
     logger.info("removed merged HLS folder %s", playlist.folder)
     return None
+
+
+def _raise(error: OSError) -> None:
+    raise error
 
 
 def remove_stale_temp_files(folders: Iterable[str | os.PathLike[str]]) -> list[str]:

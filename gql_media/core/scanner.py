@@ -1,8 +1,10 @@
 """Walks a part of a library root with ``os.scandir``. Blocking: run it in a thread.
 
 Rules a user expects:
-- videos are recognised by extension, case-insensitive; the segments of an HLS download (a folder
-  holding an .m3u8 playlist) are not videos of their own (the merge makes one of them);
+- videos are recognised by extension, case-insensitive; the files of an HLS download are not
+  videos of their own (the merge makes one of them): in a folder holding an .m3u8 playlist, its
+  segment-type files (.ts, .m4s, .aac, .m4a) and every file a recognised playlist there names
+  (``hls.owned_files``: segments, an fMP4 ``init.mp4``, variant folders' files);
 - dotfiles, dot-folders, partial downloads and the server's own data dir are ignored, and so is
   anything that is not a regular file or a folder;
 - symlinks are followed only when they stay inside the root, and a folder is never entered twice
@@ -20,6 +22,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from gql_media.core.hls import owned_files
 from gql_media.core.models import EntryKind, ScanEntry, SyncErrorInfo
 
 VIDEO_EXTENSIONS = frozenset(
@@ -31,6 +34,9 @@ VIDEO_EXTENSIONS = frozenset(
 PARTIAL_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial")
 PLAYLIST_EXTENSION = ".m3u8"
 SEGMENT_EXTENSIONS = frozenset({".ts", ".m4s", ".aac", ".m4a"})
+_PLAYLIST_ENDINGS = (PLAYLIST_EXTENSION, PLAYLIST_EXTENSION.upper())
+# A download's playlist may name files this many folders below it (a master's variant folders).
+_PLAYLIST_LEVELS_ABOVE = 2
 
 
 def extension_of(name: str) -> str:
@@ -89,6 +95,8 @@ class Scanner:
         self._ignored = {os.path.realpath(p) for p in ignore_paths}
         self.seen = 0  # entries looked at so far, read by the progress reporter from another thread
         self._stop = threading.Event()
+        # Files of HLS downloads met so far (absolute, normalised): never videos of their own.
+        self._owned: set[str] = set()
 
     def cancel(self) -> None:
         self._stop.set()
@@ -131,8 +139,25 @@ class Scanner:
         if rel_path and (is_ignored_name(rel_path.rsplit("/", 1)[-1]) or self._is_ignored_dir(abs_path)):
             return
         result.entries.append(ScanEntry(EntryKind.FOLDER, rel_path, raw, 0, st.st_mtime_ns, st.st_ino, st.st_dev))
+        if rel_path:
+            self._add_owned_above(abs_path)
         visited = {(st.st_dev, st.st_ino)}
         self._walk_dir(rel_path, os_rel, raw is not None, recursive, visited, result, known or {})
+
+    def _add_owned_above(self, abs_path: str) -> None:
+        """A walk below a download's folder (a variant folder's new segment) still knows the download's files."""
+        above = abs_path
+        for _ in range(_PLAYLIST_LEVELS_ABOVE):
+            parent = os.path.dirname(above)
+            if parent == above or len(parent) < len(self.root_path):
+                return
+            above = parent
+            try:
+                names = os.listdir(above)
+            except OSError:
+                return
+            if any(name.lower().endswith(PLAYLIST_EXTENSION) for name in names):
+                self._owned |= owned_files(above)
 
     def _abs(self, os_rel: str) -> str:
         return os.path.join(self.root_path, os_rel) if os_rel else self.root_path
@@ -178,7 +203,9 @@ class Scanner:
         take = known.pop
         video = EntryKind.VIDEO
         is_reg, is_dir = stat.S_ISREG, stat.S_ISDIR
-        hls: bool | None = None  # whether this folder holds a playlist: looked up at its first segment
+        hls: bool | None = None  # whether this folder holds a playlist: looked up at its first video
+        owned = self._owned
+        abs_dir = self._abs(os_rel)
         prefix = rel + "/" if rel else ""
         os_prefix = os_rel + "/" if os_rel else ""
         seen = unchanged = 0
@@ -205,9 +232,14 @@ class Scanner:
             if is_reg(mode):
                 dot = lower.rfind(".")
                 ext = lower[dot:] if dot > 0 else ""
-                if ext in SEGMENT_EXTENSIONS and hls is None:
-                    hls = any(c.name.lower().endswith(PLAYLIST_EXTENSION) for c in children)
+                if hls is None and (ext in VIDEO_EXTENSIONS or ext == PLAYLIST_EXTENSION):
+                    # Once per folder, and before its sub-folders are walked (they may hold a variant's files).
+                    hls = ext == PLAYLIST_EXTENSION or any(c.name.endswith(_PLAYLIST_ENDINGS) for c in children)
+                    if hls:
+                        owned |= owned_files(abs_dir)
                 if ext in VIDEO_EXTENSIONS and not (hls and ext in SEGMENT_EXTENSIONS):
+                    if owned and os.path.normpath(os.path.join(abs_dir, name)) in owned:
+                        continue
                     row = take(child_rel, None)
                     if row is not None:
                         if _same_file(row, st):

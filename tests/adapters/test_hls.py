@@ -70,11 +70,12 @@ def test_parse_playlist_lists_local_segments(download: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "reason"),
     [
-        (("#EXTINF", '#EXT-X-KEY:METHOD=AES-128,URI="key.bin"\n#EXTINF'), "encrypted"),
-        (("segment001.ts", "https://cdn.example.com/segment001.ts"), "remote"),
+        (("#EXTINF", '#EXT-X-KEY:METHOD=AES-128,URI="key.bin"\n#EXTINF'), "key key.bin is missing"),
+        (("#EXTINF", '#EXT-X-KEY:METHOD=SAMPLE-AES,URI="key.bin"\n#EXTINF'), "SAMPLE-AES"),
+        (("segment001.ts", "https://cdn.example.com/segment999.ts"), "missing: segment999.ts"),
         (("segment001.ts", "../elsewhere.ts"), "outside"),
         (("segment001.ts", "segment999.ts"), "missing"),
-        (("#EXTINF:1.000000,\nsegment000.ts", "#EXT-X-STREAM-INF:BANDWIDTH=1\nsegment000.ts"), "master"),
+        (("#EXTINF:1.000000,\nsegment000.ts", "#EXT-X-STREAM-INF:BANDWIDTH=1\nsegment000.ts"), "not an HLS playlist"),
     ],
 )
 def test_playlists_we_refuse(download: Path, edit: tuple[str, str], reason: str) -> None:
@@ -173,13 +174,13 @@ def _truncate_all(folder: Path) -> None:
     ("damage", "reason"),
     [
         (lambda f: (f / "segment002.ts").unlink(), "missing"),
-        (lambda f: _rewrite_playlist(f, "#EXTINF", '#EXT-X-KEY:METHOD=AES-128,URI="k"\n#EXTINF'), "encrypted"),
-        (lambda f: _rewrite_playlist(f, "segment001.ts", "http://example.com/s1.ts"), "remote"),
+        (lambda f: _rewrite_playlist(f, "#EXTINF", '#EXT-X-KEY:METHOD=AES-128,URI="k"\n#EXTINF'), "key k is missing"),
+        (lambda f: _rewrite_playlist(f, "segment001.ts", "http://example.com/s1.ts"), "missing: s1.ts"),
         (_corrupt, "corrupt"),
         (_truncate_all, "damaged"),
         (lambda f: (f / "segment000.ts").write_bytes(b""), "empty"),
     ],
-    ids=["missing", "encrypted", "remote", "corrupt", "truncated", "empty"],
+    ids=["missing", "encrypted-no-key", "remote-missing", "corrupt", "truncated", "empty"],
 )
 @pytest.mark.parametrize("delete_source", [False, True])
 async def test_failed_merge_leaves_the_source_intact_and_no_output(

@@ -4,6 +4,8 @@ The only package importing ``av`` (and Pillow for images). Its modules:
 - ``pool``: worker processes running a table of named operations (imports no ``av``);
 - ``tool``: ``PyAvMediaTool``, the ``MediaTool`` port on that pool, and ``MEDIA_OPERATIONS``;
 - ``probe``, ``thumbnail``, ``remux`` (HLS merge): the operations, run inside a worker;
+  ``hls_reader`` reads a download's track as one stream, ``decrypt`` its AES-128 segments
+  (the one module importing ``cryptography``);
 - ``placeholder``: the image shown for a video without a thumbnail.
 """
 

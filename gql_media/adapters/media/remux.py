@@ -3,31 +3,30 @@
 Runs inside a media worker (``pool``). The steps, each public so a variant of the merge (a test's
 stalled one) is built from the same parts:
 1. ``claimed_temp_file``: the temp name is created exclusively, and removed on any failure;
-2. ``remux_to``: the segments, read as one byte stream, are stream-copied into the temp file with
-   their clock started at zero and made monotonic across discontinuities;
+2. ``remux_to``: each track (the video variant, maybe its alternate audio) read as one byte
+   stream (``segments``) is stream-copied into the temp file, the tracks interleaved, their clock
+   started at zero and made monotonic across discontinuities;
 3. ``publish_merge``: fsync, verify (streams, duration, a decodable frame), link to a free final
    name (never over an existing file), fsync the folder, write the "merged" marker.
 """
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import errno
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
 
 import av
 
+from gql_media.adapters.media.hls_reader import TrackReader
 from gql_media.adapters.media.probe import duration_s
-from gql_media.core.hls import MERGE_DURATION_TOLERANCE_S, HlsPlaylist, free_output_path, write_marker
+from gql_media.core.hls import MERGE_DURATION_TOLERANCE_S, HlsPlaylist, HlsTrack, free_output_path, write_marker
 from gql_media.core.ports import MediaError
 
 __all__ = ["RemuxedStreams", "claimed_temp_file", "merge_hls", "publish_merge", "remux_to"]
-
-_READ_CHUNK_BYTES = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,42 +35,6 @@ class RemuxedStreams:
 
     video: int
     audio: int
-
-
-class _ConcatReader:
-    """The segments of a playlist as one byte stream (MPEG-TS and fMP4 concatenate byte-wise)."""
-
-    def __init__(self, paths: Sequence[str]) -> None:
-        self.paths = list(paths)
-        self.boundaries: list[int] = []  # start offset of each segment in the stream
-        self._index = -1
-        self._handle: Any = None
-        self._offset = 0
-
-    def read(self, size: int = -1) -> bytes:
-        size = _READ_CHUNK_BYTES if size is None or size < 0 else size
-        while True:
-            if self._handle is None:
-                self._index += 1
-                if self._index >= len(self.paths):
-                    return b""
-                self._handle = open(self.paths[self._index], "rb")  # noqa: SIM115 (closed at its end)
-                self.boundaries.append(self._offset)
-            data: bytes = self._handle.read(size)
-            if data:
-                self._offset += len(data)
-                return data
-            self._handle.close()
-            self._handle = None
-
-    def segment_of(self, position: int) -> int:
-        """The index of the segment holding byte ``position`` of the stream."""
-        return max(0, bisect.bisect_right(self.boundaries, position) - 1)
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
 
 
 @contextlib.contextmanager
@@ -97,58 +60,135 @@ def remux_to(playlist: HlsPlaylist, temp_path: str) -> RemuxedStreams:
         raise MediaError(f"the segments cannot be remuxed, damaged segments? ({reason})") from error
 
 
+StreamKey: TypeAlias = tuple[int, int]  # (track number, stream index in its track)
+
+
+@dataclass
+class _Input:
+    """One track being read: its reader, demuxer and streams, and what each of its pieces gave."""
+
+    number: int
+    track: HlsTrack
+    reader: TrackReader
+    source: Any
+    streams: list[Any]
+    packets_per_piece: list[int]
+    crossed: dict[int, int] = field(default_factory=dict)  # stream index -> last discontinuity crossed
+
+
+def _open_track(number: int, track: HlsTrack, stack: contextlib.ExitStack) -> _Input:
+    reader = TrackReader(track)
+    stack.callback(reader.close)
+    source = stack.enter_context(av.open(reader, format="mp4" if track.is_fragmented_mp4 else "mpegts"))
+    streams = [s for s in source.streams if s.type in ("video", "audio")]
+    return _Input(number, track, reader, source, streams, [0] * len(reader.pieces))
+
+
+def _packets(item: _Input) -> Iterator[tuple[_Input, Any]]:
+    for packet in item.source.demux(*item.streams):
+        if packet.dts is None and packet.pts is None:
+            continue  # the demuxer's end-of-stream packets
+        yield item, packet
+
+
+def _time_s(entry: tuple[_Input, Any]) -> float:
+    packet = entry[1]
+    stamp = packet.dts if packet.dts is not None else packet.pts
+    return float(stamp * packet.time_base) if packet.time_base else 0.0
+
+
+def _interleaved(inputs: Sequence[_Input]) -> Iterator[tuple[_Input, Any]]:
+    """The inputs' packets, the earliest on the download's shared clock first."""
+    iterators = [_packets(item) for item in inputs]
+    heads = [next(iterator, None) for iterator in iterators]
+    while True:
+        live = [(_time_s(head), index) for index, head in enumerate(heads) if head is not None]
+        if not live:
+            return
+        _, index = min(live)
+        head = heads[index]
+        assert head is not None
+        yield head
+        heads[index] = next(iterators[index], None)
+
+
 def _remux(playlist: HlsPlaylist, temp_path: str) -> RemuxedStreams:
-    paths = [*([playlist.init_path] if playlist.init_path else []), *playlist.segment_paths]
-    reader = _ConcatReader(paths)
-    first_segment = 1 if playlist.init_path else 0
-    packets_per_segment = [0] * len(paths)
-    try:
-        source: Any
-        with av.open(reader, format="mp4" if playlist.init_path else "mpegts") as source:
-            inputs = [s for s in source.streams if s.type in ("video", "audio")]
-            # Counted now: a stream must not be touched once its container is closed (segfault).
-            video_streams = sum(1 for s in inputs if s.type == "video")
-            audio_streams = len(inputs) - video_streams
-            if not video_streams:
-                raise MediaError("the segments hold no video stream")
-            start_s = float(source.start_time) / av.time_base if source.start_time is not None else 0.0
-            with av.open(temp_path, "w", format="mp4") as output:
-                outputs = {s.index: output.add_stream_from_template(s) for s in inputs}
-                shift = {s.index: int(start_s / s.time_base) for s in inputs}
-                last_dts: dict[int, int] = {}
-                for packet in source.demux(*inputs):
-                    if packet.dts is None and packet.pts is None:
-                        continue  # the demuxer's end-of-stream packets
-                    if packet.pos is not None and packet.pos >= 0:
-                        packets_per_segment[reader.segment_of(packet.pos)] += 1
-                    _shift_packet(packet, shift, last_dts)
-                    packet.stream = outputs[packet.stream.index]
-                    output.mux(packet)
-    finally:
-        reader.close()
-    empty = [i - first_segment for i, n in enumerate(packets_per_segment) if n == 0 and i >= first_segment]
-    if empty:
-        name = os.path.basename(playlist.segment_paths[empty[0]])
-        raise MediaError(f"segment {name} is corrupt: no audio or video packet could be read from it")
+    tracks = [playlist.video, *([playlist.audio] if playlist.audio else [])]
+    with contextlib.ExitStack() as stack:
+        inputs = [_open_track(number, track, stack) for number, track in enumerate(tracks)]
+        # Counted now: a stream must not be touched once its container is closed (segfault).
+        video_streams = sum(1 for s in inputs[0].streams if s.type == "video")
+        audio_streams = sum(1 for item in inputs for s in item.streams if s.type == "audio")
+        if not video_streams:
+            raise MediaError("the segments hold no video stream")
+        # One start for all tracks: a variant and its audio rendition share the clock (A/V stays in sync).
+        starts = [float(i.source.start_time) / av.time_base for i in inputs if i.source.start_time is not None]
+        start_s = min(starts) if starts else 0.0
+        with av.open(temp_path, "w", format="mp4") as output:
+            outputs: dict[StreamKey, Any] = {}
+            shift: dict[StreamKey, int] = {}
+            for item in inputs:
+                for stream in item.streams:
+                    outputs[(item.number, stream.index)] = output.add_stream_from_template(stream)
+                    shift[(item.number, stream.index)] = int(start_s / stream.time_base)
+            last_dts: dict[StreamKey, int] = {}
+            for item, packet in _interleaved(inputs):
+                key = (item.number, packet.stream.index)
+                if packet.pos is not None and packet.pos >= 0:
+                    piece = item.reader.piece_of(packet.pos)
+                    item.packets_per_piece[piece] += 1
+                    _rebase_at_discontinuity(item, piece, key, packet, shift, last_dts)
+                _shift_packet(packet, key, shift, last_dts)
+                packet.stream = outputs[key]
+                output.mux(packet)
+        for item in inputs:
+            _check_every_segment_read(item)
     return RemuxedStreams(video=video_streams, audio=audio_streams)
 
 
-def _shift_packet(packet: Any, shift: dict[int, int], last_dts: dict[int, int]) -> None:
-    """Start the stream's clock at zero; a clock that jumps back (a discontinuity) is moved on."""
-    index = packet.stream.index
+def _check_every_segment_read(item: _Input) -> None:
+    for index, count in enumerate(item.packets_per_piece[item.reader.first_segment :]):
+        if count == 0:
+            name = os.path.basename(item.track.segments[index].path)
+            raise MediaError(f"segment {name} is corrupt: no audio or video packet could be read from it")
+
+
+def _rebase_at_discontinuity(
+    item: _Input,
+    piece: int,
+    key: StreamKey,
+    packet: Any,
+    shift: dict[StreamKey, int],
+    last_dts: dict[StreamKey, int],
+) -> None:
+    """After an ``EXT-X-DISCONTINUITY`` the clock may jump anywhere: the stream goes on right after its last packet."""
+    segment = piece - item.reader.first_segment
+    if segment <= 0 or key not in last_dts:
+        return
+    segments = item.track.segments
+    latest = max((i for i in range(1, segment + 1) if segments[i].discontinuity), default=0)
+    if latest == 0 or item.crossed.get(key[1], 0) >= latest:
+        return
+    item.crossed[key[1]] = latest
+    raw_dts = packet.dts if packet.dts is not None else packet.pts
+    shift[key] = raw_dts - (last_dts[key] + (packet.duration or 1))
+
+
+def _shift_packet(packet: Any, key: StreamKey, shift: dict[StreamKey, int], last_dts: dict[StreamKey, int]) -> None:
+    """Start the stream's clock at zero; a clock that still jumps back is moved on."""
     if packet.dts is None:
         packet.dts = packet.pts
     if packet.pts is None:
         packet.pts = packet.dts
-    dts = packet.dts - shift[index]
-    previous = last_dts.get(index)
+    dts = packet.dts - shift[key]
+    previous = last_dts.get(key)
     if previous is not None and dts <= previous:
         step = packet.duration or 1
-        shift[index] += previous + step - dts
+        shift[key] += previous + step - dts
         dts = previous + step
-    packet.pts = packet.pts - shift[index]
+    packet.pts = packet.pts - shift[key]
     packet.dts = dts
-    last_dts[index] = dts
+    last_dts[key] = dts
 
 
 def _fsync_path(path: str, directory: bool = False) -> None:

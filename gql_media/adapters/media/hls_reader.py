@@ -1,0 +1,93 @@
+"""A track of an HLS download read as one byte stream, for the demuxer of the merge (``remux``).
+
+MPEG-TS and fMP4 segments concatenate byte-wise: the init section, then each segment (a whole
+file or a byte range of one), decrypted when AES-128. An encrypted piece is read and decrypted
+whole (a segment is a few MB); a plain one is streamed in chunks. ``piece_of`` maps a demuxed
+packet's byte position back to its piece, so a segment that gave no packet is named, and a
+discontinuity is seen where it starts.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from typing import BinaryIO
+
+from gql_media.adapters.media.decrypt import decrypt_segment
+from gql_media.core.hls import HlsSegment, HlsTrack
+
+__all__ = ["TrackReader"]
+
+_READ_CHUNK_BYTES = 1 << 20
+
+
+class TrackReader:
+    """A file-like ``read`` over a track's pieces: ``[init], segment 0, segment 1...``."""
+
+    def __init__(self, track: HlsTrack) -> None:
+        self.pieces: list[HlsSegment] = [*([track.init] if track.init else []), *track.segments]
+        self.first_segment = 1 if track.init else 0
+        self.boundaries: list[int] = []  # start offset of each piece opened so far in the stream
+        self._index = -1
+        self._handle: BinaryIO | None = None
+        self._left = 0  # bytes of the current plain piece still to read
+        self._buffer = b""  # the rest of the current decrypted piece
+        self._offset = 0
+        self._keys: dict[str, bytes] = {}
+
+    def read(self, size: int = -1) -> bytes:
+        size = _READ_CHUNK_BYTES if size is None or size < 0 else size
+        while True:
+            data = b""
+            if self._buffer:
+                data, self._buffer = self._buffer[:size], self._buffer[size:]
+            elif self._handle is not None and self._left > 0:
+                data = self._handle.read(min(size, self._left))
+                self._left = self._left - len(data) if data else 0
+            if data:
+                self._offset += len(data)
+                return data
+            self._close_piece()
+            if not self._open_next():
+                return b""
+
+    def _open_next(self) -> bool:
+        self._index += 1
+        if self._index >= len(self.pieces):
+            return False
+        piece = self.pieces[self._index]
+        self.boundaries.append(self._offset)
+        handle = open(piece.path, "rb")  # noqa: SIM115 (closed at the piece's end)
+        self._handle = handle
+        offset, length = (piece.byte_range.offset, piece.byte_range.length) if piece.byte_range else (0, None)
+        handle.seek(offset)
+        if length is None:
+            length = os.fstat(handle.fileno()).st_size - offset
+        if piece.key_path is None:
+            self._left = length
+            return True
+        raw = handle.read(length)
+        self._close_piece()
+        assert piece.iv is not None
+        self._buffer = decrypt_segment(raw, self._key(piece.key_path), piece.iv, os.path.basename(piece.path))
+        return True
+
+    def _key(self, path: str) -> bytes:
+        if path not in self._keys:
+            with open(path, "rb") as handle:
+                self._keys[path] = handle.read()
+        return self._keys[path]
+
+    def _close_piece(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+        self._left = 0
+
+    def piece_of(self, position: int) -> int:
+        """The index (in ``pieces``) of the piece holding byte ``position`` of the stream."""
+        return max(0, bisect.bisect_right(self.boundaries, position) - 1)
+
+    def close(self) -> None:
+        self._close_piece()
+        self._buffer = b""

@@ -1,0 +1,140 @@
+"""Every HLS layout real downloaders leave: merged with the right duration and size, or refused with a reason."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import av
+import pytest
+
+from gql_media.adapters.media import PyAvMediaTool
+from gql_media.core.hls import HlsIncomplete, find_hls_downloads, owned_files, parse_playlist
+from gql_media.core.media_work import merge_hls
+from gql_media.core.models import EntryKind, ScanEntry
+from gql_media.core.scanner import Scanner, ScanResult
+from tests import hls_layouts
+
+Layout = Callable[[Path], Path]
+
+
+@pytest.fixture
+async def tool() -> AsyncIterator[PyAvMediaTool]:
+    async with PyAvMediaTool(workers=1, timeout_s=30) as media:
+        yield media
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each layout made once; tests work on copies."""
+    base = tmp_path_factory.mktemp("layouts")
+    for name, make in MERGED.items():
+        make(base / name)
+    return base
+
+
+MERGED: dict[str, Layout] = {
+    "mpegts": hls_layouts.mpegts,
+    "fmp4": hls_layouts.fmp4,
+    "byte-ranges": hls_layouts.byte_ranges,
+    "cdn-names": hls_layouts.cdn_names,
+    "cdn-names-no-query": lambda f: hls_layouts.cdn_names(f, query=False),
+    "aes-relative-key": hls_layouts.aes128,
+    "aes-absolute-key-explicit-iv": lambda f: hls_layouts.aes128(f, key_uri="{key}", explicit_iv=True),
+    "aes-key-url-sequence-iv": lambda f: hls_layouts.aes128(
+        f, key_uri="https://keys.example.com/k/abc.key?token=1", media_sequence=7
+    ),
+    "master-show": hls_layouts.master,
+    "discontinuity": hls_layouts.discontinuity,
+    "out-of-name-order": hls_layouts.out_of_name_order,
+}
+# What the merged file must be: (duration s, width, height, audio streams).
+EXPECTED = {name: (3.0, 64, 48, 1) for name in MERGED}
+EXPECTED["master-show"] = (3.0, 96, 54, 1)
+EXPECTED["discontinuity"] = (4.0, 64, 48, 1)
+
+
+def _download(templates: Path, tmp_path: Path, name: str) -> Path:
+    parent = tmp_path / "Downloads"
+    parent.mkdir(exist_ok=True)
+    return Path(shutil.copytree(templates / name, parent / name))
+
+
+def _indexed(root: Path) -> list[str]:
+    result = ScanResult()
+    Scanner(str(root)).walk("", True, result)
+    return sorted(e.path for e in result.entries if isinstance(e, ScanEntry) and e.kind is EntryKind.VIDEO)
+
+
+@pytest.mark.parametrize("name", list(MERGED))
+async def test_layout_is_merged_with_the_right_duration_and_size(
+    tool: PyAvMediaTool, templates: Path, tmp_path: Path, name: str
+) -> None:
+    download = _download(templates, tmp_path, name)
+    # Before the merge: none of the download's files is a video of its own (init.mp4, segments).
+    assert _indexed(tmp_path) == []
+    assert find_hls_downloads([str(tmp_path)]) == [str(download)]
+    outcome = await merge_hls(str(download), False, tool)
+    assert outcome.ok, outcome.error
+    assert outcome.output_path == str(tmp_path / "Downloads" / f"{name}.mp4")
+    duration_s, width, height, audio_streams = EXPECTED[name]
+    with av.open(outcome.output_path) as merged:
+        assert merged.duration is not None
+        assert abs(merged.duration / av.time_base - duration_s) < 0.5
+        video = merged.streams.video[0]
+        assert (video.codec_context.width, video.codec_context.height) == (width, height)
+        assert len(merged.streams.audio) == audio_streams
+        frames = sum(1 for _ in merged.decode(video))
+        assert frames == round(duration_s * hls_layouts.FPS)
+    # After: the mp4 is the one video; the download's files still are not.
+    assert _indexed(tmp_path) == [f"Downloads/{name}.mp4"]
+
+
+async def test_delete_source_removes_a_master_download_with_its_variant_folders(
+    tool: PyAvMediaTool, templates: Path, tmp_path: Path
+) -> None:
+    download = _download(templates, tmp_path, "master-show")
+    outcome = await merge_hls(str(download), True, tool)
+    assert outcome.ok and outcome.source_deleted, outcome.error
+    assert not download.exists()
+    assert sorted(p.name for p in (tmp_path / "Downloads").iterdir()) == ["master-show.mp4"]
+
+
+def test_every_file_a_playlist_names_belongs_to_the_download(templates: Path) -> None:
+    fmp4 = templates / "fmp4"
+    assert str(fmp4 / "init.mp4") in owned_files(str(fmp4))
+    show = templates / "master-show"
+    owned = owned_files(str(show))
+    assert str(show / "720p" / "index.m3u8") in owned
+    assert str(show / "audio" / "en" / "index0.ts") in owned
+    aes = templates / "aes-key-url-sequence-iv"
+    assert str(aes / "abc.key") in owned_files(str(aes))
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        (lambda f: hls_layouts.aes128(f, key_uri="https://keys.example.com/gone.key"), "key gone.key is missing"),
+        (hls_layouts.sample_aes, "SAMPLE-AES"),
+    ],
+    ids=["aes-missing-key", "sample-aes"],
+)
+async def test_layout_is_refused_with_its_reason(
+    tool: PyAvMediaTool, tmp_path: Path, make: Layout, reason: str
+) -> None:
+    download = make(tmp_path / "Downloads" / "refused")
+    if "gone" in reason:
+        (download / "gone.key").unlink(missing_ok=True)
+    outcome = await merge_hls(str(download), True, tool)
+    assert not outcome.ok and outcome.error is not None and reason in outcome.error
+    assert not (tmp_path / "Downloads" / "refused.mp4").exists()
+    assert _indexed(tmp_path) == []
+
+
+def test_missing_remote_segments_are_named(templates: Path, tmp_path: Path) -> None:
+    download = _download(templates, tmp_path, "cdn-names")
+    (download / "index1.ts").unlink()
+    with pytest.raises(HlsIncomplete, match=r"1 of 3 segments are missing: index1.ts") as caught:
+        parse_playlist(str(download / "index.m3u8"))
+    assert (caught.value.present, caught.value.expected) == (2, 3)
