@@ -2,7 +2,7 @@
 import * as api from './api';
 import * as Q from './queries';
 import type { ShowError } from './banner';
-import { httpish } from './dom';
+import { Playback } from './playback';
 import { fmtDuration, fmtSize, h } from './format';
 import { bumpThumbnail, markPlaying } from './rows';
 
@@ -23,11 +23,14 @@ export interface PlayerOptions {
 
 export class Player {
   private playingId: string | null = null;
+  private readonly playback: Playback;
 
   constructor(
     private readonly els: PlayerEls,
     private readonly opts: PlayerOptions,
-  ) {}
+  ) {
+    this.playback = new Playback(els.player, els.playerWrap);
+  }
 
   isPlaying = (id: string): boolean => id === this.playingId;
 
@@ -36,13 +39,17 @@ export class Player {
     this.playingId = v.id;
     markPlaying(els.app, v.id);
     els.playerWrap.classList.add('has-video');
-    const src = httpish(v.streamUrl);
-    if (els.player.getAttribute('src') !== src) els.player.src = src;
+    const again = els.player.dataset.videoId === v.id && !els.player.dataset.playbackFailed;
     els.player.dataset.videoId = v.id;
     this.showMeta(v);
-    els.player.play().catch(() => {
-      /* autoplay may be refused; the controls are there */
-    });
+    if (again) {
+      els.player.play().catch(() => {
+        /* autoplay may be refused; the controls are there */
+      });
+      return;
+    }
+    // DIRECT, REMUX or TRANSCODE: the server says which; failures show a message.
+    this.playback.start(v.id).catch((e: unknown) => this.opts.showError(e));
   };
 
   /** A fresher copy of a video. */

@@ -1,0 +1,202 @@
+// Playback of one video: ask the server how (Video.playback), then play the file (DIRECT) or its
+// HLS stream (REMUX / TRANSCODE: natively where the browser plays HLS, else with hls.js), show
+// the method and its reason, offer the subtitle tracks, and say so when it fails: never a black box.
+import Hls from 'hls.js';
+import * as api from './api';
+import { httpish } from './dom';
+import { h } from './format';
+
+export type PlaybackMethod = 'DIRECT' | 'REMUX' | 'TRANSCODE' | 'UNPLAYABLE';
+
+export interface PlaybackInfo {
+  method: PlaybackMethod;
+  url: string | null;
+  mimeType: string | null;
+  reason: string | null;
+}
+
+export interface SubtitleInfo {
+  language: string | null;
+  label: string;
+  url: string;
+}
+
+const PLAYBACK = /* GraphQL */ `
+  query Playback($id: ID!, $codecs: [String!]) {
+    node(id: $id) {
+      ... on Video {
+        playback(directCodecs: $codecs) { method url mimeType reason }
+        subtitles { language label url }
+      }
+    }
+  }
+`;
+
+// What this browser may play beyond the defaults every browser plays (H.264/AAC/MP3 in MP4,
+// VP8/VP9/AV1 with Opus/Vorbis in WebM): RFC 6381 strings the server understands.
+const CANDIDATES: [string, string][] = [
+  ['hvc1', 'video/mp4; codecs="hvc1.1.6.L93.B0"'],
+  ['avc1.6e0028', 'video/mp4; codecs="avc1.6E0028"'],
+  ['ac-3', 'audio/mp4; codecs="ac-3"'],
+  ['ec-3', 'audio/mp4; codecs="ec-3"'],
+  ['flac', 'audio/mp4; codecs="flac"'],
+  ['opus', 'audio/mp4; codecs="opus"'],
+];
+
+/** The codecs this browser says it plays, from MediaSource.isTypeSupported and canPlayType. */
+export function directCodecs(video: HTMLVideoElement): string[] {
+  const found: string[] = [];
+  const mse = typeof MediaSource !== 'undefined' ? MediaSource : null;
+  for (const [name, type] of CANDIDATES) {
+    const viaMse = mse?.isTypeSupported(type) ?? false;
+    // A file played as it is goes through <video src>: that element must agree too.
+    if (viaMse && video.canPlayType(type) !== '') found.push(name);
+  }
+  return found;
+}
+
+function describe(p: PlaybackInfo): string {
+  if (p.method === 'DIRECT') return 'Playing the file as it is';
+  if (p.method === 'UNPLAYABLE') return `Cannot play: ${p.reason ?? 'unknown reason'}`;
+  const reason = p.reason ?? '';
+  if (p.method === 'TRANSCODE') return reason.startsWith('transcoding') ? reason : `transcoding: ${reason}`;
+  return `remuxing: ${reason}`;
+}
+
+const MEDIA_ERRORS: Record<number, string> = {
+  1: 'playback was aborted',
+  2: 'a network error stopped the download',
+  3: 'the video could not be decoded',
+  4: 'this browser cannot play this format',
+};
+
+export class Playback {
+  private hls: Hls | null = null;
+  private current: string | null = null;
+  private retriedWithoutCodecs = false;
+  readonly status: HTMLElement;
+  readonly failure: HTMLElement;
+  readonly subtitleSelect: HTMLSelectElement;
+
+  constructor(
+    private readonly video: HTMLVideoElement,
+    wrap: HTMLElement,
+  ) {
+    this.failure = h('div', { class: 'player-failure', role: 'alert', 'data-testid': 'playback-error', hidden: '' });
+    wrap.append(this.failure);
+    this.status = h('p', { class: 'playback-status', 'data-testid': 'playback-status', 'aria-live': 'polite' });
+    this.subtitleSelect = h('select', { 'data-testid': 'subtitle-select', 'aria-label': 'Subtitles', hidden: '' });
+    this.subtitleSelect.addEventListener('change', () => this.showTrack(Number(this.subtitleSelect.value)));
+    wrap.after(h('div', { class: 'playback-bar' }, this.status, this.subtitleSelect));
+    video.addEventListener('error', () => this.onMediaError());
+  }
+
+  /** Play video ``id``: ask the server how, then start it. */
+  async start(id: string): Promise<void> {
+    this.current = id;
+    this.retriedWithoutCodecs = false;
+    // Stop what played before: its stream must not keep loading, nor be taken for this one.
+    this.detach();
+    delete this.video.dataset.playbackMethod;
+    this.video.removeAttribute('src');
+    this.video.load();
+    await this.load(id, directCodecs(this.video));
+  }
+
+  private async load(id: string, codecs: string[]): Promise<void> {
+    this.hideFailure();
+    this.status.textContent = 'Preparing…';
+    let result: { node: { playback: PlaybackInfo; subtitles: SubtitleInfo[] } | null };
+    try {
+      result = await api.gql(PLAYBACK, { id, codecs });
+    } catch (e) {
+      this.fail(`could not ask the server how to play it (${e instanceof Error ? e.message : String(e)})`);
+      return;
+    }
+    if (this.current !== id) return; // another video was chosen meanwhile
+    const node = result.node;
+    if (!node) {
+      this.fail('this video is no longer in the library');
+      return;
+    }
+    this.attach(node.playback);
+    this.setSubtitles(node.subtitles);
+  }
+
+  private attach(p: PlaybackInfo): void {
+    this.detach();
+    const video = this.video;
+    video.dataset.playbackMethod = p.method;
+    this.status.textContent = describe(p);
+    if (p.method === 'UNPLAYABLE' || !p.url) {
+      this.fail(p.reason ?? 'this video cannot be played');
+      return;
+    }
+    const url = httpish(p.url);
+    if (p.method === 'DIRECT' || video.canPlayType('application/vnd.apple.mpegurl') !== '') {
+      video.src = url; // the file, or HLS where the browser plays it natively (Safari)
+    } else if (Hls.isSupported()) {
+      const hls = new Hls({ maxBufferLength: 20 });
+      hls.on(Hls.Events.ERROR, (_event, data) => {
+        if (data.fatal) this.fail(`the stream stopped: ${data.details}`);
+      });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+      this.hls = hls;
+    } else {
+      this.fail('this browser plays neither HLS nor Media Source Extensions');
+      return;
+    }
+    video.play().catch(() => {
+      /* autoplay may be refused; the controls are there */
+    });
+  }
+
+  private detach(): void {
+    this.hls?.destroy();
+    this.hls = null;
+    delete this.video.dataset.playbackFailed;
+  }
+
+  private setSubtitles(tracks: SubtitleInfo[]): void {
+    for (const old of Array.from(this.video.querySelectorAll('track'))) old.remove();
+    const options = [h('option', { value: '-1', text: 'Subtitles off' })];
+    tracks.forEach((t, i) => {
+      const track = h('track', { kind: 'subtitles', label: t.label, src: httpish(t.url) });
+      if (t.language) track.srclang = t.language;
+      this.video.append(track);
+      options.push(h('option', { value: String(i), text: t.label + (t.language ? ` (${t.language})` : '') }));
+    });
+    this.subtitleSelect.replaceChildren(...options);
+    this.subtitleSelect.hidden = tracks.length === 0;
+    this.subtitleSelect.value = '-1';
+  }
+
+  private showTrack(index: number): void {
+    const tracks = this.video.textTracks;
+    for (let i = 0; i < tracks.length; i++) tracks[i].mode = i === index ? 'showing' : 'disabled';
+  }
+
+  private onMediaError(): void {
+    const error = this.video.error;
+    if (!error || !this.current || this.hls) return;
+    // A file the browser claimed it plays but does not: ask again, as a browser with no extras.
+    if (error.code === 4 && this.video.dataset.playbackMethod === 'DIRECT' && !this.retriedWithoutCodecs) {
+      this.retriedWithoutCodecs = true;
+      void this.load(this.current, []);
+      return;
+    }
+    this.fail(MEDIA_ERRORS[error.code] ?? `media error ${error.code}`);
+  }
+
+  private fail(message: string): void {
+    this.video.dataset.playbackFailed = 'true';
+    this.failure.textContent = `This video cannot be played: ${message}`;
+    this.failure.hidden = false;
+  }
+
+  private hideFailure(): void {
+    this.failure.hidden = true;
+    this.failure.textContent = '';
+  }
+}
