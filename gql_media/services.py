@@ -14,6 +14,7 @@ from gql_media.adapters.bus import MemoryBus
 from gql_media.adapters.leader import STARTUP_LOCK_KEY, advisory_lock
 from gql_media.adapters.media import PyAvMediaTool, ensure_placeholder
 from gql_media.adapters.store import Db, IndexStore, SqlJobStore, migrate
+from gql_media.adapters.store.downloads import SqlDownloadLog
 from gql_media.adapters.store.media import SqlMediaStore
 from gql_media.adapters.watcher import WatchfilesSourceFactory
 from gql_media.cluster import Cluster
@@ -200,6 +201,7 @@ async def _open_media(settings: Settings, db: Db, stack: contextlib.AsyncExitSta
         _thumbnail_spec(settings),
         auto_merge=settings.hls_auto_merge,
         delete_source=settings.hls_delete_source,
+        downloads=SqlDownloadLog(db),
     )
 
 

@@ -6,6 +6,7 @@ import strawberry
 
 from gql_media.adapters.store.reads import VideoQuery
 from gql_media.api.context import Access
+from gql_media.api.downloads import HlsDownload, hls_downloads
 from gql_media.api.ids import FOLDER, SYNC_JOB, VIDEO, from_global_id
 from gql_media.api.paths import find_root, resolve_path
 from gql_media.api.types import (
@@ -23,6 +24,7 @@ from gql_media.api.types import (
     video_connection,
 )
 from gql_media.core import models
+from gql_media.core.downloads import DownloadState
 
 DEFAULT_JOBS_PAGE = 20
 
@@ -120,6 +122,10 @@ class Query:
         info.context.require(Access.READ)
         job = info.context.services.runner.current()
         return None if job is None else SyncJob.from_model(job)
+
+    @described("Every HLS download folder the syncs found: waiting, ready, merged or failed, and why.")
+    async def hls_downloads(self, info: Info, state: DownloadState | None = None) -> list[HlsDownload]:
+        return await hls_downloads(info.context, state)
 
 
 __all__ = ["Query"]

@@ -60,6 +60,7 @@ __all__ = [
     "find_playlist",
     "free_output_path",
     "is_hls_download",
+    "list_hls_downloads",
     "merged_output",
     "owned_files",
     "parse_playlist",

@@ -2,11 +2,12 @@
 
 Standard library only: the store and the media tool come in through the Protocols below.
 
-Order in a job: ``MergeStep`` (turns HLS downloads into mp4s and has them indexed in the same
-job), then ``ProbeStep`` (metadata of every added or changed video), then ``ThumbnailStep``.
-A file's failure is recorded on the job (``add_error``) and the job goes on; cancelling the job
-stops a phase between two files. Results are written in small batches by the single writer and
-each video filled in is published as an UPDATED change after its row is written.
+Order in a job: ``MergeStep`` (``downloads``: turns HLS downloads into mp4s, has them indexed in
+the same job and records each download's state), then ``ProbeStep`` (metadata of every added or
+changed video), then ``ThumbnailStep``. A file's failure is recorded on the job (``add_error``)
+and the job goes on; cancelling the job stops a phase between two files. Results are written in
+small batches by the single writer and each video filled in is published as an UPDATED change
+after its row is written.
 
 Thumbnails live in one folder, one file per video version: the key is
 ``<video id>-<size>-<mtime_ns>[-<regeneration>]<suffix>`` so a changed file gets a new one
@@ -25,25 +26,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-from gql_media.core.hls import (
-    MERGE_DURATION_TOLERANCE_S,
-    HlsError,
-    find_hls_downloads,
-    find_playlist,
-    merged_output,
-    parse_playlist,
-    remove_source,
-)
+from gql_media.core.downloads import DownloadLog, MergeStep, merge_hls, record_merge
 from gql_media.core.models import (
     ChangeKind,
     EntryKind,
     LibraryChange,
     MediaInfo,
     MergeOutcome,
-    Root,
     Scope,
     SyncPhase,
-    SyncTarget,
     VideoStatus,
 )
 from gql_media.core.ports import JobContext, MediaError, MediaTool
@@ -388,106 +379,6 @@ async def _write_thumbnails(
     return sorted(written)
 
 
-class MergeStep:
-    """MERGING: HLS downloads under the job's scopes become mp4s beside them, indexed in the same job."""
-
-    def __init__(self, media: MediaTool, auto_merge: bool = True, delete_source: bool = False) -> None:
-        self.media = media
-        self.auto_merge = auto_merge
-        self.delete_source = delete_source
-
-    async def __call__(self, context: JobContext) -> None:
-        with old_objects_left_alone():  # the GC leaves the older objects alone (no long full collections)
-            await self._run(context)
-
-    async def _run(self, context: JobContext) -> None:
-        if not self.auto_merge:
-            return
-        roots = {root.id: root for root in context.roots}
-        folders: list[str] = []
-        for scope in context.scopes:
-            top = _scope_path(roots.get(scope.root_id), scope)
-            if top is not None:
-                folders.extend(await asyncio.to_thread(find_hls_downloads, [top], scope.recursive))
-        folders = list(dict.fromkeys(folders))
-        if not folders:
-            return
-        await context.report(SyncPhase.MERGING, 0, len(folders))
-        targets: list[SyncTarget] = []
-        for done, folder in enumerate(folders, start=1):
-            context.check_cancelled()
-            outcome = await merge_hls(folder, self.delete_source, self.media)
-            if outcome.ok:
-                targets.append(SyncTarget(path=os.path.dirname(folder.rstrip(os.sep)), recursive=False))
-                if outcome.error:
-                    context.add_error(folder, outcome.error)
-            else:
-                context.add_error(folder, f"HLS merge failed: {outcome.error}")
-            await context.report(SyncPhase.MERGING, done, len(folders), folder)
-        if targets:
-            await context.sync_targets(list(dict.fromkeys(targets)))
-
-
-def _scope_path(root: Root | None, scope: Scope) -> str | None:
-    if root is None:
-        return None
-    return os.path.join(root.path, scope.path) if scope.path else root.path
-
-
-async def merge_hls(path: str, delete_source: bool, media: MediaTool) -> MergeOutcome:
-    """Merge the HLS download at ``path`` (its folder or its .m3u8) into ``<folder>.mp4`` beside it.
-
-    Already merged (marker) and the output still there and sound: no second merge, that output
-    is returned (and the source removed if asked). The source is removed only after a verified
-    merge, only when ``delete_source``, and only if it holds nothing but the download.
-    Never raises for a media reason: ``MergeOutcome.ok`` and ``error`` say what happened.
-    """
-    playlist_path = await asyncio.to_thread(_playlist_of, path)
-    if playlist_path is None:
-        return MergeOutcome(
-            path, None, ok=False, source_deleted=False, error="no HLS playlist with local segments here"
-        )
-    try:
-        playlist = await asyncio.to_thread(parse_playlist, playlist_path)
-    except HlsError as error:
-        return MergeOutcome(playlist_path, None, ok=False, source_deleted=False, error=str(error))
-    except OSError as error:
-        return MergeOutcome(playlist_path, None, ok=False, source_deleted=False, error=error.strerror or str(error))
-    output = await _sound_previous_output(playlist_path, playlist.duration_s, media)
-    if output is None:
-        try:
-            output = await media.merge_hls(playlist)
-        except MediaError as error:
-            return MergeOutcome(playlist_path, None, ok=False, source_deleted=False, error=str(error))
-        logger.info("merged %s into %s", playlist.folder, output)
-    note = None
-    if delete_source:
-        note = await asyncio.to_thread(remove_source, playlist)
-    return MergeOutcome(playlist_path, output, ok=True, source_deleted=delete_source and note is None, error=note)
-
-
-def _playlist_of(path: str) -> str | None:
-    if path.lower().endswith(".m3u8") and os.path.isfile(path):
-        return path
-    return find_playlist(path) if os.path.isdir(path) else None
-
-
-async def _sound_previous_output(playlist_path: str, duration_s: float, media: MediaTool) -> str | None:
-    """The output of an earlier merge when it still exists and still matches the playlist."""
-    previous = await asyncio.to_thread(merged_output, playlist_path)
-    if previous is None or not await asyncio.to_thread(os.path.isfile, previous):
-        return None
-    try:
-        info = await media.probe(previous)
-    except MediaError:
-        return None
-    if info.status is not VideoStatus.READY or info.duration_s is None:
-        return None
-    if abs(info.duration_s - duration_s) > MERGE_DURATION_TOLERANCE_S:
-        return None
-    return previous
-
-
 async def regenerate_thumbnail(video_id: int, store: MediaStore, media: MediaTool, spec: ThumbnailSpec) -> str | None:
     """Redo one video's thumbnail now; returns its new key (None: the placeholder is shown).
 
@@ -528,6 +419,7 @@ class MediaWork:
         thumbnails: where thumbnails go and their width/format.
         auto_merge: settings.hls_auto_merge.
         delete_source: settings.hls_delete_source (the default of ``merge_hls``).
+        downloads: where each HLS download's state is recorded (``SqlDownloadLog``); None: nowhere.
     """
 
     def __init__(
@@ -538,24 +430,32 @@ class MediaWork:
         *,
         auto_merge: bool = True,
         delete_source: bool = False,
+        downloads: DownloadLog | None = None,
     ) -> None:
         self.store = store
         self.media = media
         self.thumbnails = thumbnails
         self.auto_merge = auto_merge
         self.delete_source = delete_source
+        self.downloads = downloads
 
     def steps(self) -> list[MergeStep | ProbeStep | ThumbnailStep]:
         """The steps to run after every job's index writes, in order."""
         return [
-            MergeStep(self.media, self.auto_merge, self.delete_source),
+            MergeStep(self.media, self.auto_merge, self.delete_source, self.downloads),
             ProbeStep(self.store, self.media),
             ThumbnailStep(self.store, self.media, self.thumbnails),
         ]
 
     async def merge_hls(self, path: str, delete_source: bool | None = None) -> MergeOutcome:
-        """``mergeHls(path, deleteSource)``; then sync the output's folder to index it."""
-        return await merge_hls(path, self.delete_source if delete_source is None else delete_source, self.media)
+        """``mergeHls(path, deleteSource)``; then sync the output's folder to index it.
+
+        The download's state is recorded as the merge left it.
+        """
+        outcome = await merge_hls(path, self.delete_source if delete_source is None else delete_source, self.media)
+        if self.downloads is not None:
+            await record_merge(self.downloads, path, outcome)
+        return outcome
 
     async def regenerate_thumbnail(self, video_id: int) -> str | None:
         """``regenerateThumbnail(id)``: the new key, or None when the placeholder is shown (reason logged).

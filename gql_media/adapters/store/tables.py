@@ -97,3 +97,19 @@ sync_jobs = sa.Table(
     sa.Column("errors", sa.Text, nullable=False),
     sa.Index("ix_sync_jobs_state", "state"),
 )
+
+# One row per HLS download folder a sync looked at (migration 0004): what became of it and why.
+hls_downloads = sa.Table(
+    "hls_downloads",
+    metadata,
+    sa.Column("root_id", sa.BigInteger, sa.ForeignKey("roots.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("path", PathText, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("segments_present", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("segments_expected", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("playlist", sa.Text, nullable=True),
+    sa.Column("output_path", sa.Text, nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.PrimaryKeyConstraint("root_id", "path", name="pk_hls_downloads"),
+)
