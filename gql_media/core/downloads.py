@@ -40,8 +40,7 @@ from gql_media.core.hls import (
 from gql_media.core.hls_layout import read_playlist, resolve_uri
 from gql_media.core.m3u8 import MasterPlaylist
 from gql_media.core.models import MergeOutcome, Root, Scope, SyncPhase, SyncTarget, VideoStatus
-from gql_media.core.ports import JobContext, MediaError, MediaTool
-from gql_media.core.sync import old_objects_left_alone
+from gql_media.core.ports import MediaError, MediaTool, RunningJob
 
 logger = logging.getLogger(__name__)
 
@@ -154,48 +153,44 @@ class MergeStep:
         self.delete_source = delete_source
         self.log = log
 
-    async def __call__(self, context: JobContext) -> None:
-        with old_objects_left_alone():  # the GC leaves the older objects alone (no long full collections)
-            await self._run(context)
-
-    async def _run(self, context: JobContext) -> None:
+    async def __call__(self, job: RunningJob) -> None:
         if not self.auto_merge and self.log is None:
             return
-        roots = {root.id: root for root in context.roots}
+        roots = {root.id: root for root in job.roots}
         scopes: list[tuple[str, bool]] = []
-        for scope in context.scopes:
+        for scope in job.scopes:
             top = _scope_path(roots.get(scope.root_id), scope)
             if top is not None:
                 scopes.append((top, scope.recursive))
         statuses = await asyncio.to_thread(_inspect_all, scopes)
         todo = [s for s in statuses if s.state is DownloadState.READY] if self.auto_merge else []
         if todo:
-            statuses = await self._merge(context, statuses, todo)
+            statuses = await self._merge(job, statuses, todo)
         if self.log is not None:
             await self.log.record(statuses, scopes)
 
     async def _merge(
-        self, context: JobContext, statuses: list[DownloadStatus], todo: list[DownloadStatus]
+        self, job: RunningJob, statuses: list[DownloadStatus], todo: list[DownloadStatus]
     ) -> list[DownloadStatus]:
-        await context.report(SyncPhase.MERGING, 0, len(todo))
+        await job.report(SyncPhase.MERGING, 0, len(todo))
         targets: list[SyncTarget] = []
         done_statuses: dict[str, DownloadStatus] = {}
         try:
             for done, status in enumerate(todo, start=1):
-                context.check_cancelled()
+                job.check_cancelled()
                 folder = status.folder
                 outcome = await merge_hls(folder, self.delete_source, self.media)
                 done_statuses[folder] = _after_merge(status, outcome)
                 if outcome.ok:
                     targets.append(SyncTarget(path=os.path.dirname(folder.rstrip(os.sep)), recursive=False))
                     if outcome.error:
-                        context.add_error(folder, outcome.error)
+                        job.add_error(folder, outcome.error)
                 else:
-                    context.add_error(folder, f"HLS merge failed: {outcome.error}")
-                await context.report(SyncPhase.MERGING, done, len(todo), folder)
+                    job.add_error(folder, f"HLS merge failed: {outcome.error}")
+                await job.report(SyncPhase.MERGING, done, len(todo), folder)
         finally:
             if targets:
-                await context.sync_targets(list(dict.fromkeys(targets)))
+                await job.sync_targets(list(dict.fromkeys(targets)))
         return [done_statuses.get(s.folder, s) for s in statuses]
 
 

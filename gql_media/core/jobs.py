@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from gql_media.core.gc_hold import old_objects_left_alone
 from gql_media.core.models import (
     JobState,
     LibraryChange,
@@ -29,7 +30,7 @@ from gql_media.core.models import (
     SyncRequest,
     SyncTarget,
     SyncTrigger,
-    parent_of,
+    minimal_scopes,
 )
 from gql_media.core.ports import EventBus, JobCancelled, JobStep, JobStore
 from gql_media.core.scanner import split_os_path
@@ -49,24 +50,6 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def _minimal(scopes: Sequence[Scope]) -> list[Scope]:
-    """Drop scopes another scope covers (linear in scopes times depth: watcher bursts can be large)."""
-    unique = list(dict.fromkeys(scopes))
-    deep = {(s.root_id, s.path) for s in unique if s.recursive}
-
-    def covered(scope: Scope) -> bool:
-        if not scope.recursive and (scope.root_id, scope.path) in deep:
-            return True
-        path = scope.path
-        while path:
-            path = parent_of(path)
-            if (scope.root_id, path) in deep:
-                return True
-        return False
-
-    return [s for s in unique if not covered(s)]
-
-
 class _ActiveJob:
     """A queued or running job: mutable while it lives, published as ``SyncJob`` snapshots."""
 
@@ -79,7 +62,6 @@ class _ActiveJob:
         publish: Callable[[SyncProgress], Awaitable[None]],
     ) -> None:
         self.id = job_id
-        self.job_id = job_id
         self._publish_progress = publish
         self.mode = request.mode
         self.trigger = request.trigger
@@ -105,7 +87,7 @@ class _ActiveJob:
     def merge(self, request: SyncRequest, scopes: list[Scope], paths: list[str]) -> None:
         if request.mode is SyncMode.FULL:
             self.mode = SyncMode.FULL
-        self.scopes = _minimal([*self.scopes, *scopes])
+        self.scopes = minimal_scopes([*self.scopes, *scopes])
         self.paths = list(dict.fromkeys([*self.paths, *paths]))
 
     def covers(self, scopes: Sequence[Scope]) -> bool:
@@ -157,9 +139,6 @@ class _ActiveJob:
         if self.cancel_requested:
             raise JobCancelled
 
-    def is_cancelled(self) -> bool:
-        return self.cancel_requested
-
     async def report(self, phase: SyncPhase, done: int, total: int | None, current_path: str | None = None) -> None:
         """Record progress; publish it when the phase changed or ~100 ms passed since the last event."""
         changed_phase = phase is not self.phase
@@ -176,14 +155,14 @@ class _ActiveJob:
         await self._publish_progress(self.progress())
 
 
-class _Context:
-    """The running job as sync and the steps after it see it (``SyncReporter`` and ``JobContext``)."""
+class _RunningJob:
+    """The running job as the sync engine and the steps after it see it (``ports.RunningJob``)."""
 
     def __init__(self, runner: JobRunner, job: _ActiveJob) -> None:
         self._runner = runner
         self._job = job
-        self.changed: list[int] = []
-        self.removed: list[int] = []
+        self._changed: list[int] = []
+        self._removed: list[int] = []
 
     @property
     def job_id(self) -> int:
@@ -199,17 +178,27 @@ class _Context:
 
     @property
     def changed_video_ids(self) -> Sequence[int]:
-        return self.changed
+        return self._changed
 
     @property
     def removed_video_ids(self) -> Sequence[int]:
-        return self.removed
+        return self._removed
 
     async def report(self, phase: SyncPhase, done: int, total: int | None, current_path: str | None = None) -> None:
         await self._job.report(phase, done, total, current_path)
 
+    def tally(self, *, added: int = 0, updated: int = 0, removed: int = 0, moved: int = 0) -> None:
+        job = self._job
+        job.added += added
+        job.updated += updated
+        job.removed += removed
+        job.moved += moved
+
     def add_error(self, path: str, message: str) -> None:
         self._job.add_error(path, message)
+
+    def is_cancelled(self) -> bool:
+        return self._job.cancel_requested
 
     def check_cancelled(self) -> None:
         self._job.check_cancelled()
@@ -221,9 +210,9 @@ class _Context:
         await self.sync_scopes(self._runner.scopes_for(targets))
 
     async def sync_scopes(self, scopes: Sequence[Scope]) -> None:
-        outcome = await self._runner.engine.sync(scopes, self._job, confirm_empty_roots=self._job.mode is SyncMode.FULL)
-        self.changed.extend(outcome.changed_video_ids)
-        self.removed.extend(outcome.removed_video_ids)
+        outcome = await self._runner.engine.sync(scopes, self, confirm_empty_roots=self._job.mode is SyncMode.FULL)
+        self._changed.extend(outcome.changed_video_ids)
+        self._removed.extend(outcome.removed_video_ids)
 
 
 class JobRunner:
@@ -296,7 +285,7 @@ class JobRunner:
                 scopes.append(Scope(root.id, rel, False, raw))
             else:
                 scopes.append(Scope(root.id, rel, target.recursive, raw))
-        return _minimal(scopes)
+        return minimal_scopes(scopes)
 
     async def submit(self, request: SyncRequest) -> SyncJob:
         """Queue a sync; returns the running job when it covers the request, else the (merged) queued job."""
@@ -388,12 +377,14 @@ class JobRunner:
     async def _run(self, job: _ActiveJob) -> None:
         job.mark_started()
         await self.jobs.save_job(job.snapshot())
-        context = _Context(self, job)
+        running = _RunningJob(self, job)
         try:
-            await context.sync_scopes(job.scopes)
-            for step in self.steps:
-                job.check_cancelled()
-                await step(context)
+            # One hold for the whole job: the GC leaves the older objects alone (no long full collections).
+            with old_objects_left_alone():
+                await running.sync_scopes(job.scopes)
+                for step in self.steps:
+                    job.check_cancelled()
+                    await step(running)
             job.state = JobState.SUCCEEDED
         except JobCancelled:
             job.state = JobState.CANCELLED

@@ -1,6 +1,7 @@
 """The media phases of a sync job (MERGING, PROBING, THUMBNAILS) and the media actions of the API.
 
-Standard library only: the store and the media tool come in through the Protocols below.
+Standard library only: the store and the media tool come in through ``ports.MediaStore`` and
+``ports.MediaTool``, the running job through ``ports.RunningJob``.
 
 Order in a job: ``MergeStep`` (``downloads``: turns HLS downloads into mp4s, has them indexed in
 the same job and records each download's state), then ``ProbeStep`` (metadata of every added or
@@ -24,7 +25,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TypeVar
 
 from gql_media.core.downloads import DownloadLog, MergeStep, merge_hls, record_merge
 from gql_media.core.models import (
@@ -35,81 +36,29 @@ from gql_media.core.models import (
     MergeOutcome,
     Scope,
     SyncPhase,
+    VideoFile,
     VideoStatus,
 )
-from gql_media.core.ports import JobContext, MediaError, MediaTool
-from gql_media.core.sync import old_objects_left_alone
+from gql_media.core.ports import MediaError, MediaStore, MediaTool, RunningJob
 from gql_media.core.thumbnails import thumbnail_path
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "MediaStore",
     "MediaWork",
     "MergeStep",
     "ProbeStep",
     "ThumbnailSpec",
     "ThumbnailStep",
-    "VideoFile",
     "merge_hls",
     "regenerate_thumbnail",
     "remove_orphan_thumbnails",
     "remove_thumbnail_files",
 ]
 
-T = TypeVar("T")
+Row = TypeVar("Row")
 
 _WRITE_BATCH = 64
-
-
-@dataclass(frozen=True, slots=True)
-class VideoFile:
-    """A video row as the media work needs it: where it is, which version, what is known."""
-
-    id: int
-    root_id: int
-    root_path: str
-    path: str
-    file_path: str | bytes
-    size: int
-    mtime_ns: int
-    status: VideoStatus
-    thumbnail_key: str | None
-
-    @property
-    def display_path(self) -> str:
-        """The absolute path as text (U+FFFD for undecodable bytes), for errors and logs."""
-        return os.path.join(self.root_path, self.path) if self.path else self.root_path
-
-
-class MediaStore(Protocol):
-    """The index's media fields. Writes apply only while the row still has the probed size and mtime."""
-
-    async def get_video_files(self, ids: Sequence[int]) -> list[VideoFile]:
-        """The rows of these ids that still exist (any order)."""
-        ...
-
-    async def get_video_file(self, video_id: int) -> VideoFile | None: ...
-
-    async def pending_video_ids(self, root_ids: Sequence[int]) -> list[int]:
-        """Videos of these roots still PENDING (left by an interrupted job)."""
-        ...
-
-    async def video_ids_without_thumbnail(self, root_ids: Sequence[int]) -> list[int]:
-        """READY videos of these roots without a thumbnail key."""
-        ...
-
-    async def set_media_infos(self, rows: Sequence[tuple[VideoFile, MediaInfo]]) -> list[int]:
-        """Write probe results in one transaction; returns the ids written (unchanged since read)."""
-        ...
-
-    async def set_thumbnails(self, rows: Sequence[tuple[VideoFile, str | None]]) -> list[int]:
-        """Write thumbnail keys (None: placeholder) in one transaction; returns the ids written."""
-        ...
-
-    async def thumbnail_keys(self) -> set[str]:
-        """Every thumbnail key the index refers to (all roots)."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,23 +161,53 @@ def _change(video: VideoFile, job_id: int) -> LibraryChange:
     )
 
 
-async def _for_each(items: Sequence[T], work: Callable[[T], Awaitable[None]], lanes: int, context: JobContext) -> None:
-    """Run ``work`` on every item, ``lanes`` at a time; cancellation is checked before each item.
+async def _work_in_batches(
+    job: RunningJob,
+    phase: SyncPhase,
+    videos: Sequence[VideoFile],
+    work: Callable[[VideoFile], Awaitable[Row | None]],
+    write: Callable[[Sequence[Row]], Awaitable[object]],
+    *,
+    lanes: int,
+    batch_size: int,
+) -> None:
+    """Run ``work`` on every video, ``lanes`` at a time, and ``write`` the rows it gives ``batch_size`` at a time.
 
-    On an error every lane finishes the file in hand (no media call is abandoned mid-way), then
-    the first error is raised.
+    Progress of ``phase`` is reported at 0 and after each video; cancellation is checked before
+    each. On an error every lane finishes the file in hand (no media call is abandoned mid-way),
+    then the first error is raised. What was done is written in every case, also when cancelled.
     """
-    iterator = iter(items)
+    total = len(videos)
+    done = 0
+    pending: list[Row] = []
+    queue = iter(videos)
+    await job.report(phase, 0, total)
+
+    async def flush() -> None:
+        rows = pending[:]
+        pending.clear()
+        if rows:
+            await write(rows)
 
     async def lane() -> None:
-        for item in iterator:
-            context.check_cancelled()
-            await work(item)
+        nonlocal done
+        for video in queue:
+            job.check_cancelled()
+            row = await work(video)
+            if row is not None:
+                pending.append(row)
+                if len(pending) >= batch_size:
+                    await flush()
+            done += 1
+            await job.report(phase, done, total, video.display_path)
 
-    results = await asyncio.gather(*(lane() for _ in range(max(1, min(lanes, len(items))))), return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    try:
+        lanes_run = await asyncio.gather(*(lane() for _ in range(max(1, min(lanes, total)))), return_exceptions=True)
+        for result in lanes_run:
+            if isinstance(result, BaseException):
+                raise result
+    finally:
+        await flush()
 
 
 class ProbeStep:
@@ -239,58 +218,38 @@ class ProbeStep:
         self.media = media
         self.batch_size = batch_size
 
-    async def __call__(self, context: JobContext) -> None:
-        with old_objects_left_alone():  # the GC leaves the older objects alone (no long full collections)
-            await self._run(context)
-
-    async def _run(self, context: JobContext) -> None:
-        ids = list(context.changed_video_ids)
-        root_ids = _full_root_ids(context.scopes)
+    async def __call__(self, job: RunningJob) -> None:
+        ids = list(job.changed_video_ids)
+        root_ids = _full_root_ids(job.scopes)
         if root_ids:
             ids.extend(await self.store.pending_video_ids(root_ids))
         videos = await self.store.get_video_files(list(dict.fromkeys(ids)))
         if not videos:
             return
-        total = len(videos)
-        done = 0
-        pending: list[tuple[VideoFile, MediaInfo]] = []
-        await context.report(SyncPhase.PROBING, 0, total)
 
-        async def flush() -> None:
-            rows = pending[:]
-            pending.clear()
-            if rows:
-                await _write_media_infos(self.store, rows, context)
-
-        async def probe_one(video: VideoFile) -> None:
-            nonlocal done
+        async def probe(video: VideoFile) -> tuple[VideoFile, MediaInfo] | None:
             try:
                 info = await self.media.probe(video.file_path)
             except MediaError as error:
-                context.add_error(video.display_path, f"cannot be read: {error}")
-            else:
-                if info.status is VideoStatus.BROKEN:
-                    context.add_error(video.display_path, info.error or "cannot be decoded")
-                pending.append((video, info))
-                if len(pending) >= self.batch_size:
-                    await flush()
-            done += 1
-            await context.report(SyncPhase.PROBING, done, total, video.display_path)
+                job.add_error(video.display_path, f"cannot be read: {error}")
+                return None
+            if info.status is VideoStatus.BROKEN:
+                job.add_error(video.display_path, info.error or "cannot be decoded")
+            return video, info
 
-        try:
-            await _for_each(videos, probe_one, self.media.workers, context)
-        finally:
-            # Also when cancelled: what was probed is kept.
-            await flush()
+        async def write(rows: Sequence[tuple[VideoFile, MediaInfo]]) -> None:
+            await _write_media_infos(self.store, rows, job)
+
+        await _work_in_batches(
+            job, SyncPhase.PROBING, videos, probe, write, lanes=self.media.workers, batch_size=self.batch_size
+        )
 
 
-async def _write_media_infos(
-    store: MediaStore, rows: Sequence[tuple[VideoFile, MediaInfo]], context: JobContext
-) -> None:
+async def _write_media_infos(store: MediaStore, rows: Sequence[tuple[VideoFile, MediaInfo]], job: RunningJob) -> None:
     written = set(await store.set_media_infos(rows))
     for video, _info in rows:
         if video.id in written:
-            await context.publish_change(_change(video, context.job_id))
+            await job.publish_change(_change(video, job.job_id))
 
 
 class ThumbnailStep:
@@ -304,15 +263,11 @@ class ThumbnailStep:
         self.spec = spec
         self.batch_size = batch_size
 
-    async def __call__(self, context: JobContext) -> None:
-        with old_objects_left_alone():  # the GC leaves the older objects alone (no long full collections)
-            await self._run(context)
-
-    async def _run(self, context: JobContext) -> None:
-        if context.removed_video_ids:
-            await asyncio.to_thread(remove_thumbnail_files, self.spec.directory, set(context.removed_video_ids))
-        ids = list(context.changed_video_ids)
-        root_ids = _full_root_ids(context.scopes)
+    async def __call__(self, job: RunningJob) -> None:
+        if job.removed_video_ids:
+            await asyncio.to_thread(remove_thumbnail_files, self.spec.directory, set(job.removed_video_ids))
+        ids = list(job.changed_video_ids)
+        root_ids = _full_root_ids(job.scopes)
         if root_ids:
             # A whole-root sync also sweeps what an interrupted job left behind.
             started_s = time.time()
@@ -323,43 +278,30 @@ class ThumbnailStep:
         # A BROKEN video shows the placeholder: forget a thumbnail of an earlier version.
         stale = [(v, None) for v in videos if v.status is VideoStatus.BROKEN and v.thumbnail_key]
         if stale:
-            await _write_thumbnails(self.store, self.spec, stale, context)
+            await _write_thumbnails(self.store, self.spec, stale, job)
         todo = [v for v in videos if v.status is VideoStatus.READY and not self.spec.is_current(v)]
         if not todo:
             return
-        total = len(todo)
-        done = 0
-        pending: list[tuple[VideoFile, str | None]] = []
-        await context.report(SyncPhase.THUMBNAILS, 0, total)
 
-        async def flush() -> None:
-            rows = pending[:]
-            pending.clear()
-            if rows:
-                await _write_thumbnails(self.store, self.spec, rows, context)
-
-        async def thumbnail_one(video: VideoFile) -> None:
-            nonlocal done
-            key: str | None = self.spec.key_for(video)
+        async def make_thumbnail(video: VideoFile) -> tuple[VideoFile, str | None]:
+            key = self.spec.key_for(video)
             try:
-                await self.media.make_thumbnail(video.file_path, self.spec.path_for(key or ""), self.spec.width_px)
+                await self.media.make_thumbnail(video.file_path, self.spec.path_for(key), self.spec.width_px)
             except MediaError as error:
-                context.add_error(video.display_path, f"no thumbnail: {error}")
-                key = None
-            pending.append((video, key))
-            if len(pending) >= self.batch_size:
-                await flush()
-            done += 1
-            await context.report(SyncPhase.THUMBNAILS, done, total, video.display_path)
+                job.add_error(video.display_path, f"no thumbnail: {error}")
+                return video, None
+            return video, key
 
-        try:
-            await _for_each(todo, thumbnail_one, self.media.workers, context)
-        finally:
-            await flush()
+        async def write(rows: Sequence[tuple[VideoFile, str | None]]) -> None:
+            await _write_thumbnails(self.store, self.spec, rows, job)
+
+        await _work_in_batches(
+            job, SyncPhase.THUMBNAILS, todo, make_thumbnail, write, lanes=self.media.workers, batch_size=self.batch_size
+        )
 
 
 async def _write_thumbnails(
-    store: MediaStore, spec: ThumbnailSpec, rows: Sequence[tuple[VideoFile, str | None]], context: JobContext | None
+    store: MediaStore, spec: ThumbnailSpec, rows: Sequence[tuple[VideoFile, str | None]], job: RunningJob | None
 ) -> list[int]:
     """Write keys; delete the replaced images, and the new ones whose video changed meanwhile."""
     written = set(await store.set_thumbnails(rows))
@@ -372,10 +314,10 @@ async def _write_thumbnails(
             garbage.append(spec.path_for(key))
     if garbage:
         await asyncio.to_thread(_remove_files, garbage)
-    if context is not None:
+    if job is not None:
         for video, _key in rows:
             if video.id in written:
-                await context.publish_change(_change(video, context.job_id))
+                await job.publish_change(_change(video, job.job_id))
     return sorted(written)
 
 

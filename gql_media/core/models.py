@@ -8,6 +8,8 @@ bad bytes (so it is valid Unicode everywhere), ``raw_path`` keeps the real bytes
 from __future__ import annotations
 
 import enum
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -100,6 +102,11 @@ class IndexedEntry:
     device: int
 
 
+# An index row as plain values: (id, root_id, path, size, mtime_ns, inode, device); size is 0 for folders.
+# The sync reads whole libraries in this shape (no object per row); ``IndexedEntry(kind, *row)`` is the same.
+IndexRow = tuple[int, int, str, int, int, int, int]
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """A part of a root to sync: a folder and, when ``recursive``, everything below it.
@@ -120,6 +127,24 @@ class Scope:
         if self.path == other.path:
             return self.recursive or not other.recursive
         return self.recursive and is_under(other.path, self.path)
+
+
+def minimal_scopes(scopes: Sequence[Scope]) -> list[Scope]:
+    """Drop duplicates and the scopes another one covers, keeping the order (linear in scopes times depth)."""
+    unique = list(dict.fromkeys(scopes))
+    deep = {(s.root_id, s.path) for s in unique if s.recursive}
+
+    def covered(scope: Scope) -> bool:
+        if not scope.recursive and (scope.root_id, scope.path) in deep:
+            return True
+        path = scope.path
+        while path:
+            path = parent_of(path)
+            if (scope.root_id, path) in deep:
+                return True
+        return False
+
+    return [s for s in unique if not covered(s)]
 
 
 def is_under(path: str, ancestor: str) -> bool:
@@ -264,6 +289,26 @@ class MediaInfo:
     container: str | None = None
     bitrate: int | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VideoFile:
+    """A video row as the media work needs it: where it is, which version, what is known."""
+
+    id: int
+    root_id: int
+    root_path: str
+    path: str
+    file_path: str | bytes
+    size: int
+    mtime_ns: int
+    status: VideoStatus
+    thumbnail_key: str | None
+
+    @property
+    def display_path(self) -> str:
+        """The absolute path as text (U+FFFD for undecodable bytes), for errors and logs."""
+        return os.path.join(self.root_path, self.path) if self.path else self.root_path
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,25 @@
-"""The interfaces the core needs from the outside world; adapters implement them."""
+"""The interfaces the core needs from the outside world, and the errors that cross them.
+
+Every seam of the core lives here; adapters implement them and tests fake them:
+
+- the index: ``LibraryStore`` (what the sync engine reads and writes), ``MediaStore`` (the media
+  fields the media steps fill in), ``JobStore`` (the jobs kept for the API);
+- ``EventBus`` and its ``Subscription``s;
+- ``MediaTool``: probing, thumbnails and HLS merging in worker processes;
+- the watch: ``ChangeSource`` and its ``ChangeSourceFactory``;
+- the job runner: ``SyncSubmitter`` (how requests come in), ``RunningJob`` (the job as the sync
+  engine and every step after it see it) and ``JobStep``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from typing import ClassVar, Protocol, TypeVar
 
+from gql_media.core.debounce import PathChange
 from gql_media.core.hls import HlsPlaylist
 from gql_media.core.models import (
-    IndexedEntry,
+    IndexRow,
     LibraryChange,
     MediaInfo,
     NewVideo,
@@ -20,7 +32,9 @@ from gql_media.core.models import (
     SyncRequest,
     SyncTarget,
     Update,
+    VideoFile,
     WatcherStatus,
+    WatchMode,
 )
 
 T_co = TypeVar("T_co", covariant=True)
@@ -33,8 +47,12 @@ class LibraryStore(Protocol):
         """Create missing root rows (and their root folder rows); return all of ``paths`` as roots."""
         ...
 
-    async def read_scope(self, scope: Scope) -> list[IndexedEntry]:
-        """The indexed folders and videos a scope covers (its folder included)."""
+    async def read_scope_rows(self, scope: Scope) -> tuple[list[IndexRow], list[IndexRow]]:
+        """The indexed folders and videos a scope covers (its folder included), as plain rows.
+
+        Plain tuples, because building an object per indexed entry is most of the cost of an
+        unchanged resync of a large library.
+        """
         ...
 
     async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:
@@ -51,6 +69,36 @@ class LibraryStore(Protocol):
 
     async def update_entries(self, rows: Sequence[Update]) -> None:
         """Write one batch of changed sizes/mtimes in one transaction; videos go back to PENDING."""
+        ...
+
+
+class MediaStore(Protocol):
+    """The index's media fields. Writes apply only while the row still has the probed size and mtime."""
+
+    async def get_video_files(self, ids: Sequence[int]) -> list[VideoFile]:
+        """The rows of these ids that still exist (any order)."""
+        ...
+
+    async def get_video_file(self, video_id: int) -> VideoFile | None: ...
+
+    async def pending_video_ids(self, root_ids: Sequence[int]) -> list[int]:
+        """Videos of these roots still PENDING (left by an interrupted job)."""
+        ...
+
+    async def video_ids_without_thumbnail(self, root_ids: Sequence[int]) -> list[int]:
+        """READY videos of these roots without a thumbnail key."""
+        ...
+
+    async def set_media_infos(self, rows: Sequence[tuple[VideoFile, MediaInfo]]) -> list[int]:
+        """Write probe results in one transaction; returns the ids written (unchanged since read)."""
+        ...
+
+    async def set_thumbnails(self, rows: Sequence[tuple[VideoFile, str | None]]) -> list[int]:
+        """Write thumbnail keys (None: placeholder) in one transaction; returns the ids written."""
+        ...
+
+    async def thumbnail_keys(self) -> set[str]:
+        """Every thumbnail key the index refers to (all roots)."""
         ...
 
 
@@ -135,6 +183,45 @@ class MediaTool(Protocol):
     async def aclose(self) -> None: ...
 
 
+class WatchLimitError(OSError):
+    """The OS refused more watches (Linux: ``fs.inotify.max_user_watches`` is too low)."""
+
+
+class RootMissingError(OSError):
+    """A watched root disappeared (deleted, renamed or unmounted); ``filename`` is the root."""
+
+
+class ChangeSource(Protocol):
+    """One watch over some roots: open it, iterate batches of changes, close it."""
+
+    @property
+    def mode(self) -> WatchMode:
+        """How it watches once open (a network file system forces polling)."""
+        ...
+
+    async def open(self) -> None:
+        """Establish the watch; once this returns no change is missed.
+
+        Raises:
+            WatchLimitError: the OS ran out of watches.
+            FileNotFoundError: a root does not exist.
+            OSError: any other failure to watch.
+        """
+        ...
+
+    def __aiter__(self) -> AsyncIterator[Sequence[PathChange]]:
+        """Batches of relevant changes, until closed. Raises ``RootMissingError`` when a root goes."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop watching and release every descriptor and thread. Idempotent."""
+        ...
+
+
+class ChangeSourceFactory(Protocol):
+    def __call__(self, roots: Sequence[str], *, force_polling: bool) -> ChangeSource: ...
+
+
 class SyncSubmitter(Protocol):
     """The job runner as the watcher and the API see it."""
 
@@ -143,8 +230,8 @@ class SyncSubmitter(Protocol):
         ...
 
 
-class JobContext(Protocol):
-    """What a step after the index writes (merging, probing, thumbnails) gets from its running job."""
+class RunningJob(Protocol):
+    """The running job, as the sync engine and every step after it (merging, probing, thumbnails) see it."""
 
     @property
     def job_id(self) -> int: ...
@@ -154,7 +241,7 @@ class JobContext(Protocol):
 
     @property
     def scopes(self) -> Sequence[Scope]:
-        """The parts of the library this job synced."""
+        """The parts of the library this job syncs."""
         ...
 
     @property
@@ -169,15 +256,25 @@ class JobContext(Protocol):
         """Publish progress (throttled to ~10/s; phase changes always go out)."""
         ...
 
+    def tally(self, *, added: int = 0, updated: int = 0, removed: int = 0, moved: int = 0) -> None:
+        """Count entries the job wrote to the index (shown in its progress)."""
+        ...
+
     def add_error(self, path: str, message: str) -> None:
         """Record a per-file failure on the job (counted in ``failed``); the job goes on."""
+        ...
+
+    def is_cancelled(self) -> bool:
+        """Whether the job was asked to stop (for work that cannot raise where it runs, like a walk)."""
         ...
 
     def check_cancelled(self) -> None:
         """Raise ``JobCancelled`` when the job was cancelled; call it between units of work."""
         ...
 
-    async def publish_change(self, change: LibraryChange) -> None: ...
+    async def publish_change(self, change: LibraryChange) -> None:
+        """Publish a change to the index as this job's."""
+        ...
 
     async def sync_targets(self, targets: Sequence[SyncTarget]) -> None:
         """Index what a step produced on disk (e.g. a merged mp4), inside this job."""
@@ -187,7 +284,7 @@ class JobContext(Protocol):
 class JobStep(Protocol):
     """One phase run after the index writes of every job."""
 
-    async def __call__(self, context: JobContext) -> None: ...
+    async def __call__(self, job: RunningJob) -> None: ...
 
 
 class JobCancelled(Exception):

@@ -26,67 +26,20 @@ import posixpath
 import stat
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
 
-from gql_media.core.debounce import Debouncer, FileLook, PathChange
+from gql_media.core.debounce import Debouncer, FileLook
 from gql_media.core.models import SyncMode, SyncRequest, SyncTarget, SyncTrigger, WatcherStatus, WatchMode
-from gql_media.core.ports import SyncSubmitter
+from gql_media.core.ports import ChangeSource, ChangeSourceFactory, RootMissingError, SyncSubmitter, WatchLimitError
 
-__all__ = [
-    "ChangeSource",
-    "ChangeSourceFactory",
-    "OwnWrites",
-    "RootMissingError",
-    "WatchLimitError",
-    "WatchService",
-]
+__all__ = ["OwnWrites", "WatchService"]
 
 logger = logging.getLogger(__name__)
 
 StatusCallback = Callable[[WatcherStatus], Awaitable[None]]
 
 _FAILURES_BEFORE_POLLING = 3
-
-
-class WatchLimitError(OSError):
-    """The OS refused more watches (Linux: ``fs.inotify.max_user_watches`` is too low)."""
-
-
-class RootMissingError(OSError):
-    """A watched root disappeared (deleted, renamed or unmounted); ``filename`` is the root."""
-
-
-class ChangeSource(Protocol):
-    """One watch over some roots: open it, iterate batches of changes, close it."""
-
-    @property
-    def mode(self) -> WatchMode:
-        """How it watches once open (a network file system forces polling)."""
-        ...
-
-    async def open(self) -> None:
-        """Establish the watch; once this returns no change is missed.
-
-        Raises:
-            WatchLimitError: the OS ran out of watches.
-            FileNotFoundError: a root does not exist.
-            OSError: any other failure to watch.
-        """
-        ...
-
-    def __aiter__(self) -> AsyncIterator[Sequence[PathChange]]:
-        """Batches of relevant changes, until closed. Raises ``RootMissingError`` when a root goes."""
-        ...
-
-    async def aclose(self) -> None:
-        """Stop watching and release every descriptor and thread. Idempotent."""
-        ...
-
-
-class ChangeSourceFactory(Protocol):
-    def __call__(self, roots: Sequence[str], *, force_polling: bool) -> ChangeSource: ...
 
 
 class OwnWrites:

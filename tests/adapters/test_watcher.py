@@ -33,7 +33,8 @@ from gql_media.core.models import (
     WatcherStatus,
     WatchMode,
 )
-from gql_media.core.watching import OwnWrites, WatchLimitError, WatchService
+from gql_media.core.ports import WatchLimitError
+from gql_media.core.watching import OwnWrites, WatchService
 
 TIMEOUT_S = 20.0
 

@@ -17,7 +17,6 @@ from gql_media.core.media_work import (
     ProbeStep,
     ThumbnailSpec,
     ThumbnailStep,
-    VideoFile,
     regenerate_thumbnail,
 )
 from gql_media.core.models import (
@@ -28,6 +27,7 @@ from gql_media.core.models import (
     Scope,
     SyncPhase,
     SyncTarget,
+    VideoFile,
     VideoStatus,
 )
 from gql_media.core.ports import JobCancelled, MediaError
@@ -128,7 +128,9 @@ class FakeMedia:
 
 
 @dataclass
-class FakeContext:
+class FakeJob:
+    """The running job (``ports.RunningJob``) as the steps see it, recording what they report."""
+
     root: Root
     changed: list[int] = field(default_factory=list)
     removed: list[int] = field(default_factory=list)
@@ -164,6 +166,12 @@ class FakeContext:
     def add_error(self, path: str, message: str) -> None:
         self.errors.append((path, message))
 
+    def tally(self, *, added: int = 0, updated: int = 0, removed: int = 0, moved: int = 0) -> None:
+        raise AssertionError("the media steps write no index entries")
+
+    def is_cancelled(self) -> bool:
+        return self.cancel_after is not None and self.checks >= self.cancel_after
+
     def check_cancelled(self) -> None:
         self.checks += 1
         if self.cancel_after is not None and self.checks > self.cancel_after:
@@ -185,7 +193,7 @@ def video(video_id: int, name: str, status: VideoStatus = VideoStatus.PENDING, k
 
 async def test_probe_step_fills_in_and_publishes_each_video() -> None:
     store = FakeStore([video(1, "a.mp4"), video(2, "b.mp4"), video(3, "broken.mp4"), video(4, "hang.mp4")])
-    context = FakeContext(ROOT, changed=[1, 2, 3, 4])
+    context = FakeJob(ROOT, changed=[1, 2, 3, 4])
     await ProbeStep(store, FakeMedia(), batch_size=2)(context)
     assert store.infos[1] == READY and store.infos[3].status is VideoStatus.BROKEN
     assert store.infos[4].error is not None and "timed out" in store.infos[4].error
@@ -200,7 +208,7 @@ async def test_probe_step_fills_in_and_publishes_each_video() -> None:
 
 async def test_probe_step_records_unreadable_files_and_leaves_them_pending() -> None:
     store = FakeStore([video(1, "gone.mp4"), video(2, "b.mp4")])
-    context = FakeContext(ROOT, changed=[1, 2])
+    context = FakeJob(ROOT, changed=[1, 2])
     await ProbeStep(store, FakeMedia())(context)
     assert 1 not in store.infos and store.videos[1].status is VideoStatus.PENDING
     assert context.errors == [("/lib/sub/gone.mp4", "cannot be read: file not found")]
@@ -215,7 +223,7 @@ async def test_probe_step_does_not_write_over_a_file_changed_meanwhile() -> None
             store.videos[1] = replace(store.videos[1], size=1)  # the file was replaced while probed
             return await super().probe(path)
 
-    context = FakeContext(ROOT, changed=[1])
+    context = FakeJob(ROOT, changed=[1])
     await ProbeStep(store, ChangingMedia())(context)
     assert store.infos == {} and context.changes == []
 
@@ -223,7 +231,7 @@ async def test_probe_step_does_not_write_over_a_file_changed_meanwhile() -> None
 async def test_cancel_stops_probing_between_files_and_keeps_what_was_done() -> None:
     store = FakeStore([video(i, f"{i}.mp4") for i in range(1, 11)])
     media = FakeMedia()
-    context = FakeContext(ROOT, changed=list(range(1, 11)), cancel_after=3)
+    context = FakeJob(ROOT, changed=list(range(1, 11)), cancel_after=3)
     with pytest.raises(JobCancelled):
         await ProbeStep(store, media)(context)
     assert len(media.probed) == 3
@@ -232,7 +240,7 @@ async def test_cancel_stops_probing_between_files_and_keeps_what_was_done() -> N
 
 async def test_whole_root_sync_catches_up_on_pending_videos() -> None:
     store = FakeStore([video(1, "a.mp4"), video(2, "left-over.mp4")])
-    context = FakeContext(ROOT, changed=[1], scope_list=[Scope(1, "")])
+    context = FakeJob(ROOT, changed=[1], scope_list=[Scope(1, "")])
     await ProbeStep(store, FakeMedia())(context)
     assert sorted(store.infos) == [1, 2]
 
@@ -253,7 +261,7 @@ async def test_thumbnail_step_keys_versions_and_cleans_up(tmp_path: Path) -> Non
     )
     (tmp_path / "2-1002-5.jpg").write_bytes(b"from before it broke")
     (tmp_path / "4-1004-5.jpg").write_bytes(b"still good")
-    context = FakeContext(ROOT, changed=[1, 2, 3, 4], removed=[9])
+    context = FakeJob(ROOT, changed=[1, 2, 3, 4], removed=[9])
     await ThumbnailStep(store, FakeMedia(), spec)(context)
     assert store.videos[1].thumbnail_key == "1-1001-5.jpg"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1-1001-5.jpg", "4-1004-5.jpg", "90-10-11.jpg"]
@@ -267,10 +275,10 @@ async def test_thumbnail_step_keys_versions_and_cleans_up(tmp_path: Path) -> Non
 async def test_a_replaced_file_gets_a_new_thumbnail(tmp_path: Path) -> None:
     spec = ThumbnailSpec(str(tmp_path))
     store = FakeStore([video(1, "a.mp4", VideoStatus.READY)])
-    await ThumbnailStep(store, FakeMedia(), spec)(FakeContext(ROOT, changed=[1]))
+    await ThumbnailStep(store, FakeMedia(), spec)(FakeJob(ROOT, changed=[1]))
     first = store.videos[1].thumbnail_key
     store.videos[1] = replace(store.videos[1], size=5555, mtime_ns=77)
-    await ThumbnailStep(store, FakeMedia(), spec)(FakeContext(ROOT, changed=[1]))
+    await ThumbnailStep(store, FakeMedia(), spec)(FakeJob(ROOT, changed=[1]))
     second = store.videos[1].thumbnail_key
     assert first and second and first != second
     assert [p.name for p in tmp_path.iterdir()] == [second]
@@ -303,7 +311,7 @@ async def test_merge_step_merges_downloads_and_indexes_the_output(tmp_path: Path
     good = _hls_folder(tmp_path / "sub", "Lecture")
     bad = _hls_folder(tmp_path / "sub", "bad one")
     media = FakeMedia()
-    context = FakeContext(root, scope_list=[Scope(1, "")])
+    context = FakeJob(root, scope_list=[Scope(1, "")])
     await MergeStep(media, auto_merge=True)(context)
     assert media.merged == [str(tmp_path / "sub" / "Lecture.mp4")]
     assert context.synced == [SyncTarget(str(tmp_path / "sub"), recursive=False)]
@@ -311,7 +319,7 @@ async def test_merge_step_merges_downloads_and_indexes_the_output(tmp_path: Path
     assert context.reports[-1] == (SyncPhase.MERGING, 2, 2)
     assert good.exists()
     # A second sync does not merge it again.
-    again = FakeContext(root, scope_list=[Scope(1, "")])
+    again = FakeJob(root, scope_list=[Scope(1, "")])
     await MergeStep(media, auto_merge=True)(again)
     assert len(media.merged) == 1
 
@@ -319,7 +327,7 @@ async def test_merge_step_merges_downloads_and_indexes_the_output(tmp_path: Path
 async def test_merge_step_is_off_when_auto_merge_is(tmp_path: Path) -> None:
     _hls_folder(tmp_path, "Lecture")
     media = FakeMedia()
-    await MergeStep(media, auto_merge=False)(FakeContext(Root(1, str(tmp_path), 1), scope_list=[Scope(1, "")]))
+    await MergeStep(media, auto_merge=False)(FakeJob(Root(1, str(tmp_path), 1), scope_list=[Scope(1, "")]))
     assert media.merged == []
 
 

@@ -23,7 +23,8 @@ from gql_media.core.models import (
     WatcherStatus,
     WatchMode,
 )
-from gql_media.core.watching import OwnWrites, RootMissingError, WatchLimitError, WatchService
+from gql_media.core.ports import RootMissingError, WatchLimitError
+from gql_media.core.watching import OwnWrites, WatchService
 
 TIMEOUT_S = 10.0
 

@@ -10,7 +10,7 @@ from typing import Any
 from gql_media.adapters.store.db import Db, RawConnection
 from gql_media.core.models import (
     EntryKind,
-    IndexedEntry,
+    IndexRow,
     NewVideo,
     Root,
     Scope,
@@ -18,7 +18,6 @@ from gql_media.core.models import (
     Update,
     name_of,
 )
-from gql_media.core.sync import IndexRow
 
 _U64 = 1 << 64
 _I63 = 1 << 63
@@ -81,14 +80,8 @@ class IndexStore:
             )
         return [Root(id=int(r[0]), path=str(r[1]), folder_id=int(r[2])) for r in rows]
 
-    async def read_scope(self, scope: Scope) -> list[IndexedEntry]:
-        folders, videos = await self.read_scope_rows(scope)
-        return [IndexedEntry(EntryKind.FOLDER, *r) for r in folders] + [
-            IndexedEntry(EntryKind.VIDEO, *r) for r in videos
-        ]
-
     async def read_scope_rows(self, scope: Scope) -> tuple[list[IndexRow], list[IndexRow]]:
-        """``read_scope`` as plain tuples ``(id, root_id, path, size, mtime_ns, inode, device)``: folders, videos.
+        """The folders and videos a scope covers, as tuples ``(id, root_id, path, size, mtime_ns, inode, device)``.
 
         The sync reads whole libraries through here: no object per row, and no per-row work
         on the event loop beyond fixing the rare negative (over 2**63) inode or device.

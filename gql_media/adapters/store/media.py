@@ -1,4 +1,4 @@
-"""The videos' media fields (probe results, thumbnail keys): the ``core.media_work.MediaStore`` port.
+"""The videos' media fields (probe results, thumbnail keys): the ``core.ports.MediaStore`` port.
 
 Every write is guarded by the file version it was made from (size, mtime_ns): a file that
 changed while it was probed keeps its PENDING state and is probed again by the next job.
@@ -11,8 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gql_media.adapters.store.db import Db, RawConnection
-from gql_media.core.media_work import VideoFile
-from gql_media.core.models import MediaInfo, VideoStatus
+from gql_media.core.models import MediaInfo, VideoFile, VideoStatus
 
 __all__ = ["SqlMediaStore"]
 

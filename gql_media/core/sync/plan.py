@@ -1,0 +1,60 @@
+"""Id planning: a ``Diff`` becomes the ``SyncPlan`` to write, every new entry with its id and parent.
+
+Pure (no I/O). New folders take ids from a reserved range, shallowest first; every new or moved
+entry gets its parent folder's id. An entry whose parent is not indexed (nor written in this
+plan) is an orphan: it is not written, and the next sync picks it up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gql_media.core.models import EntryKind, Move, NewFolder, NewVideo, SyncPlan, Update, parent_of
+from gql_media.core.sync.diff import Diff, Key
+
+__all__ = ["Orphan", "assign_ids"]
+
+_ORPHAN_REASON = "parent folder not indexed; will be picked up by the next sync"
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """An entry left out of the plan, and why."""
+
+    key: Key
+    reason: str = _ORPHAN_REASON
+
+
+def assign_ids(diff: Diff, first_folder_id: int, first_video_id: int) -> tuple[SyncPlan, list[Orphan]]:
+    """Give new entries their ids (from the reserved ranges) and every new or moved entry its parent folder id."""
+    folder_ids = dict(diff.kept_folders)
+    for old, key, entry in diff.moves:
+        if entry.kind is EntryKind.FOLDER:
+            folder_ids[key] = old.id
+    new_folders_sorted = sorted(diff.added_folders, key=lambda item: item[0][1].count("/"))
+    for offset, (key, _entry) in enumerate(new_folders_sorted):
+        folder_ids[key] = first_folder_id + offset
+    plan = SyncPlan(removed=diff.removed)
+    orphans: list[Orphan] = []
+    for key, entry in new_folders_sorted:
+        parent = folder_ids.get((key[0], parent_of(key[1])))
+        if parent is None or key[1] == "":
+            orphans.append(Orphan(key))
+            folder_ids.pop(key, None)  # its entries are orphans too: never rows under a folder not written
+            continue
+        plan.new_folders.append(NewFolder(folder_ids[key], key[0], parent, entry))
+    for offset, (key, entry) in enumerate(diff.added_videos):
+        parent = folder_ids.get((key[0], parent_of(key[1])))
+        if parent is None:
+            orphans.append(Orphan(key))
+            continue
+        plan.new_videos.append(NewVideo(first_video_id + offset, key[0], parent, entry))
+    for old, key, entry in diff.moves:
+        parent = folder_ids.get((key[0], parent_of(key[1])))
+        if parent is None or key[1] == "":
+            orphans.append(Orphan(key))
+            plan.removed.append(old)
+            continue
+        plan.moves.append(Move(entry.kind, old.id, old.root_id, old.path, key[0], parent, entry))
+    plan.updates = [Update(old.kind, old.id, old.root_id, entry) for old, entry in diff.updates]
+    return plan, orphans

@@ -1,0 +1,350 @@
+"""The sync engine on real folders against an in-memory index (the store port faked at the I/O boundary).
+
+The fake store keeps the real store's rules that the engine relies on: ids are never handed out
+twice, (root, path) is unique, and every entry's parent folder exists. A plan that breaks one
+of them fails here, without a database.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from gql_media.core.models import (
+    ChangeKind,
+    EntryKind,
+    IndexRow,
+    LibraryChange,
+    NewVideo,
+    Root,
+    Scope,
+    SyncPhase,
+    SyncPlan,
+    SyncProgress,
+    SyncTarget,
+    Update,
+    WatcherStatus,
+    parent_of,
+)
+from gql_media.core.ports import JobCancelled
+from gql_media.core.sync import SyncEngine, SyncOutcome
+
+
+@dataclass
+class Entry:
+    kind: EntryKind
+    id: int
+    root_id: int
+    parent_id: int | None
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+
+    def row(self) -> IndexRow:
+        return (self.id, self.root_id, self.path, self.size, self.mtime_ns, self.inode, self.device)
+
+
+class FakeIndexStore:
+    """``ports.LibraryStore`` in memory."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[EntryKind, int], Entry] = {}
+        self.next_ids = {EntryKind.FOLDER: 1, EntryKind.VIDEO: 1}
+        self.video_batches: list[int] = []
+        self.inserted: list[str] = []
+
+    async def ensure_roots(self, paths: Sequence[str]) -> list[Root]:
+        roots = []
+        for root_id, path in enumerate(paths, 1):
+            folder = self._at(root_id, "", EntryKind.FOLDER)
+            if folder is None:
+                folder = Entry(EntryKind.FOLDER, self._take(EntryKind.FOLDER, 1), root_id, None, "", 0, 0, 0, 0)
+                self._add(folder)
+            roots.append(Root(root_id, path, folder.id))
+        return roots
+
+    async def read_scope_rows(self, scope: Scope) -> tuple[list[IndexRow], list[IndexRow]]:
+        folder = self._at(scope.root_id, scope.path, EntryKind.FOLDER)
+
+        def covered(entry: Entry) -> bool:
+            if entry.root_id != scope.root_id:
+                return False
+            if entry.path == scope.path:
+                return True
+            if scope.recursive:
+                return scope.path == "" or entry.path.startswith(scope.path + "/")
+            return folder is not None and entry.parent_id == folder.id
+
+        rows: tuple[list[IndexRow], list[IndexRow]] = ([], [])
+        for entry in self.entries.values():
+            if covered(entry):
+                rows[entry.kind is EntryKind.VIDEO].append(entry.row())
+        return rows
+
+    async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:
+        return self._take(EntryKind.FOLDER, folders), self._take(EntryKind.VIDEO, videos)
+
+    async def apply_structure(self, plan: SyncPlan) -> None:
+        for gone in plan.removed:
+            del self.entries[(gone.kind, gone.id)]
+        for move in plan.moves:
+            entry = self.entries[(move.kind, move.id)]
+            entry.root_id, entry.parent_id, entry.path = move.root_id, move.parent_id, move.entry.path
+            entry.size, entry.mtime_ns = move.entry.size, move.entry.mtime_ns
+            entry.inode, entry.device = move.entry.inode, move.entry.device
+        for new in plan.new_folders:
+            self._add(Entry(EntryKind.FOLDER, new.id, new.root_id, new.parent_id, new.entry.path, 0,
+                            new.entry.mtime_ns, new.entry.inode, new.entry.device))  # fmt: skip
+        self._check()
+
+    async def insert_videos(self, rows: Sequence[NewVideo]) -> None:
+        self.video_batches.append(len(rows))
+        self.inserted.extend(new.entry.path for new in rows)
+        for new in rows:
+            self._add(Entry(EntryKind.VIDEO, new.id, new.root_id, new.folder_id, new.entry.path, new.entry.size,
+                            new.entry.mtime_ns, new.entry.inode, new.entry.device))  # fmt: skip
+        self._check()
+
+    async def update_entries(self, rows: Sequence[Update]) -> None:
+        for update in rows:
+            entry = self.entries[(update.kind, update.id)]
+            entry.size, entry.mtime_ns = update.entry.size, update.entry.mtime_ns
+            entry.inode, entry.device = update.entry.inode, update.entry.device
+
+    def tree(self) -> dict[tuple[str, str], int]:
+        """(kind, path) -> id of everything indexed."""
+        return {(e.kind.value, e.path): e.id for e in self.entries.values()}
+
+    def _at(self, root_id: int, path: str, kind: EntryKind) -> Entry | None:
+        return next((e for e in self.entries.values() if (e.kind, e.root_id, e.path) == (kind, root_id, path)), None)
+
+    def _take(self, kind: EntryKind, count: int) -> int:
+        first = self.next_ids[kind]
+        self.next_ids[kind] = first + count
+        return first
+
+    def _add(self, entry: Entry) -> None:
+        assert (entry.kind, entry.id) not in self.entries, f"id {entry.id} handed out twice"
+        self.entries[(entry.kind, entry.id)] = entry
+
+    def _check(self) -> None:
+        places = [(e.root_id, e.path) for e in self.entries.values()]
+        assert len(places) == len(set(places)), "two entries at one path"
+        for entry in self.entries.values():
+            if entry.path:
+                parent = self.entries.get((EntryKind.FOLDER, entry.parent_id or 0))
+                assert parent is not None, f"{entry.path}: parent folder not indexed"
+                assert parent.path == parent_of(entry.path), f"{entry.path}: under {parent.path}"
+
+
+class RecordingBus:
+    """The event bus as the engine uses it: every change, in order."""
+
+    def __init__(self) -> None:
+        self.changes: list[LibraryChange] = []
+
+    async def publish_change(self, change: LibraryChange) -> LibraryChange:
+        self.changes.append(change)
+        return change
+
+    async def publish_progress(self, progress: SyncProgress) -> None:
+        return None
+
+    async def publish_watcher(self, status: WatcherStatus) -> None:
+        return None
+
+
+@dataclass
+class FakeJob:
+    """``ports.RunningJob``: records what the engine reports."""
+
+    job_id: int = 3
+    cancelled: bool = False
+    tallies: dict[str, int] = field(default_factory=lambda: {"added": 0, "updated": 0, "removed": 0, "moved": 0})
+    phases: list[SyncPhase] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    roots: Sequence[Root] = ()
+    scopes: Sequence[Scope] = ()
+    changed_video_ids: Sequence[int] = ()
+    removed_video_ids: Sequence[int] = ()
+
+    async def report(self, phase: SyncPhase, done: int, total: int | None, current_path: str | None = None) -> None:
+        if not self.phases or self.phases[-1] is not phase:
+            self.phases.append(phase)
+
+    def tally(self, *, added: int = 0, updated: int = 0, removed: int = 0, moved: int = 0) -> None:
+        for name, count in (("added", added), ("updated", updated), ("removed", removed), ("moved", moved)):
+            self.tallies[name] += count
+
+    def add_error(self, path: str, message: str) -> None:
+        self.errors.append((path, message))
+
+    def is_cancelled(self) -> bool:
+        return self.cancelled
+
+    def check_cancelled(self) -> None:
+        if self.cancelled:
+            raise JobCancelled
+
+    async def publish_change(self, change: LibraryChange) -> None:
+        raise AssertionError("the engine publishes on the bus itself")
+
+    async def sync_targets(self, targets: Sequence[SyncTarget]) -> None:
+        raise AssertionError("the engine syncs the scopes it is given")
+
+
+def write(path: Path, data: bytes = b"x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+@dataclass
+class Library:
+    path: Path
+    store: FakeIndexStore
+    bus: RecordingBus
+    engine: SyncEngine
+    root: Root
+
+    async def sync(self, *scopes: Scope, job: FakeJob | None = None, confirm_empty_roots: bool = False) -> SyncOutcome:
+        self.bus.changes.clear()
+        return await self.engine.sync(
+            scopes or [Scope(self.root.id, "")], job or FakeJob(), confirm_empty_roots=confirm_empty_roots
+        )
+
+    def changes(self) -> set[tuple[ChangeKind, str, str | None]]:
+        return {(c.kind, c.path or "", c.old_path) for c in self.bus.changes}
+
+
+@pytest.fixture
+async def library(tmp_path: Path) -> Library:
+    path = tmp_path / "library"
+    path.mkdir()
+    store, bus = FakeIndexStore(), RecordingBus()
+    (root,) = await store.ensure_roots([str(path)])
+    return Library(path, store, bus, SyncEngine(store, bus, [root], batch_size=2), root)
+
+
+async def test_a_first_sync_indexes_every_folder_and_video_and_publishes_each(library: Library) -> None:
+    write(library.path / "a" / "one.mp4")
+    write(library.path / "a" / "b" / "two.mkv")
+    write(library.path / "notes.txt")
+    job = FakeJob()
+
+    outcome = await library.sync(job=job)
+
+    tree = library.store.tree()
+    assert set(tree) == {("folder", ""), ("folder", "a"), ("folder", "a/b"), ("video", "a/one.mp4"),
+                         ("video", "a/b/two.mkv")}  # fmt: skip
+    assert sorted(outcome.changed_video_ids) == sorted([tree[("video", "a/one.mp4")], tree[("video", "a/b/two.mkv")]])
+    # The root's own folder (made by ensure_roots, with no stamps yet) gets its stamps: an update.
+    assert library.changes() == {(ChangeKind.ADDED, p, None) for p in ("a", "a/b", "a/one.mp4", "a/b/two.mkv")} | {
+        (ChangeKind.UPDATED, "", None)
+    }
+    assert {c.job_id for c in library.bus.changes} == {job.job_id}
+    assert job.tallies == {"added": 4, "updated": 1, "removed": 0, "moved": 0}
+    assert job.phases == [SyncPhase.SCANNING, SyncPhase.DIFFING, SyncPhase.WRITING]
+    assert job.errors == []
+
+
+async def test_new_videos_are_written_in_batches_and_each_batch_is_published(library: Library) -> None:
+    for name in "abcde":
+        write(library.path / f"{name}.mp4")
+    await library.sync()
+    assert library.store.video_batches == [2, 2, 1]
+    published = [c.path for c in library.bus.changes if c.kind is ChangeKind.ADDED]
+    assert published == library.store.inserted  # in the order written
+    assert sorted(published) == [f"{name}.mp4" for name in "abcde"]
+
+
+async def test_an_unchanged_resync_writes_and_publishes_nothing(library: Library) -> None:
+    write(library.path / "a" / "one.mp4")
+    await library.sync()
+    before = library.store.tree()
+    job = FakeJob()
+    outcome = await library.sync(job=job)
+    assert library.store.tree() == before
+    assert library.bus.changes == [] and outcome == SyncOutcome()
+    assert job.tallies == {"added": 0, "updated": 0, "removed": 0, "moved": 0}
+
+
+async def test_a_renamed_folder_keeps_the_ids_of_everything_in_it(library: Library) -> None:
+    write(library.path / "shows" / "s1" / "e1.mp4", b"1")
+    write(library.path / "film.mov", b"22")
+    await library.sync()
+    before = library.store.tree()
+
+    (library.path / "shows").rename(library.path / "series")
+    (library.path / "film.mov").rename(library.path / "series" / "film.mov")
+    job = FakeJob()
+    outcome = await library.sync(job=job)
+
+    after = library.store.tree()
+    assert after[("folder", "series")] == before[("folder", "shows")]
+    assert after[("folder", "series/s1")] == before[("folder", "shows/s1")]
+    assert after[("video", "series/s1/e1.mp4")] == before[("video", "shows/s1/e1.mp4")]
+    assert after[("video", "series/film.mov")] == before[("video", "film.mov")]
+    assert (ChangeKind.MOVED, "series", "shows") in library.changes()
+    assert job.tallies["moved"] == 4 and job.tallies["added"] == job.tallies["removed"] == 0
+    assert outcome.changed_video_ids == [] and outcome.removed_video_ids == []
+
+
+async def test_a_shallow_scope_widens_to_a_tree_moved_in_and_a_folder_gone(library: Library) -> None:
+    write(library.path / "old" / "deep" / "x.mp4")
+    await library.sync()
+    gone_id = library.store.tree()[("video", "old/deep/x.mp4")]
+
+    write(library.path / "incoming" / "sub" / "y.mp4")
+    for path in (library.path / "old" / "deep" / "x.mp4", library.path / "old" / "deep", library.path / "old"):
+        path.unlink() if path.is_file() else path.rmdir()
+    outcome = await library.sync(Scope(library.root.id, "", recursive=False))
+
+    assert set(library.store.tree()) == {("folder", ""), ("folder", "incoming"), ("folder", "incoming/sub"),
+                                         ("video", "incoming/sub/y.mp4")}  # fmt: skip
+    assert outcome.removed_video_ids == [gone_id]
+
+
+async def test_a_changed_file_is_an_update_and_goes_to_the_media_steps(library: Library) -> None:
+    video = write(library.path / "a.mp4", b"1")
+    await library.sync()
+    video_id = library.store.tree()[("video", "a.mp4")]
+    video.write_bytes(b"longer")
+    os.utime(video, ns=(1, 2_000_000_000))
+    job = FakeJob()
+
+    outcome = await library.sync(job=job)
+
+    assert outcome.changed_video_ids == [video_id]
+    assert library.changes() == {(ChangeKind.UPDATED, "a.mp4", None)}
+    assert library.store.entries[(EntryKind.VIDEO, video_id)].size == len(b"longer")
+    assert job.tallies["updated"] == 1
+
+
+async def test_an_emptied_root_is_left_alone_unless_a_full_sync_confirms_it(library: Library) -> None:
+    write(library.path / "a.mp4")
+    await library.sync()
+    (library.path / "a.mp4").unlink()
+
+    job = FakeJob()
+    await library.sync(job=job)
+    assert ("video", "a.mp4") in library.store.tree()
+    assert [path for path, _message in job.errors] == [str(library.path)]
+
+    await library.sync(confirm_empty_roots=True)
+    assert set(library.store.tree()) == {("folder", "")}
+
+
+async def test_a_cancelled_job_writes_nothing(library: Library) -> None:
+    write(library.path / "a" / "one.mp4")
+    with pytest.raises(JobCancelled):
+        await library.sync(job=FakeJob(cancelled=True))
+    assert set(library.store.tree()) == {("folder", "")}
+    assert library.bus.changes == []
