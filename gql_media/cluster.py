@@ -25,7 +25,7 @@ from gql_media.adapters.leader import PgLeaderElection
 from gql_media.adapters.store import Db, SqlJobStore
 from gql_media.adapters.store.requests import ForwardedRequest, RequestFailed, RequestQueue
 from gql_media.core.jobs import JobRunner
-from gql_media.core.media_work import MediaWork, ThumbnailSpec
+from gql_media.core.media_work import MediaWork
 from gql_media.core.models import (
     ChangeKind,
     JobState,
@@ -43,6 +43,7 @@ from gql_media.core.models import (
 )
 from gql_media.core.ports import EventBus
 from gql_media.core.sync import SyncEngine
+from gql_media.core.thumbnails import ThumbnailSpec
 from gql_media.core.watching import WatchService
 from gql_media.settings import Settings
 

@@ -20,12 +20,12 @@ from gql_media.adapters.watcher import WatchfilesSourceFactory
 from gql_media.cluster import Cluster
 from gql_media.core.hls import remove_stale_temp_files
 from gql_media.core.jobs import JobRunner
-from gql_media.core.media_work import MediaWork, ThumbnailSpec
+from gql_media.core.media_work import MediaWork
 from gql_media.core.models import Root, WatcherStatus, WatchMode
 from gql_media.core.ports import EventBus, JobStep
 from gql_media.core.streaming import StreamingService
 from gql_media.core.sync import SyncEngine
-from gql_media.core.thumbnails import thumbnail_suffix
+from gql_media.core.thumbnails import ThumbnailSpec, thumbnail_suffix
 from gql_media.core.watching import OwnWrites, WatchService
 from gql_media.playback import open_playback
 from gql_media.settings import Settings

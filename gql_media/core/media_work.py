@@ -10,21 +10,17 @@ and the job goes on; cancelling the job stops a phase between two files. Results
 small batches by the single writer and each video filled in is published as an UPDATED change
 after its row is written.
 
-Thumbnails live in one folder, one file per video version: the key is
-``<video id>-<size>-<mtime_ns>[-<regeneration>]<suffix>`` so a changed file gets a new one
-(old one deleted), a moved file (same id, size, mtime) keeps its own, and a removed video's
-files are deleted. A video without a thumbnail key (BROKEN, failed, not made yet) is shown with
-the placeholder image.
+Thumbnail files, their keys and their clean-up are ``thumbnails``'s: a changed file gets a new
+image (the old one deleted), a moved file keeps its own, a removed video's images are deleted. A
+video without a thumbnail key (BROKEN, failed, not made yet) is shown with the placeholder image.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
 
 from gql_media.core.downloads import DownloadLog, MergeStep, merge_hls, record_merge
@@ -40,7 +36,7 @@ from gql_media.core.models import (
     VideoStatus,
 )
 from gql_media.core.ports import MediaError, MediaStore, MediaTool, RunningJob
-from gql_media.core.thumbnails import thumbnail_path
+from gql_media.core.thumbnails import ThumbnailSpec, remove_files, remove_orphan_thumbnails, remove_thumbnail_files
 
 logger = logging.getLogger(__name__)
 
@@ -52,96 +48,11 @@ __all__ = [
     "ThumbnailStep",
     "merge_hls",
     "regenerate_thumbnail",
-    "remove_orphan_thumbnails",
-    "remove_thumbnail_files",
 ]
 
 Row = TypeVar("Row")
 
 _WRITE_BATCH = 64
-
-
-@dataclass(frozen=True, slots=True)
-class ThumbnailSpec:
-    """Where thumbnails go and how they look (settings.thumbnails_dir, thumbnail_width, format)."""
-
-    directory: str
-    width_px: int = 320
-    suffix: str = ".jpg"
-
-    @staticmethod
-    def version_prefix(video: VideoFile) -> str:
-        return f"{video.id}-{video.size}-{video.mtime_ns}"
-
-    def key_for(self, video: VideoFile, regeneration: int | None = None) -> str:
-        extra = f"-{regeneration:x}" if regeneration is not None else ""
-        return f"{self.version_prefix(video)}{extra}{self.suffix}"
-
-    def is_current(self, video: VideoFile) -> bool:
-        key = video.thumbnail_key
-        return key is not None and key.startswith(self.version_prefix(video)) and key.endswith(self.suffix)
-
-    def path_for(self, key: str) -> str:
-        """The file of a key (``ValueError`` for a name that is not a key)."""
-        return thumbnail_path(self.directory, key)
-
-
-def remove_thumbnail_files(directory: str, video_ids: Sequence[int] | set[int]) -> int:
-    """Delete the thumbnails of these videos (one folder listing); returns how many went. Blocking."""
-    wanted = set(video_ids)
-    if not wanted:
-        return 0
-    removed = 0
-    try:
-        entries = list(os.scandir(directory))
-    except FileNotFoundError:
-        return 0
-    for entry in entries:
-        head = entry.name.split("-", 1)[0]
-        if head.isdigit() and int(head) in wanted:
-            try:
-                os.unlink(entry.path)
-            except FileNotFoundError:
-                continue
-            removed += 1
-    return removed
-
-
-def remove_orphan_thumbnails(directory: str, keys: set[str], written_before_s: float) -> int:
-    """Delete video thumbnails no row refers to, written before ``written_before_s``; returns how many. Blocking.
-
-    A job killed between removing a video's row and deleting its images, or between writing an
-    image and recording its key, leaves such files; nothing else would ever delete them.
-    Newer files are spared: a thumbnail being regenerated is written before its key is.
-    """
-    try:
-        entries = list(os.scandir(directory))
-    except FileNotFoundError:
-        return 0
-    removed = 0
-    for entry in entries:
-        if entry.name in keys or not entry.name.split("-", 1)[0].isdigit():
-            continue  # in use, or not a video's thumbnail (the placeholder, temp files)
-        try:
-            if entry.stat(follow_symlinks=False).st_mtime >= written_before_s:
-                continue
-            os.unlink(entry.path)
-        except FileNotFoundError:
-            continue
-        removed += 1
-    if removed:
-        logger.info("removed %d orphan thumbnails", removed)
-    return removed
-
-
-def _remove_files(paths: Sequence[str]) -> None:
-    for path in paths:
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        except OSError as error:
-            logger.warning("could not remove %s: %s", path, error)
 
 
 def _full_root_ids(scopes: Sequence[Scope]) -> list[int]:
@@ -313,7 +224,7 @@ async def _write_thumbnails(
         elif key is not None:
             garbage.append(spec.path_for(key))
     if garbage:
-        await asyncio.to_thread(_remove_files, garbage)
+        await asyncio.to_thread(remove_files, garbage)
     if job is not None:
         for video, _key in rows:
             if video.id in written:

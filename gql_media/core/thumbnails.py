@@ -1,7 +1,8 @@
 """Where thumbnail files live: the one place that turns a key or a placeholder size into a path.
 
 Standard library only. The media work writes thumbnails, the HTTP layer serves them and the media
-adapter draws the placeholder; all three ask here, so the layout is written once.
+adapter draws the placeholder; all three ask here, so the layout is written once. The clean-up of
+the folder (a removed video's images, orphans an interrupted job left) lives here too.
 
 Layout: one flat folder (settings.thumbnails_dir). A video's image is ``<key>``, a name made by
 the media work (``<video id>-<size>-<mtime_ns>[-<regeneration>]<suffix>``); the image shown for a
@@ -10,9 +11,24 @@ video without one is ``placeholder-<width><suffix>``.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-__all__ = ["placeholder_path", "thumbnail_path", "thumbnail_suffix"]
+from gql_media.core.models import VideoFile
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ThumbnailSpec",
+    "placeholder_path",
+    "remove_files",
+    "remove_orphan_thumbnails",
+    "remove_thumbnail_files",
+    "thumbnail_path",
+    "thumbnail_suffix",
+]
 
 
 def thumbnail_suffix(image_format: str) -> str:
@@ -36,3 +52,87 @@ def thumbnail_path(directory: str, key: str) -> str:
 def placeholder_path(directory: str, width_px: int, image_format: str) -> str:
     """The image served for a video without a thumbnail, at this width and format."""
     return os.path.join(directory, f"placeholder-{width_px}{thumbnail_suffix(image_format)}")
+
+
+@dataclass(frozen=True, slots=True)
+class ThumbnailSpec:
+    """Where thumbnails go and how they look (settings.thumbnails_dir, thumbnail_width, format)."""
+
+    directory: str
+    width_px: int = 320
+    suffix: str = ".jpg"
+
+    @staticmethod
+    def version_prefix(video: VideoFile) -> str:
+        return f"{video.id}-{video.size}-{video.mtime_ns}"
+
+    def key_for(self, video: VideoFile, regeneration: int | None = None) -> str:
+        extra = f"-{regeneration:x}" if regeneration is not None else ""
+        return f"{self.version_prefix(video)}{extra}{self.suffix}"
+
+    def is_current(self, video: VideoFile) -> bool:
+        key = video.thumbnail_key
+        return key is not None and key.startswith(self.version_prefix(video)) and key.endswith(self.suffix)
+
+    def path_for(self, key: str) -> str:
+        """The file of a key (``ValueError`` for a name that is not a key)."""
+        return thumbnail_path(self.directory, key)
+
+
+def remove_thumbnail_files(directory: str, video_ids: Sequence[int] | set[int]) -> int:
+    """Delete the thumbnails of these videos (one folder listing); returns how many went. Blocking."""
+    wanted = set(video_ids)
+    if not wanted:
+        return 0
+    removed = 0
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return 0
+    for entry in entries:
+        head = entry.name.split("-", 1)[0]
+        if head.isdigit() and int(head) in wanted:
+            try:
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue
+            removed += 1
+    return removed
+
+
+def remove_orphan_thumbnails(directory: str, keys: set[str], written_before_s: float) -> int:
+    """Delete video thumbnails no row refers to, written before ``written_before_s``; returns how many. Blocking.
+
+    A job killed between removing a video's row and deleting its images, or between writing an
+    image and recording its key, leaves such files; nothing else would ever delete them.
+    Newer files are spared: a thumbnail being regenerated is written before its key is.
+    """
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for entry in entries:
+        if entry.name in keys or not entry.name.split("-", 1)[0].isdigit():
+            continue  # in use, or not a video's thumbnail (the placeholder, temp files)
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime >= written_before_s:
+                continue
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue
+        removed += 1
+    if removed:
+        logger.info("removed %d orphan thumbnails", removed)
+    return removed
+
+
+def remove_files(paths: Sequence[str]) -> None:
+    """Delete these files, those already gone too; a failure is logged, not raised. Blocking."""
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            logger.warning("could not remove %s: %s", path, error)

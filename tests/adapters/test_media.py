@@ -15,9 +15,10 @@ from PIL import Image, ImageStat
 from gql_media.adapters.demo import make_demo_library
 from gql_media.adapters.media import PyAvMediaTool, ensure_placeholder
 from gql_media.adapters.store.media import SqlMediaStore
-from gql_media.core.media_work import MediaWork, ThumbnailSpec
+from gql_media.core.media_work import MediaWork
 from gql_media.core.models import VideoStatus
 from gql_media.core.ports import MediaError
+from gql_media.core.thumbnails import ThumbnailSpec
 from gql_media.services import Services, open_services
 from gql_media.settings import Settings
 from tests.conftest import run_sync

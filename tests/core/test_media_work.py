@@ -15,7 +15,6 @@ from gql_media.core.media_work import (
     MediaWork,
     MergeStep,
     ProbeStep,
-    ThumbnailSpec,
     ThumbnailStep,
     regenerate_thumbnail,
 )
@@ -31,6 +30,7 @@ from gql_media.core.models import (
     VideoStatus,
 )
 from gql_media.core.ports import JobCancelled, MediaError
+from gql_media.core.thumbnails import ThumbnailSpec
 
 READY = MediaInfo(VideoStatus.READY, 2.0, 64, 48, "h264", "aac", "mp4", 100_000)
 
