@@ -46,12 +46,13 @@ MERGED: dict[str, Layout] = {
         f, key_uri="https://keys.example.com/k/abc.key?token=1", media_sequence=7
     ),
     "master-show": hls_layouts.master,
+    "master-muxed-audio": lambda f: hls_layouts.master(f, audio_rendition=False),
     "discontinuity": hls_layouts.discontinuity,
     "out-of-name-order": hls_layouts.out_of_name_order,
 }
 # What the merged file must be: (duration s, width, height, audio streams).
 EXPECTED = {name: (3.0, 64, 48, 1) for name in MERGED}
-EXPECTED["master-show"] = (3.0, 96, 54, 1)
+EXPECTED["master-show"] = EXPECTED["master-muxed-audio"] = (3.0, 96, 54, 1)
 EXPECTED["discontinuity"] = (4.0, 64, 48, 1)
 
 
@@ -87,6 +88,14 @@ async def test_layout_is_merged_with_the_right_duration_and_size(
         assert len(merged.streams.audio) == audio_streams
         frames = sum(1 for _ in merged.decode(video))
         assert frames == round(duration_s * hls_layouts.FPS)
+    with av.open(outcome.output_path) as merged:
+        # Timestamps start at zero and only grow, across discontinuities too.
+        last: dict[int, int] = {}
+        for packet in merged.demux():
+            if packet.dts is None:
+                continue
+            assert packet.dts > last.get(packet.stream.index, -(1 << 62)), (name, packet)
+            last[packet.stream.index] = packet.dts
     # After: the mp4 is the one video; the download's files still are not.
     assert _indexed(tmp_path) == [f"Downloads/{name}.mp4"]
 
@@ -99,6 +108,16 @@ async def test_delete_source_removes_a_master_download_with_its_variant_folders(
     assert outcome.ok and outcome.source_deleted, outcome.error
     assert not download.exists()
     assert sorted(p.name for p in (tmp_path / "Downloads").iterdir()) == ["master-show.mp4"]
+
+
+def test_a_walk_of_a_variant_folder_alone_indexes_none_of_its_files(templates: Path, tmp_path: Path) -> None:
+    download = _download(templates, tmp_path, "master-show")
+    for variant in ("720p", "audio/en"):
+        result = ScanResult()
+        Scanner(str(tmp_path)).walk(f"Downloads/master-show/{variant}", True, result)
+        assert [e.path for e in result.entries if e.kind is EntryKind.VIDEO] == []
+    # The master's folder stands for its variants' folders: one download, named after it.
+    assert find_hls_downloads([str(download / "720p")]) == [str(download)]
 
 
 def test_every_file_a_playlist_names_belongs_to_the_download(templates: Path) -> None:
