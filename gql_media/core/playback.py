@@ -74,6 +74,8 @@ class SourceStreams:
     rotation_deg: int = 0
     audio_channels: int = 0
     subtitles: tuple[SubtitleStream, ...] = field(default=())
+    # Video keyframe times (0 = the first frame) from the container's index; empty when it has none (MPEG-TS).
+    keyframes_s: tuple[float, ...] = field(default=())
 
 
 @dataclass(frozen=True, slots=True)

@@ -196,7 +196,8 @@ class StreamingService:
         method = decision.method
         streams = await self.streams(source)
         try:
-            return method, plan_segments(streams.duration_s, self.settings.segment_s)
+            keyframes_s = streams.keyframes_s if method is PlaybackMethod.REMUX else ()
+            return method, plan_segments(streams.duration_s, self.settings.segment_s, keyframes_s=keyframes_s)
         except ValueError as error:
             raise MediaError(f"cannot stream: {error}") from None
 

@@ -7,16 +7,17 @@ segment can be made on its own, in any order: a seek far ahead starts at its seg
 the ones between. A tail shorter than ``min_tail_s`` joins the segment before it (a player
 stalls on a fraction-of-a-second segment).
 
-A REMUX copies the video, so it can only cut at keyframes: its worker snaps each nominal
-boundary to the first keyframe at or after it. Both segments beside a boundary snap it the same
-way, so they still tile the source with no gap and no overlap; the playlist's durations are then
-nominal (players place segments by their timestamps).
+A REMUX copies the video, so it can only cut at keyframes. When the container has an index
+(MP4, Matroska cues, AVI), the plan's boundaries are keyframes from it, so the playlist's
+durations are exact. Without one (MPEG-TS) the worker snaps each nominal boundary to the first
+keyframe at or after it; both segments beside a boundary snap it the same way, so they still
+tile the source with no gap and no overlap, and the durations are nominal.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 __all__ = ["DEFAULT_SEGMENT_S", "Segment", "plan_segments", "render_playlist", "segment_at"]
@@ -39,19 +40,39 @@ class Segment:
 
 
 def plan_segments(
-    duration_s: float, target_s: float = DEFAULT_SEGMENT_S, min_tail_s: float = MIN_TAIL_S
+    duration_s: float,
+    target_s: float = DEFAULT_SEGMENT_S,
+    min_tail_s: float = MIN_TAIL_S,
+    keyframes_s: Sequence[float] = (),
 ) -> list[Segment]:
-    """The segments of a source lasting ``duration_s``; raises ValueError for a source with no length."""
+    """The segments of a source lasting ``duration_s``; raises ValueError for a source with no length.
+
+    With ``keyframes_s`` (a copy's only possible cuts, from the container's index) every boundary
+    is a keyframe: the first one at least ``target_s`` after the segment's start.
+    """
     if not duration_s or duration_s <= 0 or math.isnan(duration_s) or math.isinf(duration_s):
         raise ValueError("the source has no known duration")
     if target_s <= 0:
         raise ValueError("target_s must be positive")
+    if len(keyframes_s) >= 2:
+        return _plan_at_keyframes(duration_s, target_s, min_tail_s, keyframes_s)
     count = max(1, math.ceil(duration_s / target_s - 1e-9))
     if count > 1 and duration_s - (count - 1) * target_s < min_tail_s:
         count -= 1
     segments = [Segment(i, i * target_s, (i + 1) * target_s) for i in range(count - 1)]
     segments.append(Segment(count - 1, (count - 1) * target_s, duration_s))
     return segments
+
+
+def _plan_at_keyframes(
+    duration_s: float, target_s: float, min_tail_s: float, keyframes_s: Sequence[float]
+) -> list[Segment]:
+    starts = [0.0]
+    for keyframe_s in sorted(keyframes_s):
+        if keyframe_s >= starts[-1] + target_s - 1e-6 and duration_s - keyframe_s >= min_tail_s:
+            starts.append(keyframe_s)
+    ends = [*starts[1:], duration_s]
+    return [Segment(i, start, end) for i, (start, end) in enumerate(zip(starts, ends, strict=True))]
 
 
 def segment_at(segments: list[Segment], index: int) -> Segment:

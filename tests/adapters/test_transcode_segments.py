@@ -74,7 +74,8 @@ def _make_all(
 ) -> tuple[SourceStreams, list[Decoded]]:
     info = probe_streams(str(source))
     streams = SourceStreams(**{**info, "subtitles": tuple(SubtitleStream(**s) for s in info["subtitles"])})
-    segments = plan_segments(streams.duration_s, SEGMENT_S)
+    keyframes_s = streams.keyframes_s if method == "REMUX" else ()
+    segments = plan_segments(streams.duration_s, SEGMENT_S, keyframes_s=keyframes_s)
     folder.mkdir()
     for index in order or range(len(segments)):
         segment = segments[index]
@@ -119,6 +120,9 @@ def test_remuxed_segments_copy_h264_and_line_up(sources: dict[str, Path], tmp_pa
     streams, decoded = _make_all(sources["mkv_h264"], "REMUX", tmp_path / "hls")
     assert decide(streams).method is PlaybackMethod.REMUX
     _check_timeline(streams, decoded)
+    # The plan cut at the index's keyframes (one a second): segments start exactly where it says.
+    assert streams.keyframes_s == (0.0, 1.0, 2.0, 3.0, 4.0)
+    assert [d.video_times[0] - OUTPUT_OFFSET_S for d in decoded] == pytest.approx([0.0, 2.0])
     with av.open(str(tmp_path / "hls" / "0.ts")) as segment:
         assert segment.streams.video[0].codec_context.name == "h264"
         assert segment.streams.audio[0].codec_context.name == "aac"

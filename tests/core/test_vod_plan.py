@@ -9,7 +9,7 @@ from gql_media.core.vod_plan import plan_segments, render_playlist, segment_at
 
 def test_segments_tile_the_duration_without_gap_or_overlap() -> None:
     segments = plan_segments(20.0, target_s=6.0)
-    assert [(s.start_s, s.end_s) for s in segments] == [(0.0, 6.0), (6.0, 12.0), (12.0, 20.0)]
+    assert [(s.start_s, s.end_s) for s in segments] == [(0.0, 6.0), (6.0, 12.0), (12.0, 18.0), (18.0, 20.0)]
     assert sum(s.duration_s for s in segments) == pytest.approx(20.0)
 
 
@@ -51,3 +51,11 @@ def test_playlist_is_complete_vod_with_every_segment_url() -> None:
         "seg/1.ts?sig=x",
         "#EXT-X-ENDLIST",
     ]
+
+
+def test_a_copy_cuts_at_the_keyframes_of_the_index() -> None:
+    keyframes = [0.0, 2.0, 4.0, 10.0, 12.5, 19.0, 20.0]
+    segments = plan_segments(21.0, target_s=6.0, keyframes_s=keyframes)
+    assert [(s.start_s, s.end_s) for s in segments] == [(0.0, 10.0), (10.0, 19.0), (19.0, 21.0)]
+    # Keyframes every 10 s: 10 s segments, never an empty one.
+    assert [s.end_s for s in plan_segments(30.0, 6.0, keyframes_s=[0.0, 10.0, 20.0])] == [10.0, 20.0, 30.0]

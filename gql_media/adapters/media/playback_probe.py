@@ -59,6 +59,21 @@ def _duration_s(container: Any, stream: Any | None) -> float:
     return 0.0
 
 
+def _keyframes_s(container: Any, video: Any) -> tuple[float, ...]:
+    """The video's keyframe times from the container's index (Matroska reads its cues on a first seek)."""
+    if len(video.index_entries) < 2 and container.duration:
+        with contextlib.suppress(av.FFmpegError):
+            container.seek(int(container.duration), backward=True)
+    if not video.time_base:
+        return ()
+    start_s = start_time_s(container)
+    return tuple(
+        round(float(entry.timestamp * video.time_base) - start_s, 6)
+        for entry in video.index_entries
+        if entry.is_keyframe
+    )
+
+
 def probe_streams(path: str | bytes) -> dict[str, Any]:
     """What playback needs to know of a file (``SourceStreams`` fields); raises MediaError when unreadable."""
     with open_source(path) as container:
@@ -96,6 +111,7 @@ def probe_streams(path: str | bytes) -> dict[str, Any]:
             rotation_deg=rotation % 360,
             audio_channels=int(audio.codec_context.channels) if audio is not None else 0,
             subtitles=subtitles,
+            keyframes_s=_keyframes_s(container, video) if video is not None else (),
         )
     return asdict(streams)
 
