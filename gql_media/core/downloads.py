@@ -1,6 +1,6 @@
 """HLS downloads in a sync job and on demand: merged, or their state and reason recorded (never silent).
 
-Standard library only: the media tool and the store come in through Protocols.
+Standard library only: the media tool and the store come in through ``ports`` (``MediaTool``, ``DownloadLog``).
 
 Each sync job's ``MergeStep`` (MERGING, before probing) looks at every HLS download folder under
 the job's scopes (``hls.list_hls_downloads``: a variant folder stands for its master's download)
@@ -19,13 +19,11 @@ job said about the same folders; the API lists them.
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import replace
 
 from gql_media.core.hls import (
     MERGE_DURATION_TOLERANCE_S,
@@ -39,8 +37,17 @@ from gql_media.core.hls import (
 )
 from gql_media.core.hls_layout import read_playlist, resolve_uri
 from gql_media.core.m3u8 import MasterPlaylist
-from gql_media.core.models import MergeOutcome, Root, Scope, SyncPhase, SyncTarget, VideoStatus
-from gql_media.core.ports import MediaError, MediaTool, RunningJob
+from gql_media.core.models import (
+    DownloadState,
+    DownloadStatus,
+    MergeOutcome,
+    Root,
+    Scope,
+    SyncPhase,
+    SyncTarget,
+    VideoStatus,
+)
+from gql_media.core.ports import DownloadLog, MediaError, MediaTool, RunningJob
 
 logger = logging.getLogger(__name__)
 
@@ -53,38 +60,6 @@ __all__ = [
     "merge_hls",
     "record_merge",
 ]
-
-
-class DownloadState(enum.StrEnum):
-    WAITING = "WAITING"
-    READY = "READY"
-    MERGED = "MERGED"
-    FAILED = "FAILED"
-
-
-@dataclass(frozen=True, slots=True)
-class DownloadStatus:
-    """What became of one HLS download folder, and why."""
-
-    folder: str  # absolute
-    state: DownloadState
-    reason: str | None = None
-    segments_present: int = 0
-    segments_expected: int = 0
-    playlist: str | None = None  # the playlist's file name in ``folder``
-    output_path: str | None = None  # the merged file (it may have been moved or deleted since)
-    updated_at: float = 0.0
-
-
-class DownloadLog(Protocol):
-    """Where download statuses are kept (``SqlDownloadLog``); folders are absolute paths inside a root."""
-
-    async def record(self, statuses: Sequence[DownloadStatus], replacing: Sequence[tuple[str, bool]] = ()) -> None:
-        """Write ``statuses``; first forget every status of a folder in ``replacing`` (folder, recursive) scopes.
-
-        A non-recursive scope covers the folder and its direct children.
-        """
-        ...
 
 
 def _counts(playlist_path: str) -> tuple[int, int]:

@@ -311,6 +311,27 @@ class VideoFile:
         return os.path.join(self.root_path, self.path) if self.path else self.root_path
 
 
+class DownloadState(enum.StrEnum):
+    WAITING = "WAITING"
+    READY = "READY"
+    MERGED = "MERGED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadStatus:
+    """What became of one HLS download folder, and why."""
+
+    folder: str  # absolute
+    state: DownloadState
+    reason: str | None = None
+    segments_present: int = 0
+    segments_expected: int = 0
+    playlist: str | None = None  # the playlist's file name in ``folder``
+    output_path: str | None = None  # the merged file (it may have been moved or deleted since)
+    updated_at: float = 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class MergeOutcome:
     """The result of merging one HLS folder into an mp4."""

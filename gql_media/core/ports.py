@@ -3,9 +3,11 @@
 Every seam of the core lives here; adapters implement them and tests fake them:
 
 - the index: ``LibraryStore`` (what the sync engine reads and writes), ``MediaStore`` (the media
-  fields the media steps fill in), ``JobStore`` (the jobs kept for the API);
+  fields the media steps fill in), ``DownloadLog`` (HLS downloads' states), ``JobStore`` (the
+  jobs kept for the API);
 - ``EventBus`` and its ``Subscription``s;
-- ``MediaTool``: probing, thumbnails and HLS merging in worker processes;
+- ``MediaTool``: probing, thumbnails and HLS merging in worker processes; ``SegmentWorkers``:
+  playback's segments and subtitles, in worker processes of their own;
 - the watch: ``ChangeSource`` and its ``ChangeSourceFactory``;
 - the job runner: ``SyncSubmitter`` (how requests come in), ``RunningJob`` (the job as the sync
   engine and every step after it see it) and ``JobStep``.
@@ -19,6 +21,7 @@ from typing import ClassVar, Protocol, TypeVar
 from gql_media.core.debounce import PathChange
 from gql_media.core.hls import HlsPlaylist
 from gql_media.core.models import (
+    DownloadStatus,
     IndexRow,
     LibraryChange,
     MediaInfo,
@@ -36,6 +39,8 @@ from gql_media.core.models import (
     WatcherStatus,
     WatchMode,
 )
+from gql_media.core.playback import PlaybackMethod, SourceStreams
+from gql_media.core.vod_plan import Segment
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -99,6 +104,17 @@ class MediaStore(Protocol):
 
     async def thumbnail_keys(self) -> set[str]:
         """Every thumbnail key the index refers to (all roots)."""
+        ...
+
+
+class DownloadLog(Protocol):
+    """Where download statuses are kept (``SqlDownloadLog``); folders are absolute paths inside a root."""
+
+    async def record(self, statuses: Sequence[DownloadStatus], replacing: Sequence[tuple[str, bool]] = ()) -> None:
+        """Write ``statuses``; first forget every status of a folder in ``replacing`` (folder, recursive) scopes.
+
+        A non-recursive scope covers the folder and its direct children.
+        """
         ...
 
 
@@ -181,6 +197,30 @@ class MediaTool(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+class SegmentWorkers(Protocol):
+    """What the media worker processes do for playback (adapters/transcode on PyAV)."""
+
+    async def probe_streams(self, path: str | bytes) -> SourceStreams:
+        """The streams of a file; raises ``MediaError`` when it cannot be read."""
+        ...
+
+    async def make_segment(
+        self,
+        path: str | bytes,
+        method: PlaybackMethod,
+        segment: Segment,
+        last: bool,
+        output_path: str,
+        rotation_deg: int,
+    ) -> None:
+        """Write one MPEG-TS segment to ``output_path``; raises ``MediaError``."""
+        ...
+
+    async def make_subtitle(self, path: str | bytes, stream_index: int, output_path: str) -> None:
+        """Write an embedded text subtitle stream as WebVTT to ``output_path``; raises ``MediaError``."""
+        ...
 
 
 class WatchLimitError(OSError):

@@ -25,11 +25,10 @@ import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from gql_media.core.models import ChangeKind, EntryKind, LibraryChange, VideoStatus
 from gql_media.core.playback import Decision, PlaybackMethod, SourceStreams, decide
-from gql_media.core.ports import MediaError
+from gql_media.core.ports import MediaError, SegmentWorkers
 from gql_media.core.segment_cache import SegmentCache
 from gql_media.core.subtitles import Sidecar, decode_subtitle_bytes, sidecar_subtitles, srt_to_vtt
 from gql_media.core.vod_plan import DEFAULT_SEGMENT_S, Segment, plan_segments, segment_at
@@ -47,30 +46,6 @@ __all__ = [
 
 # Probe results kept in memory (a few hundred bytes each).
 _PROBE_CACHE_SIZE = 512
-
-
-class SegmentWorkers(Protocol):
-    """What the media worker processes do for playback (adapters/transcode on PyAV)."""
-
-    async def probe_streams(self, path: str | bytes) -> SourceStreams:
-        """The streams of a file; raises ``MediaError`` when it cannot be read."""
-        ...
-
-    async def make_segment(
-        self,
-        path: str | bytes,
-        method: PlaybackMethod,
-        segment: Segment,
-        last: bool,
-        output_path: str,
-        rotation_deg: int,
-    ) -> None:
-        """Write one MPEG-TS segment to ``output_path``; raises ``MediaError``."""
-        ...
-
-    async def make_subtitle(self, path: str | bytes, stream_index: int, output_path: str) -> None:
-        """Write an embedded text subtitle stream as WebVTT to ``output_path``; raises ``MediaError``."""
-        ...
 
 
 class PlaybackBusy(Exception):
