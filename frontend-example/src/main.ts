@@ -4,7 +4,7 @@ import * as api from './api';
 import * as Q from './queries';
 import { Auth } from './auth';
 import { Banner } from './banner';
-import { mount } from './dom';
+import { announce, mount } from './dom';
 import { Live } from './live';
 import { Player } from './player';
 import { Search } from './search';
@@ -26,8 +26,11 @@ const player = new Player(els, {
 });
 const rows = { showError, onPlay: player.play, isPlaying: player.isPlaying };
 const tree = new Tree(els.tree, { ...rows, onStale: (reason) => void live.refreshAll(reason) });
-const search = new Search({ input: els.searchInput, results: els.results, list: els.resultList, count: els.searchCount, tree: els.tree }, rows);
-const syncPanel = new SyncPanel(els, showError);
+const search = new Search(
+  { input: els.searchInput, toggle: els.searchToggle, header: els.header, results: els.results, list: els.resultList, count: els.searchCount, tree: els.tree },
+  rows,
+);
+const syncPanel = new SyncPanel(els, showError, (text) => announce(els.announcer, text));
 const watcherPanel = new WatcherPanel(els, showError);
 
 async function loadStatus(): Promise<void> {

@@ -13,7 +13,12 @@ export interface PlayerEls {
   playerWrap: HTMLElement;
   playerTitle: HTMLElement;
   playerMeta: HTMLElement;
+  /** The player's section: on narrow screens it sits above the tree and is scrolled to. */
+  viewer: HTMLElement;
 }
+
+/** Where the layout puts the player above the tree (style.css). */
+const STACKED = '(max-width: 860px)';
 
 export interface PlayerOptions {
   showError: ShowError;
@@ -42,6 +47,10 @@ export class Player {
     const again = els.player.dataset.videoId === v.id && !els.player.dataset.playbackFailed;
     els.player.dataset.videoId = v.id;
     this.showMeta(v);
+    if (window.matchMedia(STACKED).matches) {
+      const top = els.viewer.getBoundingClientRect().top;
+      if (top < 0 || top > window.innerHeight / 2) els.viewer.scrollIntoView({ block: 'start' });
+    }
     if (again) {
       els.player.play().catch(() => {
         /* autoplay may be refused; the controls are there */

@@ -13,10 +13,11 @@ function bust(url: string): string {
   return `${url}${url.includes('?') ? '&' : '?'}_v=${Date.now().toString(36)}`;
 }
 
-/** Enter and Space act like a click on a focusable row. */
+/** A click on the row, or Enter or Space on it (it is the focusable treeitem), runs `fn`. */
 function onActivate(row: HTMLElement, fn: () => void): void {
   row.addEventListener('click', fn);
   row.addEventListener('keydown', (ev) => {
+    if (ev.target !== row || ev.altKey || ev.ctrlKey || ev.metaKey) return;
     if (ev.key === 'Enter' || ev.key === ' ') {
       ev.preventDefault();
       fn();
@@ -24,22 +25,29 @@ function onActivate(row: HTMLElement, fn: () => void): void {
   });
 }
 
+// Structure: <li role="none" class="node"> <div role="treeitem" class="row"> [<ul role="group">] </li>.
+// The treeitem is the row alone, so its name is the row's text and not its children's; the
+// depth is given by aria-level (set by whoever places the row).
+
 export interface FolderRow {
   readonly el: HTMLLIElement;
+  /** The focusable treeitem. */
+  readonly item: HTMLElement;
   /** The list that holds the folder's children. */
   readonly childList: HTMLUListElement;
   update(f: Q.Folder, expanded: boolean): void;
 }
 
 export function folderRow(f: Q.Folder, onToggle: () => void): FolderRow {
-  const li = h('li', { class: 'node folder', role: 'treeitem', 'aria-expanded': 'false', 'data-id': f.id });
+  const li = h('li', { class: 'node folder', role: 'none', 'data-id': f.id });
+  const count = h('span', { 'data-testid': 'folder-count' });
   const row = h(
     'div',
-    { class: 'row', tabindex: 0, 'data-testid': 'folder-row' },
+    { class: 'row', role: 'treeitem', tabindex: -1, 'aria-expanded': 'false', 'aria-level': 1, 'data-testid': 'folder-row' },
     h('span', { class: 'twisty', 'aria-hidden': 'true' }),
     h('span', { class: 'icon', 'aria-hidden': 'true' }),
     h('span', { class: 'name' }),
-    h('span', { class: 'count', 'data-testid': 'folder-count', title: 'videos in this folder and below' }),
+    h('span', { class: 'count', title: 'videos in this folder and below' }, count, h('span', { class: 'sr-only', text: ' videos,' })),
     h('span', { class: 'size' }),
   );
   const childList = h('ul', { class: 'children', role: 'group' });
@@ -50,16 +58,17 @@ export function folderRow(f: Q.Folder, onToggle: () => void): FolderRow {
     row.dataset.name = f.name;
     row.dataset.id = f.id;
     row.dataset.expanded = String(expanded);
-    li.setAttribute('aria-expanded', String(expanded));
+    row.setAttribute('aria-expanded', String(expanded));
     row.querySelector('.twisty')!.textContent = expanded ? '▾' : '▸';
     row.classList.toggle('open', expanded);
-    row.querySelector('.name')!.textContent = f.parent == null ? f.rootPath || f.name || '/' : f.name;
+    const name = f.parent == null ? f.rootPath || f.name || '/' : f.name;
+    row.querySelector('.name')!.textContent = name;
     row.title = f.parent == null ? f.rootPath : f.path;
-    row.querySelector('.count')!.textContent = String(f.videoCount);
+    count.textContent = String(f.videoCount);
     row.querySelector('.size')!.textContent = fmtSize(f.totalSize);
   };
   update(f, false);
-  return { el: li, childList, update };
+  return { el: li, item: row, childList, update };
 }
 
 export interface VideoRowOptions {
@@ -72,14 +81,16 @@ export interface VideoRowOptions {
 
 export interface VideoRow {
   readonly el: HTMLLIElement;
+  /** The focusable treeitem. */
+  readonly item: HTMLElement;
   update(v: Q.Video): void;
 }
 
 export function videoRow(v: Q.Video, opts: VideoRowOptions): VideoRow {
-  const li = h('li', { class: 'node video', role: 'treeitem', 'data-id': v.id });
+  const li = h('li', { class: 'node video', role: 'none', 'data-id': v.id });
   const row = h(
     'div',
-    { class: 'row', tabindex: 0, 'data-testid': opts.testid },
+    { class: 'row', role: 'treeitem', tabindex: -1, 'aria-level': 1, 'data-testid': opts.testid },
     h('span', { class: 'thumb-box' }),
     h(
       'span',
@@ -98,7 +109,7 @@ export function videoRow(v: Q.Video, opts: VideoRowOptions): VideoRow {
     updateVideoRow(li, row, v, opts);
   };
   update(v);
-  return { el: li, update };
+  return { el: li, item: row, update };
 }
 
 function updateVideoRow(li: HTMLLIElement, row: HTMLElement, v: Q.Video, opts: VideoRowOptions): void {
@@ -108,7 +119,9 @@ function updateVideoRow(li: HTMLLIElement, row: HTMLElement, v: Q.Video, opts: V
   row.dataset.name = v.name;
   row.dataset.status = v.status;
   row.title = v.error ? `${v.path}\n${v.error}` : v.path;
-  row.classList.toggle('playing', opts.isPlaying(v.id));
+  const playing = opts.isPlaying(v.id);
+  row.classList.toggle('playing', playing);
+  row.setAttribute('aria-current', String(playing));
   const box = row.querySelector<HTMLSpanElement>('.thumb-box')!;
   let img = box.querySelector('img');
   const thumbUrl = v.thumbnailUrl ? httpish(v.thumbnailUrl) : null;
@@ -139,6 +152,26 @@ function updateVideoRow(li: HTMLLIElement, row: HTMLElement, v: Q.Video, opts: V
 
 /** Mark the rows of the playing video (tree and search alike) inside `root`. */
 export function markPlaying(root: ParentNode, id: string): void {
-  for (const el of root.querySelectorAll('.row.playing')) el.classList.remove('playing');
-  for (const el of root.querySelectorAll(`.node.video[data-id="${CSS.escape(id)}"] > .row`)) el.classList.add('playing');
+  for (const el of root.querySelectorAll('.row.playing')) {
+    el.classList.remove('playing');
+    el.setAttribute('aria-current', 'false');
+  }
+  for (const el of root.querySelectorAll(`.node.video[data-id="${CSS.escape(id)}"] > .row`)) {
+    el.classList.add('playing');
+    el.setAttribute('aria-current', 'true');
+  }
+}
+
+/** A "show more" item at the end of a tree or result list. */
+export function moreItem(text: string, onMore: () => void, testid?: string): HTMLLIElement {
+  const li = h('li', { class: 'node more-item', role: 'none' });
+  const row = h('div', { class: 'row more', role: 'treeitem', tabindex: -1, 'aria-level': 1, 'data-testid': testid }, text);
+  li.append(row);
+  onActivate(row, onMore);
+  return li;
+}
+
+/** A line of text in a tree (loading, empty) that is not an item. */
+export function noteItem(text: string): HTMLLIElement {
+  return h('li', { class: 'note', role: 'none', text });
 }

@@ -3,9 +3,10 @@ import * as api from './api';
 import * as Q from './queries';
 import type { ShowError } from './banner';
 import { flash } from './dom';
-import { debounce, h } from './format';
+import { debounce } from './format';
 import { compareEntries } from './tree/model';
-import { videoRow, type VideoRow } from './rows';
+import { TreeKeys } from './keynav';
+import { moreItem, noteItem, videoRow, type VideoRow } from './rows';
 
 const PAGE = 200;
 /** A refetch asks again for as many results as were shown, up to this many. */
@@ -14,6 +15,9 @@ const TYPING_DEBOUNCE_MS = 250;
 
 export interface SearchEls {
   input: HTMLInputElement;
+  /** The header's search icon: on narrow screens it opens the box. */
+  toggle: HTMLButtonElement;
+  header: HTMLElement;
   results: HTMLElement;
   list: HTMLUListElement;
   count: HTMLElement;
@@ -42,6 +46,21 @@ export class Search {
     private readonly els: SearchEls,
     private readonly opts: SearchOptions,
   ) {
+    new TreeKeys(els.list, { expand: () => {} });
+    els.toggle.addEventListener('click', () => this.setOpen(!els.header.classList.contains('search-open')));
+    els.input.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Escape' && els.header.classList.contains('search-open') && !els.input.value) {
+        this.setOpen(false);
+        els.toggle.focus();
+      } else if (ev.key === 'ArrowDown' && !els.results.hidden) {
+        // Into the results, like the tree.
+        const first = els.list.querySelector<HTMLElement>('[role="treeitem"]');
+        if (first) {
+          ev.preventDefault();
+          first.focus();
+        }
+      }
+    });
     els.input.addEventListener(
       'input',
       debounce(() => {
@@ -49,6 +68,21 @@ export class Search {
         void this.run();
       }, TYPING_DEBOUNCE_MS),
     );
+  }
+
+  /** Open or close the search box in the collapsed (narrow) header. */
+  private setOpen(open: boolean): void {
+    const { els } = this;
+    els.header.classList.toggle('search-open', open);
+    els.toggle.setAttribute('aria-expanded', String(open));
+    els.toggle.setAttribute('aria-label', open ? 'Close search' : 'Search');
+    if (open) els.input.focus();
+    else if (els.input.value) {
+      // Closing the box ends the search: back to the tree.
+      els.input.value = '';
+      this.text = '';
+      void this.run();
+    }
   }
 
   /** Refetch the results shown, if any. */
@@ -103,10 +137,8 @@ export class Search {
     }
     for (const id of this.rows.keys()) if (!this.data.has(id)) this.rows.delete(id);
     if (this.hasMore) {
-      const more = h('button', { type: 'button', class: 'more', text: 'Show more' });
-      more.addEventListener('click', () => void this.run(true));
-      items.push(h('li', { class: 'note' }, more));
-    } else if (!this.ids.length) items.push(h('li', { class: 'note', text: 'No matches.' }));
+      items.push(moreItem('Show more', () => void this.run(true)));
+    } else if (!this.ids.length) items.push(noteItem('No matches.'));
     this.els.list.replaceChildren(...items);
   }
 

@@ -24,12 +24,18 @@ interface Shown {
 
 const TERMINAL: Q.JobState[] = ['SUCCEEDED', 'FAILED', 'CANCELLED'];
 
+/** Tells screen-reader users something (the page's polite live region). */
+export type Announce = (text: string) => void;
+
 export class SyncPanel {
   private shown: Shown | null = null;
+  /** The last job whose end was announced: each end is said once. */
+  private announcedJob: string | null = null;
 
   constructor(
     private readonly els: SyncEls,
     private readonly showError: ShowError,
+    private readonly announce: Announce,
   ) {
     els.syncButton.addEventListener('click', () => void this.start());
     els.syncCancel.addEventListener('click', () => void this.cancel());
@@ -52,6 +58,13 @@ export class SyncPanel {
     }
     this.shown = { jobId: p.jobId, sequence: seq, state: p.state, mine: opts.mine ?? (s?.jobId === p.jobId && s.mine) };
     const terminal = TERMINAL.includes(p.state);
+    // Only the end of a sync that was seen running (or started here) is announced: not the old
+    // job shown at page load, and never the single file events.
+    const seenRunning = (s?.jobId === p.jobId && !TERMINAL.includes(s.state)) || this.shown.mine;
+    if (terminal && seenRunning && this.announcedJob !== p.jobId) {
+      this.announcedJob = p.jobId;
+      this.announce(endText(p, opts.errors?.length ?? 0));
+    }
     const pct = p.phase === 'DONE' || terminal ? 100 : p.total ? Math.min(100, (100 * p.done) / p.total) : null;
     const prog = els.progress;
     prog.dataset.state = p.state;
@@ -117,4 +130,11 @@ export class SyncPanel {
       this.els.syncCancel.disabled = false;
     }
   }
+}
+
+function endText(p: Q.SyncProgress, errors: number): string {
+  if (p.state === 'CANCELLED') return 'Sync cancelled.';
+  if (p.state === 'FAILED') return `Sync failed${errors ? ` with ${errors} error${errors === 1 ? '' : 's'}` : ''}.`;
+  const counts = `${p.added} added, ${p.updated} updated, ${p.removed} removed, ${p.moved} moved`;
+  return `Sync done: ${counts}${p.failed ? `, ${p.failed} failed` : ''}.`;
 }

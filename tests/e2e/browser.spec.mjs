@@ -4,6 +4,10 @@
 //     node --test tests/e2e/browser.spec.mjs
 //
 // The server must already be running on that library (tests/e2e/test_browser.py starts a real one).
+// It runs at 1280x900 and at 390x844 (a phone): the page must fit (no sideways scroll), axe-core
+// must find no serious or critical violation on the main page and with the player, and the tree
+// must work by keyboard alone. Screenshots: e2e-1280x900.png and e2e-390x844.png; the axe
+// results: axe-summary.json, all under the artifacts directory.
 // Optional: GQL_MEDIA_E2E_VIDEO (a video file to copy in; default: the first video found in the
 // library), GQL_MEDIA_E2E_ARTIFACTS (default: <repo>/test-artifacts), CHROMIUM (browser binary;
 // default: `chromium` on PATH), GQL_MEDIA_E2E_TOKEN (API token, if the server needs one).
@@ -20,6 +24,8 @@ const repo = resolve(here, '../..');
 // playwright-core is installed with the frontend's dev dependencies.
 const require = createRequire(join(repo, 'frontend-example', 'package.json'));
 const { chromium } = require('playwright-core');
+// axe-core is a dev dependency of the frontend too; it is injected into the page as a script.
+const AXE_SCRIPT = require.resolve('axe-core/axe.min.js');
 
 const BASE = (process.env.GQL_MEDIA_E2E_URL ?? '').replace(/\/$/, '');
 const LIBRARY = process.env.GQL_MEDIA_E2E_LIBRARY ?? '';
@@ -80,8 +86,14 @@ const sel = {
 
 const skip = !BASE || !LIBRARY ? 'set GQL_MEDIA_E2E_URL and GQL_MEDIA_E2E_LIBRARY (tests/e2e/test_browser.py does)' : false;
 
+const DESKTOP = { width: 1280, height: 900 };
+const PHONE = { width: 390, height: 844 };
+/** The smallest touch target, in CSS pixels. */
+const TAP_PX = 40;
+
 let browser;
 let page;
+const axeRuns = [];
 const pageErrors = [];
 const foreignRequests = [];
 const timings = {};
@@ -91,7 +103,12 @@ before(async () => {
   if (skip) return;
   mkdirSync(ARTIFACTS, { recursive: true });
   browser = await chromium.launch({ executablePath: findChromium(), headless: true, args: CHROMIUM_ARGS, timeout: 60_000 });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  page = await newPage({ viewport: DESKTOP });
+});
+
+/** A page in a fresh context that refuses (and records) anything not from the server itself. */
+async function newPage(options) {
+  const context = await browser.newContext(options);
   if (TOKEN) await context.addInitScript((t) => localStorage.setItem('gql_media.token', t), TOKEN);
   const origin = new URL(BASE).origin;
   // The UI must work offline: anything not from the server itself is refused and recorded.
@@ -101,12 +118,78 @@ before(async () => {
     foreignRequests.push(url);
     return route.abort();
   });
-  page = await context.newPage();
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
-  page.on('console', (m) => {
+  const p = await context.newPage();
+  p.on('pageerror', (e) => pageErrors.push(String(e)));
+  p.on('console', (m) => {
     if (m.type() === 'error') console.log(`[browser console] ${m.text()}`);
   });
-});
+  return p;
+}
+
+/** The page is no wider than the window: nothing scrolls sideways. */
+async function assertFits(p, where) {
+  const { scrollWidth, innerWidth } = await p.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    innerWidth: window.innerWidth,
+  }));
+  assert.ok(scrollWidth <= innerWidth, `${where}: the page is ${scrollWidth} px wide in a ${innerWidth} px window`);
+}
+
+/** Run axe-core on the page; fail on any serious or critical violation. */
+async function assertAxe(p, label) {
+  if (!(await p.evaluate(() => 'axe' in window))) await p.addScriptTag({ path: AXE_SCRIPT });
+  const result = await p.evaluate(async () => {
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return {
+      passes: r.passes.length,
+      violations: r.violations.map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ')),
+      })),
+    };
+  });
+  const bad = result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const viewport = p.viewportSize();
+  axeRuns.push({ label, viewport: `${viewport.width}x${viewport.height}`, rulesPassed: result.passes, ...result });
+  assert.deepEqual(bad, [], `${label}: axe found serious or critical violations`);
+}
+
+/** Visible controls and tree items smaller than a fingertip. */
+async function smallTargets(p) {
+  return p.evaluate((min) => {
+    const small = [];
+    for (const el of document.querySelectorAll('button, select, input, a[href], [role="treeitem"], [role="switch"]')) {
+      const r = el.getBoundingClientRect();
+      if (!r.width || !r.height || el.closest('[hidden], dialog:not([open])')) continue;
+      if (r.width < min || r.height < min) {
+        small.push(`${el.tagName.toLowerCase()}[${el.dataset.testid ?? el.getAttribute('aria-label') ?? el.textContent?.trim().slice(0, 20)}] ${Math.round(r.width)}x${Math.round(r.height)}`);
+      }
+    }
+    return small;
+  }, TAP_PX);
+}
+
+/** What has the keyboard focus, and whether it shows. */
+function focused(p) {
+  return p.evaluate(() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return null;
+    const cs = getComputedStyle(el);
+    return {
+      role: el.getAttribute('role'),
+      testid: el.dataset.testid ?? null,
+      name: el.dataset.name ?? null,
+      id: el.dataset.id ?? null,
+      expanded: el.getAttribute('aria-expanded'),
+      level: Number(el.getAttribute('aria-level') ?? 0),
+      count: Number(el.querySelector('[data-testid="folder-count"]')?.textContent ?? 0),
+      // A <video> draws the focus on its own controls.
+      ring: el.tagName === 'VIDEO' || (cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0),
+    };
+  });
+}
 
 after(async () => {
   for (const f of added) rmSync(f, { force: true });
@@ -114,6 +197,14 @@ after(async () => {
     await page.screenshot({ path: join(ARTIFACTS, 'e2e-final.png'), fullPage: true }).catch(() => {});
   }
   await browser?.close();
+  if (axeRuns.length) {
+    writeFileSync(join(ARTIFACTS, 'axe-summary.json'), `${JSON.stringify(axeRuns, null, 2)}\n`);
+    for (const r of axeRuns) {
+      const byImpact = {};
+      for (const v of r.violations) byImpact[v.impact] = (byImpact[v.impact] ?? 0) + 1;
+      console.log(`axe ${r.label} @${r.viewport}: ${r.rulesPassed} rules passed, violations ${JSON.stringify(byImpact)}`);
+    }
+  }
   if (Object.keys(timings).length) {
     writeFileSync(join(ARTIFACTS, 'e2e-timings.json'), `${JSON.stringify(timings, null, 2)}\n`);
     console.log(`e2e timings: ${JSON.stringify(timings)}`);
@@ -146,6 +237,11 @@ test('web UI: tree, thumbnails, live add/remove, sync progress, playback and see
     );
     // Live updates only count once the websocket is up.
     await page.waitForSelector(`${sel.conn}[data-state="connected"]`, { timeout: 20_000 });
+  });
+
+  await t.test('1280x900: the page fits and axe finds nothing serious on the main page', async () => {
+    await assertFits(page, '1280x900');
+    await assertAxe(page, 'main page');
   });
 
   const source = process.env.GQL_MEDIA_E2E_VIDEO || findVideo(LIBRARY);
@@ -199,6 +295,10 @@ test('web UI: tree, thumbnails, live add/remove, sync progress, playback and see
     const p = await page.$eval(sel.progress, (el) => ({ ...el.dataset, now: el.getAttribute('aria-valuenow') }));
     assert.equal(p.state, 'SUCCEEDED', `sync ended ${p.state}`);
     assert.equal(p.now, '100');
+    // The end is said once in the polite live region (file events never are).
+    await page.waitForFunction(() => /^Sync done: /.test(document.querySelector('[data-testid="announcer"]')?.textContent ?? ''), null, {
+      timeout: 5_000,
+    });
   });
 
   await t.test('clicking a video plays it and seeking works', async () => {
@@ -237,7 +337,71 @@ test('web UI: tree, thumbnails, live add/remove, sync progress, playback and see
     timings.playedVideo = vname;
     await page.waitForTimeout(300);
     await page.$eval(sel.player, (v) => v.pause());
-    await page.screenshot({ path: join(ARTIFACTS, 'e2e.png') });
+    await page.screenshot({ path: join(ARTIFACTS, 'e2e-1280x900.png') });
+    await assertAxe(page, 'player');
+    await assertFits(page, '1280x900 with the player');
+  });
+
+  await t.test('keyboard only: walk the tree into a folder to a video and play it', async () => {
+    const before = await page.$eval(sel.player, (v) => v.dataset.videoId);
+    // From a fresh load, Tab from the top of the page to the tree (one tab stop for the whole tree).
+    await page.reload({ waitUntil: 'domcontentloaded' });
+    await page.waitForSelector(sel.videoRow, { timeout: 20_000 });
+    let f = null;
+    for (let i = 0; i < 20 && f?.role !== 'treeitem'; i++) {
+      await page.keyboard.press('Tab');
+      f = await focused(page);
+      assert.ok(!f || f.ring, `focus is not visible on ${JSON.stringify(f)}`);
+    }
+    assert.equal(f?.role, 'treeitem', 'Tab never reached the tree');
+    await page.keyboard.press('Home');
+    // Down through the items; open the first folder that has videos and go into it, play the
+    // first video found below the top level.
+    let played = null;
+    for (let step = 0; step < 40 && !played; step++) {
+      f = await focused(page);
+      assert.equal(f?.role, 'treeitem', `focus left the tree at step ${step}`);
+      assert.ok(f.ring, `focus is not visible on ${f.name ?? f.testid}`);
+      // Level 1 is a library root, 2 its entries: 3 is inside a folder.
+      if (f.testid === 'video-row' && f.level >= 3) {
+        await page.keyboard.press('Enter');
+        played = f;
+      } else if (f.testid === 'folder-row' && f.expanded === 'false' && f.count > 0) {
+        await page.keyboard.press('ArrowRight');
+        await page.waitForFunction(
+          (id) => {
+            const row = document.querySelector(`[data-testid="folder-row"][data-id="${id}"]`);
+            return row?.getAttribute('aria-expanded') === 'true' && row.parentElement.querySelector('[role="group"] [role="treeitem"]');
+          },
+          f.id,
+          { timeout: 10_000 },
+        );
+        await page.keyboard.press('ArrowRight');
+        const inside = await focused(page);
+        assert.equal(inside.level, f.level + 1, 'ArrowRight on an open folder did not move to its first child');
+      } else {
+        await page.keyboard.press('ArrowDown');
+      }
+    }
+    assert.ok(played, 'no video below a folder was reached');
+    await page.waitForFunction(
+      ({ s, id }) => {
+        const v = document.querySelector(s);
+        return v?.dataset.videoId === id && v.readyState >= 2 && v.currentTime > 0.2 && !v.paused;
+      },
+      { s: sel.player, id: played.id },
+      { timeout: 20_000 },
+    );
+    assert.notEqual(played.id, before, 'the keyboard played what the mouse played before the reload');
+    // Left goes up to the folder, Left again closes it; focus stays visible and in the tree.
+    await page.keyboard.press('ArrowLeft');
+    const parent = await focused(page);
+    assert.equal(parent.testid, 'folder-row');
+    assert.equal(parent.level, played.level - 1);
+    assert.equal(parent.expanded, 'true');
+    await page.keyboard.press('ArrowLeft');
+    assert.equal((await focused(page)).expanded, 'false');
+    await page.$eval(sel.player, (v) => v.pause());
   });
 
   await t.test('search finds videos by name and a result click plays it', async () => {
@@ -292,5 +456,51 @@ test('web UI: tree, thumbnails, live add/remove, sync progress, playback and see
   assert.ok(!failed, 'a step failed');
   assert.deepEqual(foreignRequests, [], 'the UI tried to load something from outside the server');
   assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
-  console.log(`screenshot: ${join(ARTIFACTS, 'e2e.png')} (${basename(source)} copied as ${name})`);
+  console.log(`screenshot: ${join(ARTIFACTS, 'e2e-1280x900.png')} (${basename(source)} copied as ${name})`);
+});
+
+test('web UI on a phone (390x844): fits, touch targets, search from the icon, player above the tree', { skip, timeout: 120_000 }, async () => {
+  const phone = await newPage({ viewport: PHONE, isMobile: true, hasTouch: true });
+  try {
+    await phone.goto(`${BASE}/`, { waitUntil: 'domcontentloaded' });
+    await phone.waitForSelector(sel.videoRow, { timeout: 20_000 });
+    await phone.waitForSelector(`${sel.conn}[data-state="connected"]`, { timeout: 20_000 });
+    await assertFits(phone, '390x844');
+    assert.deepEqual(await smallTargets(phone), [], 'touch targets under 40 px');
+    await assertAxe(phone, 'main page (phone)');
+
+    // The header shows a search icon; it opens the box.
+    const input = phone.locator('[data-testid="search-input"]');
+    assert.equal(await input.isVisible(), false, 'the search box should be folded into an icon');
+    await phone.tap('[data-testid="search-toggle"]');
+    await input.waitFor({ state: 'visible', timeout: 5_000 });
+    assert.equal(await input.evaluate((el) => el === document.activeElement), true, 'the opened search box has no focus');
+    await phone.keyboard.type(extname(findVideo(LIBRARY) ?? '.mp4'));
+    const result = phone.locator('[data-testid="search-result"]').first();
+    await result.waitFor({ timeout: 10_000 });
+    const id = await result.getAttribute('data-id');
+    await result.tap();
+    await phone.waitForFunction((s) => document.querySelector(s)?.readyState >= 2, sel.player, { timeout: 20_000 });
+    await phone.$eval(sel.player, (v) => v.pause());
+    assert.equal(await phone.$eval(sel.player, (v) => v.dataset.videoId), id);
+    // The player comes before the list on a narrow screen.
+    const [viewerTop, libraryTop] = await phone.evaluate(() =>
+      ['[data-testid="viewer"]', '.library'].map((q) => document.querySelector(q).getBoundingClientRect().top),
+    );
+    assert.ok(viewerTop < libraryTop, `player at ${viewerTop}, list at ${libraryTop}`);
+    await assertFits(phone, '390x844 with the player');
+    assert.deepEqual(await smallTargets(phone), [], 'touch targets under 40 px (with the player)');
+    await assertAxe(phone, 'player (phone)');
+    await phone.evaluate(() => window.scrollTo(0, 0));
+    await phone.screenshot({ path: join(ARTIFACTS, 'e2e-390x844.png') });
+    // Closing the search brings the tree back.
+    await phone.tap('[data-testid="search-toggle"]');
+    await phone.locator('[data-testid="tree"]').waitFor({ state: 'visible', timeout: 10_000 });
+  } catch (e) {
+    await phone.screenshot({ path: join(ARTIFACTS, 'e2e-390x844-failure.png'), fullPage: true }).catch(() => {});
+    throw e;
+  } finally {
+    await phone.context().close();
+  }
+  assert.deepEqual(pageErrors, [], 'uncaught errors in the page');
 });

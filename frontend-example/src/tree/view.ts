@@ -2,12 +2,13 @@
 // the handlers it is given.
 import type * as Q from '../queries';
 import { flash } from '../dom';
-import { h } from '../format';
-import { folderRow, videoRow, type FolderRow, type VideoRow } from '../rows';
+import { TreeKeys } from '../keynav';
+import { folderRow, moreItem, noteItem, videoRow, type FolderRow, type VideoRow } from '../rows';
 import type { FolderNode, TreeNode, TreeSink, VideoNode } from './model';
 
 export interface TreeHandlers {
   onToggle(folderId: string): void;
+  onExpand(folderId: string, expanded: boolean): void;
   onMore(folderId: string): void;
   onPlay(v: Q.Video): void;
   isPlaying(videoId: string): boolean;
@@ -26,7 +27,14 @@ export class TreeView implements TreeSink {
   constructor(
     private readonly root: HTMLUListElement,
     private readonly handlers: TreeHandlers,
-  ) {}
+  ) {
+    new TreeKeys(root, {
+      expand: (item, open) => {
+        const id = item.closest<HTMLElement>('li[data-id]')?.dataset.id;
+        if (id) handlers.onExpand(id, open);
+      },
+    });
+  }
 
   created(n: TreeNode): void {
     const id = n.data.id;
@@ -69,7 +77,7 @@ export class TreeView implements TreeSink {
       const s = this.shown.get(id);
       if (s) items.push(s.row.el);
     }
-    if (items.length === 0) items.push(h('li', { class: 'note', text: loadedOnce ? 'No library roots.' : 'Loading…' }));
+    if (items.length === 0) items.push(noteItem(loadedOnce ? 'No library roots.' : 'Loading…'));
     this.root.replaceChildren(...items);
   }
 
@@ -88,21 +96,21 @@ export class TreeView implements TreeSink {
       return;
     }
     if (n.children == null) {
-      ul.replaceChildren(h('li', { class: 'note', text: 'Loading…' }));
+      ul.replaceChildren(noteItem('Loading…'));
       return;
     }
-    const items: Node[] = [];
+    const items: HTMLLIElement[] = [];
     for (const id of n.children) {
       const c = this.shown.get(id);
       if (c) items.push(c.row.el);
     }
     if (n.hasMore) {
-      const more = h('button', { type: 'button', class: 'more', 'data-testid': 'load-more', text: `Show more (${n.totalCount - n.children.length} left)` });
-      more.addEventListener('click', () => this.handlers.onMore(n.data.id));
-      items.push(h('li', { class: 'note' }, more));
+      items.push(moreItem(`Show more (${n.totalCount - n.children.length} left)`, () => this.handlers.onMore(n.data.id), 'load-more'));
     } else if (n.children.length === 0) {
-      items.push(h('li', { class: 'note', text: 'Empty folder' }));
+      items.push(noteItem('Empty folder'));
     }
+    const level = String(Number(s.row.item.getAttribute('aria-level') ?? 1) + 1);
+    for (const li of items) li.querySelector(':scope > [role="treeitem"]')?.setAttribute('aria-level', level);
     ul.replaceChildren(...items);
   }
 }
