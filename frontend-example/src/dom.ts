@@ -177,3 +177,16 @@ export function announce(region: HTMLElement, text: string): void {
   region.textContent = '';
   setTimeout(() => (region.textContent = text), 100);
 }
+
+/**
+ * Make `list`'s children exactly `items`, moving as few nodes as possible: a node taken out of the
+ * page loses the keyboard focus, so rows that stay must stay put.
+ */
+export function reconcile(list: Element, items: readonly Element[]): void {
+  const keep = new Set(items);
+  for (const child of [...list.children]) if (!keep.has(child)) child.remove();
+  for (let i = 0; i < items.length; i++) {
+    const at = list.children[i];
+    if (at !== items[i]) list.insertBefore(items[i], at ?? null);
+  }
+}

@@ -2,7 +2,7 @@
 import * as api from './api';
 import * as Q from './queries';
 import type { ShowError } from './banner';
-import { flash } from './dom';
+import { flash, reconcile } from './dom';
 import { debounce } from './format';
 import { compareEntries } from './tree/model';
 import { TreeKeys } from './keynav';
@@ -125,7 +125,7 @@ export class Search {
   private render(): void {
     const n = this.total;
     this.els.count.textContent = `${n} video${n === 1 ? '' : 's'} matching “${this.text}”`;
-    const items: Node[] = [];
+    const items: HTMLLIElement[] = [];
     for (const id of this.ids) {
       const v = this.data.get(id)!;
       let row = this.rows.get(id);
@@ -139,7 +139,7 @@ export class Search {
     if (this.hasMore) {
       items.push(moreItem('Show more', () => void this.run(true)));
     } else if (!this.ids.length) items.push(noteItem('No matches.'));
-    this.els.list.replaceChildren(...items);
+    reconcile(this.els.list, items);
   }
 
   /** A fresher copy of a video (e.g. after its thumbnail was regenerated). */

@@ -371,14 +371,14 @@ test('web UI: tree, thumbnails, live add/remove, sync progress, playback and see
         await page.waitForFunction(
           (id) => {
             const row = document.querySelector(`[data-testid="folder-row"][data-id="${id}"]`);
-            return row?.getAttribute('aria-expanded') === 'true' && row.parentElement.querySelector('[role="group"] [role="treeitem"]');
+            return row?.getAttribute('aria-expanded') === 'true' && row.parentElement.querySelector(':scope > [role="group"] > li > [role="treeitem"]');
           },
           f.id,
           { timeout: 10_000 },
         );
         await page.keyboard.press('ArrowRight');
         const inside = await focused(page);
-        assert.equal(inside.level, f.level + 1, 'ArrowRight on an open folder did not move to its first child');
+        assert.equal(inside?.level, f.level + 1, `ArrowRight on the open ${JSON.stringify(f)} went to ${JSON.stringify(inside)}`);
       } else {
         await page.keyboard.press('ArrowDown');
       }
@@ -404,17 +404,24 @@ test('web UI: tree, thumbnails, live add/remove, sync progress, playback and see
     await page.$eval(sel.player, (v) => v.pause());
   });
 
-  await t.test('search finds videos by name and a result click plays it', async () => {
+  await t.test('search finds videos by name; the results work by keyboard like the tree', async () => {
     const playing = await page.$eval(sel.player, (v) => v.dataset.videoId);
     await page.fill('[data-testid="search-input"]', extname(source));
     await page.waitForSelector('[data-testid="search-result"]', { timeout: 10_000 });
     assert.equal(await page.locator('[data-testid="tree"]').isHidden(), true, 'the tree is still shown beside the results');
-    // A result other than the video already playing, so the click is what changes the player.
-    const result = page.locator(`[data-testid="search-result"]:not([data-id=${JSON.stringify(playing)}])`).first();
-    const wanted = await result.getAttribute('data-id');
-    assert.ok(wanted, `no other video than ${playing} found by search`);
-    await result.click();
-    await page.waitForFunction(({ s, w }) => document.querySelector(s)?.dataset.videoId === w, { s: sel.player, w: wanted }, { timeout: 10_000 });
+    // Down from the box into the results, down to one other than the video playing, Enter.
+    await page.keyboard.press('ArrowDown');
+    let f = await focused(page);
+    for (let i = 0; i < 10 && f?.id === playing; i++) {
+      await page.keyboard.press('ArrowDown');
+      f = await focused(page);
+    }
+    assert.equal(f?.testid, 'search-result', `focus is on ${JSON.stringify(f)}`);
+    assert.ok(f.ring, 'focus is not visible on the result');
+    assert.notEqual(f.id, playing, 'no other video than the one playing was found');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(({ s, w }) => document.querySelector(s)?.dataset.videoId === w, { s: sel.player, w: f.id }, { timeout: 10_000 });
+    const result = page.locator(`[data-testid="search-result"][data-id=${JSON.stringify(f.id)}]`);
     assert.equal(await result.evaluate((el) => el.classList.contains('playing')), true, 'the result is not marked as playing');
     await page.$eval(sel.player, (v) => v.pause());
     await page.fill('[data-testid="search-input"]', '');

@@ -1,7 +1,7 @@
 // The tree's rows on the page. It follows the model (as its TreeSink) and reports clicks through
 // the handlers it is given.
 import type * as Q from '../queries';
-import { flash } from '../dom';
+import { flash, reconcile } from '../dom';
 import { TreeKeys } from '../keynav';
 import { folderRow, moreItem, noteItem, videoRow, type FolderRow, type VideoRow } from '../rows';
 import type { FolderNode, TreeNode, TreeSink, VideoNode } from './model';
@@ -78,7 +78,7 @@ export class TreeView implements TreeSink {
       if (s) items.push(s.row.el);
     }
     if (items.length === 0) items.push(noteItem(loadedOnce ? 'No library roots.' : 'Loading…'));
-    this.root.replaceChildren(...items);
+    reconcile(this.root, items);
   }
 
   /** Highlight a row that just appeared or moved. */
@@ -111,6 +111,6 @@ export class TreeView implements TreeSink {
     }
     const level = String(Number(s.row.item.getAttribute('aria-level') ?? 1) + 1);
     for (const li of items) li.querySelector(':scope > [role="treeitem"]')?.setAttribute('aria-level', level);
-    ul.replaceChildren(...items);
+    reconcile(ul, items);
   }
 }
