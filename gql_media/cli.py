@@ -1,4 +1,5 @@
-"""The ``gql-media`` command: ``serve``, ``scan`` and ``export-schema``."""
+"""The ``gql-media`` command: ``serve``, ``scan`` and ``export-schema``; and ``sync``, ``watch`` and
+``status``, clients of a running server (``gql_media.client``)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,42 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--database-url")
 
     commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    _add_client_commands(commands)
     return parser
+
+
+def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Subcommands that talk to a running server over its GraphQL API (never to the database)."""
+    client = argparse.ArgumentParser(add_help=False)
+    client.add_argument("--server", help="the server's URL (default: $GQL_MEDIA_SERVER, else http://127.0.0.1:8000)")
+    client.add_argument("--token", help="the API token (default: $GQL_MEDIA_API_TOKEN)")
+    exits = "exit codes: 0 succeeded, 1 failed, 2 cancelled, 3 server unreachable or refused, 130 interrupted"
+    sync = commands.add_parser(
+        "sync", parents=[client], help="start a sync on a running server (--wait: follow it)", epilog=exits
+    )
+    sync.add_argument("path", nargs="?", metavar="PATH", help="a folder inside a root (default: every root)")
+    sync.add_argument("--full", action="store_true", help="a FULL sync instead of INCREMENTAL")
+    sync.add_argument("--wait", action="store_true", help="follow the job to its end; the exit code tells how it went")
+    watch = commands.add_parser("watch", parents=[client], help="print library changes as JSON lines")
+    watch.add_argument("--under", metavar="PATH", help="only changes under this folder")
+    status = commands.add_parser("status", parents=[client], help="a running server's watcher, current job and roots")
+    status.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+
+
+def _run_client(args: argparse.Namespace) -> int:
+    from gql_media.client.commands import ClientRun, ExitCode
+    from gql_media.client.connection import ClientError, ServerAddress
+
+    try:
+        run = ClientRun(ServerAddress.from_options(args.server, args.token))
+    except ClientError as error:
+        print(f"gql-media: {error}", file=sys.stderr)
+        return ExitCode.UNAVAILABLE
+    if args.command == "sync":
+        return run.run(run.sync(args.path, full=args.full, wait=args.wait))
+    if args.command == "watch":
+        return run.run(run.watch(args.under))
+    return run.run(run.status(as_json=args.json))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(export_sdl())
         return 0
+    if args.command in ("sync", "watch", "status"):
+        return _run_client(args)
     settings = _settings_from(args)
     if args.command == "scan":
         problem = _check_roots(settings)
