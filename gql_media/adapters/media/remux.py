@@ -73,6 +73,8 @@ class _Input:
     source: Any
     streams: list[Any]
     packets_per_piece: list[int]
+    # Per segment: the latest segment at or before it that starts after a discontinuity (0: none).
+    discontinuity_at: list[int] = field(default_factory=list)
     crossed: dict[int, int] = field(default_factory=dict)  # stream index -> last discontinuity crossed
 
 
@@ -81,7 +83,11 @@ def _open_track(number: int, track: HlsTrack, stack: contextlib.ExitStack) -> _I
     stack.callback(reader.close)
     source = stack.enter_context(av.open(reader, format="mp4" if track.is_fragmented_mp4 else "mpegts"))
     streams = [s for s in source.streams if s.type in ("video", "audio")]
-    return _Input(number, track, reader, source, streams, [0] * len(reader.pieces))
+    latest, discontinuity_at = 0, []
+    for index, segment in enumerate(track.segments):
+        latest = index if segment.discontinuity and index > 0 else latest
+        discontinuity_at.append(latest)
+    return _Input(number, track, reader, source, streams, [0] * len(reader.pieces), discontinuity_at)
 
 
 def _packets(item: _Input) -> Iterator[tuple[_Input, Any]]:
@@ -91,18 +97,23 @@ def _packets(item: _Input) -> Iterator[tuple[_Input, Any]]:
         yield item, packet
 
 
-def _time_s(entry: tuple[_Input, Any]) -> float:
-    packet = entry[1]
-    stamp = packet.dts if packet.dts is not None else packet.pts
-    return float(stamp * packet.time_base) if packet.time_base else 0.0
-
-
 def _interleaved(inputs: Sequence[_Input]) -> Iterator[tuple[_Input, Any]]:
-    """The inputs' packets, the earliest on the download's shared clock first."""
+    """The inputs' packets, the earliest on the download's shared clock first (one input: as they come)."""
+    if len(inputs) == 1:
+        yield from _packets(inputs[0])
+        return
+    # Time bases as floats, once: a Fraction per packet cost more than the remux itself.
+    seconds_per_tick = {(item.number, s.index): float(s.time_base) for item in inputs for s in item.streams}
+
+    def time_s(entry: tuple[_Input, Any]) -> float:
+        item, packet = entry
+        stamp = packet.dts if packet.dts is not None else packet.pts
+        return float(stamp) * seconds_per_tick[(item.number, packet.stream.index)]
+
     iterators = [_packets(item) for item in inputs]
     heads = [next(iterator, None) for iterator in iterators]
     while True:
-        live = [(_time_s(head), index) for index, head in enumerate(heads) if head is not None]
+        live = [(time_s(head), index) for index, head in enumerate(heads) if head is not None]
         if not live:
             return
         _, index = min(live)
@@ -137,7 +148,8 @@ def _remux(playlist: HlsPlaylist, temp_path: str) -> RemuxedStreams:
                 if packet.pos is not None and packet.pos >= 0:
                     piece = item.reader.piece_of(packet.pos)
                     item.packets_per_piece[piece] += 1
-                    _rebase_at_discontinuity(item, piece, key, packet, shift, last_dts)
+                    if item.discontinuity_at[-1]:
+                        _rebase_at_discontinuity(item, piece, key, packet, shift, last_dts)
                 _shift_packet(packet, key, shift, last_dts)
                 packet.stream = outputs[key]
                 output.mux(packet)
@@ -165,8 +177,7 @@ def _rebase_at_discontinuity(
     segment = piece - item.reader.first_segment
     if segment <= 0 or key not in last_dts:
         return
-    segments = item.track.segments
-    latest = max((i for i in range(1, segment + 1) if segments[i].discontinuity), default=0)
+    latest = item.discontinuity_at[segment]
     if latest == 0 or item.crossed.get(key[1], 0) >= latest:
         return
     item.crossed[key[1]] = latest
