@@ -311,6 +311,10 @@ def _media(name: str) -> Callable[[Bench], Row]:
     return _lazy("bench.media_measures", name)
 
 
+def _playback(name: str) -> Callable[[Bench], Row]:
+    return _lazy("bench.playback_measures", name)
+
+
 MEASURES: dict[str, Measure] = {
     m.id: m
     for m in (
@@ -325,5 +329,9 @@ MEASURES: dict[str, Measure] = {
         Measure("P9", "event-loop lag during sync + thumbnails", "max lag <= 100 ms; p99 ratio <= 3",
                 _live("measure_p9")),
         Measure("P10", "peak RSS during P1", "<= 250 MB", measure_p10),
+        Measure("P11", "TRANSCODE 1080p AVI: playlist -> first segment", "<= 1.5 s", _playback("measure_p11")),
+        Measure("P12", "transcode speed of one worker, 1080p -> 720p", ">= 2x", _playback("measure_p12")),
+        Measure("P13", "seek to the middle of a 10-min TRANSCODE source", "<= 1.5 s", _playback("measure_p13")),
+        Measure("P14", "REMUX H.264 MKV: playlist -> first segment", "<= 0.3 s", _playback("measure_p14")),
     )
 }  # fmt: skip

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 __all__ = ["DEFAULT_SEGMENT_S", "Segment", "plan_segments", "render_playlist", "segment_at"]
 
-DEFAULT_SEGMENT_S = 6.0
+# 4 s: the short end of the usual 4-6 s, because a viewer waits for a whole segment after a start or a seek.
+DEFAULT_SEGMENT_S = 4.0
 MIN_TAIL_S = 1.5
 
 

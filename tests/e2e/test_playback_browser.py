@@ -33,7 +33,7 @@ def server(tmp_path: Path) -> Iterator[str]:
         _missing("chromium not installed (Debian: apt-get install chromium)")
     subprocess.run(["bash", str(REPO / "scripts" / "build-frontend.sh")], check=True, timeout=600)
     library = tmp_path / "library"
-    # 14 s each: three 6 s segments, so the middle is in a segment of its own.
+    # 14 s each: 4 s segments, so the middle is in a segment after the first.
     encode_source(library, replace(SOURCES["avi_mpeg4_mp3"], width_px=160, height_px=120, duration_s=14.0))
     encode_source(library, replace(SOURCES["mkv_hevc"], width_px=160, height_px=120, duration_s=14.0))
     (library / "hevc clip.en.srt").write_text(SIDECAR, encoding="utf-8")
