@@ -362,10 +362,11 @@ def parse_playlist(playlist_path: str) -> HlsPlaylist:
     )
 
 
-def playlist_files(playlist_path: str, depth: int = 2) -> set[str]:
+def playlist_files(playlist_path: str, depth: int = 2, download_dir: str | None = None) -> set[str]:
     """Every file a playlist names (itself, segments, init, keys, and for a master its playlists' files).
 
     Lenient: what cannot be read or resolved names nothing more; paths are normalised and absolute.
+    ``download_dir`` (default: the playlist's folder) bounds where named files may lie.
     """
     path = os.path.normpath(os.path.abspath(playlist_path))
     files = {path}
@@ -374,17 +375,21 @@ def playlist_files(playlist_path: str, depth: int = 2) -> set[str]:
     except (HlsError, OSError):
         return files
     folder = os.path.dirname(path)
-    uris: list[str]
+    top = download_dir or folder
     if isinstance(playlist, MasterPlaylist):
         uris = [v.uri for v in playlist.variants] + [r.uri for r in playlist.renditions if r.uri]
         for uri in uris:
-            named = _resolved_or_none(uri, folder, folder)
+            named = _resolved_or_none(uri, folder, top)
             if named is not None and depth > 0:
-                files |= playlist_files(named, depth - 1)
+                files |= playlist_files(named, depth - 1, top)
         return files
-    uris = [*playlist.key_uris, *(s.uri for s in playlist.segments), *(s.map.uri for s in playlist.segments if s.map)]
-    for uri in dict.fromkeys(uris):
-        named = _resolved_or_none(uri, folder, folder)
+    named_uris = [
+        *playlist.key_uris,
+        *(s.uri for s in playlist.segments),
+        *(s.map.uri for s in playlist.segments if s.map),
+    ]
+    for uri in dict.fromkeys(named_uris):
+        named = _resolved_or_none(uri, folder, top)
         if named is not None:
             files.add(os.path.normpath(named))
     return files

@@ -157,3 +157,21 @@ def test_missing_remote_segments_are_named(templates: Path, tmp_path: Path) -> N
     with pytest.raises(HlsIncomplete, match=r"1 of 3 segments are missing: index1.ts") as caught:
         parse_playlist(str(download / "index.m3u8"))
     assert (caught.value.present, caught.value.expected) == (2, 3)
+
+
+async def test_a_variant_naming_segments_beside_its_folder_is_one_download(
+    tool: PyAvMediaTool, templates: Path, tmp_path: Path
+) -> None:
+    # show/master.m3u8 -> v/index.m3u8 -> ../media/index0.ts: in the download, outside the variant folder.
+    show = tmp_path / "Downloads" / "show"
+    shutil.copytree(templates / "mpegts", show / "media")
+    variant = show / "v"
+    variant.mkdir()
+    text = (show / "media" / "index.m3u8").read_text()
+    (show / "media" / "index.m3u8").unlink()
+    (variant / "index.m3u8").write_text(text.replace("\nindex", "\n../media/index"))
+    (show / "master.m3u8").write_text("#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\nv/index.m3u8\n")
+    assert _indexed(tmp_path) == []
+    outcome = await merge_hls(str(show), False, tool)
+    assert outcome.ok, outcome.error
+    assert _indexed(tmp_path) == ["Downloads/show.mp4"]
