@@ -1,4 +1,4 @@
-"""Two real replicas on one PostgreSQL database and Redis: shared events, forwarding, failover.
+"""Two real replicas on one PostgreSQL database (events over Redis or LISTEN/NOTIFY): sharing, forwarding, failover.
 
 The failover time and the cross-replica event latency are measured and written to
 test-artifacts/scaleout-metrics.json; they are reported, never asserted.
