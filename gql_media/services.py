@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,11 +17,11 @@ from gql_media.adapters.store import Db, IndexStore, SqlJobStore, migrate
 from gql_media.adapters.store.downloads import SqlDownloadLog
 from gql_media.adapters.store.media import SqlMediaStore
 from gql_media.adapters.watcher import WatchfilesSourceFactory
-from gql_media.cluster import Cluster
+from gql_media.cluster import Cluster, ClusterMedia, ClusterRunner, ClusterWatcher, OpenWorkers, StatusCallback, Workers
 from gql_media.core.hls import remove_stale_temp_files
 from gql_media.core.jobs import JobRunner
 from gql_media.core.media_work import MediaWork
-from gql_media.core.models import Root, WatcherStatus, WatchMode
+from gql_media.core.models import Root, WatchMode
 from gql_media.core.ports import EventBus, JobStep
 from gql_media.core.streaming import StreamingService
 from gql_media.core.sync import SyncEngine
@@ -89,15 +89,22 @@ async def open_services(settings: Settings, *, media: bool = True, serve: bool =
         engine = SyncEngine(
             index, bus, roots, ignore_paths=[str(settings.data_dir)], batch_size=settings.sync_batch_size
         )
-        work = await _open_media(settings, db, stack) if media else None
-        steps: list[JobStep] = list(work.steps()) if work is not None else []
-        runner = JobRunner(engine=engine, jobs=jobs, bus=bus, roots=roots, steps=steps)
-        await runner.start()
-        stack.push_async_callback(runner.stop)
-        watcher = _watch_service(settings, runner, bus.publish_watcher)
-        stack.push_async_callback(watcher.stop)
+        open_workers = _workers_opener(settings, db, engine, jobs, bus, roots, media=media)
+        workers = await open_workers(stack, bus.publish_watcher)
         playback = await stack.enter_async_context(open_playback(settings, bus)) if media else None
-        yield Services(settings, db, index, jobs, bus, roots, engine, runner, watcher, media=work, playback=playback)
+        yield Services(
+            settings,
+            db,
+            index,
+            jobs,
+            bus,
+            roots,
+            engine,
+            workers.runner,
+            workers.watcher,
+            media=workers.media,
+            playback=playback,
+        )
 
 
 @contextlib.asynccontextmanager
@@ -125,21 +132,13 @@ async def _open_cluster(settings: Settings, url: str, *, media: bool, serve: boo
             index, bus, roots, ignore_paths=[str(settings.data_dir)], batch_size=settings.sync_batch_size
         )
 
-        async def open_media(term_stack: contextlib.AsyncExitStack) -> MediaWork:
-            return await _open_media(settings, db, term_stack)
-
         cluster = Cluster(
             settings=settings,
             db=db,
             jobs=jobs,
             bus=bus,
-            roots=roots,
-            engine=engine,
             instance=instance,
-            open_media=open_media if media else None,
-            thumbnails=_thumbnail_spec(settings),
-            make_watcher=lambda runner, on_status: _watch_service(settings, runner, on_status),
-            steps_from=lambda work: list(work.steps()) if work is not None else [],
+            open_workers=_workers_opener(settings, db, engine, jobs, bus, roots, media=media),
             serve=serve,
         )
         await cluster.open()
@@ -153,17 +152,41 @@ async def _open_cluster(settings: Settings, url: str, *, media: bool, serve: boo
             bus,
             roots,
             engine,
-            cluster.runner,
-            cluster.watcher,
-            media=cluster.media,
+            ClusterRunner(cluster),
+            ClusterWatcher(cluster),
+            media=ClusterMedia(cluster) if media else None,
             cluster=cluster,
             playback=playback,
         )
 
 
-def _watch_service(
-    settings: Settings, runner: JobRunner, on_status: Callable[[WatcherStatus], Awaitable[None]]
-) -> WatchService:
+def _workers_opener(
+    settings: Settings,
+    db: Db,
+    engine: SyncEngine,
+    jobs: SqlJobStore,
+    bus: EventBus,
+    roots: list[Root],
+    *,
+    media: bool,
+) -> OpenWorkers:
+    """How to build the job runner, the watcher and the media work: once with SQLite, each term on PostgreSQL."""
+
+    async def open_workers(stack: contextlib.AsyncExitStack, on_status: StatusCallback) -> Workers:
+        work = await _open_media(settings, db, stack) if media else None
+        steps: list[JobStep] = list(work.steps()) if work is not None else []
+        runner = JobRunner(engine=engine, jobs=jobs, bus=bus, roots=roots, steps=steps)
+        # Jobs a previous process (or leader) left QUEUED or RUNNING are marked FAILED here, never run again.
+        await runner.start()
+        stack.push_async_callback(runner.stop)
+        watcher = _watch_service(settings, runner, on_status)
+        stack.push_async_callback(watcher.stop)
+        return Workers(runner, watcher, work)
+
+    return open_workers
+
+
+def _watch_service(settings: Settings, runner: JobRunner, on_status: StatusCallback) -> WatchService:
     """The watcher, built stopped: the server starts it (``watch``), the API toggles it."""
     factory = WatchfilesSourceFactory(
         ignored_paths=[str(settings.data_dir)], own_writes=OwnWrites(), poll_delay_ms=settings.poll_delay_ms
@@ -198,14 +221,10 @@ async def _open_media(settings: Settings, db: Db, stack: contextlib.AsyncExitSta
     return MediaWork(
         SqlMediaStore(db),
         tool,
-        _thumbnail_spec(settings),
+        ThumbnailSpec(
+            str(settings.thumbnails_dir), settings.thumbnail_width, thumbnail_suffix(settings.thumbnail_format)
+        ),
         auto_merge=settings.hls_auto_merge,
         delete_source=settings.hls_delete_source,
         downloads=SqlDownloadLog(db),
-    )
-
-
-def _thumbnail_spec(settings: Settings) -> ThumbnailSpec:
-    return ThumbnailSpec(
-        str(settings.thumbnails_dir), settings.thumbnail_width, thumbnail_suffix(settings.thumbnail_format)
     )

@@ -178,10 +178,7 @@ class FileRoutes:
         response = FileResponse(path, stat_result=file_stat, headers={"cache-control": "private, max-age=3600"})
         return _not_modified(request, response) or response
 
-    async def _thumbnail_file(self, row: VideoRow) -> str | None:
-        media = self._services().media
-        if media is not None:
-            return media.thumbnail_file(row.thumbnail_key)
+    def _thumbnail_file(self, row: VideoRow) -> str | None:
         if not row.thumbnail_key:
             return None
         try:
@@ -200,7 +197,7 @@ class FileRoutes:
         row = await self._video(video_id)
         if row is None:
             return PlainTextResponse("not found", status_code=404)
-        path = await self._thumbnail_file(row)
+        path = self._thumbnail_file(row)
         file_stat = None if path is None else await asyncio.to_thread(_regular_file, path)
         if path is None or file_stat is None:
             # No thumbnail (yet, or it could not be made): the placeholder image, not cached for long.

@@ -69,7 +69,3 @@ class Media(Protocol):
     async def merge_hls(self, path: str, delete_source: bool | None = None) -> MergeOutcome:
         """Merge the HLS download at ``path`` into an mp4 beside it (``delete_source`` None: the setting)."""
         ...
-
-    def thumbnail_file(self, key: str | None) -> str | None:
-        """The image file of a thumbnail key, or None (serve the placeholder) for no key or a bad one."""
-        ...

@@ -85,6 +85,11 @@ class RequestQueue:
 
     # ------------------------------------------------------------------ leader side
 
+    async def pending(self) -> bool:
+        """Whether a request waits: a cheap read, while claiming takes this process's write lock."""
+        async with self.db.reading() as conn:
+            return await conn.fetch_one("SELECT 1 FROM job_requests WHERE state = 'PENDING' LIMIT 1") is not None
+
     async def claim(self, limit: int) -> list[ForwardedRequest]:
         """Take up to ``limit`` PENDING requests, oldest first; expired ones are marked and skipped."""
         now = time.time()
