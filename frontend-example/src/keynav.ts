@@ -13,6 +13,10 @@ export interface TreeKeyHandlers {
 export class TreeKeys {
   /** The item that holds the tab stop. */
   private current: HTMLElement | null = null;
+  /** Where the tab stop was among the items, to land near it if its row goes away. */
+  private currentIndex = 0;
+  /** The keyboard focus is (or was, until its row was taken away) inside this tree. */
+  private hasFocus = false;
   private pending = false;
 
   constructor(
@@ -23,6 +27,19 @@ export class TreeKeys {
     tree.addEventListener('focusin', (ev) => {
       const item = (ev.target as Element).closest<HTMLElement>(ITEM);
       if (item && tree.contains(item)) this.setCurrent(item);
+      this.hasFocus = true;
+    });
+    tree.addEventListener('focusout', (ev) => {
+      const from = ev.target as Element;
+      if (ev.relatedTarget) {
+        if (!tree.contains(ev.relatedTarget as Node)) this.hasFocus = false;
+        return;
+      }
+      // Focus went nowhere: a click on the page, or the row was taken away. Only the latter
+      // keeps the focus in the tree (sync() gives it to the row taking its place).
+      setTimeout(() => {
+        if (from.isConnected) this.hasFocus = false;
+      }, 0);
     });
     // Rows come and go with loads and live changes: keep exactly one tab stop.
     new MutationObserver(() => this.schedule()).observe(tree, { childList: true, subtree: true });
@@ -44,12 +61,16 @@ export class TreeKeys {
   private sync(): void {
     const items = this.items();
     let cur = this.current;
-    if (!cur || !cur.isConnected || !this.tree.contains(cur)) cur = items[0] ?? null;
+    const gone = !cur || !cur.isConnected || !this.tree.contains(cur);
+    if (gone) cur = items[Math.min(this.currentIndex, items.length - 1)] ?? null;
     for (const it of items) {
       const want = it === cur ? '0' : '-1';
       if (it.getAttribute('tabindex') !== want) it.setAttribute('tabindex', want);
     }
     this.current = cur;
+    // The focused row was removed (deleted, or refetched): keep the keyboard user in the tree.
+    const active = document.activeElement;
+    if (gone && cur && this.hasFocus && (!active || active === document.body)) cur.focus();
   }
 
   private setCurrent(item: HTMLElement): void {
@@ -57,6 +78,7 @@ export class TreeKeys {
     this.current?.setAttribute('tabindex', '-1');
     item.setAttribute('tabindex', '0');
     this.current = item;
+    this.currentIndex = Math.max(0, this.items().indexOf(item));
   }
 
   private focus(item: HTMLElement | null | undefined): void {

@@ -31,6 +31,8 @@ export class SyncPanel {
   private shown: Shown | null = null;
   /** The last job whose end was announced: each end is said once. */
   private announcedJob: string | null = null;
+  /** The progress shown last, for the announcement. */
+  private last: { p: Q.SyncProgress; errors: number } | null = null;
 
   constructor(
     private readonly els: SyncEls,
@@ -52,19 +54,19 @@ export class SyncPanel {
     const seq = Number(p.sequence);
     const s = this.shown;
     if (s && p.jobId === s.jobId) {
+      // The answer to Sync may come after the job's own progress events (even its end).
+      if (opts.mine && !s.mine) {
+        s.mine = true;
+        this.maybeAnnounce(false);
+      }
       if (seq < s.sequence) return;
     } else if (s && !TERMINAL.includes(s.state) && s.mine && !opts.mine) {
       return; // keep following the job this user started
     }
     this.shown = { jobId: p.jobId, sequence: seq, state: p.state, mine: opts.mine ?? (s?.jobId === p.jobId && s.mine) };
     const terminal = TERMINAL.includes(p.state);
-    // Only the end of a sync that was seen running (or started here) is announced: not the old
-    // job shown at page load, and never the single file events.
-    const seenRunning = (s?.jobId === p.jobId && !TERMINAL.includes(s.state)) || this.shown.mine;
-    if (terminal && seenRunning && this.announcedJob !== p.jobId) {
-      this.announcedJob = p.jobId;
-      this.announce(endText(p, opts.errors?.length ?? 0));
-    }
+    this.last = { p, errors: opts.errors?.length ?? 0 };
+    this.maybeAnnounce(s?.jobId === p.jobId && !TERMINAL.includes(s.state));
     const pct = p.phase === 'DONE' || terminal ? 100 : p.total ? Math.min(100, (100 * p.done) / p.total) : null;
     const prog = els.progress;
     prog.dataset.state = p.state;
@@ -100,6 +102,20 @@ export class SyncPanel {
     els.syncCancel.disabled = terminal;
     els.syncButton.disabled = false;
   };
+
+  /**
+   * Say that the shown job ended, once: a sync started here, or the failure of any sync seen
+   * running. Not the watcher's syncs that go well (one per burst of file events: noise), nor the
+   * old job shown at page load.
+   */
+  private maybeAnnounce(seenRunning: boolean): void {
+    const s = this.shown;
+    const last = this.last;
+    if (!s || !last || last.p.jobId !== s.jobId || !TERMINAL.includes(s.state) || this.announcedJob === s.jobId) return;
+    if (!s.mine && !(seenRunning && s.state === 'FAILED')) return;
+    this.announcedJob = s.jobId;
+    this.announce(endText(last.p, last.errors));
+  }
 
   private showJob(j: Q.SyncJob, mine = false): void {
     this.showProgress({ ...j.progress, jobId: j.progress.jobId ?? j.id, state: j.state }, { mine, errors: j.errors });

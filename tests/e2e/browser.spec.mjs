@@ -265,6 +265,8 @@ test('web UI: tree, thumbnails, live add/remove, sync progress, playback and see
       throw new Error(`${name} did not appear within ${LIVE_TIMEOUT} ms; watcher: ${JSON.stringify(w)}`, { cause: e });
     }
     timings.copyToAppearMs = Date.now() - t0;
+    // File events are shown, not announced: the live region is for the end of a sync only.
+    assert.equal(await page.$eval('[data-testid="announcer"]', (el) => el.textContent), '');
     assert.equal(await page.evaluate(() => window.__e2eMarker), marker, 'the page was reloaded');
   });
 
@@ -401,6 +403,10 @@ test('web UI: tree, thumbnails, live add/remove, sync progress, playback and see
     assert.equal(parent.expanded, 'true');
     await page.keyboard.press('ArrowLeft');
     assert.equal((await focused(page)).expanded, 'false');
+    // A refetch of everything (as after a reconnect) leaves the keyboard focus where it was.
+    await page.evaluate(() => window.gqlMedia.refreshAll('e2e'));
+    await page.waitForTimeout(100); // child lists render at most once per frame
+    assert.equal((await focused(page))?.id, parent.id, 'a refetch took the focus away');
     await page.$eval(sel.player, (v) => v.pause());
   });
 
