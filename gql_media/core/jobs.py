@@ -2,7 +2,11 @@
 
 A request whose scope the running job covers gets the running job back. Any other request
 merges into the single queued job. Jobs can be cancelled (queued: at once; running: between
-batches). Every job is kept in the job store for the API.
+batches). Every job is kept in the job store for the API. A running job is seen by the sync
+engine and the steps after it as a ``ports.RunningJob``; the GC is held off old objects around it.
+
+About 400 lines, one idea: the queue, a job's state and its running view share one lifetime and
+one lock, and split apart they would reach into each other's fields.
 """
 
 from __future__ import annotations
