@@ -133,6 +133,8 @@ async function assertFits(p, where) {
     innerWidth: window.innerWidth,
   }));
   assert.ok(scrollWidth <= innerWidth, `${where}: the page is ${scrollWidth} px wide in a ${innerWidth} px window`);
+  // A phone widens its layout viewport to fit wider content, which would hide the overflow.
+  assert.equal(innerWidth, p.viewportSize().width, `${where}: the layout viewport was widened to ${innerWidth} px`);
 }
 
 /** Run axe-core on the page; fail on any serious or critical violation. */
@@ -509,6 +511,8 @@ test('web UI on a phone (390x844): fits, touch targets, search from the icon, pl
     // Closing the search brings the tree back.
     await phone.tap('[data-testid="search-toggle"]');
     await phone.locator('[data-testid="tree"]').waitFor({ state: 'visible', timeout: 10_000 });
+    await assertFits(phone, '390x844 with the tree');
+    await phone.screenshot({ path: join(ARTIFACTS, 'e2e-390x844-full.png'), fullPage: true });
   } catch (e) {
     await phone.screenshot({ path: join(ARTIFACTS, 'e2e-390x844-failure.png'), fullPage: true }).catch(() => {});
     throw e;
