@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,13 +16,24 @@ from gql_media.adapters.media import PyAvMediaTool, ensure_placeholder
 from gql_media.adapters.store import Db, IndexStore, SqlJobStore, migrate
 from gql_media.adapters.store.downloads import SqlDownloadLog
 from gql_media.adapters.store.media import SqlMediaStore
+from gql_media.adapters.store.roots import SqlRootStore
 from gql_media.adapters.watcher import WatchfilesSourceFactory
-from gql_media.cluster import Cluster, ClusterMedia, ClusterRunner, ClusterWatcher, OpenWorkers, StatusCallback, Workers
+from gql_media.cluster import (
+    Cluster,
+    ClusterMedia,
+    ClusterRoots,
+    ClusterRunner,
+    ClusterWatcher,
+    OpenWorkers,
+    StatusCallback,
+    Workers,
+)
 from gql_media.core.hls import remove_stale_temp_files
 from gql_media.core.jobs import JobRunner
 from gql_media.core.media_work import MediaWork
-from gql_media.core.models import Root, WatchMode
+from gql_media.core.models import ChangeKind, Root, WatchMode
 from gql_media.core.ports import EventBus, JobStep
+from gql_media.core.roots import LibraryRoots, RootWorkers
 from gql_media.core.streaming import StreamingService
 from gql_media.core.sync import SyncEngine
 from gql_media.core.thumbnails import ThumbnailSpec, thumbnail_suffix
@@ -32,7 +43,7 @@ from gql_media.settings import Settings
 
 if TYPE_CHECKING:
     # For the types only: importing the API package loads Strawberry, which `gql-media scan` never needs.
-    from gql_media.api.ports import Media, Runner, Watcher
+    from gql_media.api.ports import Media, Roots, Runner, Watcher
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +67,8 @@ class Services:
     engine: SyncEngine
     runner: Runner
     watcher: Watcher
+    # Adds and removes roots at run time (``roots`` is its live list).
+    library_roots: Roots
     media: Media | None = None
     cluster: Cluster | None = None
     # Every replica streams to its own viewers (not a leader's job).
@@ -89,8 +102,12 @@ async def open_services(settings: Settings, *, media: bool = True, serve: bool =
         engine = SyncEngine(
             index, bus, roots, ignore_paths=[str(settings.data_dir)], batch_size=settings.sync_batch_size
         )
-        open_workers = _workers_opener(settings, db, engine, jobs, bus, roots, media=media)
+        opened: list[Workers] = []
+        library = _library_roots(settings, db, roots, engine, bus, lambda: _root_workers(opened[0] if opened else None))
+        await library.load()
+        open_workers = _workers_opener(settings, db, engine, jobs, bus, roots, library, media=media)
         workers = await open_workers(stack, bus.publish_watcher)
+        opened.append(workers)
         playback = await stack.enter_async_context(open_playback(settings, bus)) if media else None
         yield Services(
             settings,
@@ -102,6 +119,7 @@ async def open_services(settings: Settings, *, media: bool = True, serve: bool =
             engine,
             workers.runner,
             workers.watcher,
+            library,
             media=workers.media,
             playback=playback,
         )
@@ -132,17 +150,29 @@ async def _open_cluster(settings: Settings, url: str, *, media: bool, serve: boo
             index, bus, roots, ignore_paths=[str(settings.data_dir)], batch_size=settings.sync_batch_size
         )
 
+        clusters: list[Cluster] = []
+
+        def leader_workers() -> RootWorkers | None:
+            term = clusters[0].term if clusters else None
+            return _root_workers(None if term is None else term.workers)
+
+        library = _library_roots(settings, db, roots, engine, bus, leader_workers)
+        await library.load()
         cluster = Cluster(
             settings=settings,
             db=db,
             jobs=jobs,
             bus=bus,
             instance=instance,
-            open_workers=_workers_opener(settings, db, engine, jobs, bus, roots, media=media),
+            open_workers=_workers_opener(settings, db, engine, jobs, bus, roots, library, media=media),
             serve=serve,
         )
+        clusters.append(cluster)
         await cluster.open()
         stack.push_async_callback(cluster.aclose)
+        # A root the leader adds or removes reaches this replica's list (and its API) by the bus.
+        follower = asyncio.create_task(_follow_roots(bus, library), name="gql-media-roots")
+        stack.push_async_callback(_cancel, follower)
         playback = await stack.enter_async_context(open_playback(settings, bus)) if media else None
         yield Services(
             settings,
@@ -153,7 +183,8 @@ async def _open_cluster(settings: Settings, url: str, *, media: bool, serve: boo
             roots,
             engine,
             ClusterRunner(cluster),
-            ClusterWatcher(cluster),
+            ClusterWatcher(cluster, roots),
+            ClusterRoots(cluster, library),
             media=ClusterMedia(cluster) if media else None,
             cluster=cluster,
             playback=playback,
@@ -167,6 +198,7 @@ def _workers_opener(
     jobs: SqlJobStore,
     bus: EventBus,
     roots: list[Root],
+    library: LibraryRoots,
     *,
     media: bool,
 ) -> OpenWorkers:
@@ -179,14 +211,61 @@ def _workers_opener(
         # Jobs a previous process (or leader) left QUEUED or RUNNING are marked FAILED here, never run again.
         await runner.start()
         stack.push_async_callback(runner.stop)
-        watcher = _watch_service(settings, runner, on_status)
+        watcher = _watch_service(settings, [root.path for root in roots], runner, on_status)
         stack.push_async_callback(watcher.stop)
-        return Workers(runner, watcher, work)
+        return Workers(runner, watcher, work, library)
 
     return open_workers
 
 
-def _watch_service(settings: Settings, runner: JobRunner, on_status: StatusCallback) -> WatchService:
+def _root_workers(workers: Workers | None) -> RootWorkers | None:
+    return None if workers is None else RootWorkers(workers.runner, workers.watcher)
+
+
+async def _follow_roots(bus: EventBus, library: LibraryRoots) -> None:
+    subscription = bus.subscribe_changes()
+    try:
+        async for change in subscription:
+            if change.kind in (ChangeKind.ROOT_ADDED, ChangeKind.ROOT_REMOVED, ChangeKind.RESYNC):
+                try:
+                    await library.refresh()
+                except Exception:
+                    logger.exception("could not read the library roots again")
+    finally:
+        await subscription.aclose()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _library_roots(
+    settings: Settings,
+    db: Db,
+    roots: list[Root],
+    engine: SyncEngine,
+    bus: EventBus,
+    workers: Callable[[], RootWorkers | None],
+) -> LibraryRoots:
+    # Thumbnails are forgotten with their root whether or not this process makes them (a shared folder).
+    return LibraryRoots(
+        roots=roots,
+        config_paths=settings.root_paths,
+        store=SqlRootStore(db),
+        engine=engine,
+        bus=bus,
+        workers=workers,
+        data_dir=str(settings.data_dir),
+        allowed_prefixes=[str(prefix) for prefix in settings.root_allow],
+        thumbnails_dir=str(settings.thumbnails_dir),
+    )
+
+
+def _watch_service(
+    settings: Settings, root_paths: list[str], runner: JobRunner, on_status: StatusCallback
+) -> WatchService:
     """The watcher, built stopped: the server starts it (``watch``), the API toggles it."""
     factory = WatchfilesSourceFactory(
         ignored_paths=[str(settings.data_dir)], own_writes=OwnWrites(), poll_delay_ms=settings.poll_delay_ms
@@ -194,7 +273,7 @@ def _watch_service(settings: Settings, runner: JobRunner, on_status: StatusCallb
     return WatchService(
         factory,
         runner,
-        settings.root_paths,
+        root_paths,
         on_status=on_status,
         mode=WatchMode(settings.watch_mode.upper()),
         settle_ms=settings.settle_ms,

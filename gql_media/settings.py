@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GQL_MEDIA_", extra="ignore")
 
     roots: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    # Where addRoot may add library folders (path prefixes); empty: anywhere the server can read.
+    root_allow: Annotated[list[Path], NoDecode] = Field(default_factory=list)
     data_dir: Path = Path(".gql_media")
     database_url: str | None = None
     host: str = "127.0.0.1"
@@ -105,7 +107,7 @@ class Settings(BaseSettings):
     # How often a follower tries the leader lock (failover takes about this plus the leader's start).
     leader_poll_s: float = 1.0
 
-    @field_validator("roots", mode="before")
+    @field_validator("roots", "root_allow", mode="before")
     @classmethod
     def _parse_list(cls, value: object) -> object:
         return _split_list(value)
@@ -116,7 +118,7 @@ class Settings(BaseSettings):
         # Commas only: origins and hosts hold ":" ("http://host:8080", "[::1]"), the path separator of roots.
         return _split_list(value, (",",))
 
-    @field_validator("roots")
+    @field_validator("roots", "root_allow")
     @classmethod
     def _absolute_roots(cls, value: list[Path]) -> list[Path]:
         return [Path(os.path.abspath(os.path.expanduser(p))) for p in value]

@@ -16,7 +16,7 @@ from gql_media.adapters.store.db import Db
 from gql_media.adapters.store.reads import LibraryReads
 from gql_media.api.errors import ApiError
 from gql_media.api.loaders import Loaders, create_loaders
-from gql_media.api.ports import Media, Runner, Watcher
+from gql_media.api.ports import Media, Roots, Runner, Watcher
 from gql_media.api.security import origin_allowed, sign, unauthenticated_writes_refused
 from gql_media.core.models import Root
 from gql_media.core.ports import EventBus, JobStore
@@ -47,6 +47,9 @@ class ApiServices(Protocol):
 
     @property
     def watcher(self) -> Watcher: ...
+
+    @property
+    def library_roots(self) -> Roots: ...
 
     @property
     def media(self) -> Media | None:

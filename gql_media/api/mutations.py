@@ -12,8 +12,18 @@ from gql_media.api.errors import ApiError
 from gql_media.api.ids import SYNC_JOB, VIDEO, from_global_id
 from gql_media.api.paths import resolve_path
 from gql_media.api.ports import Media
-from gql_media.api.types import Info, MergeResult, SyncJob, SyncMode, Video, WatcherStatus, described_mutation
+from gql_media.api.types import (
+    Folder,
+    Info,
+    MergeResult,
+    SyncJob,
+    SyncMode,
+    Video,
+    WatcherStatus,
+    described_mutation,
+)
 from gql_media.core import models
+from gql_media.core.roots import RootRefused
 
 logger = logging.getLogger(__name__)
 
@@ -84,3 +94,35 @@ class Mutation:
         absolute = posixpath.join(root.path, relative) if relative else root.path
         outcome = await _media(context, "merge_hls").merge_hls(absolute, delete_source)
         return MergeResult.from_model(outcome)
+
+    @described_mutation(
+        "Adds a library folder: indexed and watched at once, remembered across restarts. Refused with a "
+        "code: NOT_ABSOLUTE, ROOT_NOT_FOUND, NOT_A_DIRECTORY, ROOT_NOT_READABLE, ROOT_EXISTS, ROOT_OVERLAP "
+        "(inside or around a root), DATA_DIR, ROOT_NOT_ALLOWED (outside GQL_MEDIA_ROOT_ALLOW)."
+    )
+    async def add_root(self, info: Info, path: str) -> Folder:
+        context = info.context
+        context.require(Access.WRITE)
+        try:
+            root = await context.services.library_roots.add(path)
+        except RootRefused as refused:
+            raise ApiError(str(refused), refused.code) from None
+        row = await context.reads.folders_by_ids([root.folder_id])
+        folder = row.get(root.folder_id)
+        if folder is None:
+            raise ApiError(f"the library root {root.path} was removed meanwhile", "NOT_FOUND")
+        return Folder.from_row(folder)
+
+    @described_mutation(
+        "Forgets a library folder added at run time: its index, thumbnails and transcode cache; its files are "
+        "never touched. Refused with a code: NOT_A_ROOT, ROOT_FROM_CONFIG (given on the command line or in "
+        "the environment: it would come back at the next start)."
+    )
+    async def remove_root(self, info: Info, path: str) -> bool:
+        context = info.context
+        context.require(Access.WRITE)
+        try:
+            await context.services.library_roots.remove(path)
+        except RootRefused as refused:
+            raise ApiError(str(refused), refused.code) from None
+        return True

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from gql_media.core.models import MergeOutcome, SyncJob, SyncRequest, SyncTrigger, WatcherStatus
+from gql_media.core.models import MergeOutcome, Root, SyncJob, SyncRequest, SyncTrigger, WatcherStatus
 
-__all__ = ["Media", "Runner", "Watcher"]
+__all__ = ["Media", "Roots", "Runner", "Watcher"]
 
 
 class Runner(Protocol):
@@ -68,4 +68,16 @@ class Media(Protocol):
 
     async def merge_hls(self, path: str, delete_source: bool | None = None) -> MergeOutcome:
         """Merge the HLS download at ``path`` into an mp4 beside it (``delete_source`` None: the setting)."""
+        ...
+
+
+class Roots(Protocol):
+    """Library roots added and removed at run time (``core.roots.LibraryRoots``, on the leader)."""
+
+    async def add(self, path: str) -> Root:
+        """Check, store, index and watch a new root; ``core.roots.RootRefused`` (with a code) when a rule says no."""
+        ...
+
+    async def remove(self, path: str) -> Root:
+        """Forget a root added at run time (index, thumbnails, playback cache), never its files; ``RootRefused``."""
         ...

@@ -81,7 +81,8 @@ strawberry.enum(
     models.ChangeKind,
     name="ChangeKind",
     description="RESYNC: this subscriber missed events (it was too slow, or the server restarted); "
-    "refetch what is shown.",
+    "refetch what is shown. ROOT_ADDED, ROOT_REMOVED: a library folder added or removed at run time "
+    "(id: its root folder; the removed root's videos come as REMOVED first).",
 )
 ChangeKind = models.ChangeKind
 
@@ -596,7 +597,8 @@ class LibraryChange:
     @described("Null for REMOVED (and when the entry is gone already); read when asked for.")
     async def entry(self, info: Info) -> TreeEntry | None:
         change = self.change
-        if change.kind in (models.ChangeKind.REMOVED, models.ChangeKind.RESYNC) or change.id is None:
+        gone = (models.ChangeKind.REMOVED, models.ChangeKind.ROOT_REMOVED, models.ChangeKind.RESYNC)
+        if change.kind in gone or change.id is None:
             return None
         if change.entry_kind is models.EntryKind.FOLDER:
             folder = await info.context.loaders.folder.load(change.id)

@@ -13,13 +13,14 @@ followers read jobs from the database and their live progress from the broadcast
 from __future__ import annotations
 
 from gql_media.adapters.store.requests import RequestFailed
-from gql_media.cluster.facades import ClusterMedia, ClusterRunner, ClusterWatcher
+from gql_media.cluster.facades import ClusterMedia, ClusterRoots, ClusterRunner, ClusterWatcher
 from gql_media.cluster.replica import Cluster, OpenWorkers, StatusCallback
 from gql_media.cluster.term import LeaderTerm, Workers
 
 __all__ = [
     "Cluster",
     "ClusterMedia",
+    "ClusterRoots",
     "ClusterRunner",
     "ClusterWatcher",
     "LeaderTerm",

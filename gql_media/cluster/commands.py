@@ -20,14 +20,18 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from gql_media.adapters.broadcast import decode_watcher, encode_watcher
-from gql_media.core.models import MergeOutcome, SyncMode, SyncRequest, SyncTarget, SyncTrigger, WatcherStatus
+from gql_media.core.models import MergeOutcome, Root, SyncMode, SyncRequest, SyncTarget, SyncTrigger, WatcherStatus
+from gql_media.core.roots import RootRefused
 
 __all__ = [
     "COMMANDS",
+    "AddRoot",
     "CancelJob",
     "Command",
     "MergeHls",
     "RegenerateThumbnail",
+    "RemoveRoot",
+    "RootAnswer",
     "SetWatcher",
     "SubmitSync",
     "decode",
@@ -187,8 +191,84 @@ class MergeHls(Command[MergeOutcome]):
         return MergeOutcome(**data)
 
 
+@dataclass(frozen=True, slots=True)
+class RootAnswer:
+    """The leader's answer to a root command: the root, or the rule that refused it (kept across the wire)."""
+
+    root: Root | None = None
+    refused: RootRefused | None = None
+
+    def unwrap(self) -> Root:
+        """The root, or the refusal raised as it was on the leader."""
+        if self.refused is not None:
+            raise self.refused
+        if self.root is None:
+            raise ValueError("the leader answered a root command with neither a root nor a refusal")
+        return self.root
+
+
+def _encode_root_answer(answer: RootAnswer) -> Json:
+    if answer.refused is not None:
+        return {"refused": {"code": answer.refused.code, "message": str(answer.refused)}}
+    root = answer.root
+    return {"root": None if root is None else {"id": root.id, "path": root.path, "folder_id": root.folder_id}}
+
+
+def _decode_root_answer(data: Json) -> RootAnswer:
+    refused = data.get("refused")
+    if refused is not None:
+        return RootAnswer(refused=RootRefused(str(refused["code"]), str(refused["message"])))
+    root = data["root"]
+    return RootAnswer(Root(id=int(root["id"]), path=str(root["path"]), folder_id=int(root["folder_id"])))
+
+
+@dataclass(frozen=True, slots=True)
+class AddRoot(Command[RootAnswer]):
+    """Add a library root (checked, stored, indexed and watched on the leader)."""
+
+    kind: ClassVar[str] = "add_root"
+    path: str
+
+    def payload(self) -> JsonObject:
+        return {"path": self.path}
+
+    @classmethod
+    def from_payload(cls, payload: JsonObject) -> Self:
+        return cls(str(payload["path"]))
+
+    def encode_result(self, result: RootAnswer) -> Json:
+        return _encode_root_answer(result)
+
+    def decode_result(self, data: Json) -> RootAnswer:
+        return _decode_root_answer(data)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveRoot(Command[RootAnswer]):
+    """Forget a library root added at run time (its index, thumbnails and caches; never its files)."""
+
+    kind: ClassVar[str] = "remove_root"
+    path: str
+
+    def payload(self) -> JsonObject:
+        return {"path": self.path}
+
+    @classmethod
+    def from_payload(cls, payload: JsonObject) -> Self:
+        return cls(str(payload["path"]))
+
+    def encode_result(self, result: RootAnswer) -> Json:
+        return _encode_root_answer(result)
+
+    def decode_result(self, data: Json) -> RootAnswer:
+        return _decode_root_answer(data)
+
+
 COMMANDS: Mapping[str, type[Command[Any]]] = MappingProxyType(
-    {command.kind: command for command in (SubmitSync, CancelJob, SetWatcher, RegenerateThumbnail, MergeHls)}
+    {
+        command.kind: command
+        for command in (SubmitSync, CancelJob, SetWatcher, RegenerateThumbnail, MergeHls, AddRoot, RemoveRoot)
+    }
 )
 
 

@@ -10,14 +10,33 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import Sequence
 
 from gql_media.adapters.store.requests import RequestFailed
-from gql_media.cluster.commands import CancelJob, MergeHls, RegenerateThumbnail, SetWatcher, SubmitSync
+from gql_media.cluster.commands import (
+    AddRoot,
+    CancelJob,
+    MergeHls,
+    RegenerateThumbnail,
+    RemoveRoot,
+    SetWatcher,
+    SubmitSync,
+)
 from gql_media.cluster.replica import FORWARD_TIMEOUT_S, Cluster
 from gql_media.core.jobs import JobRunner
-from gql_media.core.models import JobState, MergeOutcome, SyncJob, SyncRequest, SyncTrigger, WatcherStatus, WatchMode
+from gql_media.core.models import (
+    JobState,
+    MergeOutcome,
+    Root,
+    SyncJob,
+    SyncRequest,
+    SyncTrigger,
+    WatcherStatus,
+    WatchMode,
+)
+from gql_media.core.roots import LibraryRoots
 
-__all__ = ["ClusterMedia", "ClusterRunner", "ClusterWatcher"]
+__all__ = ["ClusterMedia", "ClusterRoots", "ClusterRunner", "ClusterWatcher"]
 
 JOB_POLL_S = 0.2
 
@@ -88,10 +107,14 @@ class ClusterRunner:
 
 
 class ClusterWatcher:
-    """The watcher (``api.ports.Watcher``): the leader's, wherever it is asked."""
+    """The watcher (``api.ports.Watcher``): the leader's, wherever it is asked.
 
-    def __init__(self, cluster: Cluster) -> None:
+    ``roots`` (the replica's live list) is shown until the leader reports its watcher.
+    """
+
+    def __init__(self, cluster: Cluster, roots: Sequence[Root] | None = None) -> None:
         self._cluster = cluster
+        self._roots = roots
 
     def status(self) -> WatcherStatus:
         cluster = self._cluster
@@ -106,7 +129,7 @@ class ClusterWatcher:
         return WatcherStatus(
             enabled=False,
             mode=WatchMode(settings.watch_mode.upper()),
-            roots=tuple(settings.root_paths),
+            roots=tuple(settings.root_paths) if self._roots is None else tuple(r.path for r in self._roots),
             settle_ms=settings.settle_ms,
             error="no leader has reported its watcher yet" if leader is None else f"waiting for {leader} to report",
             leader=leader,
@@ -141,3 +164,22 @@ class ClusterMedia:
     async def merge_hls(self, path: str, delete_source: bool | None = None) -> MergeOutcome:
         """Merge an HLS download into an mp4 beside it (on the leader)."""
         return await self._cluster.call(MergeHls(path, delete_source), self._timeout_s())
+
+
+class ClusterRoots:
+    """Library roots added and removed at run time (``api.ports.Roots``): on the leader, wherever asked."""
+
+    def __init__(self, cluster: Cluster, library: LibraryRoots) -> None:
+        self._cluster = cluster
+        self._library = library
+
+    async def add(self, path: str) -> Root:
+        root = (await self._cluster.call(AddRoot(path))).unwrap()
+        # This replica's list (and its API) knows the root at once, before the leader's event arrives.
+        await self._library.refresh()
+        return root
+
+    async def remove(self, path: str) -> Root:
+        root = (await self._cluster.call(RemoveRoot(path))).unwrap()
+        await self._library.refresh()
+        return root

@@ -7,10 +7,21 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
-from gql_media.cluster.commands import CancelJob, Command, MergeHls, RegenerateThumbnail, SetWatcher, SubmitSync
+from gql_media.cluster.commands import (
+    AddRoot,
+    CancelJob,
+    Command,
+    MergeHls,
+    RegenerateThumbnail,
+    RemoveRoot,
+    RootAnswer,
+    SetWatcher,
+    SubmitSync,
+)
 from gql_media.core.jobs import JobRunner
 from gql_media.core.media_work import MediaWork
 from gql_media.core.models import MergeOutcome, WatcherStatus
+from gql_media.core.roots import LibraryRoots, RootRefused
 from gql_media.core.watching import WatchService
 
 __all__ = ["HANDLERS", "LeaderTerm", "Workers", "execute"]
@@ -22,12 +33,14 @@ R = TypeVar("R")
 class Workers:
     """The objects that change the library: one set per process on SQLite, one per leader's term on PostgreSQL.
 
-    ``gql_media.services`` builds them; ``media`` is None without media work.
+    ``gql_media.services`` builds them; ``media`` is None without media work. ``roots`` adds and
+    removes library roots (it keeps this runner and watcher in step).
     """
 
     runner: JobRunner
     watcher: WatchService
     media: MediaWork | None
+    roots: LibraryRoots | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -68,6 +81,27 @@ async def _merge_hls(term: LeaderTerm, command: MergeHls) -> MergeOutcome:
     return await _media(term).merge_hls(command.path, command.delete_source)
 
 
+def _roots(term: LeaderTerm) -> LibraryRoots:
+    roots = term.workers.roots
+    if roots is None:
+        raise RuntimeError("library roots cannot be changed on the leader")
+    return roots
+
+
+async def _add_root(term: LeaderTerm, command: AddRoot) -> RootAnswer:
+    try:
+        return RootAnswer(root=await _roots(term).add(command.path))
+    except RootRefused as refused:
+        return RootAnswer(refused=refused)
+
+
+async def _remove_root(term: LeaderTerm, command: RemoveRoot) -> RootAnswer:
+    try:
+        return RootAnswer(root=await _roots(term).remove(command.path))
+    except RootRefused as refused:
+        return RootAnswer(refused=refused)
+
+
 # Each handler takes its own command type (hence Any here) and answers with that command's result.
 Handler = Callable[[LeaderTerm, Any], Awaitable[object]]
 
@@ -78,6 +112,8 @@ HANDLERS: Mapping[type[Command[Any]], Handler] = MappingProxyType(
         SetWatcher: _set_watcher,
         RegenerateThumbnail: _regenerate_thumbnail,
         MergeHls: _merge_hls,
+        AddRoot: _add_root,
+        RemoveRoot: _remove_root,
     }
 )
 

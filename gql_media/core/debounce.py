@@ -112,6 +112,19 @@ class Debouncer:
     def roots(self) -> tuple[str, ...]:
         return self._roots
 
+    def set_roots(self, roots: Iterable[str]) -> None:
+        """Follow these roots from now on; what is pending under a root no longer there is dropped."""
+        self._roots = tuple(sorted({_normalize(r) for r in roots}, key=len, reverse=True))
+        kept = self._root_of
+        self._targets = {path: recursive for path, recursive in self._targets.items() if kept(path) is not None}
+        self._paths = {path for path in self._paths if kept(path) is not None}
+        self._files = {path for path in self._files if kept(path) is not None}
+        self._collapsed = {root for root in self._collapsed if root in self._roots}
+        self._looks = {path: look for path, look in self._looks.items() if kept(path) is not None}
+        self._recheck = {path for path in self._recheck if kept(path) is not None}
+        if not self._targets:
+            self._first_at = self._last_at = None
+
     @property
     def pending_paths(self) -> int:
         """Distinct changed paths (a collapsed root counts as one) waiting to fire, or the targets if more."""

@@ -16,7 +16,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -243,6 +243,8 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._submit_lock = asyncio.Lock()
+        # Held while a job runs: ``exclusive`` waits for it (a root's index is forgotten between jobs).
+        self._run_lock = asyncio.Lock()
         self._recent: dict[int, _ActiveJob] = {}
 
     async def start(self) -> None:
@@ -264,6 +266,33 @@ class JobRunner:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+    # ------------------------------------------------------------------ roots
+
+    async def set_roots(self, roots: Sequence[Root]) -> list[Scope]:
+        """Sync these roots from now on (a root added or removed at run time).
+
+        The queued job forgets the scopes of roots no longer there. A running job that walks
+        one of them is cancelled (it would write under a root being forgotten); its scopes are
+        returned, so the caller can ask again for the part of it under the roots that stay.
+        """
+        known = {root.id for root in roots}
+        async with self._submit_lock:
+            self.roots = list(roots)
+            queued = self._queued
+            if queued is not None:
+                queued.scopes = [scope for scope in queued.scopes if scope.root_id in known]
+            running = self._running
+            if running is not None and any(scope.root_id not in known for scope in running.scopes):
+                running.cancel_requested = True
+                return list(running.scopes)
+        return []
+
+    @contextlib.asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """No job runs inside this block (it waits for the running one to end)."""
+        async with self._run_lock:
+            yield
 
     # ------------------------------------------------------------------ requests
 
@@ -374,7 +403,8 @@ class JobRunner:
             if job is None:
                 continue
             try:
-                await self._run(job)
+                async with self._run_lock:
+                    await self._run(job)
             finally:
                 self._running = None
 

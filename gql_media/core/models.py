@@ -64,6 +64,9 @@ class ChangeKind(enum.StrEnum):
     REMOVED = "REMOVED"
     MOVED = "MOVED"
     RESYNC = "RESYNC"
+    # A library root added or removed at run time (``id`` and ``path`` are its folder's, ``path`` "").
+    ROOT_ADDED = "ROOT_ADDED"
+    ROOT_REMOVED = "ROOT_REMOVED"
 
 
 @dataclass(frozen=True, slots=True)

@@ -336,3 +336,19 @@ class StoreUnavailable(Exception):
 
     # Shown to API clients as is (no host paths in it): they can act on it.
     extensions: ClassVar[dict[str, str]] = {"code": "STORE_UNAVAILABLE"}
+
+
+class RootStore(Protocol):
+    """The library roots added at run time (``core.roots.LibraryRoots``); roots from the settings are not here."""
+
+    async def added_roots(self) -> list[Root]:
+        """The roots added at run time, oldest first."""
+        ...
+
+    async def add_root(self, path: str) -> Root:
+        """Remember ``path`` as a root added at run time, with its root folder."""
+        ...
+
+    async def remove_root(self, root_id: int) -> list[tuple[int, str]]:
+        """Forget a root and its whole index; returns the ids and paths of the videos it held."""
+        ...

@@ -201,21 +201,43 @@ class WatchService:
                 self._mode = self._configured_mode
                 self._fallback_reason = self._failure = None
                 self._missing = ()
-                first_round = asyncio.Event()
-                self._task = asyncio.create_task(self._run(trigger, first_round), name="gql-media-watcher")
-                waiter = asyncio.create_task(first_round.wait())
-                try:
-                    await asyncio.wait({self._task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    waiter.cancel()
-                    await asyncio.wait({waiter})
-                if self._task.done():  # only a bug gets here: say so rather than pretend to watch
-                    exc = self._task.exception() if not self._task.cancelled() else None
-                    self._failure = f"the watcher could not start ({exc!r})"
-                    logger.error("watcher: could not start", exc_info=exc)
-                    self._task = None
+                await self._launch(trigger, catch_up=True)
                 await self._publish()
         return self.status()
+
+    async def set_roots(self, roots: Sequence[str]) -> WatcherStatus:
+        """Watch these roots from now on (a root added or removed at run time).
+
+        A running watch is opened again over the new set, without a reconcile: whoever adds a
+        root syncs it (the watcher may be stopped). Changes pending under a removed root are dropped.
+        """
+        async with self._lock:
+            self._roots = tuple(dict.fromkeys(posixpath.normpath(r) for r in roots))
+            self._debouncer.set_roots(self._roots)
+            task, self._task = self._task, None
+            if task is not None:
+                task.cancel()
+                await asyncio.wait({task})
+                self._missing = ()
+                await self._launch(SyncTrigger.WATCHER, catch_up=False)
+            await self._publish()
+        return self.status()
+
+    async def _launch(self, trigger: SyncTrigger, *, catch_up: bool) -> None:
+        """Start the watch task; returns once its first round is done (or it died, which the status says)."""
+        first_round = asyncio.Event()
+        self._task = asyncio.create_task(self._run(trigger, first_round, catch_up), name="gql-media-watcher")
+        waiter = asyncio.create_task(first_round.wait())
+        try:
+            await asyncio.wait({self._task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            await asyncio.wait({waiter})
+        if self._task.done():  # only a bug gets here: say so rather than pretend to watch
+            exc = self._task.exception() if not self._task.cancelled() else None
+            self._failure = f"the watcher could not start ({exc!r})"
+            logger.error("watcher: could not start", exc_info=exc)
+            self._task = None
 
     async def stop(self) -> WatcherStatus:
         """Stop watching (no-op when stopped): cancel the task, close the source, forget pending changes."""
@@ -233,20 +255,20 @@ class WatchService:
 
     # --- the task ---------------------------------------------------------------------------------
 
-    async def _run(self, trigger: SyncTrigger, first_round: asyncio.Event) -> None:
+    async def _run(self, trigger: SyncTrigger, first_round: asyncio.Event, catch_up: bool = True) -> None:
         helpers = [asyncio.create_task(self._fire_forever(), name="gql-media-watcher-fire")]
         if self._reconcile_interval_s > 0:
             helpers.append(asyncio.create_task(self._reconcile_forever(), name="gql-media-watcher-reconcile"))
         try:
-            await self._watch_forever(trigger, first_round)
+            await self._watch_forever(trigger, first_round, catch_up)
         finally:
             for helper in helpers:
                 helper.cancel()
             await asyncio.wait(helpers)
 
-    async def _watch_forever(self, trigger: SyncTrigger, first_round: asyncio.Event) -> None:
+    async def _watch_forever(self, trigger: SyncTrigger, first_round: asyncio.Event, catch_up: bool = True) -> None:
         failures = 0
-        reconcile_due = True
+        reconcile_due = catch_up
         while True:
             present, self._missing = await asyncio.to_thread(_split_roots, self._roots)
             source: ChangeSource | None = None

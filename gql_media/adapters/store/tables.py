@@ -21,6 +21,8 @@ roots = sa.Table(
     sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("path", sa.Text, nullable=False, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
+    # CONFIG: from the command line or the environment; API: added by addRoot, loaded at start (0005).
+    sa.Column("origin", sa.Text, nullable=False, server_default="CONFIG"),
 )
 
 folders = sa.Table(
