@@ -193,23 +193,28 @@ class MergeHls(Command[MergeOutcome]):
 
 @dataclass(frozen=True, slots=True)
 class RootAnswer:
-    """The leader's answer to a root command: the root, or the rule that refused it (kept across the wire)."""
+    """The leader's answer to a root command: the root, or the rule that refused it (its code and words)."""
 
     root: Root | None = None
-    refused: RootRefused | None = None
+    refused_code: str | None = None
+    refused_message: str = ""
+
+    @classmethod
+    def refusal(cls, refused: RootRefused) -> RootAnswer:
+        return cls(refused_code=refused.code, refused_message=str(refused))
 
     def unwrap(self) -> Root:
         """The root, or the refusal raised as it was on the leader."""
-        if self.refused is not None:
-            raise self.refused
+        if self.refused_code is not None:
+            raise RootRefused(self.refused_code, self.refused_message)
         if self.root is None:
             raise ValueError("the leader answered a root command with neither a root nor a refusal")
         return self.root
 
 
 def _encode_root_answer(answer: RootAnswer) -> Json:
-    if answer.refused is not None:
-        return {"refused": {"code": answer.refused.code, "message": str(answer.refused)}}
+    if answer.refused_code is not None:
+        return {"refused": {"code": answer.refused_code, "message": answer.refused_message}}
     root = answer.root
     return {"root": None if root is None else {"id": root.id, "path": root.path, "folder_id": root.folder_id}}
 
@@ -217,8 +222,10 @@ def _encode_root_answer(answer: RootAnswer) -> Json:
 def _decode_root_answer(data: Json) -> RootAnswer:
     refused = data.get("refused")
     if refused is not None:
-        return RootAnswer(refused=RootRefused(str(refused["code"]), str(refused["message"])))
+        return RootAnswer(refused_code=str(refused["code"]), refused_message=str(refused["message"]))
     root = data["root"]
+    if root is None:
+        return RootAnswer()
     return RootAnswer(Root(id=int(root["id"]), path=str(root["path"]), folder_id=int(root["folder_id"])))
 
 

@@ -92,14 +92,14 @@ async def _add_root(term: LeaderTerm, command: AddRoot) -> RootAnswer:
     try:
         return RootAnswer(root=await _roots(term).add(command.path))
     except RootRefused as refused:
-        return RootAnswer(refused=refused)
+        return RootAnswer.refusal(refused)
 
 
 async def _remove_root(term: LeaderTerm, command: RemoveRoot) -> RootAnswer:
     try:
         return RootAnswer(root=await _roots(term).remove(command.path))
     except RootRefused as refused:
-        return RootAnswer(refused=refused)
+        return RootAnswer.refusal(refused)
 
 
 # Each handler takes its own command type (hence Any here) and answers with that command's result.

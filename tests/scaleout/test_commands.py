@@ -10,10 +10,13 @@ import pytest
 
 from gql_media.cluster.commands import (
     COMMANDS,
+    AddRoot,
     CancelJob,
     Command,
     MergeHls,
     RegenerateThumbnail,
+    RemoveRoot,
+    RootAnswer,
     SetWatcher,
     SubmitSync,
     decode,
@@ -22,6 +25,7 @@ from gql_media.cluster.commands import (
 from gql_media.cluster.term import HANDLERS
 from gql_media.core.models import (
     MergeOutcome,
+    Root,
     SyncMode,
     SyncRequest,
     SyncTarget,
@@ -63,6 +67,10 @@ CASES: list[tuple[Command[Any], object]] = [
     (RegenerateThumbnail(13), None),
     (MergeHls("/library/Downloads/Talk", True), MergeOutcome("/p/index.m3u8", "/p.mp4", True, True)),
     (MergeHls("/library/x", None), MergeOutcome("/x/index.m3u8", None, False, False, "no segments")),
+    (AddRoot("/media/é shows"), RootAnswer(Root(3, "/media/é shows", 90))),
+    (AddRoot("/library/in"), RootAnswer(refused_code="ROOT_OVERLAP", refused_message="/library/in is inside /library")),
+    (RemoveRoot("/media/shows"), RootAnswer(Root(3, "/media/shows", 90))),
+    (RemoveRoot("/library"), RootAnswer(refused_code="ROOT_FROM_CONFIG", refused_message="given on the command line")),
 ]
 
 
@@ -87,7 +95,7 @@ def test_the_wire_format_of_earlier_replicas_is_read() -> None:
 
 
 def test_every_command_has_one_kind_and_a_handler() -> None:
-    assert sorted(COMMANDS) == ["cancel", "merge", "sync", "thumbnail", "watcher"]
+    assert sorted(COMMANDS) == ["add_root", "cancel", "merge", "remove_root", "sync", "thumbnail", "watcher"]
     assert set(HANDLERS) == set(COMMANDS.values())
 
 
