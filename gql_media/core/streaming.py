@@ -87,6 +87,8 @@ class PlaybackSettings:
     slots: int = 1
     wait_s: float = 5.0
     segment_s: float = DEFAULT_SEGMENT_S
+    # A transcode's first segments: short, so that playback starts once 1 s of video is made.
+    start_segments_s: tuple[float, ...] = (1.0, 1.0, 2.0)
     read_ahead: int = 2
 
 
@@ -171,8 +173,14 @@ class StreamingService:
         method = decision.method
         streams = await self.streams(source)
         try:
-            keyframes_s = streams.keyframes_s if method is PlaybackMethod.REMUX else ()
-            return method, plan_segments(streams.duration_s, self.settings.segment_s, keyframes_s=keyframes_s)
+            remux = method is PlaybackMethod.REMUX
+            segments = plan_segments(
+                streams.duration_s,
+                self.settings.segment_s,
+                keyframes_s=streams.keyframes_s if remux else (),
+                start_segments_s=() if remux else self.settings.start_segments_s,
+            )
+            return method, segments
         except ValueError as error:
             raise MediaError(f"cannot stream: {error}") from None
 
@@ -182,7 +190,8 @@ class StreamingService:
         s = self.settings
         if method is PlaybackMethod.REMUX:
             return f"remux-{source.size}-{source.mtime_ns}-{s.segment_s:g}"
-        return f"transcode-{source.size}-{source.mtime_ns}-{s.segment_s:g}-{s.max_height_px}-{s.preset}"
+        ramp = "+".join(f"{length:g}" for length in s.start_segments_s)
+        return f"transcode-{source.size}-{source.mtime_ns}-{ramp}+{s.segment_s:g}-{s.max_height_px}-{s.preset}"
 
     async def segment(self, source: SourceFile, index: int) -> Path:
         """The file of segment ``index`` of ``source``'s HLS stream, made when not cached.

@@ -45,11 +45,14 @@ def plan_segments(
     target_s: float = DEFAULT_SEGMENT_S,
     min_tail_s: float = MIN_TAIL_S,
     keyframes_s: Sequence[float] = (),
+    start_segments_s: Sequence[float] = (),
 ) -> list[Segment]:
     """The segments of a source lasting ``duration_s``; raises ValueError for a source with no length.
 
     With ``keyframes_s`` (a copy's only possible cuts, from the container's index) every boundary
-    is a keyframe: the first one at least ``target_s`` after the segment's start.
+    is a keyframe: the first one at least ``target_s`` after the segment's start. Otherwise the
+    first segments last ``start_segments_s`` (short ones: playback starts once the first is
+    made), then ``target_s`` each.
     """
     if not duration_s or duration_s <= 0 or math.isnan(duration_s) or math.isinf(duration_s):
         raise ValueError("the source has no known duration")
@@ -57,12 +60,17 @@ def plan_segments(
         raise ValueError("target_s must be positive")
     if len(keyframes_s) >= 2:
         return _plan_at_keyframes(duration_s, target_s, min_tail_s, keyframes_s)
-    count = max(1, math.ceil(duration_s / target_s - 1e-9))
-    if count > 1 and duration_s - (count - 1) * target_s < min_tail_s:
-        count -= 1
-    segments = [Segment(i, i * target_s, (i + 1) * target_s) for i in range(count - 1)]
-    segments.append(Segment(count - 1, (count - 1) * target_s, duration_s))
-    return segments
+    starts = [0.0]
+    lengths = iter(start_segments_s)
+    while True:
+        following = starts[-1] + next(lengths, target_s)
+        if following >= duration_s - 1e-9:
+            break
+        starts.append(following)
+    if len(starts) > 1 and duration_s - starts[-1] < min_tail_s:
+        starts.pop()
+    ends = [*starts[1:], duration_s]
+    return [Segment(i, start, end) for i, (start, end) in enumerate(zip(starts, ends, strict=True))]
 
 
 def _plan_at_keyframes(

@@ -46,6 +46,7 @@ async def _rig(tmp_path: Path, max_bytes: int = 1 << 30, preset: str = "ultrafas
         segment_s=limits.get("segment_s", 1.0),
         wait_s=limits.get("wait_s", 5.0),
         read_ahead=int(limits.get("read_ahead", 0)),
+        start_segments_s=(),
         preset=preset,
     )
     service = StreamingService(workers, cache, settings)

@@ -69,6 +69,12 @@ def _decode_alone(path: Path) -> Decoded:
     return Decoded(times, float(1 / rate) if rate else 0.04, audio_start, audio_end, width, height)
 
 
+def _video_dts_s(path: Path) -> tuple[float, float]:
+    with av.open(str(path)) as container:
+        times = [float(p.dts * p.time_base) for p in container.demux(video=0) if p.dts is not None]
+    return times[0], times[-1]
+
+
 def _make_all(
     source: Path, method: str, folder: Path, order: list[int] | None = None
 ) -> tuple[SourceStreams, list[Decoded]]:
@@ -114,6 +120,10 @@ def test_transcoded_segments_decode_alone_and_line_up(sources: dict[str, Path], 
     assert decide(streams).method is PlaybackMethod.TRANSCODE
     assert len(decoded) == 2
     _check_timeline(streams, decoded)
+    # Decoding timestamps run on across segments too (a player appends them one after another).
+    dts_ranges = [_video_dts_s(tmp_path / "hls" / f"{i}.ts") for i in range(len(decoded))]
+    for (_first, last), (following, _end) in itertools.pairwise(dts_ranges):
+        assert following > last
 
 
 def test_remuxed_segments_copy_h264_and_line_up(sources: dict[str, Path], tmp_path: Path) -> None:

@@ -59,3 +59,9 @@ def test_a_copy_cuts_at_the_keyframes_of_the_index() -> None:
     assert [(s.start_s, s.end_s) for s in segments] == [(0.0, 10.0), (10.0, 19.0), (19.0, 21.0)]
     # Keyframes every 10 s: 10 s segments, never an empty one.
     assert [s.end_s for s in plan_segments(30.0, 6.0, keyframes_s=[0.0, 10.0, 20.0])] == [10.0, 20.0, 30.0]
+
+
+def test_a_transcode_starts_with_short_segments() -> None:
+    segments = plan_segments(13.0, target_s=4.0, start_segments_s=(1.0, 1.0, 2.0))
+    assert [(s.start_s, s.end_s) for s in segments] == [(0.0, 1.0), (1.0, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 13.0)]
+    assert [s.end_s for s in plan_segments(1.5, 4.0, start_segments_s=(1.0,))] == [1.5]

@@ -213,7 +213,10 @@ def _transcode_segment(
         encoder.time_base = _TS_TIME_BASE
         encoder.codec_context.time_base = _TS_TIME_BASE
         # The segment is one closed GOP run: its first frame is an IDR, no scene cut reaches back.
-        encoder.codec_context.options = {"preset": preset, "crf": "23", "x264-params": "keyint=600:min-keyint=600"}
+        # No B-frames: decoding order is showing order, so decoding timestamps run on across
+        # segments made apart (B-frames shift them back by a delay x264 picks per segment).
+        options = {"preset": preset, "crf": "23", "x264-params": "keyint=600:min-keyint=600:bframes=0"}
+        encoder.codec_context.options = options
         cutter = None
         if audio is not None:
             first = round(start_s * AUDIO_RATE_HZ)
