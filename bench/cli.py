@@ -1,4 +1,7 @@
-"""``python -m bench [--quick] [--only P1,P2] [--output FILE]``: run the measures, print the table, write JSON."""
+"""``python -m bench [--quick] [--only P1,P2] [--output FILE]``: run the measures, print the table, write JSON.
+
+``python -m bench soak [--minutes N] ...``: the soak alone (``bench.soak``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import argparse
 import json
 import logging
 import platform
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -62,6 +66,11 @@ def render(rows: Sequence[Row], console: Console, title: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["soak"]:
+        from bench.soak import main as soak
+
+        return soak(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     console = Console()

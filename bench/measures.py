@@ -38,14 +38,15 @@ class Sizes:
     subscribers: int  # P8
     p9_files: int  # P9's empty files (probed, found broken) beside its clips
     p9_idle_s: float  # P9's idle window
+    soak_minutes: float  # S1
 
 
 FULL = Sizes(files=100_000, folders=5_000, index_reps=5, small_files=1_000, added_reps=15, rss_reps=3,
              copy_reps=20, page_reps=30, clips=50, media_reps=3, hls_seconds=60, subscribers=1000,
-             p9_files=10_000, p9_idle_s=5.0)  # fmt: skip
+             p9_files=10_000, p9_idle_s=5.0, soak_minutes=30)  # fmt: skip
 QUICK = Sizes(files=10_000, folders=500, index_reps=3, small_files=1_000, added_reps=7, rss_reps=1,
               copy_reps=5, page_reps=10, clips=20, media_reps=2, hls_seconds=15, subscribers=200,
-              p9_files=2_000, p9_idle_s=2.0)  # fmt: skip
+              p9_files=2_000, p9_idle_s=2.0, soak_minutes=1)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -333,5 +334,7 @@ MEASURES: dict[str, Measure] = {
         Measure("P12", "transcode speed of one worker, 1080p -> 720p", ">= 2x", _playback("measure_p12")),
         Measure("P13", "seek to the middle of a 10-min TRANSCODE source", "<= 1.5 s", _playback("measure_p13")),
         Measure("P14", "REMUX H.264 MKV: playlist -> first segment", "<= 0.3 s", _playback("measure_p14")),
+        Measure("S1", "soak: churn, subscribers, queries, a sync a minute", "RSS +<= 10%, fds flat, 0 lost, "
+                "index == disk", _lazy("bench.soak", "measure_s1")),
     )
 }  # fmt: skip

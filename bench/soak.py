@@ -1,0 +1,410 @@
+"""S1, the soak: ``python -m bench soak [--minutes N]`` runs a real server for N minutes under load.
+
+The load (issue 16 part 7, issue 20):
+- churn: a file added, renamed or deleted every 200 ms across the tree, and a folder moved every 30 s;
+- subscribers: ``libraryChanged`` with the web UI's selection, in a client process;
+- query clients: a page of 50 videos with their folders, each client at a fixed rate, in a client process;
+- a FULL sync requested every minute.
+
+It reports the server's RSS and open file descriptors over time and their growth after the
+warm-up (the first 5 minutes, or the first third of a shorter run), query p99 per minute, events
+lost by the subscribers, and whether the index equals the disk at the end. Goals: RSS growth
+<= 10%, file descriptors flat, 0 events lost, index == disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from rich.console import Console
+from rich.table import Table
+
+from bench.library import FOLDERS_PER_GROUP, Library, make_library
+from bench.live import ClientProcess
+from bench.measures import Bench, Row
+from bench.server import ServerProcess, percentile, scan_into, wait_idle
+from gql_media.core.scanner import is_ignored_name, is_video_name
+
+DEFAULT_OUTPUT = Path(__file__).resolve().parent / "soak-results.json"
+SAMPLE_EVERY_S = 5.0
+WARM_UP_MAX_S = 300.0
+RSS_GROWTH_GOAL = 0.10
+FDS_SLACK = 5  # "flat": a few sockets in flight at the moment of a sample
+SYNC_MUTATION = "mutation { syncLibrary(mode: FULL) { id } }"
+
+
+@dataclass(frozen=True, slots=True)
+class SoakLoad:
+    """How long and how hard (the defaults are issue 16's)."""
+
+    minutes: float = 30.0
+    subscribers: int = 50
+    clients: int = 20
+    rate_per_client: float = 5.0
+    files: int = 5_000
+    folders: int = 250
+    churn_every_s: float = 0.2
+    folder_move_every_s: float = 30.0
+    sync_every_s: float = 60.0
+
+
+@dataclass(slots=True)
+class Sample:
+    at_s: float
+    rss_mb: float
+    fds: int
+    children_rss_mb: float
+
+
+class Churn:
+    """Changes the library from a thread: one file operation per tick, a folder moved now and then.
+
+    Operations rotate add, rename, delete, so the library keeps its size; the files to rename or
+    delete are read from disk, so nothing here can drift from what the server sees.
+    """
+
+    def __init__(self, library: Library, load: SoakLoad, seed: int = 20) -> None:
+        self._root = library.root
+        self._folders = [library.folder(index) for index in range(library.folders)]
+        self._groups = max(1, -(-library.folders // FOLDERS_PER_GROUP))
+        self._load = load
+        self._random = random.Random(seed)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="soak-churn", daemon=True)
+        self.counts: dict[str, int] = {"added": 0, "renamed": 0, "deleted": 0, "folders_moved": 0, "errors": 0}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        tick = 0
+        next_move = started + self._load.folder_move_every_s
+        while not self._stop.is_set():
+            try:
+                self._file_operation(tick)
+                if time.monotonic() >= next_move:
+                    next_move += self._load.folder_move_every_s
+                    self._move_folder(tick)
+            except OSError:
+                self.counts["errors"] += 1
+            tick += 1
+            delay = started + tick * self._load.churn_every_s - time.monotonic()
+            if delay > 0:
+                self._stop.wait(delay)
+
+    def _file_operation(self, tick: int) -> None:
+        folder = self._random.choice(self._folders)
+        kind = ("added", "renamed", "deleted")[tick % 3]
+        names = [] if kind == "added" else [e.name for e in os.scandir(folder) if e.is_file()]
+        if not names:
+            kind = "added"
+        if kind == "added":
+            (folder / f"soak {tick:07d}.mp4").write_bytes(b"")
+        elif kind == "renamed":
+            name = self._random.choice(names)
+            os.rename(folder / name, folder / f"soak {tick:07d} renamed.mkv")
+        else:
+            os.unlink(folder / self._random.choice(names))
+        self.counts[kind] += 1
+
+    def _move_folder(self, tick: int) -> None:
+        index = self._random.randrange(len(self._folders))
+        source = self._folders[index]
+        group = self._root / f"g{self._random.randrange(self._groups):03d}"
+        target = group / f"{source.name.split('-')[0]}-m{tick}"
+        os.rename(source, target)
+        self._folders[index] = target
+        self.counts["folders_moved"] += 1
+
+
+def _sample(process: psutil.Process, started: float) -> Sample:
+    children = 0
+    for child in process.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            children += child.memory_info().rss
+    return Sample(
+        at_s=round(time.monotonic() - started, 1),
+        rss_mb=round(process.memory_info().rss / 2**20, 1),
+        fds=process.num_fds(),
+        children_rss_mb=round(children / 2**20, 1),
+    )
+
+
+def _disk_entries(root: Path) -> tuple[set[str], set[str]]:
+    """The folders and videos on disk, as paths relative to ``root`` (what the index holds)."""
+    folders: set[str] = set()
+    videos: set[str] = set()
+    for directory, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not is_ignored_name(d)]
+        rel = os.path.relpath(directory, root)
+        if rel != ".":
+            folders.add(rel)
+        prefix = "" if rel == "." else rel + "/"
+        videos.update(prefix + name for name in filenames if is_video_name(name))
+    return folders, videos
+
+
+def _index_entries(data_dir: Path) -> tuple[set[str], set[str]]:
+    with contextlib.closing(sqlite3.connect(data_dir / "library.db")) as db:
+        folders = {row[0] for row in db.execute("SELECT path FROM folders WHERE parent_id IS NOT NULL")}
+        videos = {row[0] for row in db.execute("SELECT path FROM videos")}
+    return folders, videos
+
+
+def _index_matches_disk(root: Path, data_dir: Path) -> dict[str, Any]:
+    disk_folders, disk_videos = _disk_entries(root)
+    index_folders, index_videos = _index_entries(data_dir)
+    differences = {
+        "folders_missing": sorted(disk_folders - index_folders)[:10],
+        "folders_extra": sorted(index_folders - disk_folders)[:10],
+        "videos_missing": sorted(disk_videos - index_videos)[:10],
+        "videos_extra": sorted(index_videos - disk_videos)[:10],
+    }
+    equal = disk_folders == index_folders and disk_videos == index_videos
+    return {"equal": equal, "videos": len(disk_videos), "folders": len(disk_folders)} | ({} if equal else differences)
+
+
+def _mean_mb(samples: Sequence[Sample]) -> float:
+    return statistics.fmean(s.rss_mb for s in samples)
+
+
+def _slope_mb_per_min(samples: Sequence[Sample]) -> float:
+    if len(samples) < 2:
+        return 0.0
+    return statistics.linear_regression([s.at_s for s in samples], [s.rss_mb for s in samples]).slope * 60
+
+
+@dataclass(slots=True)
+class SoakReport:
+    load: SoakLoad
+    samples: list[Sample] = field(default_factory=list)
+    warm_up_s: float = 0.0
+    rss_at_warm_up_mb: float = 0.0
+    rss_at_end_mb: float = 0.0
+    rss_growth: float = 0.0
+    rss_slope_mb_per_min: float = 0.0
+    fds_at_warm_up: int = 0
+    fds_max_after: int = 0
+    fds_at_end: int = 0
+    p99_ms_per_minute: list[float] = field(default_factory=list)
+    queries: int = 0
+    queries_failed: int = 0
+    subscribers_connected: int = 0
+    subscriptions_ended: int = 0  # by an error: the subscriber gets nothing more
+    events_received: int = 0
+    events_lost: int = 0
+    events_lost_silently: int = 0
+    resyncs: int = 0
+    churn: dict[str, int] = field(default_factory=dict)
+    syncs_requested: int = 0
+    index: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fds_flat(self) -> bool:
+        return self.fds_at_end <= self.fds_at_warm_up + FDS_SLACK
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.rss_growth <= RSS_GROWTH_GOAL
+            and self.fds_flat
+            and self.events_lost == 0
+            and self.subscriptions_ended == 0
+            and self.subscribers_connected == self.load.subscribers
+            and self.queries_failed == 0
+            and bool(self.index.get("equal"))
+        )
+
+    def summarise(self, started_wall: float, query_samples: Sequence[Sequence[float]]) -> None:
+        samples = self.samples
+        after = [s for s in samples if s.at_s >= self.warm_up_s] or samples[-1:]
+        self.rss_at_warm_up_mb = round(_mean_mb(after[:3]), 1)
+        self.rss_at_end_mb = round(_mean_mb(after[-3:]), 1)
+        self.rss_growth = round((self.rss_at_end_mb - self.rss_at_warm_up_mb) / self.rss_at_warm_up_mb, 4)
+        self.rss_slope_mb_per_min = round(_slope_mb_per_min(after), 2)
+        self.fds_at_warm_up = after[0].fds
+        self.fds_max_after = max(s.fds for s in after)
+        self.fds_at_end = after[-1].fds
+        per_minute: dict[int, list[float]] = {}
+        for wall, latency in query_samples:
+            per_minute.setdefault(int((wall - started_wall) // 60), []).append(latency)
+        self.p99_ms_per_minute = [round(percentile(v, 0.99) * 1000, 1) for _, v in sorted(per_minute.items())]
+        self.queries = len(query_samples)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["fds_flat"] = self.fds_flat
+        data["ok"] = self.ok
+        return data
+
+
+def _subscriber_totals(report: SoakReport, result: dict[str, Any]) -> None:
+    report.subscribers_connected = result["connected"]
+    subscribers = result["subscribers"]
+    last = max((s["last_sequence"] for s in subscribers), default=0)
+    for s in subscribers:
+        report.events_received += s["received"]
+        report.resyncs += s["resyncs"]
+        report.subscriptions_ended += s["ended"]
+        tail = last - s["last_sequence"]  # events after a subscriber's last one never reached it
+        report.events_lost += s["missing"] + tail
+        report.events_lost_silently += s["missing_silently"] + tail
+
+
+def run_soak(load: SoakLoad, workdir: Path, log: Any) -> SoakReport:
+    """Build a fresh library, index it, serve it and put it under ``load``; the report of the run."""
+    soak_dir = workdir / "soak"
+    if soak_dir.exists():
+        shutil.rmtree(soak_dir)
+    library = make_library(soak_dir / "library", load.files, load.folders)
+    data_dir = soak_dir / "data"
+    log(f"soak: indexing {load.files:,} files in {load.folders:,} folders")
+    scan_into([library.root], data_dir)
+    report = SoakReport(load, warm_up_s=min(WARM_UP_MAX_S, load.minutes * 60 / 3))
+    duration_s = load.minutes * 60
+    max_run_s = str(duration_s + 600)
+    with ServerProcess([library.root], data_dir, watch=True) as server:
+        server.wait_idle()
+        process = psutil.Process(server.pid)
+        subscribers = ClientProcess("changes", server.ws_url, str(load.subscribers), "--max-run-s", max_run_s,
+                                    log=soak_dir / "subscribers.log")  # fmt: skip
+        queries = ClientProcess("paced", server.url, str(load.clients), "--rate", str(load.rate_per_client),
+                                "--max-run-s", max_run_s, log=soak_dir / "queries.log")  # fmt: skip
+        churn = Churn(library, load)
+        try:
+            log(f"soak: {subscribers.ready()} subscribers, query clients {queries.ready()}")
+            started, started_wall = time.monotonic(), time.time()
+            churn.start()
+            next_sync = started + load.sync_every_s / 2  # a sync in even a one-minute run
+            next_log = started + 60
+            with httpx.Client(timeout=60) as client:
+                while (now := time.monotonic()) < started + duration_s:
+                    report.samples.append(_sample(process, started))
+                    if now >= next_sync:
+                        next_sync += load.sync_every_s
+                        client.post(server.url, json={"query": SYNC_MUTATION}).raise_for_status()
+                        report.syncs_requested += 1
+                    if now >= next_log:
+                        next_log += 60
+                        s = report.samples[-1]
+                        log(f"soak: {s.at_s / 60:.0f} min, server RSS {s.rss_mb} MB, fds {s.fds}")
+                    time.sleep(max(0.0, min(SAMPLE_EVERY_S, started + duration_s - time.monotonic())))
+            report.samples.append(_sample(process, started))
+            churn.stop()
+            report.churn = dict(churn.counts)
+            time.sleep(3)  # the watcher's settle and file-settle windows
+            wait_idle(server.url)
+            time.sleep(1)  # the last events on their way to the subscribers
+            _subscriber_totals(report, subscribers.finish())
+            query_result = queries.finish()
+        finally:
+            churn.stop()
+            subscribers.close()
+            queries.close()
+    report.summarise(started_wall, query_result["samples"])
+    report.queries_failed = query_result["failed"]
+    report.index = _index_matches_disk(library.root, data_dir)
+    return report
+
+
+def render(report: SoakReport, console: Console) -> None:
+    load = report.load
+    console.print(
+        f"S1 soak: {load.minutes:g} min, {load.files:,} files, {load.subscribers} subscribers, "
+        f"{load.clients} query clients at {load.rate_per_client:g}/s, churn every {load.churn_every_s:g} s, "
+        f"a folder moved every {load.folder_move_every_s:g} s, a FULL sync every {load.sync_every_s:g} s"
+    )
+    series = Table(title="server over time")
+    for column in ("min", "RSS MB", "fds", "workers' RSS MB"):
+        series.add_column(column, justify="right")
+    shown = -60.0
+    for sample in report.samples:
+        if sample.at_s - shown >= 30 or sample is report.samples[-1]:
+            shown = sample.at_s
+            series.add_row(f"{sample.at_s / 60:.1f}", f"{sample.rss_mb}", f"{sample.fds}", f"{sample.children_rss_mb}")
+    console.print(series)
+    table = Table(title="S1 goals")
+    for column in ("measure", "value", "goal", "ok"):
+        table.add_column(column)
+
+    def row(name: str, value: str, goal: str, ok: bool | None) -> None:
+        table.add_row(name, value, goal, "-" if ok is None else ("[green]yes[/]" if ok else "[red]NO[/]"))
+
+    row("RSS growth after warm-up",
+        f"{report.rss_growth:+.1%} ({report.rss_at_warm_up_mb} -> {report.rss_at_end_mb} MB after "
+        f"{report.warm_up_s / 60:.1f} min; {report.rss_slope_mb_per_min:+.2f} MB/min)",
+        "<= 10%", report.rss_growth <= RSS_GROWTH_GOAL)  # fmt: skip
+    row("file descriptors", f"{report.fds_at_warm_up} -> {report.fds_at_end} (max {report.fds_max_after})",
+        "flat", report.fds_flat)  # fmt: skip
+    row("events lost", f"{report.events_lost:,} ({report.events_lost_silently:,} without a RESYNC; "
+        f"{report.resyncs} RESYNCs; {report.events_received:,} received by {report.subscribers_connected}/"
+        f"{load.subscribers}; {report.subscriptions_ended} ended by an error)",
+        "0", report.events_lost == 0 and report.subscriptions_ended == 0)  # fmt: skip
+    row("queries", f"{report.queries:,}, {report.queries_failed} failed", "0 failed", report.queries_failed == 0)
+    row("query p99 per minute (ms)", ", ".join(f"{v:g}" for v in report.p99_ms_per_minute), "-", None)
+    row("index == disk", f"{report.index}", "equal", bool(report.index.get("equal")))
+    row("churn", ", ".join(f"{k} {v}" for k, v in report.churn.items()) + f"; {report.syncs_requested} syncs",
+        "-", None)  # fmt: skip
+    console.print(table)
+
+
+def _parser() -> argparse.ArgumentParser:
+    defaults = SoakLoad()
+    parser = argparse.ArgumentParser(prog="python -m bench soak", description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=defaults.minutes)
+    parser.add_argument("--subscribers", type=int, default=defaults.subscribers)
+    parser.add_argument("--clients", type=int, default=defaults.clients, help="query clients")
+    parser.add_argument("--rate", type=float, default=defaults.rate_per_client, help="queries per second per client")
+    parser.add_argument("--files", type=int, default=defaults.files)
+    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the JSON report")
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "gql_media_bench")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    console = Console() if Console().is_terminal else Console(width=150)
+    load = SoakLoad(minutes=args.minutes, subscribers=args.subscribers, clients=args.clients,
+                    rate_per_client=args.rate, files=args.files, folders=max(1, args.files // 20))  # fmt: skip
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    report = run_soak(load, args.workdir, console.log)
+    render(report, console)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+    console.print(f"report written to {args.output}")
+    return 0 if report.ok else 1
+
+
+def measure_s1(bench: Bench) -> Row:
+    """S1 in the bench's table: the soak for the run's ``soak_minutes`` (1 in ``--quick``), at the issue's load."""
+    load = SoakLoad(minutes=bench.sizes.soak_minutes)
+    report = run_soak(load, bench.workdir, bench.log)
+    render(report, Console(width=150))
+    row = Row("S1", f"soak {load.minutes:g} min: RSS growth after warm-up", "<= 10%; fds flat; 0 lost; index == disk")
+    row.value, row.unit, row.ok, row.reps = round(report.rss_growth * 100, 1), "% RSS", report.ok, 1
+    row.note = (f"RSS {report.rss_at_warm_up_mb} -> {report.rss_at_end_mb} MB, fds {report.fds_at_warm_up} -> "
+                f"{report.fds_at_end}, {report.events_lost} events lost, {report.queries_failed}/{report.queries} "
+                f"queries failed, index == disk: {report.index.get('equal')}")  # fmt: skip
+    row.extra = {"soak": report.to_json()}
+    return row
