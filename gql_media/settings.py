@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     max_query_depth: int = 15
     max_aliases: int = 100
     max_tokens: int = 10_000
+    # The executor's fast paths (api/execution.py); off, the API runs on graphql-core's and
+    # Strawberry's plain paths (same results, slower): for a library upgrade or to rule them out.
+    fast_paths: bool = True
     frontend_dir: Path = Field(default_factory=_default_frontend_dir)
 
     # Scale-out.

@@ -8,6 +8,7 @@ from gql_media.adapters.store.reads import VideoQuery
 from gql_media.api.context import Access
 from gql_media.api.downloads import HlsDownload, hls_downloads
 from gql_media.api.ids import FOLDER, SYNC_JOB, VIDEO, from_global_id
+from gql_media.api.paging import page_size
 from gql_media.api.paths import find_root, resolve_path
 from gql_media.api.types import (
     Folder,
@@ -20,7 +21,6 @@ from gql_media.api.types import (
     VideoOrder,
     WatcherStatus,
     described,
-    page_size,
     video_connection,
 )
 from gql_media.core import models

@@ -15,7 +15,7 @@ from gql_media.api.context import Access
 from gql_media.api.errors import ApiError
 from gql_media.api.ids import SYNC_JOB, from_global_id
 from gql_media.api.paths import find_root, resolve_path
-from gql_media.api.types import Info, LibraryChange, SyncProgress, WatcherStatus, described_subscription
+from gql_media.api.types import Info, LibraryChange, SyncProgress, WatcherStatus, described
 from gql_media.core import models
 
 _last_progress: tuple[models.SyncProgress, SyncProgress] | None = None
@@ -48,9 +48,10 @@ def change_matches(change: models.LibraryChange, root_id: int | None, under: str
 
 @strawberry.type
 class Subscription:
-    @described_subscription(
-        description="All jobs when jobId is null; for a given job: its current state first, and the stream "
-        "ends after its terminal event."
+    @described(
+        "All jobs when jobId is null; for a given job: its current state first, and the stream ends after its "
+        "terminal event.",
+        strawberry.subscription,
     )
     async def sync_progress(
         self, info: Info, job_id: strawberry.ID | None = None
@@ -79,8 +80,9 @@ class Subscription:
         finally:
             await subscription.aclose()
 
-    @described_subscription(
-        description="One event per added/updated/removed/moved folder or video; a RESYNC when events were lost."
+    @described(
+        "One event per added/updated/removed/moved folder or video; a RESYNC when events were lost.",
+        strawberry.subscription,
     )
     async def library_changed(
         self, info: Info, root_path: str | None = None, under_path: str | None = None
@@ -105,7 +107,7 @@ class Subscription:
         finally:
             await subscription.aclose()
 
-    @described_subscription(description="The watcher's state now, then on every change.")
+    @described("The watcher's state now, then on every change.", strawberry.subscription)
     async def watcher_status(self, info: Info) -> AsyncGenerator[WatcherStatus, None]:
         context = info.context
         context.require(Access.WRITE)

@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import math
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, NewType, TypeVar, cast
 
 import strawberry
-from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from gql_media.adapters.store.reads import (
-    DescendantKey,
-    EntryKey,
     FolderRow,
     VideoOrderKey,
     VideoQuery,
@@ -27,43 +23,46 @@ from gql_media.adapters.store.reads import (
 )
 from gql_media.api.context import Context
 from gql_media.api.errors import ApiError
-from gql_media.api.ids import FOLDER, SYNC_JOB, VIDEO, decode_cursor, encode_cursor, to_global_id
+from gql_media.api.ids import FOLDER, SYNC_JOB, VIDEO, to_global_id
+from gql_media.api.paging import (
+    PageInfo,
+    descendant_cursor,
+    descendant_key,
+    entry_cursor,
+    entry_key,
+    page_info,
+    page_size,
+    selects,
+    video_cursor,
+    video_key,
+)
 from gql_media.api.playback import Playback, Subtitle, playback_of, subtitles_of
 from gql_media.core import models
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def described(description: str) -> Callable[[F], F]:
-    """``@described(...)`` that keeps the resolver's type for mypy."""
+def described(description: str, kind: Callable[..., Any] = strawberry.field) -> Callable[[F], F]:
+    """``@described("...")`` for a field with a resolver, keeping the resolver's type for mypy.
+
+    ``kind`` is ``strawberry.field``, ``strawberry.mutation`` or ``strawberry.subscription``.
+    """
 
     def wrap(resolver: F) -> F:
-        return cast(F, strawberry.field(description=description)(resolver))
+        return cast(F, kind(description=description)(resolver))
 
     return wrap
 
 
 def described_mutation(description: str) -> Callable[[F], F]:
-    def wrap(resolver: F) -> F:
-        return cast(F, strawberry.mutation(description=description)(resolver))
-
-    return wrap
-
-
-def described_subscription(description: str) -> Callable[[F], F]:
-    def wrap(resolver: F) -> F:
-        return cast(F, strawberry.subscription(description=description)(resolver))
-
-    return wrap
+    """``described(description, strawberry.mutation)``; kept while mutations.py (another branch's) uses it."""
+    return described(description, strawberry.mutation)
 
 
 Long = NewType("Long", int)
 """64-bit integers (sizes, byte counts, sequences) as JSON numbers."""
 
 Info = strawberry.Info[Context, None]
-
-DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
 
 strawberry.enum(models.VideoStatus, name="VideoStatus")
 VideoStatus = models.VideoStatus
@@ -122,14 +121,6 @@ class VideoFilter:
     root_path: str | None = strawberry.field(default=None, description="Only videos of this library root.")
 
 
-def page_size(first: int | None) -> int:
-    if first is None:
-        return DEFAULT_PAGE_SIZE
-    if first < 0 or first > MAX_PAGE_SIZE:
-        raise ApiError(f"first must be between 0 and {MAX_PAGE_SIZE}", "BAD_PAGE_SIZE")
-    return first
-
-
 def _time_ns(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1e9, UTC)
 
@@ -141,24 +132,6 @@ def _time_s(value: float) -> datetime:
 @strawberry.interface
 class Node:
     id: strawberry.ID
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
-
-
-def _page_info(cursors: list[str], has_next: bool, after: str | None) -> PageInfo:
-    return PageInfo(
-        has_next_page=has_next,
-        # Forward-only pages: there is something before exactly when a cursor was given.
-        has_previous_page=after is not None,
-        start_cursor=cursors[0] if cursors else None,
-        end_cursor=cursors[-1] if cursors else None,
-    )
 
 
 @strawberry.type(description="A folder under a library root; a root is itself a Folder whose parent is null.")
@@ -201,21 +174,15 @@ class Folder(Node):
     @described("Direct children: folders first, then videos, each by name.")
     async def entries(self, info: Info, first: int | None = None, after: str | None = None) -> TreeEntryConnection:
         limit = page_size(first)
-        key = None
-        if after is not None:
-            kind, name, row_id = decode_cursor(after, "entry", 3)
-            if kind not in (0, 1) or not _fits_text(name) or not _fits_id(row_id):
-                raise ApiError(f"invalid cursor {after!r}", "BAD_CURSOR")
-            key = EntryKey(kind=kind, name=name, id=row_id)
+        key = entry_key(after)
         reads = info.context.reads
         page = await reads.entries_page(self.row.id, key, limit)
         parent_id = self.id
         edges = []
         for row in page.rows:
-            kind = 0 if isinstance(row, FolderRow) else 1
             edges.append(
                 TreeEntryEdge(
-                    cursor=encode_cursor("entry", [kind, row.name, row.id]),
+                    cursor=entry_cursor(row),
                     node=Folder.from_row(row) if isinstance(row, FolderRow) else Video.from_row(row, self),
                     parent_id=parent_id,
                 )
@@ -223,19 +190,14 @@ class Folder(Node):
         folder_id = self.row.id
         return TreeEntryConnection(
             edges=edges,
-            page_info=_page_info([e.cursor for e in edges], page.has_next, after),
+            page_info=page_info([e.cursor for e in edges], page.has_next, after),
             count=lambda: reads.count_entries(folder_id),
         )
 
     @described("The whole subtree, depth-first, flat; clients rebuild it with each edge's parentId.")
     async def descendants(self, info: Info, first: int | None = None, after: str | None = None) -> TreeEntryConnection:
         limit = page_size(first)
-        key = None
-        if after is not None:
-            (path,) = decode_cursor(after, f"descendant:{self.row.id}", 1)
-            if not _fits_text(path):
-                raise ApiError(f"invalid cursor {after!r}", "BAD_CURSOR")
-            key = DescendantKey(path=path)
+        key = descendant_key(self.row.id, after)
         reads, loaders = info.context.reads, info.context.loaders
         page = await reads.descendants_page(self.row, key, limit)
         folder_ids = [row_id for kind, row_id, _ in page.rows if kind is models.EntryKind.FOLDER]
@@ -252,7 +214,7 @@ class Folder(Node):
             parent = row.parent_id if isinstance(row, FolderRow) else row.folder_id
             edges.append(
                 TreeEntryEdge(
-                    cursor=encode_cursor(f"descendant:{self.row.id}", [path]),
+                    cursor=descendant_cursor(self.row.id, path),
                     node=entry_node(row),
                     parent_id=None if parent is None else to_global_id(FOLDER, parent),
                 )
@@ -260,7 +222,7 @@ class Folder(Node):
         folder = self.row
         return TreeEntryConnection(
             edges=edges,
-            page_info=_page_info([e.cursor for e in edges], page.has_next, after),
+            page_info=page_info([e.cursor for e in edges], page.has_next, after),
             count=lambda: reads.count_descendants(folder),
         )
 
@@ -391,58 +353,20 @@ class VideoConnection:
         return await self.count()
 
 
-def _selects(selections: Iterable[Selection], path: tuple[str, ...]) -> bool:
-    """Whether ``path`` (field names, fragments looked through) is asked for below ``selections``."""
-    for selection in selections:
-        if isinstance(selection, SelectedField):
-            if selection.name == path[0] and (len(path) == 1 or _selects(selection.selections, path[1:])):
-                return True
-        elif isinstance(selection, FragmentSpread | InlineFragment) and _selects(selection.selections, path):
-            return True
-    return False
-
-
-# A cursor's values must have their columns' types: PostgreSQL rejects any other in a parameter
-# (a str for a BIGINT, a NUL in text, an int past 64 bits), where SQLite would compare anyway.
-_BIGINT = range(-(2**63), 2**63)
-
-
-def _fits_id(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value in _BIGINT
-
-
-def _fits_text(value: object) -> bool:
-    return isinstance(value, str) and "\x00" not in value
-
-
-def _fits_sort_value(key: VideoOrderKey, value: object) -> bool:
-    if key is VideoOrderKey.NAME:
-        return _fits_text(value)
-    if key is VideoOrderKey.DURATION and isinstance(value, float):
-        return math.isfinite(value)
-    return _fits_id(value)
-
-
 async def video_connection(
     info: Info, query: VideoQuery, order_by: VideoOrder | None, first: int | None, after: str | None
 ) -> VideoConnection:
     """A page of videos; the cursor carries the sort key, so it only fits the same order."""
     limit = page_size(first)
     sort = order_by.to_sort() if order_by else VideoSort()
-    cursor_kind = f"video:{sort.key.value}:{'d' if sort.descending else 'a'}"
-    key = None
-    if after is not None:
-        value, row_id = decode_cursor(after, cursor_kind, 2)
-        if not _fits_sort_value(sort.key, value) or not _fits_id(row_id):
-            raise ApiError(f"invalid cursor {after!r}", "BAD_CURSOR")
-        key = (value, row_id)
+    key = video_key(sort, after)
     reads, loaders = info.context.reads, info.context.loaders
     page = await reads.video_page(query, sort, key, limit)
     # The folders of the whole page in one batched read, each built once, when they are asked for:
     # each video's ``folder`` is then a plain lookup instead of an await on the loader.
     folders: dict[int, Folder] = {}
     # ``selected_fields`` holds this field itself (once per alias): look below it.
-    if page.rows and any(_selects(field.selections, ("edges", "node", "folder")) for field in info.selected_fields):
+    if page.rows and any(selects(field.selections, ("edges", "node", "folder")) for field in info.selected_fields):
         found = await reads.folders_by_ids({row.folder_id for row in page.rows})
         loaders.folder.prime_many(found)
         folders = {folder_id: Folder.from_row(row) for folder_id, row in found.items()}
@@ -452,13 +376,13 @@ async def video_connection(
     for r in page.rows:
         edges.append(
             VideoEdge(
-                cursor=encode_cursor(cursor_kind, [sort.value_of(r), r.id]),
+                cursor=video_cursor(sort, r),
                 node=Video.from_row(r, folders.get(r.folder_id)),
             )
         )
     return VideoConnection(
         edges=edges,
-        page_info=_page_info([e.cursor for e in edges], page.has_next, after),
+        page_info=page_info([e.cursor for e in edges], page.has_next, after),
         count=lambda: reads.count_videos(query),
     )
 
