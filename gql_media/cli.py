@@ -78,6 +78,16 @@ def _add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     watch.add_argument("--under", metavar="PATH", help="only changes under this folder")
     status = commands.add_parser("status", parents=[client], help="a running server's watcher, current job and roots")
     status.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+    roots = commands.add_parser("roots", help="list, add or remove library folders of a running server")
+    actions = roots.add_subparsers(dest="roots_command", required=True)
+    listing = actions.add_parser("list", parents=[client], help="the library folders, their videos and sizes")
+    listing.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+    add = actions.add_parser("add", parents=[client], help="add a library folder: indexed and watched at once")
+    add.add_argument("path", metavar="PATH", help="the folder (absolute on the server; a local one is made absolute)")
+    remove = actions.add_parser(
+        "remove", parents=[client], help="forget a library folder added at run time (its files are never touched)"
+    )
+    remove.add_argument("path", metavar="PATH", help="the library folder")
 
 
 def _run_client(args: argparse.Namespace) -> int:
@@ -93,6 +103,12 @@ def _run_client(args: argparse.Namespace) -> int:
         return run.run(run.sync(args.path, full=args.full, wait=args.wait))
     if args.command == "watch":
         return run.run(run.watch(args.under))
+    if args.command == "roots":
+        if args.roots_command == "add":
+            return run.run(run.roots_add(args.path))
+        if args.roots_command == "remove":
+            return run.run(run.roots_remove(args.path))
+        return run.run(run.roots_list(as_json=args.json))
     return run.run(run.status(as_json=args.json))
 
 
@@ -106,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(export_sdl())
         return 0
-    if args.command in ("sync", "watch", "status"):
+    if args.command in ("sync", "watch", "status", "roots"):
         return _run_client(args)
     settings = _settings_from(args)
     if args.command == "scan":

@@ -1,4 +1,4 @@
-"""The client subcommands: ``sync``, ``watch`` and ``status`` against a running server, over GraphQL only.
+"""The client subcommands: ``sync``, ``watch``, ``status`` and ``roots`` against a running server, over GraphQL only.
 
 Exit codes: 0 done (``sync --wait``: the job SUCCEEDED), 1 the job FAILED, 2 it was CANCELLED,
 3 the server could not be reached or refused (the reason is printed), 130 interrupted (Ctrl-C).
@@ -48,6 +48,9 @@ STATUS = f"""query Status {{
   currentSync {{ id state mode trigger paths progress {{ {_PROGRESS_FIELDS} }} }}
   roots {{ name path rootPath videoCount(recursive: true) totalSize(recursive: true) }}
 }}"""
+ROOTS = "query Roots { roots { rootPath videoCount(recursive: true) totalSize(recursive: true) } }"
+ADD_ROOT = "mutation AddRoot($path: String!) { addRoot(path: $path) { rootPath } }"
+REMOVE_ROOT = "mutation RemoveRoot($path: String!) { removeRoot(path: $path) }"
 _ERRORS_SHOWN = 20
 # The last progress event is published just before the job's end is stored: read it a few times.
 _RESULT_READS = 50
@@ -145,6 +148,32 @@ class ClientRun:
             _print_status(data, Console(file=self.out, width=120 if not self.out.isatty() else None))
         return ExitCode.OK
 
+    # ------------------------------------------------------------------ roots
+
+    async def roots_list(self, *, as_json: bool) -> ExitCode:
+        """The library roots with their video counts and sizes: a table, or one JSON document."""
+        async with GraphQLClient(self.address) as client:
+            data = await client.execute(ROOTS)
+        if as_json:
+            self.say(json.dumps(data["roots"], indent=2))
+        else:
+            _print_roots(data["roots"], Console(file=self.out, width=120 if not self.out.isatty() else None))
+        return ExitCode.OK
+
+    async def roots_add(self, path: str) -> ExitCode:
+        """Add a library folder (indexed and watched by the server at once); a refusal says which rule."""
+        async with GraphQLClient(self.address) as client:
+            added = (await client.execute(ADD_ROOT, {"path": _server_path(path)}))["addRoot"]
+        self.say(f"library root added: {added['rootPath']} (indexing; `gql-media status` shows the job)")
+        return ExitCode.OK
+
+    async def roots_remove(self, path: str) -> ExitCode:
+        """Remove a library folder added at run time: the server forgets its index; its files stay."""
+        async with GraphQLClient(self.address) as client:
+            await client.execute(REMOVE_ROOT, {"path": _server_path(path)})
+        self.say(f"library root removed: {_server_path(path)} (its files were not touched)")
+        return ExitCode.OK
+
 
 async def _finished_job(client: GraphQLClient, job_id: str) -> Mapping[str, Any] | None:
     """The job with its errors, once the server has stored its end (a moment after its last event)."""
@@ -188,12 +217,16 @@ def _print_status(data: Mapping[str, Any], console: Console) -> None:
             f"{progress['done']}/{'?' if total is None else total} {counts(progress)}",
         )
     console.print(table)
-    roots = Table(title="roots", title_justify="left")
+    _print_roots(data["roots"], console)
+
+
+def _print_roots(roots: list[Mapping[str, Any]], console: Console) -> None:
+    table = Table(title="roots", title_justify="left")
     for column in ("path", "videos", "size"):
-        roots.add_column(column, justify="right" if column != "path" else "left")
-    for root in data["roots"]:
-        roots.add_row(root["rootPath"], str(root["videoCount"]), _size(int(root["totalSize"])))
-    console.print(roots)
+        table.add_column(column, justify="right" if column != "path" else "left")
+    for root in roots:
+        table.add_row(root["rootPath"], str(root["videoCount"]), _size(int(root["totalSize"])))
+    console.print(table)
 
 
 def _size(size_bytes: int) -> str:

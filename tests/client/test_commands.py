@@ -233,7 +233,7 @@ def test_sync_wait_of_a_failed_job_exits_1(secured: Site) -> None:
 
 def test_help_lists_the_client_commands() -> None:
     done = gql_media("--help", url=None)
-    for command in ("sync", "watch", "status"):
+    for command in ("sync", "watch", "status", "roots"):
         assert command in done.stdout
     sync_help = " ".join(gql_media("sync", "--help", url=None).stdout.split())
     assert "--server" in sync_help and "3 server unreachable or refused" in sync_help
