@@ -7,6 +7,7 @@ import { Banner } from './banner';
 import { announce, mount } from './dom';
 import { Live } from './live';
 import { Player } from './player';
+import { RootsPanel } from './roots';
 import { Search } from './search';
 import { SyncPanel } from './syncPanel';
 import { Tree } from './tree';
@@ -39,10 +40,17 @@ async function loadStatus(): Promise<void> {
   syncPanel.showLatest(r.currentSync ?? r.syncJobs[0]);
 }
 
+// Library folders: added and removed by path (its own markup, after the sync/watcher bar).
+const rootsPanel = new RootsPanel(document.querySelector('.bar')!, {
+  showError,
+  announce: (text) => announce(els.announcer, text),
+  onChanged: (reason) => void live.refreshAll(reason),
+});
+
 const live = new Live(els, {
   showError,
-  listeners: [search, tree, player],
-  refreshers: [() => tree.refresh(), () => search.refresh(), loadStatus],
+  listeners: [search, tree, player, rootsPanel],
+  refreshers: [() => tree.refresh(), () => search.refresh(), loadStatus, rootsPanel.refresh],
   onProgress: syncPanel.showProgress,
   onWatcher: watcherPanel.show,
 });
@@ -52,7 +60,7 @@ new Auth(els, () => {
 });
 
 live.start();
-Promise.all([tree.load(), loadStatus().catch(showError)])
+Promise.all([tree.load(), loadStatus().catch(showError), rootsPanel.refresh().catch(showError)])
   .catch(showError)
   .finally(() => {
     live.initialDone = true;
