@@ -1,6 +1,7 @@
 // The page's markup and the elements the other modules are handed. Nothing here holds state.
 
 const LAYOUT = `
+<a class="skip-link" href="#library" data-testid="skip-link">Skip to the library</a>
 <header class="top">
   <h1><span class="logo" aria-hidden="true">▶</span> gql_media</h1>
   <div class="search-box" role="search">
@@ -40,7 +41,7 @@ const LAYOUT = `
 </section>
 <main>
   <div class="banner error" data-testid="error-banner" hidden></div>
-  <section class="library" aria-label="Library">
+  <section class="library" id="library" aria-label="Library">
     <ul class="tree" role="tree" aria-label="Library folders and videos" data-testid="tree"></ul>
     <div class="results" data-testid="search-results" hidden>
       <div class="results-head" data-testid="search-count"></div>
@@ -119,6 +120,14 @@ export function mount(app: HTMLElement): Els {
     return el;
   };
   const byId = <T extends Element>(id: string): T => $<T>(`[data-testid="${id}"]`);
+  // The skip link lands on the list's tab stop (the tree's, or the results' while searching).
+  $<HTMLAnchorElement>('.skip-link').addEventListener('click', (ev) => {
+    const items = app.querySelectorAll<HTMLElement>('.library [role="treeitem"][tabindex="0"]');
+    const target = [...items].find((el) => el.offsetParent !== null);
+    if (!target) return;
+    ev.preventDefault();
+    target.focus();
+  });
   return {
     app,
     tree: byId('tree'),

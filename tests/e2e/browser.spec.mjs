@@ -189,6 +189,10 @@ function focused(p) {
       count: Number(el.querySelector('[data-testid="folder-count"]')?.textContent ?? 0),
       // A <video> draws the focus on its own controls.
       ring: el.tagName === 'VIDEO' || (cs.outlineStyle !== 'none' && parseFloat(cs.outlineWidth) > 0),
+      onScreen: (() => {
+        const r = el.getBoundingClientRect();
+        return r.width > 0 && r.height > 0 && r.bottom > 0 && r.right > 0 && r.top < innerHeight && r.left < innerWidth;
+      })(),
     };
   });
 }
@@ -348,16 +352,27 @@ test('web UI: tree, thumbnails, live add/remove, sync progress, playback and see
 
   await t.test('keyboard only: walk the tree into a folder to a video and play it', async () => {
     const before = await page.$eval(sel.player, (v) => v.dataset.videoId);
-    // From a fresh load, Tab from the top of the page to the tree (one tab stop for the whole tree).
+    // From a fresh load: the first Tab stop is the skip link, and it lands in the tree.
     await page.reload({ waitUntil: 'domcontentloaded' });
     await page.waitForSelector(sel.videoRow, { timeout: 20_000 });
-    let f = null;
-    for (let i = 0; i < 20 && f?.role !== 'treeitem'; i++) {
-      await page.keyboard.press('Tab');
+    await page.waitForSelector('[role="tree"] [role="treeitem"][tabindex="0"]', { timeout: 10_000 });
+    await page.keyboard.press('Tab');
+    let f = await focused(page);
+    assert.equal(f?.testid, 'skip-link', `the first Tab stop is ${JSON.stringify(f)}`);
+    assert.ok(f.ring && f.onScreen, 'the focused skip link does not show');
+    await page.keyboard.press('Enter');
+    assert.equal((await focused(page))?.role, 'treeitem', 'the skip link did not land in the tree');
+    // Back up through every control to the skip link: the focus shows on each one.
+    for (let i = 0; i < 20; i++) {
+      await page.keyboard.press('Shift+Tab');
       f = await focused(page);
-      assert.ok(!f || f.ring, `focus is not visible on ${JSON.stringify(f)}`);
+      assert.ok(f && f.ring && f.onScreen, `focus is not visible on ${JSON.stringify(f)}`);
+      if (f.testid === 'skip-link') break;
     }
-    assert.equal(f?.role, 'treeitem', 'Tab never reached the tree');
+    assert.equal(f?.testid, 'skip-link', 'Shift+Tab did not get back to the top');
+    await page.keyboard.press('Enter');
+    f = await focused(page);
+    assert.equal(f?.role, 'treeitem', 'the skip link did not land in the tree');
     await page.keyboard.press('Home');
     // Down through the items; open the first folder that has videos and go into it, play the
     // first video found below the top level.
