@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -157,3 +157,16 @@ async def test_a_change_event_drops_the_sources_files(tmp_path: Path, clips: dic
 
     await rig.service.follow_changes(changes())
     assert [p.parent.parent.name for p in _files(rig.cache)] == ["1"]
+
+
+async def test_a_seek_elsewhere_cancels_the_read_ahead(tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]) -> None:
+    rig = await _rig(tmp_path, preset="veryslow", segment_s=1.0, read_ahead=1)
+    rigs.append(rig)
+    source = _source(1, clips["slow"])
+    first = await rig.service.segment(source, 0)
+    # Segment 1 is being made ahead; the viewer jumps to segment 4 instead.
+    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "segment 1 made ahead")
+    rig.service.settings = replace(rig.service.settings, read_ahead=0)  # nothing more ahead after the seek
+    fourth = await rig.service.segment(source, 4)
+    assert rig.workers.replaced_workers == 1  # the read-ahead's worker was stopped
+    assert sorted(p.name for p in _files(rig.cache)) == sorted([first.name, fourth.name])
