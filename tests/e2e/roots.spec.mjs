@@ -1,0 +1,73 @@
+// Library folders in the web UI (issue 15): add one by path, see it in the tree, a refusal shown
+// with its code, remove it. tests/e2e/test_roots_browser.py starts the server and checks the files.
+//
+//   GQL_MEDIA_E2E_URL=... GQL_MEDIA_E2E_LIBRARY=... GQL_MEDIA_E2E_EXTRA=... node --test tests/e2e/roots.spec.mjs
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const repo = resolve(here, '../..');
+const require = createRequire(join(repo, 'frontend-example', 'package.json'));
+const { chromium } = require('playwright-core');
+
+const BASE = (process.env.GQL_MEDIA_E2E_URL ?? '').replace(/\/$/, '');
+const LIBRARY = process.env.GQL_MEDIA_E2E_LIBRARY ?? '';
+const EXTRA = process.env.GQL_MEDIA_E2E_EXTRA ?? '';
+const ARTIFACTS = process.env.GQL_MEDIA_E2E_ARTIFACTS ?? join(repo, 'test-artifacts');
+const skip = !BASE ? 'set GQL_MEDIA_E2E_URL (tests/e2e/test_roots_browser.py does)' : false;
+
+const rootItem = (path) => `[data-testid="root-list"] li[data-root=${JSON.stringify(path)}]`;
+const folderRow = (name) => `[data-testid="folder-row"][data-name=${JSON.stringify(name)}]`;
+
+let browser;
+let page;
+const pageErrors = [];
+
+before(async () => {
+  if (skip) return;
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const executablePath = process.env.CHROMIUM ?? execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
+  browser = await chromium.launch({ executablePath, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu'], timeout: 60_000 });
+  page = await (await browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  page.on('dialog', (d) => void d.accept());
+});
+
+after(async () => {
+  if (page && !page.isClosed()) await page.screenshot({ path: join(ARTIFACTS, 'e2e-roots.png'), fullPage: true }).catch(() => {});
+  await browser?.close();
+});
+
+test('a library folder is added by path, refused with a reason, and removed', { skip, timeout: 240_000 }, async () => {
+  await page.goto(BASE + '/');
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 60_000 });
+  await page.click('[data-testid="roots-panel"] summary');
+  await page.waitForSelector(rootItem(LIBRARY), { timeout: 30_000 });
+
+  await page.fill('[data-testid="root-path"]', EXTRA);
+  await page.click('[data-testid="root-add"]');
+  await page.waitForSelector(rootItem(EXTRA), { timeout: 30_000 });
+  // The page refetched on ROOT_ADDED: the new root's folder is in the tree.
+  const extraName = EXTRA.split('/').pop();
+  await page.waitForSelector(folderRow(extraName), { timeout: 60_000 });
+  assert.match(await page.textContent('[data-testid="root-message"]'), /^Added /);
+
+  await page.fill('[data-testid="root-path"]', `${LIBRARY}/inside`);
+  await page.click('[data-testid="root-add"]');
+  await page.waitForFunction(() => /ROOT_OVERLAP/.test(document.querySelector('[data-testid="root-message"]')?.textContent ?? ''), null, { timeout: 30_000 });
+  assert.equal(await page.getAttribute('[data-testid="root-message"]', 'role'), 'alert');
+
+  await page.click(`${rootItem(EXTRA)} [data-testid="root-remove"]`);
+  await page.waitForSelector(rootItem(EXTRA), { state: 'detached', timeout: 30_000 });
+  await page.waitForSelector(folderRow(extraName), { state: 'detached', timeout: 60_000 });
+  assert.match(await page.textContent('[data-testid="root-message"]'), /files were not touched/);
+  // The folder from the command line has no way out but its configuration.
+  await page.click(`${rootItem(LIBRARY)} [data-testid="root-remove"]`);
+  await page.waitForFunction(() => /ROOT_FROM_CONFIG/.test(document.querySelector('[data-testid="root-message"]')?.textContent ?? ''), null, { timeout: 30_000 });
+  assert.deepEqual(pageErrors, []);
+});
