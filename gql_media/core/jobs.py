@@ -5,8 +5,7 @@ merges into the single queued job. Jobs can be cancelled (queued: at once; runni
 batches). Every job is kept in the job store for the API. A running job is seen by the sync
 engine and the steps after it as a ``ports.RunningJob``; the GC is held off old objects around it.
 
-About 400 lines, one idea: the queue, a job's state and its running view share one lifetime and
-one lock, and split apart they would reach into each other's fields.
+A job's own state (counts, errors, throttled progress) is ``job_state.ActiveJob``.
 """
 
 from __future__ import annotations
@@ -15,22 +14,19 @@ import asyncio
 import contextlib
 import logging
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from gql_media.core.gc_hold import old_objects_left_alone
+from gql_media.core.job_state import ActiveJob, now_utc
 from gql_media.core.models import (
     JobState,
     LibraryChange,
     Root,
     Scope,
-    SyncErrorInfo,
     SyncJob,
     SyncMode,
     SyncPhase,
-    SyncProgress,
     SyncRequest,
     SyncTarget,
     SyncTrigger,
@@ -42,127 +38,15 @@ from gql_media.core.sync import SyncEngine
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_INTERVAL_S = 0.1
-MAX_ERRORS_KEPT = 1000
-
 
 class PathOutsideRoots(ValueError):
     """A path that lies in no library root."""
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-class _ActiveJob:
-    """A queued or running job: mutable while it lives, published as ``SyncJob`` snapshots."""
-
-    def __init__(
-        self,
-        job_id: int,
-        request: SyncRequest,
-        scopes: list[Scope],
-        paths: list[str],
-        publish: Callable[[SyncProgress], Awaitable[None]],
-    ) -> None:
-        self.id = job_id
-        self._publish_progress = publish
-        self.mode = request.mode
-        self.trigger = request.trigger
-        self.scopes = scopes
-        self.paths = paths
-        self.state = JobState.QUEUED
-        self.created_at = now_utc()
-        self.started_at: datetime | None = None
-        self.finished_at: datetime | None = None
-        self.errors: list[SyncErrorInfo] = []
-        self.failed = 0
-        self.added = self.updated = self.removed = self.moved = 0
-        self.phase = SyncPhase.SCANNING
-        self.done = 0
-        self.total: int | None = None
-        self.current_path: str | None = None
-        self.sequence = 0
-        self.cancel_requested = False
-        self.finished = asyncio.Event()
-        self._started_monotonic: float | None = None
-        self._last_report = 0.0
-
-    def merge(self, request: SyncRequest, scopes: list[Scope], paths: list[str]) -> None:
-        if request.mode is SyncMode.FULL:
-            self.mode = SyncMode.FULL
-        self.scopes = minimal_scopes([*self.scopes, *scopes])
-        self.paths = list(dict.fromkeys([*self.paths, *paths]))
-
-    def covers(self, scopes: Sequence[Scope]) -> bool:
-        return all(any(mine.covers(s) for mine in self.scopes) for s in scopes)
-
-    def progress(self) -> SyncProgress:
-        elapsed = 0.0 if self._started_monotonic is None else time.monotonic() - self._started_monotonic
-        return SyncProgress(
-            job_id=self.id,
-            sequence=self.sequence,
-            state=self.state,
-            phase=self.phase,
-            done=self.done,
-            total=self.total,
-            current_path=self.current_path,
-            added=self.added,
-            updated=self.updated,
-            removed=self.removed,
-            moved=self.moved,
-            failed=self.failed,
-            elapsed_s=round(elapsed, 3),
-        )
-
-    def snapshot(self) -> SyncJob:
-        return SyncJob(
-            id=self.id,
-            mode=self.mode,
-            trigger=self.trigger,
-            paths=tuple(self.paths),
-            state=self.state,
-            created_at=self.created_at,
-            started_at=self.started_at,
-            finished_at=self.finished_at,
-            progress=self.progress(),
-            errors=tuple(self.errors),
-        )
-
-    def mark_started(self) -> None:
-        self.state = JobState.RUNNING
-        self.started_at = now_utc()
-        self._started_monotonic = time.monotonic()
-
-    def add_error(self, path: str, message: str) -> None:
-        self.failed += 1
-        if len(self.errors) < MAX_ERRORS_KEPT:
-            self.errors.append(SyncErrorInfo(path, message))
-
-    def check_cancelled(self) -> None:
-        if self.cancel_requested:
-            raise JobCancelled
-
-    async def report(self, phase: SyncPhase, done: int, total: int | None, current_path: str | None = None) -> None:
-        """Record progress; publish it when the phase changed or ~100 ms passed since the last event."""
-        changed_phase = phase is not self.phase
-        self.phase, self.done, self.total = phase, done, total
-        if current_path is not None:
-            self.current_path = current_path
-        now = time.monotonic()
-        if changed_phase or self.sequence == 0 or now - self._last_report >= PROGRESS_INTERVAL_S:
-            self._last_report = now
-            await self.publish()
-
-    async def publish(self) -> None:
-        self.sequence += 1
-        await self._publish_progress(self.progress())
-
-
 class _RunningJob:
     """The running job as the sync engine and the steps after it see it (``ports.RunningJob``)."""
 
-    def __init__(self, runner: JobRunner, job: _ActiveJob) -> None:
+    def __init__(self, runner: JobRunner, job: ActiveJob) -> None:
         self._runner = runner
         self._job = job
         self._changed: list[int] = []
@@ -238,14 +122,14 @@ class JobRunner:
         self.roots = list(roots)
         self.steps = list(steps)
         self.on_finished = on_finished
-        self._running: _ActiveJob | None = None
-        self._queued: _ActiveJob | None = None
+        self._running: ActiveJob | None = None
+        self._queued: ActiveJob | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._submit_lock = asyncio.Lock()
         # Held while a job runs: ``exclusive`` waits for it (a root's index is forgotten between jobs).
         self._run_lock = asyncio.Lock()
-        self._recent: dict[int, _ActiveJob] = {}
+        self._recent: dict[int, ActiveJob] = {}
 
     async def start(self) -> None:
         if self._task is None:
@@ -341,7 +225,7 @@ class JobRunner:
                 self._queued.merge(request, scopes, paths)
                 await self.jobs.save_job(self._queued.snapshot())
                 return self._queued.snapshot()
-            job = _ActiveJob(await self.jobs.next_job_id(), request, scopes, paths, self.bus.publish_progress)
+            job = ActiveJob(await self.jobs.next_job_id(), request, scopes, paths, self.bus.publish_progress)
             self._queued = job
             self._recent[job.id] = job
             await self.jobs.save_job(job.snapshot())
@@ -408,7 +292,7 @@ class JobRunner:
             finally:
                 self._running = None
 
-    async def _run(self, job: _ActiveJob) -> None:
+    async def _run(self, job: ActiveJob) -> None:
         job.mark_started()
         await self.jobs.save_job(job.snapshot())
         running = _RunningJob(self, job)
@@ -432,7 +316,7 @@ class JobRunner:
             job.add_error("", f"sync failed: {type(exc).__name__}: {exc}")
         await self._finish(job)
 
-    async def _finish(self, job: _ActiveJob) -> None:
+    async def _finish(self, job: ActiveJob) -> None:
         job.phase = SyncPhase.DONE
         if job.finished_at is None:
             job.finished_at = now_utc()
