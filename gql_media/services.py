@@ -205,7 +205,7 @@ def _workers_opener(
     """How to build the job runner, the watcher and the media work: once with SQLite, each term on PostgreSQL."""
 
     async def open_workers(stack: contextlib.AsyncExitStack, on_status: StatusCallback) -> Workers:
-        work = await _open_media(settings, db, stack) if media else None
+        work = await _open_media(settings, db, [root.path for root in roots], stack) if media else None
         steps: list[JobStep] = list(work.steps()) if work is not None else []
         runner = JobRunner(engine=engine, jobs=jobs, bus=bus, roots=roots, steps=steps)
         # Jobs a previous process (or leader) left QUEUED or RUNNING are marked FAILED here, never run again.
@@ -285,10 +285,11 @@ def _watch_service(
     )
 
 
-async def _open_media(settings: Settings, db: Db, stack: contextlib.AsyncExitStack) -> MediaWork:
+async def _open_media(settings: Settings, db: Db, root_paths: list[str], stack: contextlib.AsyncExitStack) -> MediaWork:
     settings.thumbnails_dir.mkdir(parents=True, exist_ok=True)
     # A merge killed with the last process left its temp file; nothing runs yet, so all are stale.
-    removed = await asyncio.to_thread(remove_stale_temp_files, [*settings.root_paths, settings.thumbnails_dir])
+    # Every root: those added at run time too.
+    removed = await asyncio.to_thread(remove_stale_temp_files, [*root_paths, settings.thumbnails_dir])
     if removed:
         logger.info("removed %d temp files left by an interrupted merge", len(removed))
     await asyncio.to_thread(

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from gql_media.adapters.demo import ClipSpec, encode_clip
 from gql_media.core.models import ChangeKind, LibraryChange
 from gql_media.settings import Settings
 from tests.api.conftest import Api, open_api, write_tree
@@ -230,3 +231,51 @@ async def test_a_token_is_needed(make_settings: Callable[..., Settings], library
         assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
         await api.data(ADD, {"p": str(extra)}, token="tok")
         assert (await api.data(REMOVE, {"p": str(extra)}, token="tok"))["removeRoot"] is True
+
+
+async def test_remove_drops_thumbnails_and_the_playback_cache(
+    make_settings: Callable[..., Settings], library: Path, tmp_path: Path
+) -> None:
+    """With media work: the removed root's thumbnails and transcode cache go, its video stays on disk."""
+    clip = encode_clip(tmp_path / "shows" / "pilot.mp4", ClipSpec(width_px=64, height_px=48, fps=10, duration_s=1.0))
+    shows = clip.parent
+    write_tree(library)
+    async with open_api(make_settings(media_workers=1), media=True) as api:
+        await api.data(ADD, {"p": str(shows)})
+        thumbnails = api.settings.thumbnails_dir
+
+        async def thumbnail_made() -> list[Path]:
+            return [p for p in thumbnails.iterdir() if p.name.split("-", 1)[0].isdigit()]
+
+        made = await until(thumbnail_made, "the new root's thumbnail")
+        async with api.services.db.reading() as conn:
+            row = await conn.fetch_one("SELECT id FROM videos WHERE path = 'pilot.mp4'")
+        assert row is not None
+        video_id = int(row[0])
+        assert all(p.name.startswith(f"{video_id}-") for p in made)
+        # A segment in the playback cache, made as the streaming service makes them.
+        playback = api.services.playback
+        assert playback is not None
+        segment = playback.cache.path_for(str(video_id), "remux", "0.ts")
+        temp = playback.cache.temp_path(segment)
+        temp.write_bytes(b"\x47" * 188)
+        playback.cache.commit(temp, segment)
+
+        assert (await api.data(REMOVE, {"p": str(shows)}))["removeRoot"] is True
+
+        async def cache_dropped() -> bool:
+            return not segment.exists() and not segment.parent.parent.exists()
+
+        await until(cache_dropped, "the playback cache of the removed video dropped")
+        assert await thumbnail_made() == []
+        assert clip.read_bytes()[:8] and clip.exists()
+
+
+async def test_off_loopback_without_a_token_both_are_refused(
+    make_settings: Callable[..., Settings], library: Path, extra: Path
+) -> None:
+    async with open_api(make_settings(host="0.0.0.0")) as api:
+        for query in (ADD, REMOVE):
+            body = await api.post(query, {"p": str(extra)})
+            assert body["errors"][0]["extensions"]["code"] == "READ_ONLY", body
+        assert [r["name"] for r in (await api.data(ROOTS))["roots"]] == ["library"]
