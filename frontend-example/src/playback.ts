@@ -1,7 +1,7 @@
 // Playback of one video: ask the server how (Video.playback), then play the file (DIRECT) or its
 // HLS stream (REMUX / TRANSCODE: natively where the browser plays HLS, else with hls.js), show
 // the method and its reason, offer the subtitle tracks, and say so when it fails: never a black box.
-import Hls from 'hls.js';
+import type Hls from 'hls.js';
 import * as api from './api';
 import { httpish } from './dom';
 import { h } from './format';
@@ -119,11 +119,11 @@ export class Playback {
       this.fail('this video is no longer in the library');
       return;
     }
-    this.attach(node.playback);
     this.setSubtitles(node.subtitles);
+    await this.attach(id, node.playback);
   }
 
-  private attach(p: PlaybackInfo): void {
+  private async attach(id: string, p: PlaybackInfo): Promise<void> {
     this.detach();
     const video = this.video;
     video.dataset.playbackMethod = p.method;
@@ -135,17 +135,21 @@ export class Playback {
     const url = httpish(p.url);
     if (p.method === 'DIRECT' || video.canPlayType('application/vnd.apple.mpegurl') !== '') {
       video.src = url; // the file, or HLS where the browser plays it natively (Safari)
-    } else if (Hls.isSupported()) {
-      const hls = new Hls({ maxBufferLength: 20 });
-      hls.on(Hls.Events.ERROR, (_event, data) => {
+    } else {
+      // hls.js is loaded only when a stream needs it: the page itself stays small.
+      const { default: HlsPlayer } = await import('hls.js');
+      if (this.current !== id) return;
+      if (!HlsPlayer.isSupported()) {
+        this.fail('this browser plays neither HLS nor Media Source Extensions');
+        return;
+      }
+      const hls = new HlsPlayer({ maxBufferLength: 20 });
+      hls.on(HlsPlayer.Events.ERROR, (_event, data) => {
         if (data.fatal) this.fail(`the stream stopped: ${data.details}`);
       });
       hls.loadSource(url);
       hls.attachMedia(video);
       this.hls = hls;
-    } else {
-      this.fail('this browser plays neither HLS nor Media Source Extensions');
-      return;
     }
     video.play().catch(() => {
       /* autoplay may be refused; the controls are there */
