@@ -162,7 +162,7 @@ async function assertAxe(p, label) {
 async function smallTargets(p) {
   return p.evaluate((min) => {
     const small = [];
-    for (const el of document.querySelectorAll('button, select, input, a[href], [role="treeitem"], [role="switch"]')) {
+    for (const el of document.querySelectorAll('button, select, input, a[href], summary, [role="treeitem"], [role="switch"]')) {
       const r = el.getBoundingClientRect();
       if (!r.width || !r.height || el.closest('[hidden], dialog:not([open])')) continue;
       if (r.width < min || r.height < min) {
