@@ -21,7 +21,7 @@ from typing import Any
 import av
 from PIL import Image, ImageDraw
 
-from bench.measures import Bench, Row
+from bench.measures import QUICK, Bench, Row
 from gql_media.adapters.media.transcode import PyAvSegmentWorkers
 from gql_media.core.models import VideoStatus
 from gql_media.core.playback import PlaybackMethod
@@ -97,6 +97,8 @@ def _repeat(base: Path, output: Path, times: int) -> None:
 
 
 def _source(bench: Bench, name: str, codec: str, audio_codec: str, height: int, seconds: int) -> Path:
+    if bench.sizes is QUICK:  # a smoke run: small sources, the same steps
+        height, seconds, name = 360, min(seconds, 60), f"quick {name}"
     folder = bench.workdir / "playback"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
