@@ -228,13 +228,10 @@ async def _runner_idle(services: Any, timeout_s: float = 600) -> None:
     raise RuntimeError("the job runner stayed busy")
 
 
-def measure_p5(bench: Bench) -> Row:
-    library = bench.main_library()
-    data_dir = bench.fresh_data_dir("p5")
-    scan_into([library.root], data_dir)
-    reps = bench.sizes.page_reps
-    ours: list[float] = []
-    with ServerProcess([library.root], data_dir, watch=False) as server, httpx.Client(timeout=60) as client:
+def _page_times(library: Library, data_dir: Path, reps: int, env: dict[str, str]) -> list[float]:
+    """Seconds per request of the 500-video page from a real server started with ``env``."""
+    times: list[float] = []
+    with ServerProcess([library.root], data_dir, watch=False, env=env) as server, httpx.Client(timeout=60) as client:
         server.wait_idle()
         body = {"query": PAGE_QUERY, "variables": {"first": 500}}
         for rep in range(reps + 3):
@@ -245,17 +242,32 @@ def measure_p5(bench: Bench) -> Row:
             if rep == 0 and len(response.json()["data"]["videos"]["edges"]) != 500:
                 raise RuntimeError("the page does not hold 500 videos")
             if rep >= 3:
-                ours.append(elapsed)
+                times.append(elapsed)
+    return times
+
+
+def measure_p5(bench: Bench) -> Row:
+    """The page with the executor's fast paths (the row's ratio) and without (GQL_MEDIA_FAST_PATHS=false, its note)."""
+    library = bench.main_library()
+    data_dir = bench.fresh_data_dir("p5")
+    scan_into([library.root], data_dir)
+    reps = bench.sizes.page_reps
+    ours = _page_times(library, data_dir, reps, {})
+    plain = _page_times(library, data_dir, reps, {"GQL_MEDIA_FAST_PATHS": "false"})
     reference = _reference_page(data_dir / "library.db", 500, reps)
     counts = asyncio.run(_statement_counts(library, data_dir))
     row = Row("P5", f"GraphQL page of 500 videos + folders over HTTP vs json.dumps of the rows, {library.files:,}",
               "<= 8; equal statements")  # fmt: skip
     row.ours_s, row.reference_s = statistics.median(ours), statistics.median(reference)
     row.ratio = row.ours_s / row.reference_s
+    plain_ratio = statistics.median(plain) / row.reference_s
     row.ok = row.ratio <= 8 and counts[10] == counts[500]
     row.n, row.reps = 500, reps
-    row.note = f"SQL statements: {counts[10]} for 10, {counts[500]} for 500"
-    row.extra = {"statements_10": counts[10], "statements_500": counts[500]}
+    row.note = (f"fast paths off: {plain_ratio:.2f} ({statistics.median(plain) * 1000:.1f} ms); "
+                f"SQL statements: {counts[10]} for 10, {counts[500]} for 500")  # fmt: skip
+    row.extra = {"statements_10": counts[10], "statements_500": counts[500],
+                 "ratio_fast_paths_off": round(plain_ratio, 3),
+                 "ours_fast_paths_off_s": round(statistics.median(plain), 5)}  # fmt: skip
     return row
 
 

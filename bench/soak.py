@@ -45,7 +45,8 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent / "soak-results.json"
 SAMPLE_EVERY_S = 5.0
 WARM_UP_MAX_S = 300.0
 RSS_GROWTH_GOAL = 0.10
-FDS_SLACK = 5  # "flat": a few sockets in flight at the moment of a sample
+FDS_SLACK = 5  # "flat": the median of the last samples within a few of the first ones after the warm-up
+FDS_WINDOW = 6  # samples (30 s) per median: sockets and SQLite connections come and go with the load
 SYNC_MUTATION = "mutation { syncLibrary(mode: FULL) { id } }"
 
 
@@ -204,9 +205,9 @@ class SoakReport:
     rss_at_end_mb: float = 0.0
     rss_growth: float = 0.0
     rss_slope_mb_per_min: float = 0.0
-    fds_at_warm_up: int = 0
+    fds_at_warm_up: float = 0
     fds_max_after: int = 0
-    fds_at_end: int = 0
+    fds_at_end: float = 0
     p99_ms_per_minute: list[float] = field(default_factory=list)
     queries: int = 0
     queries_failed: int = 0
@@ -243,9 +244,9 @@ class SoakReport:
         self.rss_at_end_mb = round(_mean_mb(after[-3:]), 1)
         self.rss_growth = round((self.rss_at_end_mb - self.rss_at_warm_up_mb) / self.rss_at_warm_up_mb, 4)
         self.rss_slope_mb_per_min = round(_slope_mb_per_min(after), 2)
-        self.fds_at_warm_up = after[0].fds
+        self.fds_at_warm_up = statistics.median(s.fds for s in after[:FDS_WINDOW])
         self.fds_max_after = max(s.fds for s in after)
-        self.fds_at_end = after[-1].fds
+        self.fds_at_end = statistics.median(s.fds for s in after[-FDS_WINDOW:])
         per_minute: dict[int, list[float]] = {}
         for wall, latency in query_samples:
             per_minute.setdefault(int((wall - started_wall) // 60), []).append(latency)
@@ -355,7 +356,7 @@ def render(report: SoakReport, console: Console) -> None:
         f"{report.rss_growth:+.1%} ({report.rss_at_warm_up_mb} -> {report.rss_at_end_mb} MB after "
         f"{report.warm_up_s / 60:.1f} min; {report.rss_slope_mb_per_min:+.2f} MB/min)",
         "<= 10%", report.rss_growth <= RSS_GROWTH_GOAL)  # fmt: skip
-    row("file descriptors", f"{report.fds_at_warm_up} -> {report.fds_at_end} (max {report.fds_max_after})",
+    row("file descriptors", f"median {report.fds_at_warm_up:g} -> {report.fds_at_end:g} (max {report.fds_max_after})",
         "flat", report.fds_flat)  # fmt: skip
     row("events lost", f"{report.events_lost:,} ({report.events_lost_silently:,} without a RESYNC; "
         f"{report.resyncs} RESYNCs; {report.events_received:,} received by {report.subscribers_connected}/"
