@@ -2,6 +2,12 @@
 
 Scalar fields are plain attributes filled when a node is built (a resolver per scalar field
 would cost about as much again per object); relations go through the request's DataLoaders.
+Paging (cursors, keyset keys, page sizes) is ``api/paging.py``'s.
+
+Why one module past 400 lines: Folder, Video, the tree union, the connections and LibraryChange
+name each other in annotations that Strawberry resolves in this module's namespace. The job and
+watcher types (SyncProgress, SyncJob, WatcherStatus, MergeResult) could leave for a module of
+their own once mutations.py imports them from there.
 """
 
 from __future__ import annotations
