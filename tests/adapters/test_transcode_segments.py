@@ -28,6 +28,7 @@ def sources(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("playback-sources")
     made = {key: encode_source(folder, spec) for key, spec in SOURCES.items()}
     made["avi_truncated"] = truncate_half(made["avi_mpeg4_mp3"], "cut short.avi")
+    made["mkv_truncated"] = truncate_half(made["mkv_hevc"], "cut short.mkv")
     return made
 
 
@@ -165,6 +166,13 @@ def test_a_truncated_file_plays_what_is_there(sources: dict[str, Path], tmp_path
     assert len(_decode_alone(output).video_times) >= 40
     with pytest.raises(MediaError, match="no video frame"):
         make_segment(str(source), "TRANSCODE", 30.0, 32.0, str(tmp_path / "15.ts"))
+
+
+def test_a_truncated_mkv_streams_as_far_as_its_data_goes(sources: dict[str, Path], tmp_path: Path) -> None:
+    # Its header still says 5 s; the playlist must end where the data does, every segment made.
+    streams, decoded = _make_all(sources["mkv_truncated"], "TRANSCODE", tmp_path / "hls")
+    assert 2.0 < streams.duration_s < 3.0
+    assert decoded[-1].video_end_s - OUTPUT_OFFSET_S == pytest.approx(streams.duration_s, abs=0.1)
 
 
 def test_playback_probe_sees_what_the_decision_needs(sources: dict[str, Path]) -> None:

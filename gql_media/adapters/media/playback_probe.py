@@ -74,6 +74,30 @@ def _keyframes_s(container: Any, video: Any) -> tuple[float, ...]:
     )
 
 
+# Packets read past the last keyframe to find where the data ends (a GOP is far fewer).
+_END_SCAN_PACKETS = 5000
+# A header's duration longer than the data by more than this is a truncated file's.
+_TRUNCATED_SLACK_S = 1.0
+
+
+def _data_end_s(container: Any, header_s: float) -> float:
+    """Where the data really ends: a file cut short (an interrupted copy) keeps its header's duration."""
+    if not header_s:
+        return header_s
+    end_s = 0.0
+    try:
+        container.seek(int(header_s * av.time_base), backward=True)
+        for count, packet in enumerate(container.demux()):
+            if packet.pts is not None and packet.time_base:
+                end_s = max(end_s, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+            if count >= _END_SCAN_PACKETS:
+                return header_s
+    except av.FFmpegError:
+        return header_s
+    end_s -= start_time_s(container)
+    return end_s if 0 < end_s < header_s - _TRUNCATED_SLACK_S else header_s
+
+
 def probe_streams(path: str | bytes) -> dict[str, Any]:
     """What playback needs to know of a file (``SourceStreams`` fields); raises MediaError when unreadable."""
     with open_source(path) as container:
@@ -101,7 +125,7 @@ def probe_streams(path: str | bytes) -> dict[str, Any]:
         )
         streams = SourceStreams(
             container=_container_name(container, os.fsdecode(path)),
-            duration_s=_duration_s(container, video or audio),
+            duration_s=_data_end_s(container, _duration_s(container, video or audio)),
             video_codec=codec_name(video) if video is not None else None,
             audio_codec=codec_name(audio) if audio is not None else None,
             width=width,
