@@ -310,3 +310,27 @@ def test_folders_and_deletions_are_not_looked_at(clock: FakeClock) -> None:
 def test_rejects_nonsense_settings(clock: FakeClock) -> None:
     with pytest.raises(ValueError):
         Debouncer([ROOT], max_pending=0, clock=clock)
+
+
+# --- roots changed at run time ------------------------------------------------------------------
+
+
+def test_a_removed_root_drops_its_pending_changes_and_an_added_one_is_followed(clock: FakeClock) -> None:
+    debouncer = make(clock, settle_ms=300)
+    debouncer.add([file(ADDED, "/lib/a/x.mp4"), file(ADDED, "/other/b/y.mp4")])
+    debouncer.set_roots([ROOT, "/new"])
+    debouncer.add([file(ADDED, "/new/c/z.mp4"), file(ADDED, "/other/b/late.mp4")])
+    clock.advance_ms(300)
+    assert set(debouncer.take().targets) == {
+        SyncTarget("/lib/a", recursive=False),
+        SyncTarget("/new/c", recursive=False),
+    }
+    assert not debouncer.has_pending
+
+
+def test_removing_the_only_pending_root_leaves_nothing_due(clock: FakeClock) -> None:
+    debouncer = make(clock)
+    debouncer.add([file(ADDED, "/other/b/y.mp4")])
+    debouncer.set_roots([ROOT])
+    assert debouncer.due_at() is None
+    assert not debouncer.take()
