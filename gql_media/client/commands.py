@@ -52,9 +52,6 @@ ROOTS = "query Roots { roots { rootPath videoCount(recursive: true) totalSize(re
 ADD_ROOT = "mutation AddRoot($path: String!) { addRoot(path: $path) { rootPath } }"
 REMOVE_ROOT = "mutation RemoveRoot($path: String!) { removeRoot(path: $path) }"
 _ERRORS_SHOWN = 20
-# The last progress event is published just before the job's end is stored: read it a few times.
-_RESULT_READS = 50
-_RESULT_READ_DELAY_S = 0.1
 
 
 @dataclass
@@ -107,7 +104,8 @@ class ClientRun:
                         view.show(last)
             if last["state"] not in _EXIT_BY_STATE:
                 raise ClientError(f"the server ended the progress of sync job {job['id']} before its end")
-            result = await _finished_job(client, job["id"])
+            # The server stores a job's end before its last event: this read finds it ended.
+            result = (await client.execute(SYNC_RESULT, {"id": job["id"]}))["node"]
         self._summarize(job["id"], last, result)
         return _EXIT_BY_STATE[last["state"]]
 
@@ -173,16 +171,6 @@ class ClientRun:
             await client.execute(REMOVE_ROOT, {"path": _server_path(path)})
         self.say(f"library root removed: {_server_path(path)} (its files were not touched)")
         return ExitCode.OK
-
-
-async def _finished_job(client: GraphQLClient, job_id: str) -> Mapping[str, Any] | None:
-    """The job with its errors, once the server has stored its end (a moment after its last event)."""
-    for _ in range(_RESULT_READS):
-        job: Mapping[str, Any] | None = (await client.execute(SYNC_RESULT, {"id": job_id}))["node"]
-        if job is None or job["state"] in _EXIT_BY_STATE:
-            return job
-        await asyncio.sleep(_RESULT_READ_DELAY_S)
-    return None
 
 
 def _server_path(path: str | None) -> str | None:

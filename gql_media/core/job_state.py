@@ -2,7 +2,8 @@
 
 Standard library only. The job runner (``jobs``) owns these objects: it merges requests into the
 queued one, runs one at a time, and keeps each in the job store as ``SyncJob`` snapshots.
-Progress goes out at most every ``PROGRESS_INTERVAL_S`` (a phase change always goes out).
+Progress goes out at most every ``PROGRESS_INTERVAL_S`` (a phase change always goes out); a job's
+end is stored before its last event goes out (``publish_end``).
 """
 
 from __future__ import annotations
@@ -139,3 +140,14 @@ class ActiveJob:
     async def publish(self) -> None:
         self.sequence += 1
         await self._publish_progress(self.progress())
+
+    async def publish_end(self, save: Callable[[SyncJob], Awaitable[None]]) -> None:
+        """Save the ended job, then publish its last event (the same snapshot, the same sequence).
+
+        In this order a client that reads the job (``node(id)``, ``syncJob``) as soon as the last
+        event comes finds it ended, on this replica and on any other reading the same store.
+        """
+        self.sequence += 1
+        final = self.snapshot()
+        await save(final)
+        await self._publish_progress(final.progress)

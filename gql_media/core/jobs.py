@@ -320,8 +320,7 @@ class JobRunner:
         job.phase = SyncPhase.DONE
         if job.finished_at is None:
             job.finished_at = now_utc()
-        await job.publish()
-        await self.jobs.save_job(job.snapshot())
+        await job.publish_end(self.jobs.save_job)
         job.finished.set()
         # Keep only a few finished jobs in memory; the store has them all.
         for old_id in [i for i, j in self._recent.items() if j.state.is_terminal][:-20]:

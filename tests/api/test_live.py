@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from starlette.requests import Request
 from websockets.asyncio.client import ClientConnection, connect
@@ -75,6 +76,40 @@ async def test_sync_progress_until_the_terminal_event(api: Api, url: str, protoc
     sequences = [e["sequence"] for e in events]
     assert sequences == sorted(set(sequences))
     assert events[-1]["state"] == "SUCCEEDED" and events[-1]["phase"] == "DONE"
+
+
+async def test_a_job_read_on_its_last_progress_event_has_ended(api: Api, url: str, library: Path) -> None:
+    """The job's end is stored before its last event goes out: a client reading it at once sees it ended."""
+    read = (
+        "query($id: ID!) { node(id: $id) { ... on SyncJob { state finishedAt progress { phase } } }"
+        " syncJobs(first: 1) { id state finishedAt } currentSync { id } }"
+    )
+    async with (
+        httpx.AsyncClient(base_url=url.replace("ws://", "http://", 1)) as http,
+        await open_ws(url, TRANSPORT_WS) as ws,
+    ):
+        for attempt in range(5):
+            write(library / f"ended-{attempt}.mp4", b"x" * (attempt + 1))
+            job = (await api.data("mutation { syncLibrary(mode: FULL) { id } }"))["syncLibrary"]
+            await start(
+                ws, TRANSPORT_WS, str(attempt), "subscription($id: ID) { syncProgress(jobId: $id) { state } }",
+                {"id": job["id"]},
+            )  # fmt: skip
+            while True:
+                message = await receive(ws)
+                assert message["type"] == "next", message
+                if message["payload"]["data"]["syncProgress"]["state"] != "SUCCEEDED":
+                    continue
+                # At once, with no wait: the first read after the final event.
+                body = (await http.post("/graphql", json={"query": read, "variables": {"id": job["id"]}})).json()
+                break
+            assert not body.get("errors"), body
+            node = body["data"]["node"]
+            assert node["state"] == "SUCCEEDED" and node["finishedAt"] is not None, node
+            assert node["progress"]["phase"] == "DONE", node
+            newest = body["data"]["syncJobs"][0]
+            assert newest == {"id": job["id"], "state": "SUCCEEDED", "finishedAt": node["finishedAt"]}, newest
+            assert (await receive(ws)) == {"type": "complete", "id": str(attempt)}
 
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
@@ -166,3 +201,4 @@ async def test_a_slow_subscriber_gets_resync_while_a_fast_one_misses_nothing(api
     await asyncio.gather(consumer, return_exceptions=True)
     await fast.aclose()  # type: ignore[union-attr]
     await slow.aclose()  # type: ignore[union-attr]
+
