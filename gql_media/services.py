@@ -32,12 +32,13 @@ from gql_media.core.hls import remove_stale_temp_files
 from gql_media.core.jobs import JobRunner
 from gql_media.core.media_work import MediaWork
 from gql_media.core.models import ChangeKind, Root, WatchMode
+from gql_media.core.own_writes import OwnWrites
 from gql_media.core.ports import EventBus, JobStep
 from gql_media.core.roots import LibraryRoots, RootWorkers
 from gql_media.core.streaming import StreamingService
 from gql_media.core.sync import SyncEngine
 from gql_media.core.thumbnails import ThumbnailSpec, thumbnail_suffix
-from gql_media.core.watching import OwnWrites, WatchService
+from gql_media.core.watching import WatchService
 from gql_media.playback import open_playback
 from gql_media.settings import Settings
 

@@ -33,8 +33,8 @@ from watchfiles._rust_notify import RustNotify
 
 from gql_media.core.debounce import PathChange, PathChangeKind
 from gql_media.core.models import WatchMode
+from gql_media.core.own_writes import OwnWrites
 from gql_media.core.ports import RootMissingError, WatchLimitError
-from gql_media.core.watching import OwnWrites
 
 __all__ = [
     "NETWORK_FILESYSTEMS",

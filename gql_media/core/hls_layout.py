@@ -17,6 +17,12 @@ Rules (``hls`` holds the rest: which folders are downloads, the output, the mark
   TYPE=AUDIO`` of its group, the DEFAULT one first) when that playlist is there too.
 - Missing or empty segments (also a file shorter than its byte range) mean the download is not
   finished: ``HlsIncomplete`` (waiting), which names the first missing file and the counts.
+
+One module though it reaches 400 lines: every rule above answers the one question "which files
+make up this download, and are they all there" (the playlist syntax itself is ``m3u8``'s), and
+all go through one resolution of URIs to files (``resolve_uri``), which the merge, the list of a
+download's own files and its state (``downloads``) must share exactly; the keys, the master's
+choice and the completeness check are a few dozen lines each on top of it.
 """
 
 from __future__ import annotations

@@ -33,8 +33,9 @@ from gql_media.core.models import (
     WatcherStatus,
     WatchMode,
 )
+from gql_media.core.own_writes import OwnWrites
 from gql_media.core.ports import WatchLimitError
-from gql_media.core.watching import OwnWrites, WatchService
+from gql_media.core.watching import WatchService
 
 TIMEOUT_S = 20.0
 

@@ -23,8 +23,9 @@ from gql_media.core.models import (
     WatcherStatus,
     WatchMode,
 )
+from gql_media.core.own_writes import OwnWrites
 from gql_media.core.ports import RootMissingError, WatchLimitError
-from gql_media.core.watching import OwnWrites, WatchService
+from gql_media.core.watching import WatchService
 
 TIMEOUT_S = 10.0
 
