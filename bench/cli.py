@@ -29,6 +29,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description="gql_media's benchmarks.")
     parser.add_argument("--quick", action="store_true", help="small sizes (under a minute in total)")
     parser.add_argument("--only", help="comma-separated measure ids, e.g. P1,P2")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        nargs="?",
+        const=0,
+        metavar="N",
+        help="P15/P16 only: queries and peak RSS on N empty files (default 1,000,000; --quick: 100,000)",
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the JSON results")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "gql_media_bench",
                         help="where libraries (kept between runs) and data dirs live")  # fmt: skip
@@ -86,6 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench = Bench(args.workdir, sizes, lambda message: console.log(message))
     started = time.perf_counter()
     rows: list[Row] = []
+    if args.scale is not None:
+        from bench.scale import run_scale
+
+        files = args.scale or (100_000 if args.quick else 1_000_000)
+        rows.extend(run_scale(bench, files))
+        wanted = []
     for measure_id in wanted:
         measure = MEASURES[measure_id]
         if measure.run is None:
@@ -99,8 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append(Row(measure.id, measure.title, measure.goal, ok=False, status="failed", note=str(error)[:300]))
     elapsed_s = time.perf_counter() - started
     mode = "quick" if args.quick else "full"
+    if args.scale is not None:
+        mode = f"scale {files:,}"
     render(rows, console, f"gql_media bench ({mode}, {elapsed_s:.0f} s, {platform.node()})")
     results: dict[str, Any] = {row.id: row.to_json() for row in rows}
+    if args.scale is not None and args.output.is_file():  # the other measures' figures are kept
+        results = json.loads(args.output.read_text()) | results
     results["_run"] = {
         "mode": mode,
         "elapsed_s": round(elapsed_s, 1),

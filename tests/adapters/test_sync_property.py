@@ -1,4 +1,5 @@
-"""Property: after any sequence of file operations and syncs, the index equals the disk and moves keep ids."""
+"""Property: after any sequence of file operations and syncs, the index equals the disk, moves keep ids,
+and every folder's kept video totals (direct and recursive count and size) equal a recount."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gql_media.core.models import SyncMode, SyncRequest, SyncTrigger
-from gql_media.services import open_services
+from gql_media.services import Services, open_services
 from gql_media.settings import Settings
 from tests.conftest import disk_tree, ids_by_path, index_tree, run_sync
 
@@ -81,6 +82,28 @@ def _identities(root: Path) -> dict[tuple[int, int, int, int], str]:
     return found
 
 
+async def _assert_totals(services: Services) -> None:
+    """Every folder's kept totals equal a recount, found through the parent links (not the paths)."""
+    async with services.db.reading() as conn:
+        folders = await conn.fetch(
+            "SELECT id, parent_id, video_count, total_size, tree_video_count, tree_total_size FROM folders"
+        )
+        videos = await conn.fetch("SELECT folder_id, size FROM videos")
+    parents = {int(f[0]): f[1] for f in folders}
+    direct: dict[int, list[int]] = {folder_id: [0, 0] for folder_id in parents}
+    tree: dict[int, list[int]] = {folder_id: [0, 0] for folder_id in parents}
+    for folder_id, size in videos:
+        direct[int(folder_id)][0] += 1
+        direct[int(folder_id)][1] += int(size)
+        above: int | None = int(folder_id)
+        while above is not None:
+            tree[above][0] += 1
+            tree[above][1] += int(size)
+            above = parents[above]
+    kept = {int(f[0]): ([int(f[2]), int(f[3])], [int(f[4]), int(f[5])]) for f in folders}
+    assert kept == {folder_id: (direct[folder_id], tree[folder_id]) for folder_id in parents}
+
+
 async def _scenario(workdir: Path, steps: list[tuple[object, ...]]) -> None:
     root = workdir / "lib"
     root.mkdir(exist_ok=True)
@@ -95,6 +118,7 @@ async def _scenario(workdir: Path, steps: list[tuple[object, ...]]) -> None:
                 dirs = _dirs(root)
                 folder = dirs[int(step[1]) % len(dirs)]  # type: ignore[call-overload]
                 await run_sync(services, folder, recursive=bool(step[2]))
+                await _assert_totals(services)
                 continue
             _apply(root, step)
         if any(root.iterdir()):
@@ -104,6 +128,7 @@ async def _scenario(workdir: Path, steps: list[tuple[object, ...]]) -> None:
             job = await services.runner.submit(SyncRequest(SyncMode.FULL, SyncTrigger.MANUAL))
             await services.runner.wait(job.id, timeout_s=60)
         assert await index_tree(services) == disk_tree(root)
+        await _assert_totals(services)
         after_ids = await ids_by_path(services)
         # Whatever kept its inode, size and mtime and is still indexed kept its id, wherever it went,
         # provided no partial sync in between saw it vanish on its own.

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gql_media.adapters.store.db import Db, RawConnection
+from gql_media.adapters.store.totals import TotalsDelta, VideoPlace
 from gql_media.core.models import (
     EntryKind,
     IndexRow,
@@ -101,6 +102,13 @@ class IndexStore:
         async with self.db.writing() as conn:
             removed_videos = [(e.id,) for e in plan.removed if e.kind is EntryKind.VIDEO]
             removed_folders = [(e.id,) for e in plan.removed if e.kind is EntryKind.FOLDER]
+            moved_videos = [m for m in plan.moves if m.kind is EntryKind.VIDEO]
+            # Folder totals: every video that leaves its place (removed, moved, or taken along by a
+            # removed folder) is counted out where it was, before any path changes; moved ones are
+            # counted in at their new place once the folders are where they go.
+            totals = TotalsDelta()
+            totals.add(await _videos_leaving(conn, plan), sign=-1)
+            await totals.apply(conn)
             await conn.executemany("DELETE FROM videos WHERE id = ?", removed_videos)
             for table, kind in (("folders", EntryKind.FOLDER), ("videos", EntryKind.VIDEO)):
                 await conn.executemany(
@@ -132,15 +140,20 @@ class IndexStore:
                     (m.root_id, m.parent_id, m.entry.path, m.entry.raw_path, name_of(m.entry.path),
                      name_of(m.entry.path).casefold(), m.entry.size, m.entry.mtime_ns, to_i64(m.entry.inode),
                      to_i64(m.entry.device), m.id)
-                    for m in plan.moves if m.kind is EntryKind.VIDEO
+                    for m in moved_videos
                 ],
             )  # fmt: skip
+            totals.add((m.root_id, m.parent_id, m.entry.path, m.entry.size) for m in moved_videos)
+            await totals.apply(conn)
             # Folders go last: ON DELETE CASCADE must not take along entries that moved out of them.
             await conn.executemany("DELETE FROM folders WHERE id = ?", removed_folders)
 
     async def insert_videos(self, rows: Sequence[NewVideo]) -> None:
         now = time.time()
+        totals = TotalsDelta()
+        totals.add((v.root_id, v.folder_id, v.entry.path, v.entry.size) for v in rows)
         async with self.db.writing() as conn:
+            await totals.apply(conn)
             await conn.executemany(
                 "INSERT INTO videos (id, root_id, folder_id, path, path_bytes, name, name_fold, size, mtime_ns, inode,"
                 " device, created_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING')",
@@ -154,6 +167,7 @@ class IndexStore:
 
     async def update_entries(self, rows: Sequence[Update]) -> None:
         async with self.db.writing() as conn:
+            await _resize_totals(conn, {u.id: u.entry.size for u in rows if u.kind is EntryKind.VIDEO})
             await conn.executemany(
                 "UPDATE folders SET mtime_ns = ?, inode = ?, device = ? WHERE id = ?",
                 [
@@ -179,6 +193,43 @@ class IndexStore:
             folders = await conn.fetch_one("SELECT COUNT(*) FROM folders")
             videos = await conn.fetch_one("SELECT COUNT(*) FROM videos")
         return int(folders[0]) if folders else 0, int(videos[0]) if videos else 0
+
+
+_IDS_PER_STATEMENT = 1000
+_PLACE_COLUMNS = "SELECT id, root_id, folder_id, path, size FROM videos"
+
+
+async def _videos_by_ids(conn: RawConnection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        chunk = ids[start : start + _IDS_PER_STATEMENT]
+        rows += await conn.fetch(f"{_PLACE_COLUMNS} WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+    return rows
+
+
+async def _videos_leaving(conn: RawConnection, plan: SyncPlan) -> list[VideoPlace]:
+    """Where each video the plan removes or moves is now, those in removed folders' subtrees too."""
+    leaving = {e.id for e in plan.removed if e.kind is EntryKind.VIDEO}
+    leaving.update(m.id for m in plan.moves if m.kind is EntryKind.VIDEO)
+    rows = {int(r[0]): r for r in await _videos_by_ids(conn, sorted(leaving))}
+    for folder in plan.removed:
+        if folder.kind is EntryKind.FOLDER:
+            low, high = path_range(folder.path)
+            for row in await conn.fetch(
+                f"{_PLACE_COLUMNS} WHERE root_id = ? AND path >= ? AND path < ?", (folder.root_id, low, high)
+            ):
+                rows.setdefault(int(row[0]), row)
+    return [(int(r[1]), int(r[2]), str(r[3]), int(r[4])) for r in rows.values()]
+
+
+async def _resize_totals(conn: RawConnection, new_sizes: dict[int, int]) -> None:
+    """Folder totals follow videos whose size changed in place."""
+    if not new_sizes:
+        return
+    totals = TotalsDelta()
+    for _id, root_id, folder_id, path, size in await _videos_by_ids(conn, sorted(new_sizes)):
+        totals.resize(int(root_id), int(folder_id), str(path), new_sizes[int(_id)] - int(size))
+    await totals.apply(conn)
 
 
 _FOLDER_COLUMNS = "SELECT id, root_id, path, 0, mtime_ns, inode, device FROM folders"

@@ -194,6 +194,18 @@ def _like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+# The depth-first sort key, written as migration 0006's indexes are (the planner matches the text).
+_DEPTH_FIRST_KEY = {"sqlite": "replace(path, '/', char(1))", "postgresql": "replace(path, '/', chr(1))"}
+
+
+def _depth_first_range(path: str) -> tuple[str, str | None]:
+    """Bounds (both exclusive) of the depth-first keys strictly under ``path``; none above a root's own folder."""
+    if path == "":
+        return "", None
+    prefix = path.replace("/", _DEPTH_FIRST_SEPARATOR)
+    return prefix + _DEPTH_FIRST_SEPARATOR, prefix + "\x02"
+
+
 def _subtree_condition(alias: str, path: str) -> tuple[str, list[Any]]:
     """Rows strictly under ``path`` of one root (the root id is matched separately)."""
     if path == "":
@@ -202,7 +214,17 @@ def _subtree_condition(alias: str, path: str) -> tuple[str, list[Any]]:
     return f"{alias}.path >= ? AND {alias}.path < ?", [low, high]
 
 
-def _video_where(query: VideoQuery) -> tuple[str, list[Any]]:
+# Substrings this long are looked up in the name-search index (FTS5 trigrams on SQLite, pg_trgm
+# on PostgreSQL); a shorter one has no trigram to look up and stays a LIKE over the names.
+SEARCH_INDEX_MIN_CHARS = 3
+
+
+def _fts_phrase(text: str) -> str:
+    """An FTS5 phrase of ``text`` (a substring match under the trigram tokenizer)."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _video_where(query: VideoQuery, dialect: str = "sqlite") -> tuple[str, list[Any]]:
     conditions: list[str] = []
     params: list[Any] = []
     # No name or path holds a NUL, and PostgreSQL rejects one in a text parameter: nothing matches.
@@ -219,8 +241,13 @@ def _video_where(query: VideoQuery) -> tuple[str, list[Any]]:
         conditions.append(condition)
         params.extend(values)
     if query.name_contains:
-        conditions.append("v.name_fold LIKE ? ESCAPE '\\'")
-        params.append(_like_pattern(query.name_contains))
+        folded = query.name_contains.casefold()
+        if dialect == "sqlite" and len(folded) >= SEARCH_INDEX_MIN_CHARS:
+            conditions.append("v.id IN (SELECT rowid FROM videos_search WHERE videos_search MATCH ?)")
+            params.append(_fts_phrase(folded))
+        else:  # PostgreSQL's planner takes the pg_trgm index for a LIKE by itself
+            conditions.append("v.name_fold LIKE ? ESCAPE '\\'")
+            params.append(_like_pattern(query.name_contains))
     if query.min_duration_s is not None:
         conditions.append("v.duration_s >= ?")
         params.append(query.min_duration_s)
@@ -297,7 +324,7 @@ class LibraryReads:
         self, query: VideoQuery, sort: VideoSort, after: tuple[str | int | float, int] | None, limit: int
     ) -> Page[VideoRow]:
         """Up to ``limit`` videos matching ``query`` in ``sort`` order, after the key ``(value, id)``."""
-        where, params = _video_where(query)
+        where, params = _video_where(query, self.db.dialect)
         expression = _ORDER_EXPRESSIONS[sort.key]
         direction, compare = ("DESC", "<") if sort.descending else ("ASC", ">")
         if after is not None:
@@ -314,7 +341,7 @@ class LibraryReads:
         return Page(rows=videos[:limit], has_next=len(videos) > limit)
 
     async def count_videos(self, query: VideoQuery) -> int:
-        where, params = _video_where(query)
+        where, params = _video_where(query, self.db.dialect)
         async with self.db.reading() as conn:
             row = await conn.fetch_one(f"SELECT COUNT(*) FROM videos v WHERE {where}", params)
         return int(row[0]) if row else 0
@@ -361,42 +388,38 @@ class LibraryReads:
     ) -> Page[tuple[EntryKind, int, str]]:
         """The whole subtree below ``folder``, depth-first: ``(kind, id, path)`` of each entry.
 
-        The rows themselves come from ``folders_by_ids``/``videos_by_ids`` (the API's loaders),
-        so a page costs three statements at any size.
+        Folders and videos are each read in the order of their depth-first index (a range of it,
+        ``limit + 1`` rows at most: no sort over the subtree) and merged here. The rows
+        themselves come from ``folders_by_ids``/``videos_by_ids`` (the API's loaders), so a page
+        costs three statements at any size.
         """
-        folder_condition, folder_params = _subtree_condition("f", folder.path)
-        video_condition, video_params = _subtree_condition("v", folder.path)
-        params: list[Any] = [folder.root_id, *folder_params, folder.root_id, *video_params]
-        order = "replace(e.path, '/', ?)"
-        where = ""
+        key = _DEPTH_FIRST_KEY[self.db.dialect]
+        low, high = _depth_first_range(folder.path)
         if after is not None:
-            where = f"WHERE {order} > ?"
-            params += [_DEPTH_FIRST_SEPARATOR, after.path.replace("/", _DEPTH_FIRST_SEPARATOR)]
-        params += [_DEPTH_FIRST_SEPARATOR, limit + 1]
+            low = max(low, after.path.replace("/", _DEPTH_FIRST_SEPARATOR))
+        found: list[tuple[str, EntryKind, int, str]] = []
         async with self.db.reading() as conn:
-            rows = await conn.fetch(
-                "SELECT e.kind, e.id, e.path FROM ("
-                " SELECT 0 AS kind, f.id AS id, f.path AS path FROM folders f"
-                f" WHERE f.root_id = ? AND {folder_condition}"
-                " UNION ALL"
-                " SELECT 1 AS kind, v.id AS id, v.path AS path FROM videos v"
-                f" WHERE v.root_id = ? AND {video_condition}"
-                f") e {where} ORDER BY {order} LIMIT ?",
-                params,
-            )
-        keys = [(EntryKind.FOLDER if int(r[0]) == 0 else EntryKind.VIDEO, int(r[1]), str(r[2])) for r in rows]
+            for kind, table in ((EntryKind.FOLDER, "folders"), (EntryKind.VIDEO, "videos")):
+                upper = "" if high is None else f" AND {key} < ?"
+                rows = await conn.fetch(
+                    f"SELECT id, path FROM {table} WHERE root_id = ? AND {key} > ?{upper} ORDER BY {key} LIMIT ?",
+                    [folder.root_id, low, *([] if high is None else [high]), limit + 1],
+                )
+                found += [(str(r[1]).replace("/", _DEPTH_FIRST_SEPARATOR), kind, int(r[0]), str(r[1])) for r in rows]
+        found.sort()
+        keys = [(kind, entry_id, path) for _key, kind, entry_id, path in found]
         return Page(rows=keys[:limit], has_next=len(keys) > limit)
 
     async def count_descendants(self, folder: FolderRow) -> int:
-        folder_condition, folder_params = _subtree_condition("f", folder.path)
-        video_condition, video_params = _subtree_condition("v", folder.path)
+        """Sub-folders by a range of the path index, videos from the folder's own totals."""
+        condition, params = _subtree_condition("f", folder.path)
         async with self.db.reading() as conn:
             row = await conn.fetch_one(
-                f"SELECT (SELECT COUNT(*) FROM folders f WHERE f.root_id = ? AND {folder_condition})"
-                f" + (SELECT COUNT(*) FROM videos v WHERE v.root_id = ? AND {video_condition})",
-                [folder.root_id, *folder_params, folder.root_id, *video_params],
+                f"SELECT (SELECT COUNT(*) FROM folders f WHERE f.root_id = ? AND {condition}),"
+                " (SELECT tree_video_count FROM folders WHERE id = ?)",
+                [folder.root_id, *params, folder.id],
             )
-        return int(row[0]) if row else 0
+        return int(row[0]) + int(row[1] or 0) if row else 0
 
     async def folder_stats(self, folder_ids: Iterable[int], recursive: bool) -> dict[int, FolderStats]:
         """How many videos each folder holds and their total size (direct ones, or the whole subtree)."""
@@ -408,18 +431,9 @@ class LibraryReads:
 
 
 async def _stats_of(conn: RawConnection, folder_ids: list[int], recursive: bool) -> dict[int, FolderStats]:
-    if recursive:
-        # Videos under a folder are a path range of its root (the root folder: the whole root).
-        sql = (
-            "SELECT f.id, COUNT(v.id), COALESCE(SUM(v.size), 0) FROM folders f LEFT JOIN videos v"
-            " ON v.root_id = f.root_id AND (f.path = '' OR (v.path >= f.path || '/' AND v.path < f.path || '0'))"
-            f" WHERE f.id IN ({_marks(len(folder_ids))}) GROUP BY f.id"
-        )
-    else:
-        sql = (
-            "SELECT v.folder_id, COUNT(*), COALESCE(SUM(v.size), 0) FROM videos v"
-            f" WHERE v.folder_id IN ({_marks(len(folder_ids))}) GROUP BY v.folder_id"
-        )
+    # The totals the store keeps on each folder row (adapters/store/totals.py): one row each.
+    columns = "tree_video_count, tree_total_size" if recursive else "video_count, total_size"
+    sql = f"SELECT id, {columns} FROM folders WHERE id IN ({_marks(len(folder_ids))})"
     rows = await conn.fetch(sql, folder_ids)
     found = {int(r[0]): FolderStats(video_count=int(r[1]), total_size=int(r[2])) for r in rows}
     return {folder_id: found.get(folder_id, FolderStats(0, 0)) for folder_id in folder_ids}

@@ -38,8 +38,14 @@ folders = sa.Table(
     sa.Column("inode", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("device", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("created_at", sa.Float, nullable=False),
+    # The videos directly in the folder and in its whole subtree (itself included), kept by the
+    # store in the same transactions as the videos (migration 0006).
+    sa.Column("video_count", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("total_size", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("tree_video_count", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("tree_total_size", sa.BigInteger, nullable=False, server_default="0"),
     sa.UniqueConstraint("root_id", "path", name="uq_folders_root_path"),
-    sa.Index("ix_folders_parent_name", "parent_id", "name"),
+    sa.Index("ix_folders_parent_name", "parent_id", "name", "id"),
 )
 
 videos = sa.Table(
@@ -69,12 +75,14 @@ videos = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("thumbnail_key", sa.Text, nullable=True),
     sa.UniqueConstraint("root_id", "path", name="uq_videos_root_path"),
-    sa.Index("ix_videos_folder_name", "folder_id", "name"),
-    sa.Index("ix_videos_status", "status"),
-    sa.Index("ix_videos_mtime", "mtime_ns"),
-    sa.Index("ix_videos_size", "size"),
-    sa.Index("ix_videos_duration", "duration_s"),
-    sa.Index("ix_videos_name", "name"),
+    # Every order ends in the id tie-breaker, so a keyset page is an index range (migration 0006);
+    # ix_videos_duration_key on (COALESCE(duration_s, -1.0), id), the depth-first indexes and the
+    # name-search index (FTS5 trigram on SQLite, pg_trgm on PostgreSQL) are in the migration only.
+    sa.Index("ix_videos_folder_name", "folder_id", "name", "id"),
+    sa.Index("ix_videos_status", "status", "name", "id"),
+    sa.Index("ix_videos_mtime", "mtime_ns", "id"),
+    sa.Index("ix_videos_size", "size", "id"),
+    sa.Index("ix_videos_name", "name", "id"),
 )
 
 id_counters = sa.Table(
