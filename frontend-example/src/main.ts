@@ -4,6 +4,7 @@ import * as api from './api';
 import * as Q from './queries';
 import { Auth } from './auth';
 import { Banner } from './banner';
+import { DownloadsPanel } from './downloads';
 import { announce, mount } from './dom';
 import { Live } from './live';
 import { Player } from './player';
@@ -47,11 +48,17 @@ const rootsPanel = new RootsPanel(document.querySelector('.bar')!, {
   onChanged: (reason) => void live.refreshAll(reason),
 });
 
+// HLS downloads not merged, with a Merge button each (its own markup, after the folders panel).
+const downloads = new DownloadsPanel(rootsPanel.el, { showError, announce: (text) => announce(els.announcer, text) });
+
 const live = new Live(els, {
   showError,
-  listeners: [search, tree, player, rootsPanel],
-  refreshers: [() => tree.refresh(), () => search.refresh(), loadStatus, rootsPanel.refresh],
-  onProgress: syncPanel.showProgress,
+  listeners: [search, tree, player, rootsPanel, downloads],
+  refreshers: [() => tree.refresh(), () => search.refresh(), loadStatus, rootsPanel.refresh, downloads.refresh],
+  onProgress: (p) => {
+    syncPanel.showProgress(p);
+    downloads.onProgress(p);
+  },
   onWatcher: watcherPanel.show,
 });
 new Auth(els, () => {
@@ -60,7 +67,7 @@ new Auth(els, () => {
 });
 
 live.start();
-Promise.all([tree.load(), loadStatus().catch(showError), rootsPanel.refresh().catch(showError)])
+Promise.all([tree.load(), loadStatus().catch(showError), rootsPanel.refresh().catch(showError), downloads.refresh().catch(showError)])
   .catch(showError)
   .finally(() => {
     live.initialDone = true;
