@@ -1,43 +1,37 @@
 """The connection to the index database, through `databases`, for SQLite and PostgreSQL.
 
-Bulk work goes through the raw driver connection inside a `databases` transaction: `databases`
+`databases` opens, pools and closes connections and runs transactions; the statements then go
+to the driver's own connection (``RawConnection``: aiosqlite or asyncpg), because `databases`
 compiles and runs ``execute_many`` row by row (28 s per 100k rows against 0.13 s raw). SQL is
 written once with ``?`` placeholders and rewritten to ``$n`` for asyncpg.
 
 SQLite rules: WAL (set once, it is persistent), foreign keys and a busy timeout on every
-connection (`databases` opens one per task), and one writer at a time in this process.
+connection, and one writer at a time in this process. `databases` has no public hook for
+per-connection pragmas: ``sqlite_backend`` is the one module that reaches inside it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import logging
+import functools
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, cast
 
 import aiosqlite
 import asyncpg
 from databases import Database, DatabaseURL
-from databases.backends.sqlite import SQLiteBackend, SQLitePool
 
+from gql_media.adapters.store.sqlite_backend import SQLiteDatabase
 from gql_media.core.ports import StoreUnavailable
-
-logger = logging.getLogger(__name__)
 
 Dialect = Literal["sqlite", "postgresql"]
 Params = Sequence[Any]
 
-SQLITE_CONNECTION_PRAGMAS = (
-    "PRAGMA foreign_keys = ON",
-    "PRAGMA synchronous = NORMAL",
-    "PRAGMA temp_store = MEMORY",
-    "PRAGMA cache_size = -32000",
-)
 SQLITE_BUSY_TIMEOUT_S = 30.0
 # Idle SQLite reader connections kept for reuse: `databases` opens a connection (a thread and
 # its pragmas, ~1.7 ms of CPU) per task, i.e. per read of a request or a DataLoader batch.
@@ -57,64 +51,6 @@ class StatementCount:
 _counting: contextvars.ContextVar[StatementCount | None] = contextvars.ContextVar("gql_media_db_counting", default=None)
 
 
-class _PragmaSQLitePool(SQLitePool):
-    """Applies the per-connection pragmas to every connection `databases` opens, and closes them all.
-
-    `databases` never closes SQLite connections on disconnect; one left open by a cancelled task
-    keeps aiosqlite's (non-daemon) thread alive and the process from exiting.
-    """
-
-    def __init__(self, url: DatabaseURL, **options: Any) -> None:
-        super().__init__(url, **options)
-        self._open: set[aiosqlite.Connection] = set()
-
-    async def acquire(self) -> aiosqlite.Connection:
-        connection = await super().acquire()
-        self._open.add(connection)
-        try:
-            for pragma in SQLITE_CONNECTION_PRAGMAS:
-                await connection.execute(pragma)
-        except BaseException:
-            await self.release(connection)
-            raise
-        return connection
-
-    async def release(self, connection: aiosqlite.Connection) -> None:
-        self._open.discard(connection)
-        await super().release(connection)
-
-    async def close_all(self) -> None:
-        while self._open:
-            connection = self._open.pop()
-            try:
-                await connection.close()
-            except Exception:  # already broken: its thread is gone either way
-                logger.debug("closing a leftover SQLite connection failed", exc_info=True)
-
-
-class PragmaSQLiteBackend(SQLiteBackend):
-    def __init__(self, database_url: DatabaseURL | str, **options: Any) -> None:
-        super().__init__(database_url, **options)
-        self._pragma_pool = _PragmaSQLitePool(self._database_url, **self._options)
-        self._pool = self._pragma_pool
-
-    async def disconnect(self) -> None:
-        await super().disconnect()
-        await self._pragma_pool.close_all()
-
-
-class _Database(Database):
-    @property
-    def pragma_pool(self) -> _PragmaSQLitePool | None:
-        backend = getattr(self, "_backend", None)
-        return backend._pragma_pool if isinstance(backend, PragmaSQLiteBackend) else None
-
-    def _get_backend(self) -> str:
-        if self.url.dialect == "sqlite":
-            return f"{__name__}:PragmaSQLiteBackend"
-        return super()._get_backend()
-
-
 _PLACEHOLDER = re.compile(r"\?")
 
 
@@ -124,25 +60,29 @@ def to_dollar_params(sql: str) -> str:
     return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
 
 
+# The store sends a few hundred distinct statements (IN lists vary in length): rewrite each once.
+_dollar_sql = functools.lru_cache(maxsize=2048)(to_dollar_params)
+
+
 class Db:
     """One database: connection lifecycle, the single writer, raw statements and their count."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         scheme = DatabaseURL(url).dialect
+        self._sqlite: SQLiteDatabase | None = None
         if scheme == "sqlite":
             self.dialect: Dialect = "sqlite"
-            self.database: _Database = _Database(url, timeout=SQLITE_BUSY_TIMEOUT_S)
+            self._sqlite = SQLiteDatabase(url, idle_readers=SQLITE_IDLE_READERS, timeout=SQLITE_BUSY_TIMEOUT_S)
+            self.database: Database = self._sqlite
         elif scheme in ("postgresql", "postgres"):
             self.dialect = "postgresql"
-            self.database = _Database(url, min_size=1, max_size=10)
+            self.database = Database(url, min_size=1, max_size=10)
         else:
             raise ValueError(f"unsupported database URL scheme {scheme!r}: use sqlite:/// or postgresql://")
         self._write_lock = asyncio.Lock()
         # How many statements were sent; tests read it to prove a page costs the same at any size.
         self.statements = 0
-        self._sql_cache: dict[str, str] = {}
-        self._idle_readers: list[aiosqlite.Connection] = []
 
     def _sent(self) -> None:
         self.statements += 1
@@ -178,17 +118,13 @@ class Db:
         await self.database.connect()
 
     async def disconnect(self) -> None:
-        self._idle_readers.clear()  # closed with every other connection of the pool
         await self.database.disconnect()
 
-    def sql(self, sql: str) -> str:
-        """The statement in this driver's placeholder style."""
-        if self.dialect == "sqlite":
-            return sql
-        cached = self._sql_cache.get(sql)
-        if cached is None:
-            cached = self._sql_cache[sql] = to_dollar_params(sql)
-        return cached
+    def _raw(self, connection: Any) -> RawConnection:
+        """The driver's connection that `databases` handed out (``Connection.raw_connection``), wrapped."""
+        if self._sqlite is not None:
+            return AiosqliteConnection(connection, self._sent)
+        return AsyncpgConnection(connection, self._sent)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[RawConnection]:
@@ -197,21 +133,12 @@ class Db:
         SQLite readers are reused (autocommit: no transaction outlives a statement); inside
         ``writing()`` the read goes through the transaction's connection, so it sees its writes.
         """
-        pool = self.database.pragma_pool
-        if pool is None or _in_write.get():
-            async with self.database.connection() as connection:
-                yield RawConnection(self, connection.raw_connection)
+        if self._sqlite is not None and not _in_write.get():
+            async with self._sqlite.reader() as raw:
+                yield AiosqliteConnection(raw, self._sent)
             return
-        raw = self._idle_readers.pop() if self._idle_readers else await pool.acquire()
-        reusable = False
-        try:
-            yield RawConnection(self, raw)
-            reusable = True
-        finally:
-            if reusable and len(self._idle_readers) < SQLITE_IDLE_READERS and self.database.is_connected:
-                self._idle_readers.append(raw)
-            else:  # failed or cancelled mid-read, or enough idle ones: not reused
-                await pool.release(raw)
+        async with self.database.connection() as connection:
+            yield self._raw(connection.raw_connection)
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[RawConnection]:
@@ -223,7 +150,7 @@ class Db:
             async with self._write_lock, self.database.connection() as connection, connection.transaction():
                 token = _in_write.set(True)
                 try:
-                    yield RawConnection(self, connection.raw_connection)
+                    yield self._raw(connection.raw_connection)
                 finally:
                     _in_write.reset(token)
         except _UNAVAILABLE as exc:
@@ -255,38 +182,69 @@ def _enable_wal(path: Path) -> None:
         connection.close()
 
 
-class RawConnection:
-    """The driver's own connection (aiosqlite or asyncpg) behind one small API."""
+class RawConnection(Protocol):
+    """The driver's own connection behind one small API: SQL with ``?`` placeholders, rows as tuples."""
 
-    def __init__(self, db: Db, raw: Any) -> None:
-        self._db = db
+    async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]: ...
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None: ...
+
+    async def execute(self, sql: str, params: Params = ()) -> None: ...
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        """One statement for many rows (nothing is sent for none)."""
+        ...
+
+
+class AiosqliteConnection:
+    """``RawConnection`` on aiosqlite, whose placeholder is ``?`` already."""
+
+    def __init__(self, raw: aiosqlite.Connection, sent: Callable[[], None]) -> None:
         self._raw = raw
+        self._sent = sent
 
     async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        self._db._sent()
-        if self._db.dialect == "sqlite":
-            rows = await self._raw.execute_fetchall(sql, tuple(params))
-            return list(rows)
-        records = await self._raw.fetch(self._db.sql(sql), *params)
-        return [tuple(record) for record in records]
+        self._sent()
+        rows = await self._raw.execute_fetchall(sql, tuple(params))
+        # No row_factory: they are plain tuples already (copying 100k of them would cost).
+        return cast(list[tuple[Any, ...]], list(rows))
 
     async def fetch_one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         rows = await self.fetch(sql, params)
         return rows[0] if rows else None
 
     async def execute(self, sql: str, params: Params = ()) -> None:
-        self._db._sent()
-        if self._db.dialect == "sqlite":
-            await self._raw.execute(sql, tuple(params))
-        else:
-            await self._raw.execute(self._db.sql(sql), *params)
+        self._sent()
+        await self._raw.execute(sql, tuple(params))
 
     async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
         batch = [tuple(row) for row in rows]
-        if not batch:
-            return
-        self._db._sent()
-        if self._db.dialect == "sqlite":
+        if batch:
+            self._sent()
             await self._raw.executemany(sql, batch)
-        else:
-            await self._raw.executemany(self._db.sql(sql), batch)
+
+
+class AsyncpgConnection:
+    """``RawConnection`` on asyncpg: ``?`` placeholders become ``$1, $2, ...``."""
+
+    def __init__(self, raw: asyncpg.Connection, sent: Callable[[], None]) -> None:
+        self._raw = raw
+        self._sent = sent
+
+    async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        self._sent()
+        return [tuple(record) for record in await self._raw.fetch(_dollar_sql(sql), *params)]
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        rows = await self.fetch(sql, params)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, params: Params = ()) -> None:
+        self._sent()
+        await self._raw.execute(_dollar_sql(sql), *params)
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        batch = [tuple(row) for row in rows]
+        if batch:
+            self._sent()
+            await self._raw.executemany(_dollar_sql(sql), batch)

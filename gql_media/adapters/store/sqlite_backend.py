@@ -1,0 +1,128 @@
+"""The one module that reaches inside `databases`' SQLite backend: why, and what guards it.
+
+`databases` has no public hook for three things the SQLite index needs:
+
+- PRAGMAs on every connection (foreign keys, synchronous, ...): it opens a new aiosqlite
+  connection for each task and has no on-connect callback;
+- closing connections on disconnect: it never closes SQLite connections, and one that a
+  cancelled task left open keeps aiosqlite's (non-daemon) thread alive, so the process cannot exit;
+- reader connections kept idle for the next read, in any task: a new one costs a thread and its
+  pragmas (about 1.7 ms of CPU) per read of a request or a DataLoader batch.
+
+So ``SQLiteDatabase`` picks its own backend through ``Database.SUPPORTED_BACKENDS`` (and finds
+it again as ``Database._backend``), and that backend swaps ``SQLiteBackend._pool`` for a pool
+that applies the pragmas and remembers every connection it opened, built from the backend's
+``_database_url`` and ``_options``. Those names are private in `databases` 0.9, hence the upper
+pin in pyproject.toml; and
+``tests/adapters/test_sqlite_backend.py`` fails, naming this module, when an upgrade moves them.
+Everything else (connections, transactions, the driver's own connection for bulk work) goes
+through `databases`' public surface (``gql_media.adapters.store.db``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aiosqlite
+from databases import Database, DatabaseURL
+from databases.backends.sqlite import SQLiteBackend, SQLitePool
+
+__all__ = ["SQLITE_CONNECTION_PRAGMAS", "SQLiteDatabase"]
+
+logger = logging.getLogger(__name__)
+
+SQLITE_CONNECTION_PRAGMAS = (
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA temp_store = MEMORY",
+    "PRAGMA cache_size = -32000",
+)
+
+
+class _PragmaPool(SQLitePool):
+    """Applies the pragmas to every connection it opens, and closes them all at the end."""
+
+    def __init__(self, url: DatabaseURL, **options: Any) -> None:
+        super().__init__(url, **options)
+        self.open: set[aiosqlite.Connection] = set()
+
+    async def acquire(self) -> aiosqlite.Connection:
+        connection = await super().acquire()
+        self.open.add(connection)
+        try:
+            for pragma in SQLITE_CONNECTION_PRAGMAS:
+                await connection.execute(pragma)
+        except BaseException:
+            await self.release(connection)
+            raise
+        return connection
+
+    async def release(self, connection: aiosqlite.Connection) -> None:
+        self.open.discard(connection)
+        await super().release(connection)
+
+    async def close_all(self) -> None:
+        while self.open:
+            connection = self.open.pop()
+            try:
+                await connection.close()
+            except Exception:  # already broken: its thread is gone either way
+                logger.debug("closing a leftover SQLite connection failed", exc_info=True)
+
+
+class _PragmaBackend(SQLiteBackend):
+    def __init__(self, database_url: DatabaseURL | str, **options: Any) -> None:
+        super().__init__(database_url, **options)
+        self.pragma_pool = _PragmaPool(self._database_url, **self._options)
+        self._pool = self.pragma_pool
+
+    async def disconnect(self) -> None:
+        await super().disconnect()
+        await self.pragma_pool.close_all()
+
+
+class SQLiteDatabase(Database):
+    """`databases.Database` on SQLite: the pragmas on every connection, idle readers, all closed on disconnect.
+
+    Args:
+        url: an ``sqlite:///`` URL (options go in ``options``: in the URL they become part of the file name).
+        idle_readers: how many reader connections to keep open between reads.
+        options: aiosqlite's (``timeout=``).
+    """
+
+    # Database declares it a plain dict attribute; here too, or mypy refuses the override.
+    SUPPORTED_BACKENDS = {**Database.SUPPORTED_BACKENDS, "sqlite": f"{__name__}:_PragmaBackend"}  # noqa: RUF012
+
+    def __init__(self, url: str, *, idle_readers: int = 4, **options: Any) -> None:
+        super().__init__(url, **options)
+        backend = self._backend
+        if not isinstance(backend, _PragmaBackend):
+            raise RuntimeError(f"databases did not pick the SQLite backend of {__name__}: see its docstring")
+        self._pragma_pool = backend.pragma_pool
+        self._idle_readers: list[aiosqlite.Connection] = []
+        self._keep_readers = idle_readers
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
+        """A connection for reads, taken from the idle ones (or opened) and kept for the next read.
+
+        SQLite connections are in autocommit mode, so no transaction outlives a statement; one that
+        failed or was cancelled mid-read is closed rather than kept.
+        """
+        connection = self._idle_readers.pop() if self._idle_readers else await self._pragma_pool.acquire()
+        reusable = False
+        try:
+            yield connection
+            reusable = True
+        finally:
+            if reusable and len(self._idle_readers) < self._keep_readers and self.is_connected:
+                self._idle_readers.append(connection)
+            else:
+                await self._pragma_pool.release(connection)
+
+    async def disconnect(self) -> None:
+        self._idle_readers.clear()  # closed with every other connection the pool opened
+        await super().disconnect()

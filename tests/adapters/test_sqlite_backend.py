@@ -1,0 +1,111 @@
+"""`databases`' SQLite internals that gql_media/adapters/store/sqlite_backend.py relies on.
+
+When one of these fails after upgrading `databases`, that module (and its pin in pyproject.toml)
+must follow the new version: read its docstring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+
+import databases
+import pytest
+from databases import Database
+
+from gql_media.adapters.store.db import Db
+from gql_media.adapters.store.sqlite_backend import SQLITE_CONNECTION_PRAGMAS, SQLiteDatabase
+
+UPGRADE = (
+    f"databases {databases.__version__} changed its SQLite backend: update gql_media/adapters/store/sqlite_backend.py"
+)
+
+
+def _aiosqlite_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if not t.daemon and t is not threading.main_thread()}
+
+
+async def test_every_connection_databases_opens_gets_the_pragmas(tmp_path: Path) -> None:
+    database = SQLiteDatabase(f"sqlite:///{tmp_path / 'index.db'}", timeout=30)
+    await database.connect()
+    try:
+        # The public path: databases' own per-task connection, then the driver's connection.
+        async with database.connection() as connection:
+            raw = connection.raw_connection
+            foreign_keys = await raw.execute_fetchall("PRAGMA foreign_keys")
+            synchronous = await raw.execute_fetchall("PRAGMA synchronous")
+        assert list(foreign_keys) == [(1,)], UPGRADE
+        assert list(synchronous) == [(1,)], UPGRADE  # NORMAL
+        async with database.reader() as reader:
+            assert list(await reader.execute_fetchall("PRAGMA foreign_keys")) == [(1,)], UPGRADE
+    finally:
+        await database.disconnect()
+    assert "PRAGMA foreign_keys = ON" in SQLITE_CONNECTION_PRAGMAS
+
+
+async def test_disconnect_closes_what_a_cancelled_task_left_open(tmp_path: Path) -> None:
+    before = _aiosqlite_threads()
+    database = SQLiteDatabase(f"sqlite:///{tmp_path / 'index.db'}", timeout=30)
+    await database.connect()
+    entered = asyncio.Event()
+
+    async def hold() -> None:
+        # As a task cancelled between acquiring and releasing its connection leaves it.
+        connection = database.connection()
+        await connection.__aenter__()
+        entered.set()
+        await asyncio.Event().wait()
+
+    task = asyncio.create_task(hold())
+    await entered.wait()
+    async with database.reader():
+        pass
+    assert len(_aiosqlite_threads() - before) == 2
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await database.disconnect()
+    for thread in _aiosqlite_threads() - before:
+        thread.join(timeout=10)
+    # Left alive, aiosqlite's non-daemon threads would keep the process from exiting.
+    assert not _aiosqlite_threads() - before, UPGRADE
+
+
+async def test_plain_databases_has_no_such_hook(tmp_path: Path) -> None:
+    """The reason the module exists: plain `databases` neither applies pragmas nor closes what is left open.
+
+    If this fails, `databases` gained the hooks: drop the module and use them.
+    """
+    before = _aiosqlite_threads()
+    database = Database(f"sqlite:///{tmp_path / 'index.db'}", timeout=30)
+    await database.connect()
+    connection = database.connection()
+    await connection.__aenter__()
+    assert list(await connection.raw_connection.execute_fetchall("PRAGMA foreign_keys")) == [(0,)]
+    await database.disconnect()
+    leftover = _aiosqlite_threads() - before
+    assert leftover
+    await connection.raw_connection.close()  # what the module does on disconnect
+    for thread in leftover:
+        thread.join(timeout=10)
+
+
+async def test_the_store_reads_and_writes_through_it(tmp_path: Path) -> None:
+    db = Db(f"sqlite:///{tmp_path / 'index.db'}")
+    await db.connect()
+    try:
+        async with db.writing() as conn:
+            await conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, parent INTEGER REFERENCES t (id))")
+            await conn.executemany("INSERT INTO t (id, parent) VALUES (?, ?)", [(1, None), (2, 1)])
+            # A read inside the write sees it (the transaction's own connection).
+            async with db.reading() as inside:
+                assert await inside.fetch("SELECT id FROM t ORDER BY id") == [(1,), (2,)]
+        async with db.reading() as conn:
+            assert await conn.fetch_one("SELECT count(*) FROM t") == (2,)
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY"):
+            async with db.writing() as conn:
+                await conn.execute("INSERT INTO t (id, parent) VALUES (3, 99)")
+    finally:
+        await db.disconnect()
