@@ -86,9 +86,15 @@ test('a half-finished download says why; a complete one is merged by its button'
   await page.waitForSelector(videoRow('lecture.mp4'), { timeout: 60_000 });
   assert.ok(await page.$(partial), 'the half-finished download is still listed');
 
-  // The keyboard reaches the remaining Merge button; the panel fits a phone.
+  // By keyboard: Enter on the half-finished download's Merge button is refused with the reason, in an alert.
   await page.focus(`${partial} [data-testid="download-merge"]`);
-  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Merge');
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Merge the HLS download Downloads/partial into an mp4');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => /^Downloads\/partial was not merged: /.test(document.querySelector('[data-testid="download-message"]')?.textContent ?? ''), null, { timeout: 30_000 });
+  assert.equal(await page.getAttribute('[data-testid="download-message"]', 'role'), 'alert');
+  console.log(`refusal shown: ${await page.textContent('[data-testid="download-message"]')}`);
+  await page.waitForSelector(`${partial}[data-state="WAITING"]`, { timeout: 30_000 });
+  // The panel fits a phone.
   await page.setViewportSize({ width: 390, height: 844 });
   const widths = await page.evaluate(() => ({
     page: document.documentElement.scrollWidth,
