@@ -230,10 +230,9 @@ def _decode_root_answer(data: Json) -> RootAnswer:
 
 
 @dataclass(frozen=True, slots=True)
-class AddRoot(Command[RootAnswer]):
-    """Add a library root (checked, stored, indexed and watched on the leader)."""
+class _RootCommand(Command[RootAnswer]):
+    """A command on one library root, named by its path; both root commands travel alike."""
 
-    kind: ClassVar[str] = "add_root"
     path: str
 
     def payload(self) -> JsonObject:
@@ -251,24 +250,17 @@ class AddRoot(Command[RootAnswer]):
 
 
 @dataclass(frozen=True, slots=True)
-class RemoveRoot(Command[RootAnswer]):
+class AddRoot(_RootCommand):
+    """Add a library root (checked, stored, indexed and watched on the leader)."""
+
+    kind: ClassVar[str] = "add_root"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveRoot(_RootCommand):
     """Forget a library root added at run time (its index, thumbnails and caches; never its files)."""
 
     kind: ClassVar[str] = "remove_root"
-    path: str
-
-    def payload(self) -> JsonObject:
-        return {"path": self.path}
-
-    @classmethod
-    def from_payload(cls, payload: JsonObject) -> Self:
-        return cls(str(payload["path"]))
-
-    def encode_result(self, result: RootAnswer) -> Json:
-        return _encode_root_answer(result)
-
-    def decode_result(self, data: Json) -> RootAnswer:
-        return _decode_root_answer(data)
 
 
 COMMANDS: Mapping[str, type[Command[Any]]] = MappingProxyType(
