@@ -69,6 +69,11 @@ async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T:
     raise _ClientGone
 
 
+def _busy(busy: PlaybackBusy) -> Response:
+    """No free transcode slot in time: 503, and when to ask again."""
+    return PlainTextResponse(f"busy: {busy}", status_code=503, headers={"retry-after": str(busy.retry_after_s)})
+
+
 class StreamRoutes:
     """The endpoints; ``services`` returns the running services (per request)."""
 
@@ -89,7 +94,12 @@ class StreamRoutes:
         expires_at, signature = sign(token, resource, self._settings.signed_url_ttl_s)
         return f"?exp={expires_at}&sig={signature}"
 
-    async def _source(self, video_id: int) -> tuple[StreamingService, SourceFile] | Response:
+    async def _source(
+        self, request: Request, video_id: int, resource: str
+    ) -> tuple[StreamingService, SourceFile] | Response:
+        """The service and the video's file, or the response that refuses: no access to ``resource``, no such video."""
+        if not self._allowed(request, resource):
+            return PlainTextResponse(_FORBIDDEN, status_code=403)
         service = self._services().playback
         if service is None:
             return PlainTextResponse("playback is not available on this server", status_code=404)
@@ -103,9 +113,7 @@ class StreamRoutes:
 
     async def playlist(self, request: Request) -> Response:
         video_id: int = request.path_params["video_id"]
-        if not self._allowed(request, playlist_resource(video_id)):
-            return PlainTextResponse(_FORBIDDEN, status_code=403)
-        found = await self._source(video_id)
+        found = await self._source(request, video_id, playlist_resource(video_id))
         if isinstance(found, Response):
             return found
         service, source = found
@@ -121,9 +129,7 @@ class StreamRoutes:
     async def segment(self, request: Request) -> Response:
         video_id: int = request.path_params["video_id"]
         index: int = request.path_params["index"]
-        if not self._allowed(request, segment_resource(video_id, index)):
-            return PlainTextResponse(_FORBIDDEN, status_code=403)
-        found = await self._source(video_id)
+        found = await self._source(request, video_id, segment_resource(video_id, index))
         if isinstance(found, Response):
             return found
         service, source = found
@@ -134,7 +140,7 @@ class StreamRoutes:
         except IndexError:
             return PlainTextResponse("no such segment", status_code=404)
         except PlaybackBusy as busy:
-            return PlainTextResponse(f"busy: {busy}", status_code=503, headers={"retry-after": str(busy.retry_after_s)})
+            return _busy(busy)
         except MediaError as error:
             return PlainTextResponse(f"cannot stream: {error}", status_code=409)
         return FileResponse(path, media_type="video/mp2t", headers={"cache-control": "private, max-age=3600"})
@@ -142,9 +148,7 @@ class StreamRoutes:
     async def subtitle(self, request: Request) -> Response:
         video_id: int = request.path_params["video_id"]
         key: str = request.path_params["track"]
-        if not self._allowed(request, subtitle_resource(video_id, key)):
-            return PlainTextResponse(_FORBIDDEN, status_code=403)
-        found = await self._source(video_id)
+        found = await self._source(request, video_id, subtitle_resource(video_id, key))
         if isinstance(found, Response):
             return found
         service, source = found
@@ -153,7 +157,7 @@ class StreamRoutes:
         except LookupError:
             return PlainTextResponse("no such subtitle track", status_code=404)
         except PlaybackBusy as busy:
-            return PlainTextResponse(f"busy: {busy}", status_code=503, headers={"retry-after": str(busy.retry_after_s)})
+            return _busy(busy)
         except (MediaError, OSError) as error:
             return PlainTextResponse(f"cannot read the subtitles: {error}", status_code=409)
         return Response(vtt, media_type="text/vtt; charset=utf-8", headers={"cache-control": "private, no-cache"})
