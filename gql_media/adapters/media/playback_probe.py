@@ -12,27 +12,12 @@ from typing import Any
 
 import av
 
+from gql_media.adapters.media.probe import codec_name, container_name, duration_s
 from gql_media.core.playback import SourceStreams, SubtitleStream
 from gql_media.core.ports import MediaError
 from gql_media.core.subtitles import Cue, ass_text, cues_to_vtt
 
-__all__ = ["codec_name", "make_subtitle_vtt", "open_source", "probe_streams", "start_time_s"]
-
-# Decoder names that differ from the codec's name (as in the index's probe).
-_CODEC_NAMES = {"mp3float": "mp3", "libdav1d": "av1", "libopus": "opus", "libvorbis": "vorbis", "libvpx-vp9": "vp9"}
-
-
-def codec_name(stream: Any) -> str:
-    name = str(stream.codec_context.name)
-    return _CODEC_NAMES.get(name, name).removesuffix("_fixed")
-
-
-def _container_name(container: Any, path: str) -> str:
-    names = str(container.format.name).split(",")
-    suffix = os.path.splitext(path)[1].lower().lstrip(".")
-    if suffix in names:
-        return suffix
-    return "mp4" if "mp4" in names else names[0]
+__all__ = ["make_subtitle_vtt", "open_source", "probe_streams", "start_time_s"]
 
 
 def open_source(path: str | bytes) -> Any:
@@ -49,14 +34,6 @@ def open_source(path: str | bytes) -> Any:
 def start_time_s(container: Any) -> float:
     """The source clock's first time (MPEG-TS starts at ~1.4 s, not 0)."""
     return float(container.start_time) / av.time_base if container.start_time is not None else 0.0
-
-
-def _duration_s(container: Any, stream: Any | None) -> float:
-    if container.duration:
-        return float(container.duration) / av.time_base
-    if stream is not None and stream.duration and stream.time_base:
-        return float(stream.duration * stream.time_base)
-    return 0.0
 
 
 def _keyframes_s(container: Any, video: Any) -> tuple[float, ...]:
@@ -124,8 +101,8 @@ def probe_streams(path: str | bytes) -> dict[str, Any]:
             for stream in container.streams.subtitles
         )
         streams = SourceStreams(
-            container=_container_name(container, os.fsdecode(path)),
-            duration_s=_data_end_s(container, _duration_s(container, video or audio)),
+            container=container_name(container, os.fsdecode(path)),
+            duration_s=_data_end_s(container, duration_s(container, video or audio) or 0.0),
             video_codec=codec_name(video) if video is not None else None,
             audio_codec=codec_name(audio) if audio is not None else None,
             width=width,

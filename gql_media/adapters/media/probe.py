@@ -20,7 +20,7 @@ from gql_media.adapters.media.pool import Unreadable
 from gql_media.core.models import MediaInfo, VideoStatus
 from gql_media.core.ports import MediaError
 
-__all__ = ["av_errors", "duration_s", "open_input", "probe_file"]
+__all__ = ["av_errors", "codec_name", "container_name", "duration_s", "open_input", "probe_file"]
 
 # Decoder names that differ from the codec's name.
 _CODEC_NAMES = {"mp3float": "mp3", "libdav1d": "av1", "libopus": "opus", "libvorbis": "vorbis", "libvpx-vp9": "vp9"}
@@ -37,13 +37,15 @@ def av_errors() -> Iterator[None]:
         raise MediaError(str(error.strerror or error)) from error
 
 
-def _codec_name(stream: Any) -> str:
+def codec_name(stream: Any) -> str:
+    """A stream's codec by its codec's name, not its decoder's ("mp3", not "mp3float")."""
     name = str(stream.codec_context.name)
     name = _CODEC_NAMES.get(name, name)
     return name.removesuffix("_fixed")
 
 
-def _container_name(container: Any, path: str) -> str:
+def container_name(container: Any, path: str) -> str:
+    """The container format by one name: the file's suffix where the format lists it, else mp4 or the first."""
     names = str(container.format.name).split(",")
     suffix = os.path.splitext(path)[1].lower().lstrip(".")
     if suffix in names:
@@ -67,11 +69,11 @@ def open_input(path: str | bytes) -> Any:
         raise Unreadable("is a folder, not a file") from error
 
 
-def duration_s(container: Any, stream: Any) -> float | None:
+def duration_s(container: Any, stream: Any | None) -> float | None:
     """The container's duration, else the stream's, in seconds; None when neither is known."""
     if container.duration:
         return float(container.duration) / av.time_base
-    if stream.duration and stream.time_base:
+    if stream is not None and stream.duration and stream.time_base:
         return float(stream.duration * stream.time_base)
     return None
 
@@ -116,9 +118,9 @@ def probe_file(path: str | bytes) -> dict[str, Any]:
             duration_s=seconds,
             width=width,
             height=height,
-            video_codec=_codec_name(video),
-            audio_codec=_codec_name(audio) if audio is not None else None,
-            container=_container_name(container, os.fsdecode(path)),
+            video_codec=codec_name(video),
+            audio_codec=codec_name(audio) if audio is not None else None,
+            container=container_name(container, os.fsdecode(path)),
             bitrate=bitrate,
         )
     return asdict(info)
