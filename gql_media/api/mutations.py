@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import posixpath
+from collections.abc import Iterator
 
 import strawberry
 
@@ -28,6 +30,21 @@ from gql_media.core.roots import RootRefused
 logger = logging.getLogger(__name__)
 
 
+def _absolute(context: Context, path: str) -> str:
+    """``path`` resolved under its library root, as an absolute path (``resolve_path`` refuses others)."""
+    root, relative = resolve_path(context.services.roots, path)
+    return posixpath.join(root.path, relative) if relative else root.path
+
+
+@contextlib.contextmanager
+def _refusals_as_errors() -> Iterator[None]:
+    """A root command's refusal as the API error of the same code."""
+    try:
+        yield
+    except RootRefused as refused:
+        raise ApiError(str(refused), refused.code) from None
+
+
 def _media(context: Context, operation: str) -> Media:
     """The media service, or a clear error while that service is not there."""
     media = context.media
@@ -46,8 +63,7 @@ class Mutation:
         context.require(Access.WRITE)
         targets: tuple[models.SyncTarget, ...] = ()
         if path is not None:
-            root, relative = resolve_path(context.services.roots, path)
-            targets = (models.SyncTarget(path=posixpath.join(root.path, relative) if relative else root.path),)
+            targets = (models.SyncTarget(path=_absolute(context, path)),)
         request = models.SyncRequest(mode=mode, trigger=models.SyncTrigger.MANUAL, targets=targets)
         return SyncJob.from_model(await context.services.runner.submit(request))
 
@@ -90,9 +106,7 @@ class Mutation:
     async def merge_hls(self, info: Info, path: str, delete_source: bool = False) -> MergeResult:
         context = info.context
         context.require(Access.WRITE)
-        root, relative = resolve_path(context.services.roots, path)
-        absolute = posixpath.join(root.path, relative) if relative else root.path
-        outcome = await _media(context, "merge_hls").merge_hls(absolute, delete_source)
+        outcome = await _media(context, "merge_hls").merge_hls(_absolute(context, path), delete_source)
         return MergeResult.from_model(outcome)
 
     @described_mutation(
@@ -103,10 +117,8 @@ class Mutation:
     async def add_root(self, info: Info, path: str) -> Folder:
         context = info.context
         context.require(Access.WRITE)
-        try:
+        with _refusals_as_errors():
             root = await context.services.library_roots.add(path)
-        except RootRefused as refused:
-            raise ApiError(str(refused), refused.code) from None
         row = await context.reads.folders_by_ids([root.folder_id])
         folder = row.get(root.folder_id)
         if folder is None:
@@ -121,8 +133,6 @@ class Mutation:
     async def remove_root(self, info: Info, path: str) -> bool:
         context = info.context
         context.require(Access.WRITE)
-        try:
+        with _refusals_as_errors():
             await context.services.library_roots.remove(path)
-        except RootRefused as refused:
-            raise ApiError(str(refused), refused.code) from None
         return True
