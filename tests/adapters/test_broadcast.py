@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from gql_media.adapters.broadcast import BroadcastBus, transport_for
+from gql_media.adapters.broadcast import BroadcastBus
 from gql_media.adapters.leader import PgLeaderElection
 from gql_media.adapters.store import migrate
+from gql_media.adapters.transports import transport_for
 from gql_media.core.models import ChangeKind, EntryKind, LibraryChange, WatcherStatus, WatchMode
 from tests.postgres import PostgresForTests
 
