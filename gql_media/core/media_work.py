@@ -121,6 +121,9 @@ async def _work_in_batches(
         await flush()
 
 
+_EMPTY_FILE = MediaInfo(status=VideoStatus.BROKEN, error="empty file")
+
+
 class ProbeStep:
     """PROBING: metadata of the videos the job added or changed (and, on a whole-root sync, PENDING ones)."""
 
@@ -140,7 +143,10 @@ class ProbeStep:
 
         async def probe(video: VideoFile) -> tuple[VideoFile, MediaInfo] | None:
             try:
-                info = await self.media.probe(video.file_path)
+                # An empty file is known without opening it: no worker round trip (a library of
+                # placeholders would otherwise queue one per file). If it grew meanwhile, the
+                # sync that sees the new size probes it again.
+                info = _EMPTY_FILE if video.size == 0 else await self.media.probe(video.file_path)
             except MediaError as error:
                 job.add_error(video.display_path, f"cannot be read: {error}")
                 return None

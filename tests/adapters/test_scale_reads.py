@@ -182,3 +182,9 @@ async def test_descendants_page_depth_first_and_count(store: tuple[Db, IndexStor
             after = DescendantKey(page.rows[-1][2])
         assert got == expected, folder.path
         assert await reads.count_descendants(folder) == len(expected)
+        # Counts by place come from the folder totals: the same as counting the rows.
+        under = VideoQuery(root_id=folder.root_id, under_path=folder.path)
+        assert await reads.count_videos(under) == sum(1 for v in videos.values() if v.path.startswith(prefix))
+        direct = sum(1 for v in videos.values() if v.folder_id == folder.id)
+        assert await reads.count_videos(VideoQuery(folder_id=folder.id)) == direct
+    assert await reads.count_videos(VideoQuery()) == len(videos)

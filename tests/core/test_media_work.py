@@ -206,6 +206,18 @@ async def test_probe_step_fills_in_and_publishes_each_video() -> None:
     assert sorted(p for p, _ in context.errors) == ["/lib/sub/broken.mp4", "/lib/sub/hang.mp4"]
 
 
+async def test_an_empty_file_is_decided_without_the_media_tool() -> None:
+    empty = replace(video(1, "empty.mp4"), size=0)
+    store = FakeStore([empty, video(2, "a.mp4")])
+    media = FakeMedia()
+    context = FakeJob(ROOT, changed=[1, 2])
+    await ProbeStep(store, media)(context)
+    assert media.probed == ["/lib/sub/a.mp4"]
+    assert store.infos[1].status is VideoStatus.BROKEN and store.infos[1].error == "empty file"
+    assert context.errors == [("/lib/sub/empty.mp4", "empty file")]
+    assert sorted(c.id or 0 for c in context.changes) == [1, 2]
+
+
 async def test_probe_step_records_unreadable_files_and_leaves_them_pending() -> None:
     store = FakeStore([video(1, "gone.mp4"), video(2, "b.mp4")])
     context = FakeJob(ROOT, changed=[1, 2])

@@ -32,21 +32,21 @@ def _current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def _upgrade(connection: Connection) -> tuple[str | None, str | None]:
+def _upgrade(connection: Connection, target: str) -> tuple[str | None, str | None]:
     before = _current_revision(connection)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, target)
     return before, _current_revision(connection)
 
 
-async def migrate(url: str) -> bool:
-    """Apply pending migrations; returns whether any was applied."""
+async def migrate(url: str, target: str = "head") -> bool:
+    """Apply pending migrations (up to ``target``, a revision); returns whether any was applied."""
     engine = create_async_engine(async_driver_url(url))
     try:
         async with engine.begin() as connection:
-            before, after = await connection.run_sync(_upgrade)
+            before, after = await connection.run_sync(_upgrade, target)
     finally:
         await engine.dispose()
     if before != after:

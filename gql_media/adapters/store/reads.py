@@ -260,6 +260,26 @@ def _video_where(query: VideoQuery, dialect: str = "sqlite") -> tuple[str, list[
     return (" AND ".join(conditions) or "1 = 1"), params
 
 
+def _totals_count(query: VideoQuery) -> tuple[str, list[Any]] | None:
+    """The count of a query that filters by place only, read from the folder totals (None: count the rows)."""
+    if (query.name_contains, query.min_duration_s, query.max_duration_s, query.status) != (None, None, None, None):
+        return None
+    if "\x00" in (query.under_path or ""):
+        return None
+    if query.folder_id is not None:
+        if query.root_id is not None or query.under_path:
+            return None
+        return "SELECT video_count FROM folders WHERE id = ?", [query.folder_id]
+    if query.root_id is not None:
+        return "SELECT tree_video_count FROM folders WHERE root_id = ? AND path = ?", [
+            query.root_id,
+            query.under_path or "",
+        ]
+    if query.under_path:
+        return None
+    return "SELECT SUM(tree_video_count) FROM folders WHERE parent_id IS NULL", []
+
+
 class LibraryReads:
     """The API's reads of the index on a ``Db`` (no writes, no business rules)."""
 
@@ -341,10 +361,15 @@ class LibraryReads:
         return Page(rows=videos[:limit], has_next=len(videos) > limit)
 
     async def count_videos(self, query: VideoQuery) -> int:
-        where, params = _video_where(query, self.db.dialect)
+        """How many videos match; by place only (all, a root, a subtree, a folder) it is the folder totals' one row."""
+        totals = _totals_count(query)
         async with self.db.reading() as conn:
-            row = await conn.fetch_one(f"SELECT COUNT(*) FROM videos v WHERE {where}", params)
-        return int(row[0]) if row else 0
+            if totals is not None:
+                row = await conn.fetch_one(*totals)
+            else:
+                where, params = _video_where(query, self.db.dialect)
+                row = await conn.fetch_one(f"SELECT COUNT(*) FROM videos v WHERE {where}", params)
+        return int(row[0] or 0) if row else 0
 
     async def entries_page(self, folder_id: int, after: EntryKey | None, limit: int) -> Page[FolderRow | VideoRow]:
         """A folder's direct children: sub-folders first, then videos, each by name."""

@@ -1,0 +1,84 @@
+"""Migration 0006 on an index of 100k videos: folder totals, search and keyset indexes built, progress logged."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+
+from gql_media.adapters.store.db import Db
+from gql_media.adapters.store.migrate import migrate
+from gql_media.adapters.store.reads import LibraryReads, VideoQuery, VideoSort
+
+VIDEOS = 100_000
+GROUPS = 20
+FOLDERS_PER_GROUP = 100
+
+
+@pytest.fixture
+async def old_index(database_url: str) -> AsyncIterator[Db]:
+    """An index at revision 0005 (before issue 18) holding 100k videos in 2,000 folders of 20 groups."""
+    db = Db(database_url)
+    await db.connect()
+    await migrate(database_url, target="0005")
+    folders = [(1, 1, None, "", "library")]
+    for group in range(GROUPS):
+        group_id = 2 + group
+        folders.append((group_id, 1, 1, f"g{group:02d}", f"g{group:02d}"))
+        for leaf in range(FOLDERS_PER_GROUP):
+            number = group * FOLDERS_PER_GROUP + leaf
+            folders.append((1000 + number, 1, group_id, f"g{group:02d}/d{number:04d}", f"d{number:04d}"))
+    leaves = [f for f in folders if f[0] >= 1000]
+    async with db.writing() as conn:
+        await conn.execute("INSERT INTO roots (id, path, created_at) VALUES (1, '/library', 0)")
+        await conn.executemany(
+            "INSERT INTO folders (id, root_id, parent_id, path, name, created_at) VALUES (?, ?, ?, ?, ?, 0)", folders
+        )
+        rows = []
+        for number in range(VIDEOS):
+            folder = leaves[number % len(leaves)]
+            name = f"Clip {number:06d} ünïcode\ufffd.mp4"
+            rows.append((number + 1, folder[0], f"{folder[3]}/{name}", name, name.casefold(), number % 1000))
+        await conn.executemany(
+            "INSERT INTO videos (id, root_id, folder_id, path, name, name_fold, size, mtime_ns, created_at)"
+            " VALUES (?, 1, ?, ?, ?, ?, ?, 0, 0)",
+            rows,
+        )
+    try:
+        yield db
+    finally:
+        await db.disconnect()
+
+
+async def test_migration_builds_totals_and_indexes_and_logs_progress(
+    old_index: Db, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="gql_media.migrations"):
+        assert await migrate(database_url) is True
+    progress = [r.getMessage() for r in caplog.records if r.name == "gql_media.migrations"]
+    assert any("folder totals: 2021 of 2021 folders" in m for m in progress), progress
+    assert any("name-search index" in m for m in progress)
+    assert any("keyset and depth-first indexes built" in m for m in progress)
+
+    reads = LibraryReads(old_index)
+    per_leaf = VIDEOS // (GROUPS * FOLDERS_PER_GROUP)
+    size_of_leaf = {1000 + n: sum(v % 1000 for v in range(n, VIDEOS, GROUPS * FOLDERS_PER_GROUP)) for n in range(2000)}
+    direct = await reads.folder_stats([1, 2, 1000, 1999], recursive=False)
+    assert [(s.video_count, s.total_size) for s in direct.values()] == [
+        (0, 0),
+        (0, 0),
+        (per_leaf, size_of_leaf[1000]),
+        (per_leaf, size_of_leaf[2999 - 1000]),
+    ]
+    tree = await reads.folder_stats([1, 2, 1000], recursive=True)
+    assert (tree[1].video_count, tree[1].total_size) == (VIDEOS, sum(n % 1000 for n in range(VIDEOS)))
+    group_leaves = range(1000, 1000 + FOLDERS_PER_GROUP)
+    assert (tree[2].video_count, tree[2].total_size) == (
+        per_leaf * FOLDERS_PER_GROUP,
+        sum(size_of_leaf[f] for f in group_leaves),
+    )
+    # The search index holds the old rows (the query is long enough to go through it).
+    found = await reads.video_page(VideoQuery(name_contains="CLIP 01234"), VideoSort(), None, 100)
+    assert [row.id for row in found.rows] == [n + 1 for n in range(12340, 12350)]
+    assert await migrate(database_url) is False
