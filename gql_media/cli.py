@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
@@ -170,8 +171,8 @@ def serve(settings: Settings) -> int:
 async def scan(settings: Settings, *, full: bool = False) -> int:
     """Sync the roots once with a progress bar and print a summary; 1 when the job failed."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from gql_media.client.progress import BarView
     from gql_media.services import open_services
 
     console = Console(stderr=True)
@@ -182,26 +183,11 @@ async def scan(settings: Settings, *, full: bool = False) -> int:
         job = await services.runner.submit(
             SyncRequest(mode, SyncTrigger.MANUAL, tuple(SyncTarget(r) for r in settings.root_paths))
         )
-        with Progress(
-            TextColumn("[bold]{task.fields[phase]:<10}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[counts]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("sync", total=None, phase="QUEUED", counts="")
+        with BarView(console) as bar:
             async for event in progress_events:
                 if event.job_id != job.id:
                     continue
-                bar.update(
-                    task,
-                    completed=event.done,
-                    total=event.total,
-                    phase=event.phase.value,
-                    counts=f"+{event.added} ~{event.updated} -{event.removed} >{event.moved} !{event.failed}",
-                )
+                bar.show(dataclasses.asdict(event))
                 if event.state.is_terminal:
                     break
         await progress_events.aclose()
