@@ -83,6 +83,22 @@ class Replica:
         self.process.wait(timeout=10)
 
 
+async def wait_until(check: Any, timeout_s: float = 30.0, step_s: float = 0.05) -> Any:
+    """Poll ``check()`` (async) until it returns something truthy; a generous timeout."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            value = await check()
+            if value:
+                return value
+            await asyncio.sleep(step_s)
+
+
+async def leader_of(replica: Replica) -> str | None:
+    """The leader ``replica`` names, while its watcher runs."""
+    status = await replica.watcher()
+    return status["leader"] if status["enabled"] else None
+
+
 @dataclass
 class Cluster:
     """Replicas of one library: same roots, same database, same data dir, same broadcast channel."""
@@ -132,6 +148,17 @@ class Cluster:
                         return
                 await asyncio.sleep(0.1)
         raise AssertionError(f"{replica.name} did not become healthy")
+
+    async def start_leader_and_follower(self) -> tuple[Replica, Replica]:
+        """Replica A, healthy and leading; then replica B, healthy and knowing that A leads."""
+        a = self.start("A")
+        await self.wait_healthy(a)
+        assert await wait_until(lambda: leader_of(a)) == "A"
+        b = self.start("B")
+        await self.wait_healthy(b)
+        # A replica that starts later learns the leader (and its watcher state) from its heartbeat.
+        assert await wait_until(lambda: leader_of(b)) == "A"
+        return a, b
 
     def stop_all(self) -> None:
         for replica in self.replicas:

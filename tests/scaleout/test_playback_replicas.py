@@ -8,8 +8,7 @@ import httpx
 import pytest
 
 from tests.playback_sources import SOURCES, encode_source
-from tests.scaleout.conftest import Cluster, Replica
-from tests.scaleout.test_replicas import leader_of, wait_until
+from tests.scaleout.conftest import Cluster, Replica, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -24,12 +23,7 @@ async def _playback(replica: Replica) -> dict[str, str] | None:
 
 async def test_a_follower_streams_for_its_viewers_itself(cluster: Cluster) -> None:
     encode_source(cluster.library, SOURCES["avi_mpeg4_mp3"])
-    a = cluster.start("A")
-    await cluster.wait_healthy(a)
-    assert await wait_until(lambda: leader_of(a)) == "A"
-    b = cluster.start("B")
-    await cluster.wait_healthy(b)
-    assert await wait_until(lambda: leader_of(b)) == "A"
+    a, b = await cluster.start_leader_and_follower()
 
     playback = await wait_until(lambda: _playback(b), timeout_s=60)
     assert playback["method"] == "TRANSCODE"

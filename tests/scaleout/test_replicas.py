@@ -6,7 +6,6 @@ test-artifacts/scaleout-metrics.json; they are reported, never asserted.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import time
@@ -16,28 +15,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import write
-from tests.scaleout.conftest import REPO, Cluster, Replica, Subscriber, percentile, subscriber
+from tests.scaleout.conftest import REPO, Cluster, Replica, Subscriber, leader_of, percentile, subscriber, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 CHANGES = "subscription { libraryChanged { sequence kind path } }"
 PROGRESS = "subscription { syncProgress { jobId sequence state phase added } }"
 METRICS = REPO / "test-artifacts" / "scaleout-metrics.json"
-
-
-async def wait_until(check: Any, timeout_s: float = 30.0, step_s: float = 0.05) -> Any:
-    """Poll ``check()`` (async) until it returns something truthy; a generous timeout."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            value = await check()
-            if value:
-                return value
-            await asyncio.sleep(step_s)
-
-
-async def leader_of(replica: Replica) -> str | None:
-    status = await replica.watcher()
-    return status["leader"] if status["enabled"] else None
 
 
 def added_paths(client: Subscriber, op_id: str = "c") -> set[str]:
@@ -184,13 +168,7 @@ async def assert_no_job_ran_twice(cluster: Cluster) -> None:
 
 async def test_forwarded_watcher_toggle_and_a_late_follower(cluster: Cluster) -> None:
     write(cluster.library / "a.mp4")
-    a = cluster.start("A")
-    await cluster.wait_healthy(a)
-    assert await wait_until(lambda: leader_of(a)) == "A"
-    b = cluster.start("B")
-    await cluster.wait_healthy(b)
-    # A replica that starts later learns the leader's watcher state from its heartbeat.
-    assert await wait_until(lambda: leader_of(b)) == "A"
+    a, b = await cluster.start_leader_and_follower()
     stopped = (await b.data("mutation { stopWatcher { enabled leader } }"))["stopWatcher"]
     assert stopped == {"enabled": False, "leader": "A"}
     assert (await a.watcher())["enabled"] is False

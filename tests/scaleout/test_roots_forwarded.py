@@ -8,8 +8,7 @@ import httpx
 import pytest
 
 from tests.conftest import write
-from tests.scaleout.conftest import Cluster, Replica
-from tests.scaleout.test_replicas import leader_of, wait_until
+from tests.scaleout.conftest import Cluster, Replica, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -29,12 +28,7 @@ async def test_a_follower_forwards_add_and_remove_to_the_leader(cluster: Cluster
     write(cluster.library / "a.mp4")
     shows = cluster.tmp_path / "shows"
     write(shows / "pilot.mp4", b"p" * 32)
-    a = cluster.start("A")
-    await cluster.wait_healthy(a)
-    assert await wait_until(lambda: leader_of(a)) == "A"
-    b = cluster.start("B")
-    await cluster.wait_healthy(b)
-    assert await wait_until(lambda: leader_of(b)) == "A"
+    a, b = await cluster.start_leader_and_follower()
 
     added = (await b.data(ADD, {"p": str(shows)}))["addRoot"]
     assert added == {"name": "shows", "path": "", "rootPath": str(shows)}
