@@ -4,45 +4,29 @@
 //
 //   GQL_MEDIA_E2E_URL=... GQL_MEDIA_E2E_LIBRARY=... node --test tests/e2e/downloads.spec.mjs
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const repo = resolve(here, '../..');
-const require = createRequire(join(repo, 'frontend-example', 'package.json'));
-const { chromium } = require('playwright-core');
-const AXE_SCRIPT = require.resolve('axe-core/axe.min.js');
+import { ARTIFACTS, BASE, closeSession, openSession, requireUi } from './session.mjs';
 
-const BASE = (process.env.GQL_MEDIA_E2E_URL ?? '').replace(/\/$/, '');
+const AXE_SCRIPT = requireUi.resolve('axe-core/axe.min.js');
 const LIBRARY = process.env.GQL_MEDIA_E2E_LIBRARY ?? '';
-const ARTIFACTS = process.env.GQL_MEDIA_E2E_ARTIFACTS ?? join(repo, 'test-artifacts');
 const skip = !BASE || !LIBRARY ? 'set GQL_MEDIA_E2E_URL and GQL_MEDIA_E2E_LIBRARY (tests/e2e/test_downloads_browser.py does)' : false;
 
 const item = (name) => `[data-testid="download-item"][data-path=${JSON.stringify(`${LIBRARY}/Downloads/${name}`)}]`;
 const folderRow = (name) => `[data-testid="folder-row"][data-name=${JSON.stringify(name)}]`;
 const videoRow = (name) => `[data-testid="video-row"][data-name=${JSON.stringify(name)}]`;
 
-let browser;
+let session;
 let page;
-const pageErrors = [];
 
 before(async () => {
   if (skip) return;
-  mkdirSync(ARTIFACTS, { recursive: true });
-  const executablePath = process.env.CHROMIUM ?? execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
-  browser = await chromium.launch({ executablePath, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu'], timeout: 60_000 });
-  page = await (await browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  session = await openSession();
+  page = session.page;
 });
 
-after(async () => {
-  if (page && !page.isClosed()) await page.screenshot({ path: join(ARTIFACTS, 'e2e-downloads.png'), fullPage: true }).catch(() => {});
-  await browser?.close();
-});
+after(() => closeSession(session, 'e2e-downloads.png'));
 
 /** axe-core's serious or critical findings inside the downloads panel. */
 async function axeViolations(p) {
@@ -102,5 +86,5 @@ test('a half-finished download says why; a complete one is merged by its button'
   }));
   assert.ok(widths.page <= 390 && widths.panel <= 390, `sideways scroll at 390 px: ${JSON.stringify(widths)}`);
   await page.screenshot({ path: join(ARTIFACTS, 'e2e-downloads-390.png'), fullPage: true });
-  assert.deepEqual(pageErrors, []);
+  assert.deepEqual(session.pageErrors, []);
 });

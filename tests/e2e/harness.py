@@ -96,20 +96,24 @@ def node_first_on_path() -> Iterator[None]:
 
 
 @contextmanager
-def serve(library: Path, tmp_path: Path, log_name: str) -> Iterator[str]:
-    """A `gql_media serve` process on ``library`` with the built UI; yields its base URL.
+def serve(library: Path, tmp_path: Path, log_name: str, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """A `gql_media serve` process on ``library`` with the built UI (and ``env`` set); yields its base URL.
 
     Its output is copied to test-artifacts/``log_name`` when it stops.
     """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "GQL_MEDIA_FRONTEND_DIR": str(REPO / "frontend-example" / "dist")}
-    env.pop("GQL_MEDIA_API_TOKEN", None)
+    server_env = {**os.environ, "GQL_MEDIA_FRONTEND_DIR": str(REPO / "frontend-example" / "dist"), **(env or {})}
+    server_env.pop("GQL_MEDIA_API_TOKEN", None)
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         command = [sys.executable, "-m", "gql_media", "serve", str(library), "--port", str(port)]
         proc = subprocess.Popen(
-            [*command, "--data-dir", str(tmp_path / "data")], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+            [*command, "--data-dir", str(tmp_path / "data")],
+            cwd=REPO,
+            env=server_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             wait_healthy(base, proc)

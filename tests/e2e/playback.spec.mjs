@@ -4,50 +4,28 @@
 //
 //   GQL_MEDIA_E2E_URL=http://127.0.0.1:8765 node --test tests/e2e/playback.spec.mjs
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const repo = resolve(here, '../..');
-const require = createRequire(join(repo, 'frontend-example', 'package.json'));
-const { chromium } = require('playwright-core');
+import { BASE, closeSession, openSession } from './session.mjs';
 
-const BASE = (process.env.GQL_MEDIA_E2E_URL ?? '').replace(/\/$/, '');
-const ARTIFACTS = process.env.GQL_MEDIA_E2E_ARTIFACTS ?? join(repo, 'test-artifacts');
 const skip = !BASE ? 'set GQL_MEDIA_E2E_URL (tests/e2e/test_playback_browser.py does)' : false;
 
 const byName = (name) => `[data-testid="video-row"][data-name=${JSON.stringify(name)}]`;
 const PLAYER = '[data-testid="player"]';
 
-let browser;
+let session;
 let page;
-const pageErrors = [];
 
 before(async () => {
   if (skip) return;
-  mkdirSync(ARTIFACTS, { recursive: true });
-  const executablePath = process.env.CHROMIUM ?? execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
-  browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--autoplay-policy=no-user-gesture-required'],
-    timeout: 60_000,
-  });
-  page = await (await browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  session = await openSession(['--autoplay-policy=no-user-gesture-required']);
+  page = session.page;
   page.on('console', (m) => {
     if (m.type() === 'error') console.log(`[browser console] ${m.text()}`);
   });
 });
 
-after(async () => {
-  if (page && !page.isClosed()) await page.screenshot({ path: join(ARTIFACTS, 'e2e-playback.png'), fullPage: true }).catch(() => {});
-  await browser?.close();
-});
+after(() => closeSession(session, 'e2e-playback.png'));
 
 async function playAndSeek(name, method) {
   await page.click(byName(name));
@@ -116,5 +94,5 @@ test('playback: AVI and HEVC MKV play and seek through HLS; a subtitle track sho
   await page.click(byName('notes.mp4'));
   await page.waitForSelector('[data-testid="playback-error"]:not([hidden])', { timeout: 20_000 });
   assert.match(await page.textContent('[data-testid="playback-error"]'), /cannot be played/);
-  assert.deepEqual(pageErrors, []);
+  assert.deepEqual(session.pageErrors, []);
 });

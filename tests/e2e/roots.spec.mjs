@@ -3,45 +3,28 @@
 //
 //   GQL_MEDIA_E2E_URL=... GQL_MEDIA_E2E_LIBRARY=... GQL_MEDIA_E2E_EXTRA=... node --test tests/e2e/roots.spec.mjs
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 
-const here = fileURLToPath(new URL('.', import.meta.url));
-const repo = resolve(here, '../..');
-const require = createRequire(join(repo, 'frontend-example', 'package.json'));
-const { chromium } = require('playwright-core');
+import { BASE, closeSession, openSession } from './session.mjs';
 
-const BASE = (process.env.GQL_MEDIA_E2E_URL ?? '').replace(/\/$/, '');
 const LIBRARY = process.env.GQL_MEDIA_E2E_LIBRARY ?? '';
 const EXTRA = process.env.GQL_MEDIA_E2E_EXTRA ?? '';
-const ARTIFACTS = process.env.GQL_MEDIA_E2E_ARTIFACTS ?? join(repo, 'test-artifacts');
 const skip = !BASE ? 'set GQL_MEDIA_E2E_URL (tests/e2e/test_roots_browser.py does)' : false;
 
 const rootItem = (path) => `[data-testid="root-list"] li[data-root=${JSON.stringify(path)}]`;
 const folderRow = (name) => `[data-testid="folder-row"][data-name=${JSON.stringify(name)}]`;
 
-let browser;
+let session;
 let page;
-const pageErrors = [];
 
 before(async () => {
   if (skip) return;
-  mkdirSync(ARTIFACTS, { recursive: true });
-  const executablePath = process.env.CHROMIUM ?? execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim();
-  browser = await chromium.launch({ executablePath, headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu'], timeout: 60_000 });
-  page = await (await browser.newContext({ viewport: { width: 1280, height: 860 } })).newPage();
-  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  session = await openSession();
+  page = session.page;
   page.on('dialog', (d) => void d.accept());
 });
 
-after(async () => {
-  if (page && !page.isClosed()) await page.screenshot({ path: join(ARTIFACTS, 'e2e-roots.png'), fullPage: true }).catch(() => {});
-  await browser?.close();
-});
+after(() => closeSession(session, 'e2e-roots.png'));
 
 test('a library folder is added by path, refused with a reason, and removed', { skip, timeout: 240_000 }, async () => {
   await page.goto(BASE + '/');
@@ -69,5 +52,5 @@ test('a library folder is added by path, refused with a reason, and removed', { 
   // The folder from the command line has no way out but its configuration.
   await page.click(`${rootItem(LIBRARY)} [data-testid="root-remove"]`);
   await page.waitForFunction(() => /ROOT_FROM_CONFIG/.test(document.querySelector('[data-testid="root-message"]')?.textContent ?? ''), null, { timeout: 30_000 });
-  assert.deepEqual(pageErrors, []);
+  assert.deepEqual(session.pageErrors, []);
 });
