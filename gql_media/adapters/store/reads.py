@@ -242,11 +242,16 @@ def _video_where(query: VideoQuery, dialect: str = "sqlite") -> tuple[str, list[
         params.extend(values)
     if query.name_contains:
         folded = query.name_contains.casefold()
-        if dialect == "sqlite" and len(folded) >= SEARCH_INDEX_MIN_CHARS:
+        if len(folded) < SEARCH_INDEX_MIN_CHARS:  # walks the rows in page order, up to the page's end
+            conditions.append("v.name_fold LIKE ? ESCAPE '\\'")
+            params.append(_like_pattern(query.name_contains))
+        elif dialect == "sqlite":
             conditions.append("v.id IN (SELECT rowid FROM videos_search WHERE videos_search MATCH ?)")
             params.append(_fts_phrase(folded))
-        else:  # PostgreSQL's planner takes the pg_trgm index for a LIKE by itself
-            conditions.append("v.name_fold LIKE ? ESCAPE '\\'")
+        else:
+            # The matches first, through the pg_trgm index (an init plan): left to itself the planner
+            # walks the order's index and filters, i.e. every row when nothing matches.
+            conditions.append("v.id = ANY(ARRAY(SELECT id FROM videos WHERE name_fold LIKE ? ESCAPE '\\'))")
             params.append(_like_pattern(query.name_contains))
     if query.min_duration_s is not None:
         conditions.append("v.duration_s >= ?")
