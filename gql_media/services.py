@@ -101,7 +101,12 @@ async def open_services(settings: Settings, *, media: bool = True, serve: bool =
         roots = await index.ensure_roots(settings.root_paths)
         bus = MemoryBus()
         engine = SyncEngine(
-            index, bus, roots, ignore_paths=[str(settings.data_dir)], batch_size=settings.sync_batch_size
+            index,
+            bus,
+            roots,
+            ignore_paths=[str(settings.data_dir)],
+            batch_size=settings.sync_batch_size,
+            summary_threshold=settings.sync_summary_threshold,
         )
         opened: list[Workers] = []
         library = _library_roots(settings, db, roots, engine, bus, lambda: _root_workers(opened[0] if opened else None))
@@ -148,7 +153,12 @@ async def _open_cluster(settings: Settings, url: str, *, media: bool, serve: boo
             open_bus(settings.broadcast_url, instance=instance, channel=settings.broadcast_channel)
         )
         engine = SyncEngine(
-            index, bus, roots, ignore_paths=[str(settings.data_dir)], batch_size=settings.sync_batch_size
+            index,
+            bus,
+            roots,
+            ignore_paths=[str(settings.data_dir)],
+            batch_size=settings.sync_batch_size,
+            summary_threshold=settings.sync_summary_threshold,
         )
 
         clusters: list[Cluster] = []

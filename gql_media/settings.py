@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     watch_queue_size: int = 10_000
     reconcile_interval_s: float = 6 * 3600.0
     sync_batch_size: int = 2000
+    # A job adding, removing or moving more entries than this publishes one SUBTREE_CHANGED per
+    # changed folder subtree instead of one change per entry.
+    sync_summary_threshold: int = Field(default=2000, ge=0)
 
     # Media.
     media_workers: int = Field(default_factory=lambda: os.cpu_count() or 1)

@@ -3,7 +3,7 @@
 export type VideoStatus = 'PENDING' | 'READY' | 'BROKEN';
 export type JobState = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'CANCELLED';
 export type SyncPhase = 'SCANNING' | 'DIFFING' | 'WRITING' | 'PROBING' | 'THUMBNAILS' | 'MERGING' | 'DONE';
-export type ChangeKind = 'ADDED' | 'UPDATED' | 'REMOVED' | 'MOVED' | 'RESYNC' | 'ROOT_ADDED' | 'ROOT_REMOVED';
+export type ChangeKind = 'ADDED' | 'UPDATED' | 'REMOVED' | 'MOVED' | 'RESYNC' | 'ROOT_ADDED' | 'ROOT_REMOVED' | 'SUBTREE_CHANGED';
 
 export interface Folder {
   __typename: 'Folder';

@@ -151,6 +151,10 @@ export class Search {
 
   apply(ch: Q.LibraryChange): void {
     if (!this.text || !ch.id) return;
+    if (ch.kind === 'SUBTREE_CHANGED') {
+      void this.run(); // many entries changed at once: ask again
+      return;
+    }
     const v = ch.entry?.__typename === 'Video' ? ch.entry : null;
     if (ch.kind === 'REMOVED') {
       if (this.data.delete(ch.id)) {

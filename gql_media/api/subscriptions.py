@@ -43,7 +43,10 @@ def change_matches(change: models.LibraryChange, root_id: int | None, under: str
         return True
     if root_id is not None and change.root_id != root_id:
         return False
-    return under is None or _within(change.path, under) or _within(change.old_path, under)
+    if under is None or _within(change.path, under) or _within(change.old_path, under):
+        return True
+    # A summary of a subtree above ``under`` covers it too.
+    return change.kind is models.ChangeKind.SUBTREE_CHANGED and change.path is not None and _within(under, change.path)
 
 
 @strawberry.type
@@ -81,7 +84,8 @@ class Subscription:
             await subscription.aclose()
 
     @described(
-        "One event per added/updated/removed/moved folder or video; a RESYNC when events were lost.",
+        "One event per added/updated/removed/moved folder or video (a job changing more entries than the summary "
+        "threshold: one SUBTREE_CHANGED per changed folder subtree instead); a RESYNC when events were lost.",
         strawberry.subscription,
     )
     async def library_changed(

@@ -87,7 +87,10 @@ strawberry.enum(
     name="ChangeKind",
     description="RESYNC: this subscriber missed events (it was too slow, or the server restarted); "
     "refetch what is shown. ROOT_ADDED, ROOT_REMOVED: a library folder added or removed at run time "
-    "(id: its root folder; the removed root's videos come as REMOVED first).",
+    "(id: its root folder; the removed root's videos come as REMOVED first). SUBTREE_CHANGED: one job added, "
+    "removed or moved more entries than the server's summary threshold (GQL_MEDIA_SYNC_SUMMARY_THRESHOLD): "
+    "instead of one event per entry, one per changed folder subtree (id, path: the folder's); refetch that "
+    "folder and what is shown under it.",
 )
 ChangeKind = models.ChangeKind
 

@@ -67,6 +67,9 @@ class ChangeKind(enum.StrEnum):
     # A library root added or removed at run time (``id`` and ``path`` are its folder's, ``path`` "").
     ROOT_ADDED = "ROOT_ADDED"
     ROOT_REMOVED = "ROOT_REMOVED"
+    # One job added, removed or moved more entries than the summary threshold: instead of one
+    # change per entry, one per changed folder subtree (``id`` and ``path`` are the folder's).
+    SUBTREE_CHANGED = "SUBTREE_CHANGED"
 
 
 @dataclass(frozen=True, slots=True)

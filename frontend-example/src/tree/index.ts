@@ -67,6 +67,13 @@ export class Tree {
       this.loader.refreshCounts();
       return;
     }
+    if (ch.kind === 'SUBTREE_CHANGED') {
+      // Many entries changed under this folder in one job: refetch what is shown of it.
+      const n = ch.id ? model.folder(ch.id) : undefined;
+      if (n) void this.loader.reloadSubtree(n).catch(this.opts.showError);
+      this.loader.refreshCounts();
+      return;
+    }
     const e = ch.entry;
     if (!e) {
       // ADDED/UPDATED/MOVED without an entry: we cannot place it.

@@ -97,6 +97,16 @@ export class TreeLoader {
     }
   }
 
+  /** Refetch a folder (if loaded) and every expanded folder below it, top-down (a SUBTREE_CHANGED). */
+  async reloadSubtree(n: FolderNode): Promise<void> {
+    if (n.children == null) return;
+    let level = [n];
+    while (level.length) {
+      await Promise.all(level.map((f) => this.loadEntries(f, 'reload')));
+      level = this.model.expandedBelow(level);
+    }
+  }
+
   private async loadCounts(): Promise<void> {
     const ids = this.model.folderIds();
     for (let i = 0; i < ids.length; i += COUNTS_CHUNK) {

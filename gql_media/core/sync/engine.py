@@ -19,6 +19,7 @@ from gql_media.core.ports import EventBus, JobCancelled, LibraryStore, RunningJo
 from gql_media.core.scanner import ScanCancelled, Scanner
 from gql_media.core.sync.diff import Diff, classify
 from gql_media.core.sync.plan import assign_ids
+from gql_media.core.sync.summary import changed_subtrees, plan_changes
 from gql_media.core.sync.survey import (
     ScopeRows,
     Survey,
@@ -60,12 +61,16 @@ class SyncEngine:
         *,
         ignore_paths: Iterable[str] = (),
         batch_size: int = 2000,
+        summary_threshold: int = 2000,
     ) -> None:
         self.store = store
         self.bus = bus
         self.roots = {root.id: root for root in roots}
         self.ignore_paths = tuple(ignore_paths)
         self.batch_size = max(1, batch_size)
+        # More added, removed or moved entries than this in one job: one SUBTREE_CHANGED per changed
+        # subtree instead of one change per entry (see ``summary``).
+        self.summary_threshold = summary_threshold
 
     async def sync(self, scopes: Sequence[Scope], job: RunningJob, *, confirm_empty_roots: bool = False) -> SyncOutcome:
         """Bring the index in line with the disk under ``scopes``.
@@ -134,12 +139,14 @@ class SyncEngine:
         await job.report(SyncPhase.WRITING, done, total)
         job.check_cancelled()
         outcome = SyncOutcome()
+        summarised = plan_changes(plan) > self.summary_threshold
         if plan.removed or plan.moves or plan.new_folders:
             await self.store.apply_structure(plan)
             done += len(plan.removed) + len(plan.moves) + len(plan.new_folders)
             job.tally(removed=len(plan.removed), moved=len(plan.moves), added=len(plan.new_folders))
             outcome.removed_video_ids.extend(e.id for e in plan.removed if e.kind is EntryKind.VIDEO)
-            await self._publish_structure(plan, job.job_id)
+            if not summarised:
+                await self._publish_structure(plan, job.job_id)
             await job.report(SyncPhase.WRITING, done, total)
         # Batches are pipelined: while the driver writes batch k+1, the changes of batch k (committed)
         # are published. Every committed batch is published, in order, before a cancel takes effect.
@@ -148,15 +155,21 @@ class SyncEngine:
             for batch in _batches(plan.new_videos, self.batch_size):
                 if not job.is_cancelled():
                     pending.start(batch, self.store.insert_videos(batch))
-                done = await self._publish_videos(pending.take_committed(), job, done, total)
+                done = await self._publish_videos(pending.take_committed(), job, done, total, summarised)
                 job.check_cancelled()
                 committed = await pending.finish()
                 job.tally(added=len(committed))
                 outcome.changed_video_ids.extend(v.id for v in committed)
                 pending.committed = committed
-            done = await self._publish_videos(pending.take_committed(), job, done, total)
+            done = await self._publish_videos(pending.take_committed(), job, done, total, summarised)
+        except JobCancelled:
+            if summarised:  # what was committed before the cancel is announced all the same
+                await self._publish_subtrees(plan, diff, job.job_id)
+            raise
         finally:
             await pending.abandon()
+        if summarised:
+            await self._publish_subtrees(plan, diff, job.job_id)
         for changed in _batches(plan.updates, self.batch_size):
             job.check_cancelled()
             await self.store.update_entries(changed)
@@ -169,9 +182,15 @@ class SyncEngine:
             await job.report(SyncPhase.WRITING, done, total, changed[-1].entry.path)
         return outcome
 
-    async def _publish_videos(self, batch: Sequence[NewVideo], job: RunningJob, done: int, total: int) -> int:
+    async def _publish_videos(
+        self, batch: Sequence[NewVideo], job: RunningJob, done: int, total: int, summarised: bool
+    ) -> int:
         """Publish one committed batch of new videos, yielding now and then so the next batch's write runs."""
         if not batch:
+            return done
+        if summarised:
+            done += len(batch)
+            await job.report(SyncPhase.WRITING, done, total, batch[-1].entry.path)
             return done
         publish, job_id = self.bus.publish_change, job.job_id
         root_paths = {root_id: root.path for root_id, root in self.roots.items()}
@@ -185,6 +204,13 @@ class SyncEngine:
         done += len(batch)
         await job.report(SyncPhase.WRITING, done, total, batch[-1].entry.path)
         return done
+
+    async def _publish_subtrees(self, plan: SyncPlan, diff: Diff, job_id: int) -> None:
+        """One SUBTREE_CHANGED per changed folder subtree of a big plan."""
+        root_folders = {root_id: root.folder_id for root_id, root in self.roots.items()}
+        subtrees = await asyncio.to_thread(changed_subtrees, plan, diff.kept_folders, root_folders)
+        for folder_id, root_id, path in subtrees:
+            await self._publish(ChangeKind.SUBTREE_CHANGED, EntryKind.FOLDER, folder_id, root_id, path, None, job_id)
 
     async def _publish_structure(self, plan: SyncPlan, job_id: int) -> None:
         for entry in plan.removed:

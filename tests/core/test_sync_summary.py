@@ -1,0 +1,88 @@
+"""Big changes, summarised: past the threshold a job publishes one SUBTREE_CHANGED per changed subtree.
+
+Runs the engine on real folders against the in-memory store of ``test_sync_engine``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gql_media.core.models import ChangeKind, EntryKind, Scope
+from gql_media.core.sync import SyncEngine
+from tests.core.test_sync_engine import FakeIndexStore, FakeJob, Library, RecordingBus, write
+
+
+@pytest.fixture
+async def library(tmp_path: Path) -> Library:
+    path = tmp_path / "library"
+    path.mkdir()
+    store, bus = FakeIndexStore(), RecordingBus()
+    (root,) = await store.ensure_roots([str(path)])
+    return Library(path, store, bus, SyncEngine(store, bus, [root], batch_size=2, summary_threshold=3), root)
+
+
+def summaries(library: Library) -> list[tuple[int | None, str | None]]:
+    return [(c.id, c.path) for c in library.bus.changes if c.kind is ChangeKind.SUBTREE_CHANGED]
+
+
+async def test_a_big_first_index_is_one_change_for_the_root_folder(library: Library) -> None:
+    for name in ("a/1.mp4", "a/2.mp4", "b/c/3.mp4", "4.mkv"):
+        write(library.path / name)
+    job = FakeJob()
+
+    outcome = await library.sync(job=job)
+
+    tree = library.store.tree()
+    assert {path for kind, path in tree if kind == "video"} == {"a/1.mp4", "a/2.mp4", "b/c/3.mp4", "4.mkv"}
+    assert summaries(library) == [(library.root.folder_id, "")]
+    # Nothing per entry but the root folder's own update (its stamps).
+    assert [(c.kind, c.path) for c in library.bus.changes if c.kind is not ChangeKind.SUBTREE_CHANGED] == [
+        (ChangeKind.UPDATED, "")
+    ]
+    assert all(c.entry_kind is EntryKind.FOLDER and c.job_id == job.job_id for c in library.bus.changes)
+    assert len(outcome.changed_video_ids) == 4 and job.tallies["added"] == 7
+
+
+async def test_big_changes_in_two_folders_are_one_change_each_and_small_ones_stay_per_entry(
+    library: Library,
+) -> None:
+    write(library.path / "x" / "keep.mp4")
+    write(library.path / "y" / "old.mp4")
+    write(library.path / "z" / "deep" / "keep.mp4")
+    await library.sync()
+    ids = library.store.tree()
+
+    for number in range(3):
+        write(library.path / "x" / f"new{number}.mp4")
+    (library.path / "y" / "old.mp4").unlink()
+    write(library.path / "z" / "deep" / "more.mp4")
+    await library.sync()
+
+    assert summaries(library) == [
+        (ids[("folder", "x")], "x"),
+        (ids[("folder", "y")], "y"),
+        (ids[("folder", "z/deep")], "z/deep"),
+    ]
+    assert not [c for c in library.bus.changes if c.kind in (ChangeKind.ADDED, ChangeKind.REMOVED)]
+
+    # At the threshold or under it: one change per entry, as before.
+    write(library.path / "x" / "one more.mp4")
+    await library.sync()
+    assert summaries(library) == []
+    assert (ChangeKind.ADDED, "x/one more.mp4", None) in library.changes()
+
+
+async def test_a_summary_names_the_folder_holding_a_new_tree_not_each_folder_in_it(library: Library) -> None:
+    write(library.path / "shows" / "keep.mp4")
+    await library.sync()
+    ids = library.store.tree()
+    for season in range(2):
+        for episode in range(2):
+            write(library.path / "shows" / f"s{season}" / f"e{episode}.mp4")
+
+    await library.sync(Scope(library.root.id, "shows", False))
+
+    assert summaries(library) == [(ids[("folder", "shows")], "shows")]
+    assert ("video", "shows/s1/e1.mp4") in library.store.tree()
