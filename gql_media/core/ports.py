@@ -68,8 +68,12 @@ class LibraryStore(Protocol):
         """Write removals, moves and new folders of ``plan`` in one transaction."""
         ...
 
-    async def insert_videos(self, rows: Sequence[NewVideo]) -> None:
-        """Insert one batch of new videos in one transaction."""
+    async def insert_videos(self, rows: Sequence[NewVideo], *, bulk: bool = False) -> None:
+        """Insert new videos in one transaction.
+
+        ``bulk``: a big job's new videos all at once (rows in path order); into an empty index the
+        store may then build its secondary indexes after the rows instead of row by row.
+        """
         ...
 
     async def update_entries(self, rows: Sequence[Update]) -> None:

@@ -103,7 +103,7 @@ class FakeIndexStore:
                             new.entry.mtime_ns, new.entry.inode, new.entry.device))  # fmt: skip
         self._check()
 
-    async def insert_videos(self, rows: Sequence[NewVideo]) -> None:
+    async def insert_videos(self, rows: Sequence[NewVideo], *, bulk: bool = False) -> None:
         self.video_batches.append(len(rows))
         self.inserted.extend(new.entry.path for new in rows)
         for new in rows:

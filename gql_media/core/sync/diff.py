@@ -94,7 +94,13 @@ def classify(
         on_disk = disk.get(key)
         if (on_disk is None or on_disk.kind is not indexed.kind) and not is_protected(key, incomplete):
             gone.append(indexed)
-    diff.removed = _match_moves(gone, new, diff)
+    if gone:
+        diff.removed = _match_moves(gone, new, diff)
+    else:
+        # Nothing vanished (a first index, new files only): every new entry is an addition.
+        folder = EntryKind.FOLDER
+        diff.added_folders.extend(item for item in new if item[1].kind is folder)
+        diff.added_videos.extend(item for item in new if item[1].kind is not folder)
     _settle_replaced(diff, replaced)
     return diff
 

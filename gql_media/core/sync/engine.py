@@ -12,8 +12,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Generic, TypeVar
 
+from gql_media.core.gc_hold import collections_paused
 from gql_media.core.models import ChangeKind, EntryKind, LibraryChange, NewVideo, Root, Scope, SyncPhase, SyncPlan
 from gql_media.core.ports import EventBus, JobCancelled, LibraryStore, RunningJob
 from gql_media.core.scanner import ScanCancelled, Scanner
@@ -40,6 +42,7 @@ T = TypeVar("T")
 # While new videos are published, yield to the loop this often (the next batch's write runs meanwhile).
 _PUBLISH_YIELD_EVERY = 250
 _WALK_POLL_S = 0.1
+_VIDEO_ID = itemgetter(0)  # of a NewVideo (a tuple)
 
 
 @dataclass(slots=True)
@@ -78,6 +81,10 @@ class SyncEngine:
         A root found empty while its index is not (an unmounted drive leaves an empty mount point)
         is left alone and reported, unless ``confirm_empty_roots`` (a FULL sync) says it is meant.
         """
+        with collections_paused():
+            return await self._sync(scopes, job, confirm_empty_roots)
+
+    async def _sync(self, scopes: Sequence[Scope], job: RunningJob, confirm_empty_roots: bool) -> SyncOutcome:
         await job.report(SyncPhase.SCANNING, 0, None)
         survey = Survey()
         walks = list(scopes)
@@ -92,7 +99,11 @@ class SyncEngine:
         await job.report(SyncPhase.DIFFING, 0, None)
         job.check_cancelled()
         diff = await asyncio.to_thread(_settle_and_classify, survey)
-        return await self._write(diff, job)
+        outcome, plan = await self._write(diff, job)
+        # The last references to the per-file objects go in a thread: freeing 100k+ of them is
+        # not the event loop's work.
+        await asyncio.to_thread(_forget, diff, plan)
+        return outcome
 
     async def _survey_round(self, survey: Survey, walks: list[Scope], reads: list[Scope], job: RunningJob) -> None:
         scanners = {root_id: Scanner(root.path, self.ignore_paths) for root_id, root in self.roots.items()}
@@ -129,7 +140,7 @@ class SyncEngine:
         survey.note_round(walks, reads)
         await asyncio.to_thread(merge_round, survey, results, index_rows)
 
-    async def _write(self, diff: Diff, job: RunningJob) -> SyncOutcome:
+    async def _write(self, diff: Diff, job: RunningJob) -> tuple[SyncOutcome, SyncPlan]:
         first_folder_id, first_video_id = await self.store.reserve_ids(len(diff.added_folders), len(diff.added_videos))
         plan, orphans = await asyncio.to_thread(assign_ids, diff, first_folder_id, first_video_id)
         for orphan in orphans:
@@ -151,15 +162,17 @@ class SyncEngine:
         # Batches are pipelined: while the driver writes batch k+1, the changes of batch k (committed)
         # are published. Every committed batch is published, in order, before a cancel takes effect.
         pending = _PendingWrite[NewVideo]()
+        # A summarised job publishes nothing per video: all its new videos go in one bulk write.
+        batch_size = max(self.batch_size, len(plan.new_videos)) if summarised else self.batch_size
         try:
-            for batch in _batches(plan.new_videos, self.batch_size):
+            for batch in _batches(plan.new_videos, batch_size):
                 if not job.is_cancelled():
-                    pending.start(batch, self.store.insert_videos(batch))
+                    pending.start(batch, self.store.insert_videos(batch, bulk=summarised))
                 done = await self._publish_videos(pending.take_committed(), job, done, total, summarised)
                 job.check_cancelled()
                 committed = await pending.finish()
                 job.tally(added=len(committed))
-                outcome.changed_video_ids.extend(v.id for v in committed)
+                outcome.changed_video_ids.extend(map(_VIDEO_ID, committed))
                 pending.committed = committed
             done = await self._publish_videos(pending.take_committed(), job, done, total, summarised)
         except JobCancelled:
@@ -180,7 +193,7 @@ class SyncEngine:
                 await self._publish(ChangeKind.UPDATED, update.kind, update.id, update.root_id, update.entry.path,
                                     None, job.job_id)  # fmt: skip
             await job.report(SyncPhase.WRITING, done, total, changed[-1].entry.path)
-        return outcome
+        return outcome, plan
 
     async def _publish_videos(
         self, batch: Sequence[NewVideo], job: RunningJob, done: int, total: int, summarised: bool
@@ -247,9 +260,20 @@ class SyncEngine:
         )
 
 
+def _forget(diff: Diff, plan: SyncPlan) -> None:
+    for part in (diff.removed, diff.added_folders, diff.added_videos, diff.moves, diff.updates):
+        part.clear()
+    diff.kept_folders.clear()
+    for entries in (plan.removed, plan.moves, plan.new_folders, plan.new_videos, plan.updates):
+        entries.clear()
+
+
 def _settle_and_classify(survey: Survey) -> Diff:
     settle_unchanged(survey)
-    return classify(survey.disk, survey.index, incomplete=survey.incomplete, kept_folders=survey.kept_folders)
+    diff = classify(survey.disk, survey.index, incomplete=survey.incomplete, kept_folders=survey.kept_folders)
+    survey.disk.clear()  # freed here, in the thread, rather than on the loop
+    survey.index.clear()
+    return diff
 
 
 class _PendingWrite(Generic[T]):

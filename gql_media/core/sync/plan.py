@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gql_media.core.models import EntryKind, Move, NewFolder, NewVideo, SyncPlan, Update, parent_of
+from gql_media.core.models import EntryKind, Move, NewFolder, NewVideo, ScanEntry, SyncPlan, Update, parent_of
 from gql_media.core.sync.diff import Diff, Key
 
 __all__ = ["Orphan", "assign_ids"]
@@ -43,6 +43,8 @@ def assign_ids(diff: Diff, first_folder_id: int, first_video_id: int) -> tuple[S
             folder_ids.pop(key, None)  # its entries are orphans too: never rows under a folder not written
             continue
         plan.new_folders.append(NewFolder(folder_ids[key], key[0], parent, entry))
+    # In path order, so ids and paths grow together: the store's indexes are appended to, not split.
+    diff.added_videos.sort(key=_path_of)
     for offset, (key, entry) in enumerate(diff.added_videos):
         parent = folder_ids.get((key[0], parent_of(key[1])))
         if parent is None:
@@ -58,3 +60,7 @@ def assign_ids(diff: Diff, first_folder_id: int, first_video_id: int) -> tuple[S
         plan.moves.append(Move(entry.kind, old.id, old.root_id, old.path, key[0], parent, entry))
     plan.updates = [Update(old.kind, old.id, old.root_id, entry) for old, entry in diff.updates]
     return plan, orphans
+
+
+def _path_of(item: tuple[Key, ScanEntry]) -> tuple[int, str]:
+    return item[0]
