@@ -5,9 +5,9 @@
 //   GQL_MEDIA_E2E_URL=... GQL_MEDIA_E2E_LIBRARY=... node --test tests/e2e/downloads.spec.mjs
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { ARTIFACTS, BASE, closeSession, openSession, requireUi } from './session.mjs';
+import { ARTIFACTS, BASE, browserSession, requireUi } from './session.mjs';
 
 const AXE_SCRIPT = requireUi.resolve('axe-core/axe.min.js');
 const LIBRARY = process.env.GQL_MEDIA_E2E_LIBRARY ?? '';
@@ -17,16 +17,10 @@ const item = (name) => `[data-testid="download-item"][data-path=${JSON.stringify
 const folderRow = (name) => `[data-testid="folder-row"][data-name=${JSON.stringify(name)}]`;
 const videoRow = (name) => `[data-testid="video-row"][data-name=${JSON.stringify(name)}]`;
 
-let session;
 let page;
-
-before(async () => {
-  if (skip) return;
-  session = await openSession();
-  page = session.page;
+const session = browserSession(skip, 'e2e-downloads.png', (p) => {
+  page = p;
 });
-
-after(() => closeSession(session, 'e2e-downloads.png'));
 
 /** axe-core's serious or critical findings inside the downloads panel. */
 async function axeViolations(p) {

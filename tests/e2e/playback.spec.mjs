@@ -4,28 +4,23 @@
 //
 //   GQL_MEDIA_E2E_URL=http://127.0.0.1:8765 node --test tests/e2e/playback.spec.mjs
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { BASE, closeSession, openSession } from './session.mjs';
+import { BASE, browserSession } from './session.mjs';
 
 const skip = !BASE ? 'set GQL_MEDIA_E2E_URL (tests/e2e/test_playback_browser.py does)' : false;
 
 const byName = (name) => `[data-testid="video-row"][data-name=${JSON.stringify(name)}]`;
 const PLAYER = '[data-testid="player"]';
 
-let session;
 let page;
-
-before(async () => {
-  if (skip) return;
-  session = await openSession(['--autoplay-policy=no-user-gesture-required']);
-  page = session.page;
+const onPage = (p) => {
+  page = p;
   page.on('console', (m) => {
     if (m.type() === 'error') console.log(`[browser console] ${m.text()}`);
   });
-});
-
-after(() => closeSession(session, 'e2e-playback.png'));
+};
+const session = browserSession(skip, 'e2e-playback.png', onPage, ['--autoplay-policy=no-user-gesture-required']);
 
 async function playAndSeek(name, method) {
   await page.click(byName(name));

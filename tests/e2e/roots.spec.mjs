@@ -3,9 +3,9 @@
 //
 //   GQL_MEDIA_E2E_URL=... GQL_MEDIA_E2E_LIBRARY=... GQL_MEDIA_E2E_EXTRA=... node --test tests/e2e/roots.spec.mjs
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 
-import { BASE, closeSession, openSession } from './session.mjs';
+import { BASE, browserSession } from './session.mjs';
 
 const LIBRARY = process.env.GQL_MEDIA_E2E_LIBRARY ?? '';
 const EXTRA = process.env.GQL_MEDIA_E2E_EXTRA ?? '';
@@ -14,17 +14,11 @@ const skip = !BASE ? 'set GQL_MEDIA_E2E_URL (tests/e2e/test_roots_browser.py doe
 const rootItem = (path) => `[data-testid="root-list"] li[data-root=${JSON.stringify(path)}]`;
 const folderRow = (name) => `[data-testid="folder-row"][data-name=${JSON.stringify(name)}]`;
 
-let session;
 let page;
-
-before(async () => {
-  if (skip) return;
-  session = await openSession();
-  page = session.page;
+const session = browserSession(skip, 'e2e-roots.png', (p) => {
+  page = p;
   page.on('dialog', (d) => void d.accept());
 });
-
-after(() => closeSession(session, 'e2e-roots.png'));
 
 test('a library folder is added by path, refused with a reason, and removed', { skip, timeout: 240_000 }, async () => {
   await page.goto(BASE + '/');

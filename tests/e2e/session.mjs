@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 export const repo = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
@@ -34,4 +35,21 @@ export async function closeSession(session, screenshot) {
   const page = session?.page;
   if (page && !page.isClosed()) await page.screenshot({ path: join(ARTIFACTS, screenshot), fullPage: true }).catch(() => {});
   await session?.browser.close();
+}
+
+/**
+ * One session for a spec's tests: opened before them (unless `skip`), `ready(page)` called with its
+ * page, closed after them with a last screenshot. Returns the session's holder ({ page, pageErrors } once open).
+ */
+export function browserSession(skip, screenshot, ready = () => {}, extraArgs = []) {
+  const holder = { page: undefined, pageErrors: [] };
+  let session;
+  before(async () => {
+    if (skip) return;
+    session = await openSession(extraArgs);
+    Object.assign(holder, session);
+    ready(session.page);
+  });
+  after(() => closeSession(session, screenshot));
+  return holder;
 }
