@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
@@ -133,6 +134,16 @@ def added_file(path: str) -> PathChange:
     return PathChange(PathChangeKind.ADDED, path, is_dir=False)
 
 
+@contextlib.asynccontextmanager
+async def running(service: WatchService) -> AsyncIterator[WatcherStatus]:
+    """The service started (its status at start), and stopped however the block ends."""
+    status = await service.start()
+    try:
+        yield status
+    finally:
+        await service.stop()
+
+
 def make_service(
     sources: FakeSources, submitter: RecordingSubmitter, roots: Sequence[str], **kwargs: object
 ) -> WatchService:
@@ -145,8 +156,7 @@ async def test_start_opens_the_watch_then_reconciles_every_root(
     sources: FakeSources, submitter: RecordingSubmitter, roots: list[str]
 ) -> None:
     service = make_service(sources, submitter, roots)
-    status = await service.start()
-    try:
+    async with running(service) as status:
         assert status.enabled
         assert status.mode is WatchMode.NATIVE
         assert status.roots == tuple(roots)
@@ -159,8 +169,6 @@ async def test_start_opens_the_watch_then_reconciles_every_root(
         assert (await service.start()).enabled
         assert len(sources.made) == 1
         assert len(submitter.requests) == 1
-    finally:
-        await service.stop()
 
 
 async def test_start_up_reconcile_carries_the_startup_trigger(
@@ -176,8 +184,7 @@ async def test_each_fire_becomes_one_incremental_watcher_request(
     sources: FakeSources, submitter: RecordingSubmitter, roots: list[str]
 ) -> None:
     service = make_service(sources, submitter, roots)
-    await service.start()
-    try:
+    async with running(service):
         lib = roots[0]
         sources.current.queue.put_nowait([added_file(f"{lib}/a/1.mp4"), added_file(f"{lib}/a/2.mp4")])
         sources.current.queue.put_nowait(
@@ -192,8 +199,6 @@ async def test_each_fire_becomes_one_incremental_watcher_request(
         assert status.last_event_at is not None
         assert status.last_sync_at is not None
         assert status.pending_paths == 0
-    finally:
-        await service.stop()
 
 
 async def test_stop_closes_the_source_and_is_idempotent(
@@ -242,8 +247,7 @@ async def test_watch_limit_falls_back_to_polling_and_says_what_to_raise(
 ) -> None:
     sources.open_errors.append(WatchLimitError("OS file watch limit reached"))
     service = make_service(sources, submitter, roots)
-    status = await service.start()
-    try:
+    async with running(service) as status:
         assert status.mode is WatchMode.POLLING
         assert status.error is not None
         assert "fs.inotify.max_user_watches" in status.error
@@ -251,8 +255,6 @@ async def test_watch_limit_falls_back_to_polling_and_says_what_to_raise(
         assert submitter.targets == [whole(*roots)]
         sources.current.queue.put_nowait([added_file(f"{roots[1]}/y.mp4")])
         await wait_until(lambda: len(submitter.requests) == 2, "changes still flow while polling")
-    finally:
-        await service.stop()
     # A new start tries native again.
     assert (await service.start()).mode is WatchMode.NATIVE
     await service.stop()
@@ -268,8 +270,7 @@ async def test_open_failures_are_reported_retried_and_then_cleared(
 
     sources.open_errors.append(OSError("transient"))
     service = make_service(sources, submitter, roots, on_status=on_status, retry_delay_s=0.3)
-    status = await service.start()
-    try:
+    async with running(service) as status:
         # The first attempt failed, but a start still catches up with the disk first.
         assert submitter.targets == [whole(*roots)]
         assert status.error is not None
@@ -278,8 +279,6 @@ async def test_open_failures_are_reported_retried_and_then_cleared(
         await wait_until(lambda: len(submitter.requests) == 2, "the retry reconciled again")
         assert service.status().error is None
         assert any(s.error and "transient" in s.error for s in seen)
-    finally:
-        await service.stop()
     assert not seen[-1].enabled
 
 
@@ -288,32 +287,26 @@ async def test_repeated_native_failures_fall_back_to_polling(
 ) -> None:
     sources.open_errors.extend(OSError(f"broken {i}") for i in range(3))
     service = make_service(sources, submitter, roots, retry_delay_s=0.001)
-    await service.start()
-    try:
+    async with running(service):
         await wait_until(lambda: len(sources.open_sources) == 1, "a watch is open")
         assert sources.current.force_polling
         status = service.status()
         assert status.mode is WatchMode.POLLING
         assert status.error is not None
         assert "polling" in status.error
-    finally:
-        await service.stop()
 
 
 async def test_a_source_failing_midway_is_reopened_and_reconciled(
     sources: FakeSources, submitter: RecordingSubmitter, roots: list[str]
 ) -> None:
     service = make_service(sources, submitter, roots)
-    await service.start()
-    try:
+    async with running(service):
         first = sources.current
         first.queue.put_nowait(RuntimeError("error in underlying watcher"))
         await wait_until(lambda: len(sources.open_sources) == 2, "reopened")
         assert first.closed
         await wait_until(lambda: len(submitter.requests) == 2, "reconciled after the gap")
         assert submitter.targets == [whole(*roots), whole(*roots)]
-    finally:
-        await service.stop()
 
 
 async def test_a_missing_root_is_reported_left_out_and_picked_up_when_back(
@@ -321,8 +314,7 @@ async def test_a_missing_root_is_reported_left_out_and_picked_up_when_back(
 ) -> None:
     gone = str(tmp_path / "usb")
     service = make_service(sources, submitter, [*roots, gone])
-    status = await service.start()
-    try:
+    async with running(service) as status:
         assert status.error is not None
         assert gone in status.error
         assert sources.current.roots == tuple(roots)
@@ -338,16 +330,13 @@ async def test_a_missing_root_is_reported_left_out_and_picked_up_when_back(
         await wait_until(lambda: len(submitter.requests) == 2, "reconciled")
         assert submitter.targets[1] == whole(*roots, gone)
         assert service.status().error is None
-    finally:
-        await service.stop()
 
 
 async def test_a_root_vanishing_while_watched_is_dropped_from_the_watch(
     sources: FakeSources, submitter: RecordingSubmitter, roots: list[str]
 ) -> None:
     service = make_service(sources, submitter, roots)
-    await service.start()
-    try:
+    async with running(service):
         os.rmdir(roots[1])
         sources.current.queue.put_nowait(RootMissingError(2, "root disappeared", roots[1]))
         await wait_until(lambda: len(sources.open_sources) == 2, "reopened without it")
@@ -355,48 +344,37 @@ async def test_a_root_vanishing_while_watched_is_dropped_from_the_watch(
         error = service.status().error
         assert error is not None
         assert roots[1] in error
-    finally:
-        await service.stop()
 
 
 async def test_a_failed_submit_is_reported_and_retried(
     sources: FakeSources, submitter: RecordingSubmitter, roots: list[str]
 ) -> None:
     service = make_service(sources, submitter, roots)
-    await service.start()
-    try:
+    async with running(service):
         submitter.errors.append(RuntimeError("runner closed"))
         sources.current.queue.put_nowait([added_file(f"{roots[0]}/a/x.mp4")])
         await wait_until(lambda: service.status().error is not None, "the failure shows")
         await wait_until(lambda: len(submitter.requests) == 2, "the targets went in on retry")
         assert submitter.targets[1] == (SyncTarget(f"{roots[0]}/a", recursive=False),)
         assert service.status().error is None
-    finally:
-        await service.stop()
 
 
 async def test_periodic_reconcile(sources: FakeSources, submitter: RecordingSubmitter, roots: list[str]) -> None:
     service = make_service(sources, submitter, roots, reconcile_interval_s=0.02)
-    await service.start()
-    try:
+    async with running(service):
         await wait_until(lambda: len(submitter.requests) >= 3, "reconciled again and again")
         assert all(t == whole(*roots) for t in submitter.targets)
-    finally:
-        await service.stop()
 
 
 async def test_overflow_becomes_a_root_rescan(
     sources: FakeSources, submitter: RecordingSubmitter, roots: list[str]
 ) -> None:
     service = make_service(sources, submitter, roots, max_pending=5)
-    await service.start()
-    try:
+    async with running(service):
         sources.current.queue.put_nowait([added_file(f"{roots[0]}/d{i}/{i}.mp4") for i in range(50)])
         await wait_until(lambda: len(submitter.requests) == 2, "fired")
         assert submitter.targets[1] == whole(roots[0])
         assert service.overflows == 1
-    finally:
-        await service.stop()
 
 
 async def test_a_file_still_growing_is_synced_again_after_a_quiet_period(
@@ -405,8 +383,7 @@ async def test_a_file_still_growing_is_synced_again_after_a_quiet_period(
     service = make_service(sources, submitter, roots)
     video = Path(roots[0]) / "slow.mp4"
     video.write_bytes(b"x" * 10)
-    await service.start()
-    try:
+    async with running(service):
         sources.current.queue.put_nowait([added_file(str(video))])
         await wait_until(lambda: len(submitter.requests) == 2, "first sync")
         # It grows with no event at all (as if the event was lost): the second look catches it.
@@ -416,8 +393,6 @@ async def test_a_file_still_growing_is_synced_again_after_a_quiet_period(
         os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
         await wait_until(lambda: len(submitter.requests) == 3, "synced again")
         assert submitter.targets[2] == (SyncTarget(roots[0], recursive=False),)
-    finally:
-        await service.stop()
 
 
 async def test_a_file_that_kept_still_is_synced_once(
@@ -426,15 +401,12 @@ async def test_a_file_that_kept_still_is_synced_once(
     service = make_service(sources, submitter, roots, settle_ms=10, file_settle_ms=50)
     video = Path(roots[0]) / "done.mp4"
     video.write_bytes(b"x" * 10)
-    await service.start()
-    try:
+    async with running(service):
         sources.current.queue.put_nowait([added_file(str(video))])
         await wait_until(lambda: len(submitter.requests) == 2, "first sync")
         # The recheck runs one quiet period later; once it is done nothing else is due.
         await wait_until(lambda: service._debouncer.due_at() is None, "recheck done")
         assert len(submitter.requests) == 2
-    finally:
-        await service.stop()
 
 
 async def test_status_is_published(sources: FakeSources, submitter: RecordingSubmitter, roots: list[str]) -> None:
