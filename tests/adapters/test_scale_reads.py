@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from gql_media.adapters.store import reads as reads_module
 from gql_media.adapters.store.db import Db
 from gql_media.adapters.store.index import IndexStore
 from gql_media.adapters.store.migrate import migrate
@@ -83,7 +84,12 @@ async def _set_media(db: Db, rng: random.Random) -> None:
         )
 
 
-async def test_name_search_equals_plain_like(store: tuple[Db, IndexStore, LibraryReads]) -> None:
+@pytest.mark.parametrize("dense_rows", [reads_module.SEARCH_DENSE_ROWS, 5])
+async def test_name_search_equals_plain_like(
+    store: tuple[Db, IndexStore, LibraryReads], dense_rows: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both ways of reading a search: sorting the index's matches, and (dense) walking the order with LIKE."""
+    monkeypatch.setattr(reads_module, "SEARCH_DENSE_ROWS", dense_rows)
     db, index, reads = store
     rng = random.Random(18)
     await _fill(index, rng, videos=600, folders=20)

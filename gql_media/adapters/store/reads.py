@@ -217,6 +217,10 @@ def _subtree_condition(alias: str, path: str) -> tuple[str, list[Any]]:
 # Substrings this long are looked up in the name-search index (FTS5 trigrams on SQLite, pg_trgm
 # on PostgreSQL); a shorter one has no trigram to look up and stays a LIKE over the names.
 SEARCH_INDEX_MIN_CHARS = 3
+# A search matching this many videos or more (typing "cli" in a library of clips) is read by
+# walking the page's order and filtering: each of its pages is reached within a few thousand
+# rows, where sorting every match would cost a sort of the library.
+SEARCH_DENSE_ROWS = 2000
 
 
 def _fts_phrase(text: str) -> str:
@@ -224,7 +228,14 @@ def _fts_phrase(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
-def _video_where(query: VideoQuery, dialect: str = "sqlite") -> tuple[str, list[Any]]:
+def _search_is_indexed(query: VideoQuery) -> bool:
+    text = query.name_contains or ""
+    return len(text.casefold()) >= SEARCH_INDEX_MIN_CHARS and "\x00" not in text
+
+
+def _video_where(query: VideoQuery, dialect: str = "sqlite", dense: bool = False) -> tuple[str, list[Any]]:
+    """The condition of ``query``; ``dense``: its name search matches so many rows that walking the
+    page's order and filtering by LIKE reaches a page sooner than sorting every match."""
     conditions: list[str] = []
     params: list[Any] = []
     # No name or path holds a NUL, and PostgreSQL rejects one in a text parameter: nothing matches.
@@ -242,7 +253,7 @@ def _video_where(query: VideoQuery, dialect: str = "sqlite") -> tuple[str, list[
         params.extend(values)
     if query.name_contains:
         folded = query.name_contains.casefold()
-        if len(folded) < SEARCH_INDEX_MIN_CHARS:  # walks the rows in page order, up to the page's end
+        if len(folded) < SEARCH_INDEX_MIN_CHARS or dense:  # walks the rows in page order, up to the page's end
             conditions.append("v.name_fold LIKE ? ESCAPE '\\'")
             params.append(_like_pattern(query.name_contains))
         elif dialect == "sqlite":
@@ -349,14 +360,15 @@ class LibraryReads:
         self, query: VideoQuery, sort: VideoSort, after: tuple[str | int | float, int] | None, limit: int
     ) -> Page[VideoRow]:
         """Up to ``limit`` videos matching ``query`` in ``sort`` order, after the key ``(value, id)``."""
-        where, params = _video_where(query, self.db.dialect)
-        expression = _ORDER_EXPRESSIONS[sort.key]
-        direction, compare = ("DESC", "<") if sort.descending else ("ASC", ">")
-        if after is not None:
-            where += f" AND ({expression}, v.id) {compare} (?, ?)"
-            params.extend(after)
-        params.append(limit + 1)
         async with self.db.reading() as conn:
+            dense = _search_is_indexed(query) and await self._search_is_dense(conn, query)
+            where, params = _video_where(query, self.db.dialect, dense)
+            expression = _ORDER_EXPRESSIONS[sort.key]
+            direction, compare = ("DESC", "<") if sort.descending else ("ASC", ">")
+            if after is not None:
+                where += f" AND ({expression}, v.id) {compare} (?, ?)"
+                params.extend(after)
+            params.append(limit + 1)
             rows = await conn.fetch(
                 f"SELECT {_VIDEO_COLUMNS} FROM videos v JOIN roots r ON r.id = v.root_id WHERE {where}"
                 f" ORDER BY {expression} {direction}, v.id {direction} LIMIT ?",
@@ -364,6 +376,18 @@ class LibraryReads:
             )
         videos = [_video(r) for r in rows]
         return Page(rows=videos[:limit], has_next=len(videos) > limit)
+
+    async def _search_is_dense(self, conn: RawConnection, query: VideoQuery) -> bool:
+        """Whether the name search matches at least ``SEARCH_DENSE_ROWS`` videos (found through its index)."""
+        assert query.name_contains is not None
+        if self.db.dialect == "sqlite":
+            inner = "SELECT rowid FROM videos_search WHERE videos_search MATCH ?"
+            param = _fts_phrase(query.name_contains.casefold())
+        else:
+            inner = "SELECT id FROM videos WHERE name_fold LIKE ? ESCAPE '\\'"
+            param = _like_pattern(query.name_contains)
+        row = await conn.fetch_one(f"SELECT COUNT(*) FROM ({inner} LIMIT ?) AS m", [param, SEARCH_DENSE_ROWS])
+        return row is not None and int(row[0]) >= SEARCH_DENSE_ROWS
 
     async def count_videos(self, query: VideoQuery) -> int:
         """How many videos match; by place only (all, a root, a subtree, a folder) it is the folder totals' one row."""
