@@ -7,9 +7,8 @@ import os
 import posixpath
 import shutil
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,10 +22,7 @@ from gql_media.adapters.watcher import (
 )
 from gql_media.core.debounce import PathChange, PathChangeKind
 from gql_media.core.models import (
-    JobState,
     SyncJob,
-    SyncPhase,
-    SyncProgress,
     SyncRequest,
     SyncTarget,
     SyncTrigger,
@@ -36,33 +32,7 @@ from gql_media.core.models import (
 from gql_media.core.own_writes import OwnWrites
 from gql_media.core.ports import WatchLimitError
 from gql_media.core.watching import WatchService
-
-TIMEOUT_S = 20.0
-
-
-async def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = TIMEOUT_S) -> None:
-    """Wait (generously) for the watcher to notice something."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out waiting: {what}")
-        await asyncio.sleep(0.02)
-
-
-class RecordingSubmitter:
-    def __init__(self) -> None:
-        self.requests: list[SyncRequest] = []
-
-    async def submit(self, request: SyncRequest) -> SyncJob:
-        self.requests.append(request)
-        job_id = len(self.requests)
-        progress = SyncProgress(job_id=job_id, sequence=0, state=JobState.QUEUED, phase=SyncPhase.SCANNING)
-        paths = tuple(t.path for t in request.targets)
-        return SyncJob(job_id, request.mode, request.trigger, paths, JobState.QUEUED, datetime.now(UTC), progress)
-
-    def fired_targets(self) -> list[SyncTarget]:
-        """Targets of the debouncer's fires (the reconciles are left out)."""
-        return [t for r in self.requests if r.trigger is SyncTrigger.WATCHER for t in r.targets]
+from tests.watching import TIMEOUT_S, RecordingSubmitter, wait_until
 
 
 def covers(target: SyncTarget, path: str) -> bool:

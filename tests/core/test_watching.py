@@ -5,19 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from gql_media.core.debounce import PathChange, PathChangeKind
 from gql_media.core.models import (
-    JobState,
-    SyncJob,
     SyncMode,
-    SyncPhase,
-    SyncProgress,
     SyncRequest,
     SyncTarget,
     SyncTrigger,
@@ -27,17 +22,7 @@ from gql_media.core.models import (
 from gql_media.core.own_writes import OwnWrites
 from gql_media.core.ports import RootMissingError, WatchLimitError
 from gql_media.core.watching import WatchService
-
-TIMEOUT_S = 10.0
-
-
-async def wait_until(predicate: Callable[[], bool], what: str) -> None:
-    """Wait (generously) for something the service does in the background."""
-    deadline = asyncio.get_running_loop().time() + TIMEOUT_S
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out waiting: {what}")
-        await asyncio.sleep(0.005)
+from tests.watching import RecordingSubmitter, wait_until
 
 
 class FakeSource:
@@ -86,26 +71,6 @@ class FakeSources:
     @property
     def current(self) -> FakeSource:
         return self.open_sources[-1]
-
-
-class RecordingSubmitter:
-    def __init__(self) -> None:
-        self.requests: list[SyncRequest] = []
-        self.errors: list[BaseException] = []
-
-    async def submit(self, request: SyncRequest) -> SyncJob:
-        if self.errors:
-            raise self.errors.pop(0)
-        self.requests.append(request)
-        now = datetime.now(UTC)
-        job_id = len(self.requests)
-        progress = SyncProgress(job_id=job_id, sequence=0, state=JobState.QUEUED, phase=SyncPhase.SCANNING)
-        paths = tuple(t.path for t in request.targets)
-        return SyncJob(job_id, request.mode, request.trigger, paths, JobState.QUEUED, now, progress)
-
-    @property
-    def targets(self) -> list[tuple[SyncTarget, ...]]:
-        return [r.targets for r in self.requests]
 
 
 @pytest.fixture
