@@ -81,18 +81,22 @@ async def _work_in_batches(
     *,
     lanes: int,
     batch_size: int,
+    done_before: int = 0,
+    total: int | None = None,
 ) -> None:
     """Run ``work`` on every video, ``lanes`` at a time, and ``write`` the rows it gives ``batch_size`` at a time.
 
-    Progress of ``phase`` is reported at 0 and after each video; cancellation is checked before
-    each. On an error every lane finishes the file in hand (no media call is abandoned mid-way),
-    then the first error is raised. What was done is written in every case, also when cancelled.
+    Progress of ``phase`` is reported at the start and after each video; cancellation is checked
+    before each. On an error every lane finishes the file in hand (no media call is abandoned
+    mid-way), then the first error is raised. What was done is written in every case, also when
+    cancelled. A step that goes through its videos a chunk at a time passes the chunks' overall
+    ``total`` and the videos ``done_before`` this one, so its progress reads as one.
     """
-    total = len(videos)
-    done = 0
+    done = done_before
+    total = len(videos) if total is None else total
     pending: list[Row] = []
     queue = iter(videos)
-    await job.report(phase, 0, total)
+    await job.report(phase, done, total)
 
     async def flush() -> None:
         rows = pending[:]
@@ -113,7 +117,9 @@ async def _work_in_batches(
             await job.report(phase, done, total, video.display_path)
 
     try:
-        lanes_run = await asyncio.gather(*(lane() for _ in range(max(1, min(lanes, total)))), return_exceptions=True)
+        lanes_run = await asyncio.gather(
+            *(lane() for _ in range(max(1, min(lanes, len(videos))))), return_exceptions=True
+        )
         for result in lanes_run:
             if isinstance(result, BaseException):
                 raise result
@@ -121,6 +127,7 @@ async def _work_in_batches(
         await flush()
 
 
+_PROBE_CHUNK = 2_000
 _EMPTY_FILE = MediaInfo(status=VideoStatus.BROKEN, error="empty file")
 
 
@@ -137,8 +144,8 @@ class ProbeStep:
         root_ids = _full_root_ids(job.scopes)
         if root_ids:
             ids.extend(await self.store.pending_video_ids(root_ids))
-        videos = await self.store.get_video_files(list(dict.fromkeys(ids)))
-        if not videos:
+        ids = list(dict.fromkeys(ids))
+        if not ids:
             return
 
         async def probe(video: VideoFile) -> tuple[VideoFile, MediaInfo] | None:
@@ -157,9 +164,15 @@ class ProbeStep:
         async def write(rows: Sequence[tuple[VideoFile, MediaInfo]]) -> None:
             await _write_media_infos(self.store, rows, job)
 
-        await _work_in_batches(
-            job, SyncPhase.PROBING, videos, probe, write, lanes=self.media.workers, batch_size=self.batch_size
-        )
+        # A chunk of the videos in memory at a time: a first sync of a million files queues them all.
+        done = 0
+        for start in range(0, len(ids), _PROBE_CHUNK):
+            videos = await self.store.get_video_files(ids[start : start + _PROBE_CHUNK])
+            total = done + len(videos) + max(0, len(ids) - start - _PROBE_CHUNK)
+            if videos:
+                await _work_in_batches(job, SyncPhase.PROBING, videos, probe, write, lanes=self.media.workers,
+                                       batch_size=self.batch_size, done_before=done, total=total)  # fmt: skip
+            done += len(videos)
 
 
 async def _write_media_infos(store: MediaStore, rows: Sequence[tuple[VideoFile, MediaInfo]], job: RunningJob) -> None:

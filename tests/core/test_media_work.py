@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from gql_media.core import media_work
 from gql_media.core.hls import HlsPlaylist, write_marker
 from gql_media.core.media_work import (
     MediaWork,
@@ -204,6 +205,34 @@ async def test_probe_step_fills_in_and_publishes_each_video() -> None:
     assert [done for _, done, _ in context.reports] == [0, 1, 2, 3, 4]
     # BROKEN files are sync errors too, and the job went on.
     assert sorted(p for p, _ in context.errors) == ["/lib/sub/broken.mp4", "/lib/sub/hang.mp4"]
+
+
+async def test_probe_step_holds_a_chunk_of_videos_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(media_work, "_PROBE_CHUNK", 2)
+    store = FakeStore([video(1, "a.mp4"), video(2, "b.mp4"), video(3, "c.mp4"), video(4, "d.mp4"), video(5, "e.mp4")])
+    asked: list[int] = []
+    read = store.get_video_files
+
+    async def get_video_files(ids: Sequence[int]) -> list[VideoFile]:
+        asked.append(len(ids))
+        return await read(ids)
+
+    monkeypatch.setattr(store, "get_video_files", get_video_files)
+    context = FakeJob(ROOT, changed=[1, 2, 3, 4, 5])
+    await ProbeStep(store, FakeMedia())(context)
+    assert asked == [2, 2, 1]
+    assert sorted(store.infos) == [1, 2, 3, 4, 5]
+    # One progress for the whole step: done only grows, the total stays.
+    assert [(done, total) for _, done, total in context.reports] == [
+        (0, 5),
+        (1, 5),
+        (2, 5),
+        (2, 5),
+        (3, 5),
+        (4, 5),
+        (4, 5),
+        (5, 5),
+    ]
 
 
 async def test_an_empty_file_is_decided_without_the_media_tool() -> None:
