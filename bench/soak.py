@@ -8,7 +8,9 @@ The load (issue 16 part 7, issue 20):
 
 It reports the server's RSS and open file descriptors over time and their growth after the
 warm-up (the first 5 minutes, or the first third of a shorter run), query p99 per minute, events
-lost by the subscribers, and whether the index equals the disk at the end. Goals: RSS growth
+lost by the subscribers (gaps in their sequences, with or without a RESYNC), events a subscriber
+still had not received when the drain ended (it was behind: these are not gaps), and whether the
+index equals the disk at the end. Goals: RSS growth
 <= 10%, file descriptors flat, 0 events lost, index == disk.
 """
 
@@ -217,6 +219,9 @@ class SoakReport:
     events_lost: int = 0
     events_lost_silently: int = 0
     resyncs: int = 0
+    events_behind_at_end: int = 0  # not received when the drain ended (the subscriber was behind)
+    subscribers_behind_at_end: int = 0
+    silent_gaps: list[list[Any]] = field(default_factory=list)  # [last, next, kind, wall]: gaps with no RESYNC
     churn: dict[str, int] = field(default_factory=dict)
     syncs_requested: int = 0
     index: dict[str, Any] = field(default_factory=dict)
@@ -231,6 +236,7 @@ class SoakReport:
             self.rss_growth <= RSS_GROWTH_GOAL
             and self.fds_flat
             and self.events_lost == 0
+            and self.events_behind_at_end == 0
             and self.subscriptions_ended == 0
             and self.subscribers_connected == self.load.subscribers
             and self.queries_failed == 0
@@ -268,9 +274,14 @@ def _subscriber_totals(report: SoakReport, result: dict[str, Any]) -> None:
         report.events_received += s["received"]
         report.resyncs += s["resyncs"]
         report.subscriptions_ended += s["ended"]
-        tail = last - s["last_sequence"]  # events after a subscriber's last one never reached it
-        report.events_lost += s["missing"] + tail
-        report.events_lost_silently += s["missing_silently"] + tail
+        # Events after a subscriber's last one had not reached it when the drain ended: still in its
+        # queue or on their way (it was that far behind), not dropped; counted apart from the gaps.
+        behind = last - s["last_sequence"]
+        report.events_lost += s["missing"]
+        report.events_lost_silently += s["missing_silently"]
+        report.events_behind_at_end += behind
+        report.subscribers_behind_at_end += behind > 0
+        report.silent_gaps.extend(s["gaps"][: 20 - len(report.silent_gaps)])
 
 
 def run_soak(load: SoakLoad, workdir: Path, log: Any) -> SoakReport:
@@ -317,7 +328,9 @@ def run_soak(load: SoakLoad, workdir: Path, log: Any) -> SoakReport:
             time.sleep(3)  # the watcher's settle and file-settle windows
             wait_idle(server.url)
             time.sleep(1)  # the last events on their way to the subscribers
+            log(f"soak: churn stopped, server idle at {time.time():.1f}")
             _subscriber_totals(report, subscribers.finish())
+            log(f"soak: subscribers drained at {time.time():.1f}")
             query_result = queries.finish()
         finally:
             churn.stop()
@@ -362,6 +375,9 @@ def render(report: SoakReport, console: Console) -> None:
         f"{report.resyncs} RESYNCs; {report.events_received:,} received by {report.subscribers_connected}/"
         f"{load.subscribers}; {report.subscriptions_ended} ended by an error)",
         "0", report.events_lost == 0 and report.subscriptions_ended == 0)  # fmt: skip
+    row("events not delivered when the drain ended",
+        f"{report.events_behind_at_end:,} ({report.subscribers_behind_at_end} subscribers still behind)",
+        "0", report.events_behind_at_end == 0)  # fmt: skip
     row("queries", f"{report.queries:,}, {report.queries_failed} failed", "0 failed", report.queries_failed == 0)
     row("query p99 per minute (ms)", ", ".join(f"{v:g}" for v in report.p99_ms_per_minute), "-", None)
     row("index == disk", f"{report.index}", "equal", bool(report.index.get("equal")))
@@ -405,7 +421,8 @@ def measure_s1(bench: Bench) -> Row:
     row = Row("S1", f"soak {load.minutes:g} min: RSS growth after warm-up", "<= 10%; fds flat; 0 lost; index == disk")
     row.value, row.unit, row.ok, row.reps = round(report.rss_growth * 100, 1), "% RSS", report.ok, 1
     row.note = (f"RSS {report.rss_at_warm_up_mb} -> {report.rss_at_end_mb} MB, fds {report.fds_at_warm_up} -> "
-                f"{report.fds_at_end}, {report.events_lost} events lost, {report.queries_failed}/{report.queries} "
+                f"{report.fds_at_end}, {report.events_lost} events lost, {report.events_behind_at_end} behind at "
+                f"the end, {report.queries_failed}/{report.queries} "
                 f"queries failed, index == disk: {report.index.get('equal')}")  # fmt: skip
     row.extra = {"soak": report.to_json()}
     return row
