@@ -14,6 +14,7 @@ import strawberry
 from gql_media.api.context import Access
 from gql_media.api.errors import ApiError
 from gql_media.api.ids import SYNC_JOB, from_global_id
+from gql_media.api.loaders import event_loaders
 from gql_media.api.paths import find_root, resolve_path
 from gql_media.api.types import Info, LibraryChange, SyncProgress, WatcherStatus, described
 from gql_media.core import models
@@ -105,8 +106,9 @@ class Subscription:
         try:
             async for change in subscription:
                 if change_matches(change, root_id, under):
-                    # Each event reads its entry afresh, not from an earlier event's cache.
-                    context.refresh_loaders()
+                    # Each event reads its entry afresh, not from an earlier event's cache, and
+                    # once for all its subscribers.
+                    context.loaders = event_loaders(context.reads, change)
                     yield LibraryChange.from_model(change)
         finally:
             await subscription.aclose()
