@@ -32,7 +32,7 @@ from bench.measures import Bench, Row
 from bench.server import ServerProcess, server_env
 
 FILES_PER_FOLDER = 50
-QUERY_REPS = 5
+QUERY_REPS = 9
 
 
 @dataclass(frozen=True, slots=True)

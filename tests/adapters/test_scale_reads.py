@@ -194,3 +194,14 @@ async def test_descendants_page_depth_first_and_count(store: tuple[Db, IndexStor
         direct = sum(1 for v in videos.values() if v.folder_id == folder.id)
         assert await reads.count_videos(VideoQuery(folder_id=folder.id)) == direct
     assert await reads.count_videos(VideoQuery()) == len(videos)
+
+
+async def test_postgres_gathers_statistics_after_a_bulk_load(store: tuple[Db, IndexStore, LibraryReads]) -> None:
+    """Without them a fresh big index is planned as a tiny one (a depth-first page sorted the whole library)."""
+    db, index, _reads = store
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL plans by statistics; SQLite needs none here")
+    await _fill(index, random.Random(1), videos=10_000, folders=5)
+    async with db.reading() as conn:
+        row = await conn.fetch_one("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'videos'")
+    assert row is not None and row[0] is not None
