@@ -9,10 +9,24 @@ from pathlib import Path
 
 import pytest
 
-from gql_media.core.models import ChangeKind, JobState, SyncMode, SyncRequest, SyncTarget, SyncTrigger
+from gql_media.core.models import ChangeKind, JobState, SyncJob, SyncMode, SyncRequest, SyncTarget, SyncTrigger
 from gql_media.services import Services, open_services
 from gql_media.settings import Settings
 from tests.conftest import disk_tree, ids_by_path, index_tree, run_sync, write
+
+
+def write_videos(library: Path, count: int, *, folders: int) -> None:
+    """``count`` small videos spread over ``folders`` folders: enough for a job that runs a while."""
+    for i in range(count):
+        write(library / f"d{i % folders}" / f"v{i}.mp4")
+
+
+async def submit_and_wait_running(services: Services, mode: SyncMode) -> SyncJob:
+    """Submit a manual sync of the roots and wait until the runner has a job running."""
+    job = await services.runner.submit(SyncRequest(mode, SyncTrigger.MANUAL))
+    while services.runner.current() is None:
+        await asyncio.sleep(0.001)
+    return job
 
 
 async def test_first_sync_indexes_videos_and_folders(services: Services, library: Path) -> None:
@@ -267,11 +281,8 @@ async def test_concurrent_requests_coalesce_without_locking_errors(services: Ser
 
 
 async def test_running_job_is_returned_for_a_covered_request(services: Services, library: Path) -> None:
-    for i in range(2000):
-        write(library / f"d{i % 50}" / f"v{i}.mp4")
-    first = await services.runner.submit(SyncRequest(SyncMode.INCREMENTAL, SyncTrigger.MANUAL))
-    while services.runner.current() is None:
-        await asyncio.sleep(0.001)
+    write_videos(library, 2000, folders=50)
+    first = await submit_and_wait_running(services, SyncMode.INCREMENTAL)
     again = await services.runner.submit(
         SyncRequest(SyncMode.INCREMENTAL, SyncTrigger.MANUAL, (SyncTarget(str(library / "d3")),))
     )
@@ -280,11 +291,8 @@ async def test_running_job_is_returned_for_a_covered_request(services: Services,
 
 
 async def test_cancel_stops_a_running_job_and_a_later_sync_completes(services: Services, library: Path) -> None:
-    for i in range(3000):
-        write(library / f"d{i % 60}" / f"v{i}.mp4")
-    job = await services.runner.submit(SyncRequest(SyncMode.FULL, SyncTrigger.MANUAL))
-    while services.runner.current() is None:
-        await asyncio.sleep(0.001)
+    write_videos(library, 3000, folders=60)
+    job = await submit_and_wait_running(services, SyncMode.FULL)
 
     await services.runner.cancel(job.id)
     final = await services.runner.wait(job.id, timeout_s=60)
@@ -295,17 +303,12 @@ async def test_cancel_stops_a_running_job_and_a_later_sync_completes(services: S
 
 
 async def test_cancelling_a_queued_job(services: Services, library: Path) -> None:
-    for i in range(2000):
-        write(library / f"d{i % 40}" / f"v{i}.mp4")
-    running = await services.runner.submit(SyncRequest(SyncMode.FULL, SyncTrigger.MANUAL))
-    while services.runner.current() is None:
-        await asyncio.sleep(0.001)
+    write_videos(library, 2000, folders=40)
+    running = await submit_and_wait_running(services, SyncMode.FULL)
     # A running INCREMENTAL job does not cover a FULL request: that one is queued.
     await services.runner.cancel(running.id)
     await services.runner.wait(running.id, timeout_s=60)
-    running = await services.runner.submit(SyncRequest(SyncMode.INCREMENTAL, SyncTrigger.MANUAL))
-    while services.runner.current() is None:
-        await asyncio.sleep(0.001)
+    running = await submit_and_wait_running(services, SyncMode.INCREMENTAL)
     queued = await services.runner.submit(SyncRequest(SyncMode.FULL, SyncTrigger.MANUAL))
     assert queued.id != running.id and queued.state is JobState.QUEUED
     cancelled = await services.runner.cancel(queued.id)
@@ -370,11 +373,8 @@ async def test_an_emptied_root_is_kept_until_a_full_sync_confirms(services: Serv
 
 
 async def test_watcher_changes_during_a_running_job_are_queued_not_dropped(services: Services, library: Path) -> None:
-    for i in range(2000):
-        write(library / f"d{i % 50}" / f"v{i}.mp4")
-    running = await services.runner.submit(SyncRequest(SyncMode.INCREMENTAL, SyncTrigger.MANUAL))
-    while services.runner.current() is None:
-        await asyncio.sleep(0.001)
+    write_videos(library, 2000, folders=50)
+    running = await submit_and_wait_running(services, SyncMode.INCREMENTAL)
     # The running job covers d3, but may already have walked past the file written now.
     write(library / "d3" / "late.mp4")
     late = await services.runner.submit(

@@ -11,14 +11,7 @@ from pathlib import Path
 import pytest
 
 from gql_media.core.debounce import PathChange, PathChangeKind
-from gql_media.core.models import (
-    SyncMode,
-    SyncRequest,
-    SyncTarget,
-    SyncTrigger,
-    WatcherStatus,
-    WatchMode,
-)
+from gql_media.core.models import SyncMode, SyncRequest, SyncTarget, SyncTrigger, WatcherStatus, WatchMode
 from gql_media.core.own_writes import OwnWrites
 from gql_media.core.ports import RootMissingError, WatchLimitError
 from gql_media.core.watching import WatchService
