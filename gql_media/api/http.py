@@ -39,8 +39,9 @@ from strawberry.types.unset import UNSET, UnsetType
 from gql_media.adapters.store.reads import LibraryReads, VideoRow
 from gql_media.api.context import ApiServices, Context
 from gql_media.api.ids import MAX_ROW_ID
+from gql_media.api.playback import video_file
 from gql_media.api.schema import ApiSchema, schema_for
-from gql_media.api.security import bearer_token, connection_token, signature_valid, token_matches
+from gql_media.api.security import bearer_token, connection_token, request_allowed, token_matches
 from gql_media.api.streams import stream_routes
 from gql_media.core.thumbnails import placeholder_path, thumbnail_path
 from gql_media.settings import Settings
@@ -155,28 +156,6 @@ class GraphQLApp(GraphQL[Context, None]):
         return unset
 
 
-def _request_signed(request: Request, settings: Settings, resource: str) -> bool:
-    """A file URL needs, when a token is set, a valid signature or the token itself."""
-    token = settings.api_token
-    if token is None:
-        return True
-    if token_matches(token, bearer_token(request.headers.get("authorization"))):
-        return True
-    return signature_valid(token, resource, request.query_params.get("exp"), request.query_params.get("sig"))
-
-
-def _inside(path: str, directory: str) -> bool:
-    return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
-
-
-def _video_file(row: VideoRow) -> str | None:
-    """The absolute path of a video's file when it really lies inside its root (symlinks resolved)."""
-    relative = os.fsdecode(row.path_bytes) if row.path_bytes is not None else row.path
-    root = os.path.realpath(row.root_path)
-    absolute = os.path.realpath(os.path.join(row.root_path, relative))
-    return absolute if _inside(absolute, root) else None
-
-
 def _regular_file(path: str) -> os.stat_result | None:
     try:
         result = os.stat(path)
@@ -206,10 +185,10 @@ class FileRoutes:
 
     async def media(self, request: Request) -> Response:
         video_id: int = request.path_params["video_id"]
-        if not _request_signed(request, self._settings, f"media/{video_id}"):
+        if not request_allowed(self._settings.api_token, f"media/{video_id}", request.headers, request.query_params):
             return PlainTextResponse(_FORBIDDEN, status_code=403)
         row = await self._video(video_id)
-        path = None if row is None else await asyncio.to_thread(_video_file, row)
+        path = None if row is None else await asyncio.to_thread(video_file, row)
         file_stat = None if path is None else await asyncio.to_thread(_regular_file, path)
         if path is None or file_stat is None:
             return PlainTextResponse("not found", status_code=404)
@@ -230,7 +209,8 @@ class FileRoutes:
 
     async def thumbnail(self, request: Request) -> Response:
         video_id: int = request.path_params["video_id"]
-        if not _request_signed(request, self._settings, f"thumbnails/{video_id}"):
+        resource = f"thumbnails/{video_id}"
+        if not request_allowed(self._settings.api_token, resource, request.headers, request.query_params):
             return PlainTextResponse(_FORBIDDEN, status_code=403)
         row = await self._video(video_id)
         if row is None:

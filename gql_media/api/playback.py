@@ -18,7 +18,7 @@ from gql_media.api.context import Context
 from gql_media.core.playback import PlaybackMethod
 from gql_media.core.streaming import SourceFile, StreamingService
 
-__all__ = ["Playback", "Subtitle", "playback_of", "source_file", "subtitle_resource", "subtitles_of"]
+__all__ = ["Playback", "Subtitle", "playback_of", "source_file", "subtitle_resource", "subtitles_of", "video_file"]
 
 strawberry.enum(
     PlaybackMethod,
@@ -48,12 +48,18 @@ def _inside(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory.rstrip(os.sep) + os.sep)
 
 
-def _resolve(row: VideoRow) -> SourceFile | None:
-    """The row's file when it really lies inside its root (symlinks resolved), as ``SourceFile``."""
+def video_file(row: VideoRow) -> str | None:
+    """The absolute path of a video's file when it really lies inside its root (symlinks resolved); blocking."""
     relative = os.fsdecode(row.path_bytes) if row.path_bytes is not None else row.path
     root = os.path.realpath(row.root_path)
     absolute = os.path.realpath(os.path.join(row.root_path, relative))
-    if not _inside(absolute, root):
+    return absolute if _inside(absolute, root) else None
+
+
+def _resolve(row: VideoRow) -> SourceFile | None:
+    """The row's file when it really lies inside its root, as ``SourceFile``."""
+    absolute = video_file(row)
+    if absolute is None:
         return None
     return SourceFile(row.id, absolute, row.size, row.mtime_ns, row.status, row.error)
 

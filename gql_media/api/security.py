@@ -70,6 +70,16 @@ def signature_valid(secret: str, resource: str, expires_at: str | None, signatur
     return hmac.compare_digest(_signature(secret, resource, expiry), signature)
 
 
+def request_allowed(token: str | None, resource: str, headers: Mapping[str, str], query: Mapping[str, str]) -> bool:
+    """A request for ``resource`` may be served: no token is set, or it carries the token or a valid signature.
+
+    ``headers`` and ``query`` are the request's (``authorization``; ``exp`` and ``sig``).
+    """
+    if token is None or token_matches(token, bearer_token(headers.get("authorization"))):
+        return True
+    return signature_valid(token, resource, query.get("exp"), query.get("sig"))
+
+
 def origin_allowed(headers: Mapping[str, str], cors_origins: Collection[str]) -> bool:
     """Whether a browser page may send this request: the websocket handshake's rule, for HTTP too.
 

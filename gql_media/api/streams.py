@@ -24,7 +24,7 @@ from gql_media.adapters.store.reads import LibraryReads
 from gql_media.api.context import ApiServices
 from gql_media.api.ids import MAX_ROW_ID
 from gql_media.api.playback import playlist_resource, segment_resource, source_file, subtitle_resource
-from gql_media.api.security import bearer_token, sign, signature_valid, token_matches
+from gql_media.api.security import request_allowed, sign
 from gql_media.core.ports import MediaError
 from gql_media.core.streaming import PlaybackBusy, SourceFile, StreamingService
 from gql_media.core.vod_plan import render_playlist
@@ -81,12 +81,6 @@ class StreamRoutes:
         self._settings = settings
         self._services = services
 
-    def _allowed(self, request: Request, resource: str) -> bool:
-        token = self._settings.api_token
-        if token is None or token_matches(token, bearer_token(request.headers.get("authorization"))):
-            return True
-        return signature_valid(token, resource, request.query_params.get("exp"), request.query_params.get("sig"))
-
     def _signed_query(self, resource: str) -> str:
         token = self._settings.api_token
         if token is None:
@@ -98,7 +92,7 @@ class StreamRoutes:
         self, request: Request, video_id: int, resource: str
     ) -> tuple[StreamingService, SourceFile] | Response:
         """The service and the video's file, or the response that refuses: no access to ``resource``, no such video."""
-        if not self._allowed(request, resource):
+        if not request_allowed(self._settings.api_token, resource, request.headers, request.query_params):
             return PlainTextResponse(_FORBIDDEN, status_code=403)
         service = self._services().playback
         if service is None:
