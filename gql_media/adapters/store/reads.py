@@ -5,19 +5,31 @@ any size into a fixed number of statements. Pages are keyset pages (``after`` is
 the last row seen, ``limit`` rows are returned, one more is read to know if there is a next page),
 so a deep page costs what the first one does.
 
+The rows, pages, keys and the video query these reads take and return are in ``rows`` (and
+importable from here).
+
 Orders are byte-wise (code point) on both engines: SQLite's BINARY collation and the ``C``
 collation of the path columns on PostgreSQL.
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from gql_media.adapters.store.db import Db, RawConnection
 from gql_media.adapters.store.index import path_range
+from gql_media.adapters.store.rows import (
+    DescendantKey,
+    EntryKey,
+    FolderRow,
+    FolderStats,
+    Page,
+    VideoOrderKey,
+    VideoQuery,
+    VideoRow,
+    VideoSort,
+)
 from gql_media.core.models import EntryKind, VideoStatus
 
 __all__ = [
@@ -48,67 +60,7 @@ _VIDEO_COLUMNS = (
     " v.thumbnail_key"
 )
 
-T = TypeVar("T")
-RowT = TypeVar("RowT", "FolderRow", "VideoRow")
-
-
-@dataclass(frozen=True, slots=True)
-class FolderRow:
-    """One folder of the index; a root's own folder has ``path == ""`` and no parent."""
-
-    id: int
-    root_id: int
-    root_path: str
-    parent_id: int | None
-    path: str
-    name: str
-    mtime_ns: int
-    created_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class VideoRow:
-    """One video of the index. ``path_bytes`` holds the real bytes of a non-UTF-8 path."""
-
-    id: int
-    root_id: int
-    root_path: str
-    folder_id: int
-    path: str
-    path_bytes: bytes | None
-    name: str
-    size: int
-    mtime_ns: int
-    created_at: float
-    status: VideoStatus
-    duration_s: float | None
-    width: int | None
-    height: int | None
-    video_codec: str | None
-    audio_codec: str | None
-    container: str | None
-    error: str | None
-    thumbnail_key: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class FolderStats:
-    video_count: int
-    total_size: int
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    rows: list[T]
-    has_next: bool
-
-
-class VideoOrderKey(enum.StrEnum):
-    NAME = "NAME"
-    MODIFIED_AT = "MODIFIED_AT"
-    SIZE = "SIZE"
-    DURATION = "DURATION"
-
+RowT = TypeVar("RowT", FolderRow, VideoRow)
 
 # Unknown durations sort first ascending (a duration is never negative).
 _ORDER_EXPRESSIONS = {
@@ -117,51 +69,6 @@ _ORDER_EXPRESSIONS = {
     VideoOrderKey.SIZE: "v.size",
     VideoOrderKey.DURATION: "COALESCE(v.duration_s, -1.0)",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class VideoSort:
-    key: VideoOrderKey = VideoOrderKey.NAME
-    descending: bool = False
-
-    def value_of(self, row: VideoRow) -> str | int | float:
-        """The sort value of ``row``, as the keyset cursor carries it."""
-        if self.key is VideoOrderKey.NAME:
-            return row.name
-        if self.key is VideoOrderKey.MODIFIED_AT:
-            return row.mtime_ns
-        if self.key is VideoOrderKey.SIZE:
-            return row.size
-        return -1.0 if row.duration_s is None else row.duration_s
-
-
-@dataclass(frozen=True, slots=True)
-class VideoQuery:
-    """Which videos: every filter set here must hold (all ``None`` means every video)."""
-
-    folder_id: int | None = None
-    root_id: int | None = None
-    under_path: str | None = None  # with root_id when given; "" means the whole root
-    name_contains: str | None = None
-    min_duration_s: float | None = None
-    max_duration_s: float | None = None
-    status: VideoStatus | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EntryKey:
-    """Keyset position among a folder's children: folders (kind 0) then videos (kind 1), by name."""
-
-    kind: int
-    name: str
-    id: int
-
-
-@dataclass(frozen=True, slots=True)
-class DescendantKey:
-    """Keyset position in a subtree's depth-first order: the relative path of the last entry."""
-
-    path: str
 
 
 def _chunks(ids: Iterable[int]) -> list[list[int]]:

@@ -1,0 +1,130 @@
+"""What the index's reads take and return: rows of folders and videos, pages, keyset keys, the video query.
+
+Plain frozen dataclasses, no SQL: ``reads.LibraryReads`` fills them, the API turns them into its
+types and cursors.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from gql_media.core.models import VideoStatus
+
+__all__ = [
+    "DescendantKey",
+    "EntryKey",
+    "FolderRow",
+    "FolderStats",
+    "Page",
+    "VideoOrderKey",
+    "VideoQuery",
+    "VideoRow",
+    "VideoSort",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class FolderRow:
+    """One folder of the index; a root's own folder has ``path == ""`` and no parent."""
+
+    id: int
+    root_id: int
+    root_path: str
+    parent_id: int | None
+    path: str
+    name: str
+    mtime_ns: int
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRow:
+    """One video of the index. ``path_bytes`` holds the real bytes of a non-UTF-8 path."""
+
+    id: int
+    root_id: int
+    root_path: str
+    folder_id: int
+    path: str
+    path_bytes: bytes | None
+    name: str
+    size: int
+    mtime_ns: int
+    created_at: float
+    status: VideoStatus
+    duration_s: float | None
+    width: int | None
+    height: int | None
+    video_codec: str | None
+    audio_codec: str | None
+    container: str | None
+    error: str | None
+    thumbnail_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FolderStats:
+    video_count: int
+    total_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    rows: list[T]
+    has_next: bool
+
+
+class VideoOrderKey(enum.StrEnum):
+    NAME = "NAME"
+    MODIFIED_AT = "MODIFIED_AT"
+    SIZE = "SIZE"
+    DURATION = "DURATION"
+
+
+@dataclass(frozen=True, slots=True)
+class VideoSort:
+    key: VideoOrderKey = VideoOrderKey.NAME
+    descending: bool = False
+
+    def value_of(self, row: VideoRow) -> str | int | float:
+        """The sort value of ``row``, as the keyset cursor carries it."""
+        if self.key is VideoOrderKey.NAME:
+            return row.name
+        if self.key is VideoOrderKey.MODIFIED_AT:
+            return row.mtime_ns
+        if self.key is VideoOrderKey.SIZE:
+            return row.size
+        return -1.0 if row.duration_s is None else row.duration_s
+
+
+@dataclass(frozen=True, slots=True)
+class VideoQuery:
+    """Which videos: every filter set here must hold (all ``None`` means every video)."""
+
+    folder_id: int | None = None
+    root_id: int | None = None
+    under_path: str | None = None  # with root_id when given; "" means the whole root
+    name_contains: str | None = None
+    min_duration_s: float | None = None
+    max_duration_s: float | None = None
+    status: VideoStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EntryKey:
+    """Keyset position among a folder's children: folders (kind 0) then videos (kind 1), by name."""
+
+    kind: int
+    name: str
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class DescendantKey:
+    """Keyset position in a subtree's depth-first order: the relative path of the last entry."""
+
+    path: str
