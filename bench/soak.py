@@ -37,6 +37,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from bench.clients import DRAIN_MAX_S
 from bench.library import FOLDERS_PER_GROUP, Library, make_library
 from bench.live import ClientProcess
 from bench.measures import Bench, Row
@@ -329,7 +330,7 @@ def run_soak(load: SoakLoad, workdir: Path, log: Any) -> SoakReport:
             wait_idle(server.url)
             time.sleep(1)  # the last events on their way to the subscribers
             log(f"soak: churn stopped, server idle at {time.time():.1f}")
-            _subscriber_totals(report, subscribers.finish())
+            _subscriber_totals(report, subscribers.finish(timeout_s=DRAIN_MAX_S + 60))  # their drain, then the JSON
             log(f"soak: subscribers drained at {time.time():.1f}")
             query_result = queries.finish()
         finally:
