@@ -33,3 +33,24 @@ def test_quick_p1_writes_valid_json(tmp_path: Path) -> None:
     assert isinstance(p1["ok"], bool)
     assert p1["goal"] == "<= 3"
     assert set(results) == {"P1", "_run"}
+
+
+@pytest.mark.slow
+def test_quick_playback_measures_write_valid_json(tmp_path: Path) -> None:
+    """P11-P14 (issue 14) run end to end on small sources: a smoke run, their figures are not judged."""
+    output = tmp_path / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--only", "P11,P12,P13,P14", "--output", str(output),
+         "--workdir", str(tmp_path / "work")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr + completed.stdout
+    results = json.loads(output.read_text())
+    assert set(results) == {"P11", "P12", "P13", "P14", "_run"}
+    for measure in ("P11", "P12", "P13", "P14"):
+        assert results[measure]["status"] == "measured", results[measure]
+        assert isinstance(results[measure]["value"], float) and results[measure]["value"] > 0
+        assert isinstance(results[measure]["ok"], bool)
