@@ -104,8 +104,11 @@ def test_sigkill_at_many_moments_then_converges(tmp_path: Path, make_server: Cal
     clip = encode_clip(tmp_path / "clip.mp4", ClipSpec(duration_s=1.0))
     make_library(library, clip)
     data_dir = tmp_path / "data"
-    # Small batches: a 5k-file write is many transactions, so a kill lands between two of them.
-    env = {"GQL_MEDIA_SYNC_BATCH_SIZE": "100"}
+    # Small batches: a 5k-file write is many transactions, so a kill lands between two of them. A job
+    # past the summary threshold writes its new videos in one bulk transaction instead (nothing to
+    # land between, and the poll could miss the whole write and let the unstalled merge finish):
+    # keep this job below it.
+    env = {"GQL_MEDIA_SYNC_BATCH_SIZE": "100", "GQL_MEDIA_SYNC_SUMMARY_THRESHOLD": "1000000"}
     moments: dict[str, bool] = {}
     # HLS merges stall after their remux while this file exists (tests/media_hooks.py).
     gate = tmp_path / "merge-gate"
