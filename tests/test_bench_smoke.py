@@ -6,17 +6,18 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.slow
-def test_quick_p1_writes_valid_json(tmp_path: Path) -> None:
+def run_quick_bench(tmp_path: Path, measures: str) -> dict[str, Any]:
+    """Run ``python -m bench --quick --only measures`` into a temp folder and return its JSON."""
     output = tmp_path / "results.json"
     completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "P1", "--output", str(output),
+        [sys.executable, "-m", "bench", "--quick", "--only", measures, "--output", str(output),
          "--workdir", str(tmp_path / "work")],
         cwd=ROOT,
         capture_output=True,
@@ -24,7 +25,13 @@ def test_quick_p1_writes_valid_json(tmp_path: Path) -> None:
         timeout=240,
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr + completed.stdout
-    results = json.loads(output.read_text())
+    results: dict[str, Any] = json.loads(output.read_text())
+    return results
+
+
+@pytest.mark.slow
+def test_quick_p1_writes_valid_json(tmp_path: Path) -> None:
+    results = run_quick_bench(tmp_path, "P1")
     p1 = results["P1"]
     assert p1["status"] == "measured"
     assert p1["n"] == 10_000
@@ -38,17 +45,7 @@ def test_quick_p1_writes_valid_json(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_quick_playback_measures_write_valid_json(tmp_path: Path) -> None:
     """P11-P14 (issue 14) run end to end on small sources: a smoke run, their figures are not judged."""
-    output = tmp_path / "results.json"
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--only", "P11,P12,P13,P14", "--output", str(output),
-         "--workdir", str(tmp_path / "work")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )  # fmt: skip
-    assert completed.returncode == 0, completed.stderr + completed.stdout
-    results = json.loads(output.read_text())
+    results = run_quick_bench(tmp_path, "P11,P12,P13,P14")
     assert set(results) == {"P11", "P12", "P13", "P14", "_run"}
     for measure in ("P11", "P12", "P13", "P14"):
         assert results[measure]["status"] == "measured", results[measure]
