@@ -32,6 +32,11 @@ def sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def failing_setup() -> None:
+    """A worker that dies while starting, as one whose imports fail would."""
+    os._exit(71)
+
+
 def _wait_for_gate() -> None:
     gate = os.environ.get(MERGE_GATE_ENV)
     deadline = time.monotonic() + _GATE_LIMIT_S

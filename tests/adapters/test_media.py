@@ -13,7 +13,8 @@ import pytest
 from PIL import Image, ImageStat
 
 from gql_media.adapters.demo import make_demo_library
-from gql_media.adapters.media import PyAvMediaTool, ensure_placeholder
+from gql_media.adapters.media import PyAvMediaTool, WorkerCrashed, ensure_placeholder
+from gql_media.adapters.media.pool import WorkerPool
 from gql_media.adapters.store.media import SqlMediaStore
 from gql_media.core.media_work import MediaWork
 from gql_media.core.models import VideoStatus
@@ -23,7 +24,7 @@ from gql_media.services import Services, open_services
 from gql_media.settings import Settings
 from tests.conftest import run_sync
 from tests.media_fixtures import Clips, make_clips
-from tests.media_hooks import TEST_OPERATIONS
+from tests.media_hooks import TEST_OPERATIONS, failing_setup
 
 
 @pytest.fixture(scope="module")
@@ -146,6 +147,22 @@ async def test_a_crashed_worker_is_replaced(tool: PyAvMediaTool, clips: Clips) -
     assert tool.replaced_workers == 1
     info = await tool.probe(str(clips.h264_mp4))
     assert info.status is VideoStatus.READY
+
+
+async def test_workers_ready_before_a_call_and_one_that_cannot_start_is_reported(clips: Clips) -> None:
+    async with PyAvMediaTool(workers=2, timeout_s=20) as media:
+        await media.wait_ready()
+        assert media.replaced_workers == 0
+        assert (await media.probe(str(clips.h264_mp4))).status is VideoStatus.READY
+    pool = WorkerPool(TEST_OPERATIONS, workers=1, timeout_s=20, setup=failing_setup)
+    try:
+        with pytest.raises(WorkerCrashed, match="crashed"):
+            await pool.wait_ready()
+        with pytest.raises(WorkerCrashed, match="crashed"):
+            await pool.call("test_sleep", 0.0)  # its replacement cannot start either
+        assert pool.replaced_workers == 2
+    finally:
+        await pool.aclose()
 
 
 async def test_a_hanging_decode_times_out_and_the_file_is_broken(clips: Clips, tmp_path: Path) -> None:

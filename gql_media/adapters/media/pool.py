@@ -7,6 +7,11 @@ killed and replaced, and the call an error. Workers are fresh interpreters (``py
 to start) talking over two pipes: never forks of a threaded server, and unlike multiprocessing's
 spawn they never re-import the server's main module.
 
+A worker says ``("ready", None)`` once its table is loaded (its imports done: ``av`` takes most of
+a second on a busy machine) and its setup has run. A call waits for that before its own limit
+starts, so a worker's start never counts against a call; ``wait_ready`` waits for every worker
+(a benchmark starts its clock after it).
+
 The pool knows no media library. It is handed its operation table (name -> function) and an
 optional per-worker setup; both go to each worker pickled, i.e. by reference, so they must be
 module-level functions the worker can import. New operations (a transcoder, a segmenter) are
@@ -115,6 +120,10 @@ def serve_worker(request_fd: int, reply_fd: int) -> None:
         return
     if setup is not None:
         setup()
+    try:
+        replies.send(("ready", None))
+    except (OSError, ValueError):
+        return
     while True:
         try:
             request = requests.recv()
@@ -143,6 +152,10 @@ _WORKER_CODE = "\n".join(
 )
 
 
+# How long a fresh worker may take to import its table and run its setup (a loaded machine is slow).
+_START_TIMEOUT_S = 120.0
+
+
 class _Worker:
     """One worker process and its two pipes (requests in, replies out)."""
 
@@ -168,11 +181,33 @@ class _Worker:
         os.close(reply_write)
         self.requests = Connection(request_write, readable=False)
         self.replies = Connection(reply_read, writable=False)
+        self.ready = False
         # A table is a few hundred bytes (functions pickle by name): the pipe takes it at once.
         with contextlib.suppress(OSError):
             self.requests.send_bytes(table)
 
+    async def wait_ready(self) -> None:
+        """Wait until the worker has loaded its table and run its setup. Raises ``_WorkerLost``."""
+        if self.ready:
+            return
+        try:
+            kind, value = await self._receive(_START_TIMEOUT_S)
+        except TimeoutError:
+            raise _WorkerLost(f"the media worker did not start within {_START_TIMEOUT_S:g} s") from None
+        if kind != "ready":
+            raise _WorkerLost(f"the media worker did not start: {kind} {value}")
+        self.ready = True
+
     async def request(self, operation: str, args: tuple[Any, ...], timeout_s: float) -> Reply:
+        """One call on a ready worker. Raises ``TimeoutError`` past ``timeout_s``, ``_WorkerLost``."""
+        try:
+            # Requests are a few hundred bytes: the pipe takes them without blocking.
+            self.requests.send((operation, args))
+        except (OSError, ValueError) as error:
+            raise _WorkerLost("the media worker is gone") from error
+        return await self._receive(timeout_s)
+
+    async def _receive(self, timeout_s: float) -> Reply:
         loop = asyncio.get_running_loop()
         readable: asyncio.Future[None] = loop.create_future()
         fd = self.replies.fileno()
@@ -181,11 +216,6 @@ class _Worker:
             if not readable.done():
                 readable.set_result(None)
 
-        try:
-            # Requests are a few hundred bytes: the pipe takes them without blocking.
-            self.requests.send((operation, args))
-        except (OSError, ValueError) as error:
-            raise _WorkerLost("the media worker is gone") from error
         loop.add_reader(fd, on_readable)
         try:
             async with asyncio.timeout(timeout_s):
@@ -228,7 +258,8 @@ class WorkerPool:
         timeout_s: the default limit of one call.
         setup: run once in each worker before its first call.
 
-    Use ``await pool.start()`` (the first call does it too) and ``await pool.aclose()``.
+    Use ``await pool.start()`` (the first call does it too) and ``await pool.aclose()``; ``await
+    pool.wait_ready()`` before timing calls.
 
     Raises:
         pickle.PicklingError: a function of the table cannot be sent by reference (a lambda, a closure).
@@ -269,6 +300,28 @@ class WorkerPool:
     def _start_workers(self) -> list[_Worker]:
         return [_Worker(self._table) for _ in range(self._size)]
 
+    async def wait_ready(self) -> None:
+        """Start the workers (if not yet) and wait until every one has loaded its table.
+
+        Raises:
+            WorkerCrashed: a worker died while starting (the next call replaces it).
+        """
+        await self.start()
+        idle = self._idle
+        assert idle is not None
+        # Every worker out of the queue: no call waits on the same pipe meanwhile.
+        workers = [await idle.get() for _ in range(self._size)]
+        try:
+            outcomes = await asyncio.gather(*(worker.wait_ready() for worker in workers), return_exceptions=True)
+        finally:
+            for worker in workers:
+                idle.put_nowait(worker)
+        for outcome in outcomes:
+            if isinstance(outcome, _WorkerLost):
+                raise WorkerCrashed(str(outcome))
+            if isinstance(outcome, BaseException):
+                raise outcome
+
     async def aclose(self) -> None:
         """Stop every worker (a worker busy with a call is killed)."""
         self._closed = True
@@ -289,6 +342,7 @@ class WorkerPool:
             # Died while idle (killed by the OOM killer or by hand): not the next file's fault.
             worker = await asyncio.shield(self._replace(worker))
         try:
+            await worker.wait_ready()  # a worker's start is not the call's time
             return await worker.request(operation, args, limit_s)
         except TimeoutError:
             worker = await self._replace(worker)
