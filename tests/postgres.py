@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from tests.processes import free_port
+
 MACHINE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 # The user an embedded server runs as when the tests run as root (PostgreSQL refuses root).
 UNPRIVILEGED_USER = "nobody"
@@ -63,13 +65,6 @@ def database_url(admin_url: str, name: str) -> str:
     """``admin_url`` pointing at database ``name`` instead (keeps user, host, port and query)."""
     parts = urlsplit(admin_url)
     return parts._replace(path="/" + name).geturl()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _pgserver_bin() -> Path:
@@ -140,7 +135,7 @@ class EmbeddedPostgres:
         self._run(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
                   "--no-sync")  # fmt: skip
         for _attempt in range(3):  # a free port can be taken between the check and the server's bind
-            self.port = _free_port()
+            self.port = free_port()
             options = (
                 f"-h 127.0.0.1 -p {self.port} -k {sockets}"
                 # A throw-away server: durability buys nothing here.

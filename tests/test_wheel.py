@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -26,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from scripts.frontend import NodeNotFound, build
+from tests.processes import free_port, wait_or_kill
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -45,13 +45,6 @@ def _run(*args: str | Path, timeout_s: float = 600, **kwargs: object) -> subproc
         f"{' '.join(map(str, args))} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     )
     return result
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -121,7 +114,7 @@ def installed_server(wheel: Path, tmp_path: Path) -> Iterator[str]:
     assert Path(located.stdout.strip()).is_relative_to(venv), located.stdout
     library = tmp_path / "library"
     library.mkdir()
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GQL_MEDIA_")}
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
@@ -145,11 +138,7 @@ def installed_server(wheel: Path, tmp_path: Path) -> Iterator[str]:
         yield base
     finally:
         process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        wait_or_kill(process, 20)
 
 
 def test_the_installed_wheel_serves_the_ui_and_the_playground(installed_server: str) -> None:

@@ -23,6 +23,7 @@ import pytest
 
 from gql_media.adapters.demo import ClipSpec, encode_clip, write_hls_folder
 from tests.media_hooks import MERGE_GATE_ENV
+from tests.processes import free_port
 from tests.reliability.conftest import REPO, Server
 
 CLIENT_TOKEN = "client-test-token"
@@ -96,16 +97,7 @@ def start_site(base: Path, token: str | None = None) -> Site:
     clip = encode_clip(base / "clip.mp4", SMALL)
     (library / "first.mp4").write_bytes(clip.read_bytes())
     gate = base / "merge-gate"
-    server = Server(
-        roots=[library],
-        data_dir=base / "data",
-        log_path=base / "server.log",
-        watch=False,
-        token=token,
-        env={MERGE_GATE_ENV: str(gate)},
-    )
-    server.start()
-    server.wait_idle()
+    server = Server.indexed(base, library, token=token, env={MERGE_GATE_ENV: str(gate)})
     return Site(server, library, gate, clip)
 
 
@@ -172,9 +164,4 @@ def running_gql_media(*args: str, url: str | None, token: str | None = None) -> 
 
 def closed_port_url() -> str:
     """The URL of a port of this machine where nothing listens."""
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"

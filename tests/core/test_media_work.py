@@ -133,8 +133,8 @@ class FakeJob:
     """The running job (``ports.RunningJob``) as the steps see it, recording what they report."""
 
     root: Root
-    changed: list[int] = field(default_factory=list)
-    removed: list[int] = field(default_factory=list)
+    changed_video_ids: list[int] = field(default_factory=list)
+    removed_video_ids: list[int] = field(default_factory=list)
     scope_list: list[Scope] = field(default_factory=list)
     cancel_after: int | None = None
     reports: list[tuple[SyncPhase, int, int | None]] = field(default_factory=list)
@@ -152,14 +152,6 @@ class FakeJob:
     @property
     def scopes(self) -> Sequence[Scope]:
         return self.scope_list or [Scope(self.root.id, "sub")]
-
-    @property
-    def changed_video_ids(self) -> Sequence[int]:
-        return self.changed
-
-    @property
-    def removed_video_ids(self) -> Sequence[int]:
-        return self.removed
 
     async def report(self, phase: SyncPhase, done: int, total: int | None, current_path: str | None = None) -> None:
         self.reports.append((phase, done, total))
@@ -194,7 +186,7 @@ def video(video_id: int, name: str, status: VideoStatus = VideoStatus.PENDING, k
 
 async def test_probe_step_fills_in_and_publishes_each_video() -> None:
     store = FakeStore([video(1, "a.mp4"), video(2, "b.mp4"), video(3, "broken.mp4"), video(4, "hang.mp4")])
-    context = FakeJob(ROOT, changed=[1, 2, 3, 4])
+    context = FakeJob(ROOT, changed_video_ids=[1, 2, 3, 4])
     await ProbeStep(store, FakeMedia(), batch_size=2)(context)
     assert store.infos[1] == READY and store.infos[3].status is VideoStatus.BROKEN
     assert store.infos[4].error is not None and "timed out" in store.infos[4].error
@@ -218,7 +210,7 @@ async def test_probe_step_holds_a_chunk_of_videos_at_a_time(monkeypatch: pytest.
         return await read(ids)
 
     monkeypatch.setattr(store, "get_video_files", get_video_files)
-    context = FakeJob(ROOT, changed=[1, 2, 3, 4, 5])
+    context = FakeJob(ROOT, changed_video_ids=[1, 2, 3, 4, 5])
     await ProbeStep(store, FakeMedia())(context)
     assert asked == [2, 2, 1]
     assert sorted(store.infos) == [1, 2, 3, 4, 5]
@@ -239,7 +231,7 @@ async def test_an_empty_file_is_decided_without_the_media_tool() -> None:
     empty = replace(video(1, "empty.mp4"), size=0)
     store = FakeStore([empty, video(2, "a.mp4")])
     media = FakeMedia()
-    context = FakeJob(ROOT, changed=[1, 2])
+    context = FakeJob(ROOT, changed_video_ids=[1, 2])
     await ProbeStep(store, media)(context)
     assert media.probed == ["/lib/sub/a.mp4"]
     assert store.infos[1].status is VideoStatus.BROKEN and store.infos[1].error == "empty file"
@@ -249,7 +241,7 @@ async def test_an_empty_file_is_decided_without_the_media_tool() -> None:
 
 async def test_probe_step_records_unreadable_files_and_leaves_them_pending() -> None:
     store = FakeStore([video(1, "gone.mp4"), video(2, "b.mp4")])
-    context = FakeJob(ROOT, changed=[1, 2])
+    context = FakeJob(ROOT, changed_video_ids=[1, 2])
     await ProbeStep(store, FakeMedia())(context)
     assert 1 not in store.infos and store.videos[1].status is VideoStatus.PENDING
     assert context.errors == [("/lib/sub/gone.mp4", "cannot be read: file not found")]
@@ -264,7 +256,7 @@ async def test_probe_step_does_not_write_over_a_file_changed_meanwhile() -> None
             store.videos[1] = replace(store.videos[1], size=1)  # the file was replaced while probed
             return await super().probe(path)
 
-    context = FakeJob(ROOT, changed=[1])
+    context = FakeJob(ROOT, changed_video_ids=[1])
     await ProbeStep(store, ChangingMedia())(context)
     assert store.infos == {} and context.changes == []
 
@@ -272,7 +264,7 @@ async def test_probe_step_does_not_write_over_a_file_changed_meanwhile() -> None
 async def test_cancel_stops_probing_between_files_and_keeps_what_was_done() -> None:
     store = FakeStore([video(i, f"{i}.mp4") for i in range(1, 11)])
     media = FakeMedia()
-    context = FakeJob(ROOT, changed=list(range(1, 11)), cancel_after=3)
+    context = FakeJob(ROOT, changed_video_ids=list(range(1, 11)), cancel_after=3)
     with pytest.raises(JobCancelled):
         await ProbeStep(store, media)(context)
     assert len(media.probed) == 3
@@ -281,7 +273,7 @@ async def test_cancel_stops_probing_between_files_and_keeps_what_was_done() -> N
 
 async def test_whole_root_sync_catches_up_on_pending_videos() -> None:
     store = FakeStore([video(1, "a.mp4"), video(2, "left-over.mp4")])
-    context = FakeJob(ROOT, changed=[1], scope_list=[Scope(1, "")])
+    context = FakeJob(ROOT, changed_video_ids=[1], scope_list=[Scope(1, "")])
     await ProbeStep(store, FakeMedia())(context)
     assert sorted(store.infos) == [1, 2]
 
@@ -302,7 +294,7 @@ async def test_thumbnail_step_keys_versions_and_cleans_up(tmp_path: Path) -> Non
     )
     (tmp_path / "2-1002-5.jpg").write_bytes(b"from before it broke")
     (tmp_path / "4-1004-5.jpg").write_bytes(b"still good")
-    context = FakeJob(ROOT, changed=[1, 2, 3, 4], removed=[9])
+    context = FakeJob(ROOT, changed_video_ids=[1, 2, 3, 4], removed_video_ids=[9])
     await ThumbnailStep(store, FakeMedia(), spec)(context)
     assert store.videos[1].thumbnail_key == "1-1001-5.jpg"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["1-1001-5.jpg", "4-1004-5.jpg", "90-10-11.jpg"]
@@ -316,10 +308,10 @@ async def test_thumbnail_step_keys_versions_and_cleans_up(tmp_path: Path) -> Non
 async def test_a_replaced_file_gets_a_new_thumbnail(tmp_path: Path) -> None:
     spec = ThumbnailSpec(str(tmp_path))
     store = FakeStore([video(1, "a.mp4", VideoStatus.READY)])
-    await ThumbnailStep(store, FakeMedia(), spec)(FakeJob(ROOT, changed=[1]))
+    await ThumbnailStep(store, FakeMedia(), spec)(FakeJob(ROOT, changed_video_ids=[1]))
     first = store.videos[1].thumbnail_key
     store.videos[1] = replace(store.videos[1], size=5555, mtime_ns=77)
-    await ThumbnailStep(store, FakeMedia(), spec)(FakeJob(ROOT, changed=[1]))
+    await ThumbnailStep(store, FakeMedia(), spec)(FakeJob(ROOT, changed_video_ids=[1]))
     second = store.videos[1].thumbnail_key
     assert first and second and first != second
     assert [p.name for p in tmp_path.iterdir()] == [second]

@@ -224,13 +224,19 @@ class Library:
         return {(c.kind, c.path or "", c.old_path) for c in self.bus.changes}
 
 
-@pytest.fixture
-async def library(tmp_path: Path) -> Library:
+async def open_library(tmp_path: Path, summary_threshold: int = 2000) -> Library:
+    """An empty library folder under ``tmp_path`` and its engine (by default no test's tree is summarised)."""
     path = tmp_path / "library"
     path.mkdir()
     store, bus = FakeIndexStore(), RecordingBus()
     (root,) = await store.ensure_roots([str(path)])
-    return Library(path, store, bus, SyncEngine(store, bus, [root], batch_size=2), root)
+    engine = SyncEngine(store, bus, [root], batch_size=2, summary_threshold=summary_threshold)
+    return Library(path, store, bus, engine, root)
+
+
+@pytest.fixture
+async def library(tmp_path: Path) -> Library:
+    return await open_library(tmp_path)
 
 
 async def test_a_first_sync_indexes_every_folder_and_video_and_publishes_each(library: Library) -> None:

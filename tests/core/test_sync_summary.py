@@ -10,17 +10,12 @@ from pathlib import Path
 import pytest
 
 from gql_media.core.models import ChangeKind, EntryKind, Scope
-from gql_media.core.sync import SyncEngine
-from tests.core.test_sync_engine import FakeIndexStore, FakeJob, Library, RecordingBus, write
+from tests.core.test_sync_engine import FakeJob, Library, open_library, write
 
 
 @pytest.fixture
 async def library(tmp_path: Path) -> Library:
-    path = tmp_path / "library"
-    path.mkdir()
-    store, bus = FakeIndexStore(), RecordingBus()
-    (root,) = await store.ensure_roots([str(path)])
-    return Library(path, store, bus, SyncEngine(store, bus, [root], batch_size=2, summary_threshold=3), root)
+    return await open_library(tmp_path, summary_threshold=3)
 
 
 def summaries(library: Library) -> list[tuple[int | None, str | None]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from scripts.frontend import NodeNotFound, node_bin
+from tests.processes import free_port, wait_or_kill
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -34,13 +34,6 @@ def missing(what: str) -> None:
     if IN_CI:
         pytest.fail(f"{what} (CI must run the browser test: see scripts/ci-system-deps.sh)")
     pytest.skip(what)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
@@ -120,11 +113,7 @@ def serve(library: Path, tmp_path: Path, log_name: str, env: Mapping[str, str] |
             yield base
         finally:
             proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            wait_or_kill(proc, 15)
             ARTIFACTS.mkdir(exist_ok=True)
             shutil.copyfile(log_path, ARTIFACTS / log_name)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -17,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,13 +36,6 @@ if os.environ.get("GQL_MEDIA_TEST_MERGE_GATE"):
 from gql_media.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -69,6 +63,14 @@ class Server:
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
+
+    @classmethod
+    def indexed(cls, base: Path, library: Path, token: str | None = None, env: dict[str, str] | None = None) -> Server:
+        """A server of ``library`` with no watcher (data and log under ``base``), started and its first index done."""
+        server = cls([library], base / "data", base / "server.log", env=env or {}, watch=False, token=token)
+        server.start()
+        server.wait_idle()
+        return server
 
     def start(self, timeout_s: float = 60.0) -> Server:
         env = dict(os.environ)

@@ -40,16 +40,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (outside / "secret.mp4").write_bytes(SECRET)
     (library / "escape.mp4").symlink_to(outside / "secret.mp4")
     (library / "escape-dir").symlink_to(outside)
-    server = Server(
-        roots=[library],
-        data_dir=base / "data",
-        log_path=base / "server.log",
-        watch=False,
-        token=TOKEN,
-        env={"GQL_MEDIA_CORS_ORIGINS": ORIGIN},
-    )
-    server.start()
-    server.wait_idle()
+    server = Server.indexed(base, library, token=TOKEN, env={"GQL_MEDIA_CORS_ORIGINS": ORIGIN})
     # Indexed as a plain file, then swapped for a link leading out of the library.
     (library / "later-a-link.mp4").unlink()
     (library / "later-a-link.mp4").symlink_to(outside / "secret.mp4")

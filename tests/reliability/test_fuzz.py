@@ -32,9 +32,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     (library / "sub").mkdir(parents=True)
     for name in ("a.mp4", "sub/b.mkv", "sub/c d.webm"):
         (library / name).write_bytes(b"not really a video")
-    server = Server(roots=[library], data_dir=base / "data", log_path=base / "server.log", watch=False)
-    server.start()
-    server.wait_idle()
+    server = Server.indexed(base, library)
     try:
         yield server
     finally:

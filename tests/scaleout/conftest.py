@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from tests.postgres import PostgresForTests
+from tests.processes import free_port, wait_or_kill
 
 REPO = Path(__file__).resolve().parents[2]
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
@@ -41,13 +41,6 @@ def cluster_database(postgres: PostgresForTests) -> Iterator[str]:
         yield url
     finally:
         asyncio.run(postgres.drop_database(url))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -165,11 +158,7 @@ class Cluster:
             if replica.process.poll() is None:
                 replica.process.terminate()
         for replica in self.replicas:
-            try:
-                replica.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                replica.process.kill()
-                replica.process.wait()
+            wait_or_kill(replica.process, 20)
 
     async def sql(self, query: str, *args: Any) -> list[asyncpg.Record]:
         connection = await asyncpg.connect(self.database_url)
