@@ -109,10 +109,20 @@ class _Subscribers:
             if kind == "ping":
                 await ws.send(json.dumps({"type": "pong"}))
             elif kind == "next":
-                progress = data["payload"]["data"]["syncProgress"]
-                key = f"{progress['jobId']}:{progress['sequence']}"
-                entry = self.events.setdefault(key, [progress["elapsedSeconds"], []])
-                entry[1].append(received)
+                self._event(index, data["payload"]["data"], received)
+            elif kind in ("error", "complete"):
+                self._ended(index, data)
+                return
+
+    def _event(self, index: int, data: dict[str, Any], received: float) -> None:
+        """One event of subscriber ``index`` (its ``data``), which came at ``received`` (epoch seconds)."""
+        progress = data["syncProgress"]
+        key = f"{progress['jobId']}:{progress['sequence']}"
+        entry = self.events.setdefault(key, [progress["elapsedSeconds"], []])
+        entry[1].append(received)
+
+    def _ended(self, index: int, message: dict[str, Any]) -> None:
+        """Subscriber ``index``'s subscription ended (``message``: the server's error or complete)."""
 
     def result(self) -> dict[str, Any]:
         return {"connected": self.connected, "failed": self.failed, "events": self.events}
@@ -150,31 +160,25 @@ class _ChangeSubscribers(_Subscribers):
                        "ended": 0, "gaps": []}
                       for _ in range(count)]  # fmt: skip
 
-    async def _read(self, ws: Any, index: int) -> None:
+    def _event(self, index: int, data: dict[str, Any], received: float) -> None:
         stats = self.stats[index]
-        async for message in ws:
-            data = json.loads(message)
-            kind = data.get("type")
-            if kind == "ping":
-                await ws.send(json.dumps({"type": "pong"}))
-            elif kind == "next":
-                change = data["payload"]["data"]["libraryChanged"]
-                sequence = change["sequence"]
-                last = stats["last_sequence"]
-                stats["received"] += 1
-                if last and sequence > last + 1:
-                    stats["missing"] += sequence - last - 1
-                    if change["kind"] != "RESYNC":
-                        stats["missing_silently"] += sequence - last - 1
-                        if len(stats["gaps"]) < 20:
-                            stats["gaps"].append([last, sequence, change["kind"], round(time.time(), 2)])
-                if change["kind"] == "RESYNC":
-                    stats["resyncs"] += 1
-                stats["last_sequence"] = max(last, sequence)
-            elif kind in ("error", "complete"):
-                print(f"subscription {index} ended: {data}", file=sys.stderr, flush=True)
-                stats["ended"] = 1
-                return
+        change = data["libraryChanged"]
+        sequence = change["sequence"]
+        last = stats["last_sequence"]
+        stats["received"] += 1
+        if last and sequence > last + 1:
+            stats["missing"] += sequence - last - 1
+            if change["kind"] != "RESYNC":
+                stats["missing_silently"] += sequence - last - 1
+                if len(stats["gaps"]) < 20:
+                    stats["gaps"].append([last, sequence, change["kind"], round(received, 2)])
+        if change["kind"] == "RESYNC":
+            stats["resyncs"] += 1
+        stats["last_sequence"] = max(last, sequence)
+
+    def _ended(self, index: int, message: dict[str, Any]) -> None:
+        print(f"subscription {index} ended: {message}", file=sys.stderr, flush=True)
+        self.stats[index]["ended"] = 1
 
     def result(self) -> dict[str, Any]:
         return {"connected": self.connected, "failed": self.failed, "subscribers": self.stats[: self.connected]}

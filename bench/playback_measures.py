@@ -147,27 +147,40 @@ async def _ready_times(
         await workers.aclose()
 
 
-def _ready_row(row: Row, times: list[float], goal_s: float, note: str) -> Row:
+def _mpeg4_avi(bench: Bench) -> Path:
+    """The 20-s 1080p MPEG-4/MP3 AVI: a TRANSCODE source."""
+    return _source(bench, "p11 1080p mpeg4.avi", "mpeg4", "mp3", 1080, 20)
+
+
+def _h264_mkv(bench: Bench) -> Path:
+    """The 20-s 1080p H.264/AAC MKV: a REMUX source."""
+    return _source(bench, "p14 1080p h264.mkv", "libx264", "aac", 1080, 20)
+
+
+def _measure_ready(
+    bench: Bench, row: Row, goal_s: float, source: Path, segment: str, method: PlaybackMethod, warm: Path, note: str
+) -> Row:
+    """``row`` with the median time to ``source``'s ``segment`` (played by ``method``) and ``note``, whose
+    ``{index}`` is the segment's index; ``warm`` starts the workers (a file of the other method)."""
+    times, played, index = asyncio.run(_ready_times(bench, source, segment, warm))
+    assert played is method
     row.value = round(statistics.median(times), 3)
     row.unit = "s"
     row.ok = row.value <= goal_s
     row.reps = len(times)
-    row.note = note
+    row.note = note.format(index=index)
     row.extra = {"times_s": [round(t, 3) for t in times]}
     return row
 
 
 def measure_p11(bench: Bench) -> Row:
-    source = _source(bench, "p11 1080p mpeg4.avi", "mpeg4", "mp3", 1080, 20)
-    warm = _source(bench, "p14 1080p h264.mkv", "libx264", "aac", 1080, 20)
-    times, method, _index = asyncio.run(_ready_times(bench, source, "first", warm))
-    assert method is PlaybackMethod.TRANSCODE
     row = Row("P11", "TRANSCODE 1080p MPEG-4 AVI: playlist -> first segment", "<= 1.5 s")
-    return _ready_row(row, times, 1.5, "1080p MPEG-4/MP3 AVI, 1 s first segment, libx264 veryfast at 1080p")
+    note = "1080p MPEG-4/MP3 AVI, 1 s first segment, libx264 veryfast at 1080p"
+    return _measure_ready(bench, row, 1.5, _mpeg4_avi(bench), "first", PlaybackMethod.TRANSCODE, _h264_mkv(bench), note)
 
 
 def measure_p12(bench: Bench) -> Row:
-    source = _source(bench, "p11 1080p mpeg4.avi", "mpeg4", "mp3", 1080, 20)
+    source = _mpeg4_avi(bench)
 
     async def run() -> tuple[float, float]:
         workers = PyAvSegmentWorkers(1, timeout_s=300, max_height_px=720, preset="veryfast")
@@ -196,18 +209,13 @@ def measure_p12(bench: Bench) -> Row:
 
 
 def measure_p13(bench: Bench) -> Row:
-    source = _source(bench, "p13 10 min 1080p mpeg4.avi", "mpeg4", "mp3", 1080, 600)
-    warm = _source(bench, "p14 1080p h264.mkv", "libx264", "aac", 1080, 20)
-    times, method, index = asyncio.run(_ready_times(bench, source, "middle", warm))
-    assert method is PlaybackMethod.TRANSCODE
     row = Row("P13", "seek to the middle of a 10-min TRANSCODE source", "<= 1.5 s")
-    return _ready_row(row, times, 1.5, f"segment {index} of a 10-min 1080p MPEG-4 AVI, keyframes every 10 s")
+    source = _source(bench, "p13 10 min 1080p mpeg4.avi", "mpeg4", "mp3", 1080, 600)
+    note = "segment {index} of a 10-min 1080p MPEG-4 AVI, keyframes every 10 s"
+    return _measure_ready(bench, row, 1.5, source, "middle", PlaybackMethod.TRANSCODE, _h264_mkv(bench), note)
 
 
 def measure_p14(bench: Bench) -> Row:
-    source = _source(bench, "p14 1080p h264.mkv", "libx264", "aac", 1080, 20)
-    warm = _source(bench, "p11 1080p mpeg4.avi", "mpeg4", "mp3", 1080, 20)
-    times, method, _index = asyncio.run(_ready_times(bench, source, "first", warm))
-    assert method is PlaybackMethod.REMUX
     row = Row("P14", "REMUX 1080p H.264 MKV: playlist -> first segment", "<= 0.3 s")
-    return _ready_row(row, times, 0.3, "1080p H.264/AAC MKV, video copied, keyframes every 10 s")
+    note = "1080p H.264/AAC MKV, video copied, keyframes every 10 s"
+    return _measure_ready(bench, row, 0.3, _h264_mkv(bench), "first", PlaybackMethod.REMUX, _mpeg4_avi(bench), note)
