@@ -100,14 +100,7 @@ async def open_services(settings: Settings, *, media: bool = True, serve: bool =
         jobs = SqlJobStore(db)
         roots = await index.ensure_roots(settings.root_paths)
         bus = MemoryBus()
-        engine = SyncEngine(
-            index,
-            bus,
-            roots,
-            ignore_paths=[str(settings.data_dir)],
-            batch_size=settings.sync_batch_size,
-            summary_threshold=settings.sync_summary_threshold,
-        )
+        engine = _sync_engine(settings, index, bus, roots)
         opened: list[Workers] = []
         library = _library_roots(settings, db, roots, engine, bus, lambda: _root_workers(opened[0] if opened else None))
         await library.load()
@@ -152,14 +145,7 @@ async def _open_cluster(settings: Settings, url: str, *, media: bool, serve: boo
         bus = await stack.enter_async_context(
             open_bus(settings.broadcast_url, instance=instance, channel=settings.broadcast_channel)
         )
-        engine = SyncEngine(
-            index,
-            bus,
-            roots,
-            ignore_paths=[str(settings.data_dir)],
-            batch_size=settings.sync_batch_size,
-            summary_threshold=settings.sync_summary_threshold,
-        )
+        engine = _sync_engine(settings, index, bus, roots)
 
         clusters: list[Cluster] = []
 
@@ -200,6 +186,18 @@ async def _open_cluster(settings: Settings, url: str, *, media: bool, serve: boo
             cluster=cluster,
             playback=playback,
         )
+
+
+def _sync_engine(settings: Settings, index: IndexStore, bus: EventBus, roots: list[Root]) -> SyncEngine:
+    """The sync engine of ``roots``, with the sync settings; it never walks the server's data folder."""
+    return SyncEngine(
+        index,
+        bus,
+        roots,
+        ignore_paths=[str(settings.data_dir)],
+        batch_size=settings.sync_batch_size,
+        summary_threshold=settings.sync_summary_threshold,
+    )
 
 
 def _workers_opener(

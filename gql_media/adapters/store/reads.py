@@ -148,12 +148,15 @@ def _video_where(query: VideoQuery, dialect: str = "sqlite", dense: bool = False
     # No name or path holds a NUL, and PostgreSQL rejects one in a text parameter: nothing matches.
     if "\x00" in (query.under_path or "") or "\x00" in (query.name_contains or ""):
         return "1 = 0", params
-    if query.folder_id is not None:
-        conditions.append("v.folder_id = ?")
-        params.append(query.folder_id)
-    if query.root_id is not None:
-        conditions.append("v.root_id = ?")
-        params.append(query.root_id)
+
+    def compare(condition: str, value: object) -> None:
+        """``condition`` on ``value``, unless the query leaves it out (None)."""
+        if value is not None:
+            conditions.append(condition)
+            params.append(value)
+
+    compare("v.folder_id = ?", query.folder_id)
+    compare("v.root_id = ?", query.root_id)
     if query.under_path:
         condition, values = _subtree_condition("v", query.under_path)
         conditions.append(condition)
@@ -171,15 +174,9 @@ def _video_where(query: VideoQuery, dialect: str = "sqlite", dense: bool = False
             # walks the order's index and filters, i.e. every row when nothing matches.
             conditions.append("v.id = ANY(ARRAY(SELECT id FROM videos WHERE name_fold LIKE ? ESCAPE '\\'))")
             params.append(_like_pattern(query.name_contains))
-    if query.min_duration_s is not None:
-        conditions.append("v.duration_s >= ?")
-        params.append(query.min_duration_s)
-    if query.max_duration_s is not None:
-        conditions.append("v.duration_s <= ?")
-        params.append(query.max_duration_s)
-    if query.status is not None:
-        conditions.append("v.status = ?")
-        params.append(query.status.value)
+    compare("v.duration_s >= ?", query.min_duration_s)
+    compare("v.duration_s <= ?", query.max_duration_s)
+    compare("v.status = ?", None if query.status is None else query.status.value)
     return (" AND ".join(conditions) or "1 = 1"), params
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from gql_media.core.models import EntryKind, IndexedEntry, ScanEntry, parent_of
 
-__all__ = ["Diff", "Key", "classify", "is_protected"]
+__all__ = ["Diff", "Key", "classify", "has_ancestor", "is_protected"]
 
 # An entry's place: (root id, path inside the root).
 Key = tuple[int, str]
@@ -43,17 +43,21 @@ class Diff:
     kept_folders: dict[Key, int] = field(default_factory=dict)
 
 
+def has_ancestor(key: Key, places: Collection[Key]) -> bool:
+    """Whether a folder above ``key`` in its root (not ``key`` itself) is one of ``places``."""
+    root_id, path = key
+    while path:
+        path = parent_of(path)
+        if (root_id, path) in places:
+            return True
+    return False
+
+
 def is_protected(key: Key, incomplete: Collection[Key]) -> bool:
     """Whether ``key`` is at or under a path that could not be read (its index entries are kept as they are)."""
     if not incomplete:
         return False
-    root_id, path = key
-    while True:
-        if (root_id, path) in incomplete:
-            return True
-        if not path:
-            return False
-        path = parent_of(path)
+    return key in incomplete or has_ancestor(key, incomplete)
 
 
 def classify(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from gql_media.core.models import SyncPlan, parent_of
-from gql_media.core.sync.diff import Key
+from gql_media.core.sync.diff import Key, has_ancestor
 
 __all__ = ["changed_subtrees", "plan_changes"]
 
@@ -39,7 +39,7 @@ def changed_subtrees(
     places.update(_parents((m.old_root_id, m.old_path) for m in plan.moves))
     places.update(_parents((m.root_id, m.entry.path) for m in plan.moves))
     places.update(_parents((f.root_id, f.entry.path) for f in plan.new_folders))
-    topmost = sorted(key for key in places if not _has_ancestor(key, places))
+    topmost = sorted(key for key in places if not has_ancestor(key, places))
     whole_roots = {root_id for root_id, path in topmost if (root_id, path) not in kept_folders}
     out: list[tuple[int, int, str]] = []
     for root_id, path in topmost:
@@ -52,12 +52,3 @@ def changed_subtrees(
 
 def _parents(keys: Iterable[Key]) -> set[Key]:
     return {(root_id, parent_of(path)) for root_id, path in keys if path}
-
-
-def _has_ancestor(key: Key, places: set[Key]) -> bool:
-    root_id, path = key
-    while path:
-        path = parent_of(path)
-        if (root_id, path) in places:
-            return True
-    return False

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from gql_media.core.models import EntryKind, IndexedEntry, IndexRow, Root, ScanEntry, Scope, SyncErrorInfo, parent_of
 from gql_media.core.scanner import Scanner, ScanResult
-from gql_media.core.sync.diff import Key, is_protected
+from gql_media.core.sync.diff import Key, has_ancestor, is_protected
 
 __all__ = [
     "ScopeRows",
@@ -64,14 +64,7 @@ class Survey:
 
 def _covered(key: Key, deep: set[Key], shallow: set[Key]) -> bool:
     """Whether the contents of folder ``key`` were listed (itself shallow, or itself/an ancestor deep)."""
-    if key in shallow or key in deep:
-        return True
-    root_id, path = key
-    while path:
-        path = parent_of(path)
-        if (root_id, path) in deep:
-            return True
-    return False
+    return key in shallow or key in deep or has_ancestor(key, deep)
 
 
 def walk(
