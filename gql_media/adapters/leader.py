@@ -21,6 +21,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 
+from gql_media.adapters.pg_sessions import asyncpg_dsn, close_quietly
+
 __all__ = ["LEADER_LOCK_KEY", "STARTUP_LOCK_KEY", "PgLeaderElection", "advisory_lock"]
 
 logger = logging.getLogger(__name__)
@@ -30,11 +32,6 @@ LEADER_LOCK_KEY = 0x67716C6D_6C656164  # "gqlmlead"
 STARTUP_LOCK_KEY = 0x67716C6D_73747274  # "gqlmstrt": migrations and root rows, one replica at a time
 # The server closes the leader's session ~9 s after its host goes silent (idle 5 s + 2 probes x 2 s).
 _KEEPALIVE = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "2"}
-
-
-def asyncpg_dsn(url: str) -> str:
-    """asyncpg's DSN for a ``postgres://`` or ``postgresql://`` URL (driver suffixes removed)."""
-    return "postgresql://" + url.split("://", 1)[1]
 
 
 @contextlib.asynccontextmanager
@@ -139,9 +136,7 @@ class PgLeaderElection:
 
     async def _close(self) -> None:
         connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.close(timeout=2)
+        await close_quietly(connection)
 
     async def _run(self) -> None:
         while True:

@@ -15,6 +15,8 @@ from typing import Protocol
 import asyncpg
 import redis.asyncio as aioredis
 
+from gql_media.adapters.pg_sessions import asyncpg_dsn, close_quietly
+
 __all__ = ["DEFAULT_CHANNEL", "PostgresTransport", "RedisTransport", "Transport", "transport_for"]
 
 DEFAULT_CHANNEL = "gql_media_events"
@@ -78,7 +80,7 @@ class PostgresTransport:
     max_message_chars = POSTGRES_MAX_MESSAGE_CHARS
 
     def __init__(self, url: str, channel: str = DEFAULT_CHANNEL, *, inbox_size: int = 10_000) -> None:
-        self._dsn = "postgresql://" + url.split("://", 1)[1]
+        self._dsn = asyncpg_dsn(url)
         self._channel = channel
         self._inbox_size = inbox_size
         self._sender: asyncpg.Connection | None = None
@@ -118,14 +120,11 @@ class PostgresTransport:
                     continue
                 yield payload
         finally:
-            with contextlib.suppress(Exception):
-                await connection.close(timeout=2)
+            await close_quietly(connection)
 
     async def _close_sender(self) -> None:
         sender, self._sender = self._sender, None
-        if sender is not None:
-            with contextlib.suppress(Exception):
-                await sender.close(timeout=2)
+        await close_quietly(sender)
 
     async def aclose(self) -> None:
         await self._close_sender()

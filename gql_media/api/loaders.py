@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any, TypeVar
 
@@ -48,23 +48,11 @@ class Loaders:
 
     @cached_property
     def folder(self) -> DataLoader[int, FolderRow | None]:
-        reads = self._reads
-
-        async def load_folders(ids: Sequence[int]) -> list[FolderRow | None]:
-            found = await reads.folders_by_ids(ids)
-            return [found.get(i) for i in ids]
-
-        return self._loader(load_fn=load_folders)
+        return self._by_id(self._reads.folders_by_ids)
 
     @cached_property
     def video(self) -> DataLoader[int, VideoRow | None]:
-        reads = self._reads
-
-        async def load_videos(ids: Sequence[int]) -> list[VideoRow | None]:
-            found = await reads.videos_by_ids(ids)
-            return [found.get(i) for i in ids]
-
-        return self._loader(load_fn=load_videos)
+        return self._by_id(self._reads.videos_by_ids)
 
     @cached_property
     def child_folders(self) -> DataLoader[int, list[FolderRow]]:
@@ -83,6 +71,15 @@ class Loaders:
     @cached_property
     def subtree_stats(self) -> DataLoader[int, FolderStats]:
         return self._stats(recursive=True)
+
+    def _by_id(self, read: Callable[[Sequence[int]], Awaitable[Mapping[int, V]]]) -> DataLoader[int, V | None]:
+        """A loader of the rows ``read`` finds by id (None for an id it does not find)."""
+
+        async def load_rows(ids: Sequence[int]) -> list[V | None]:
+            found = await read(ids)
+            return [found.get(i) for i in ids]
+
+        return self._loader(load_fn=load_rows)
 
     def _stats(self, recursive: bool) -> DataLoader[int, FolderStats]:
         reads = self._reads

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -88,29 +89,25 @@ class StreamRoutes:
         expires_at, signature = sign(token, resource, self._settings.signed_url_ttl_s)
         return f"?exp={expires_at}&sig={signature}"
 
-    async def _source(
-        self, request: Request, video_id: int, resource: str
-    ) -> tuple[StreamingService, SourceFile] | Response:
-        """The service and the video's file, or the response that refuses: no access to ``resource``, no such video."""
+    async def _source(self, request: Request, video_id: int, resource: str) -> tuple[StreamingService, SourceFile]:
+        """The service and the video's file; refused (Starlette answers the ``HTTPException`` as plain text)
+        without access to ``resource``, without playback or without such a video."""
         if not request_allowed(self._settings.api_token, resource, request.headers, request.query_params):
-            return PlainTextResponse(_FORBIDDEN, status_code=403)
+            raise HTTPException(403, _FORBIDDEN)
         service = self._services().playback
         if service is None:
-            return PlainTextResponse("playback is not available on this server", status_code=404)
+            raise HTTPException(404, "playback is not available on this server")
         if not 0 <= video_id <= MAX_ROW_ID:
-            return PlainTextResponse("not found", status_code=404)
+            raise HTTPException(404, "not found")
         row = (await LibraryReads(self._services().db).videos_by_ids([video_id])).get(video_id)
         source = None if row is None else await source_file(row)
         if source is None:
-            return PlainTextResponse("not found", status_code=404)
+            raise HTTPException(404, "not found")
         return service, source
 
     async def playlist(self, request: Request) -> Response:
         video_id: int = request.path_params["video_id"]
-        found = await self._source(request, video_id, playlist_resource(video_id))
-        if isinstance(found, Response):
-            return found
-        service, source = found
+        service, source = await self._source(request, video_id, playlist_resource(video_id))
         try:
             _method, segments = await service.plan(source)
         except MediaError as error:
@@ -123,10 +120,7 @@ class StreamRoutes:
     async def segment(self, request: Request) -> Response:
         video_id: int = request.path_params["video_id"]
         index: int = request.path_params["index"]
-        found = await self._source(request, video_id, segment_resource(video_id, index))
-        if isinstance(found, Response):
-            return found
-        service, source = found
+        service, source = await self._source(request, video_id, segment_resource(video_id, index))
         try:
             path = await _unless_disconnected(request, service.segment(source, index))
         except _ClientGone:
@@ -142,10 +136,7 @@ class StreamRoutes:
     async def subtitle(self, request: Request) -> Response:
         video_id: int = request.path_params["video_id"]
         key: str = request.path_params["track"]
-        found = await self._source(request, video_id, subtitle_resource(video_id, key))
-        if isinstance(found, Response):
-            return found
-        service, source = found
+        service, source = await self._source(request, video_id, subtitle_resource(video_id, key))
         try:
             vtt = await service.subtitle_vtt(source, key)
         except LookupError:

@@ -23,7 +23,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from gql_media.core.hls import (
     MERGE_DURATION_TOLERANCE_S,
@@ -110,6 +110,7 @@ def _after_merge(status: DownloadStatus, outcome: MergeOutcome) -> DownloadStatu
     return replace(status, state=DownloadState.FAILED, reason=outcome.error, updated_at=now)
 
 
+@dataclass(eq=False)
 class MergeStep:
     """MERGING: HLS downloads under the job's scopes become mp4s beside them, indexed in the same job.
 
@@ -120,13 +121,10 @@ class MergeStep:
         log: where statuses are recorded; None records nothing.
     """
 
-    def __init__(
-        self, media: MediaTool, auto_merge: bool = True, delete_source: bool = False, log: DownloadLog | None = None
-    ) -> None:
-        self.media = media
-        self.auto_merge = auto_merge
-        self.delete_source = delete_source
-        self.log = log
+    media: MediaTool
+    auto_merge: bool = True
+    delete_source: bool = False
+    log: DownloadLog | None = None
 
     async def __call__(self, job: RunningJob) -> None:
         if not self.auto_merge and self.log is None:

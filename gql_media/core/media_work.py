@@ -21,6 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import KW_ONLY, dataclass
 from typing import TypeVar
 
 from gql_media.core.downloads import DownloadLog, MergeStep, merge_hls, record_merge
@@ -131,13 +132,13 @@ _PROBE_CHUNK = 2_000
 _EMPTY_FILE = MediaInfo(status=VideoStatus.BROKEN, error="empty file")
 
 
+@dataclass(eq=False)
 class ProbeStep:
     """PROBING: metadata of the videos the job added or changed (and, on a whole-root sync, PENDING ones)."""
 
-    def __init__(self, store: MediaStore, media: MediaTool, batch_size: int = _WRITE_BATCH) -> None:
-        self.store = store
-        self.media = media
-        self.batch_size = batch_size
+    store: MediaStore
+    media: MediaTool
+    batch_size: int = _WRITE_BATCH
 
     async def __call__(self, job: RunningJob) -> None:
         ids = list(job.changed_video_ids)
@@ -182,16 +183,14 @@ async def _write_media_infos(store: MediaStore, rows: Sequence[tuple[VideoFile, 
             await job.publish_change(_change(video, job.job_id))
 
 
+@dataclass(eq=False)
 class ThumbnailStep:
     """THUMBNAILS: one image per READY video version; removed videos' images deleted."""
 
-    def __init__(
-        self, store: MediaStore, media: MediaTool, spec: ThumbnailSpec, batch_size: int = _WRITE_BATCH
-    ) -> None:
-        self.store = store
-        self.media = media
-        self.spec = spec
-        self.batch_size = batch_size
+    store: MediaStore
+    media: MediaTool
+    spec: ThumbnailSpec
+    batch_size: int = _WRITE_BATCH
 
     async def __call__(self, job: RunningJob) -> None:
         if job.removed_video_ids:
@@ -282,6 +281,7 @@ async def regenerate_thumbnail(video_id: int, store: MediaStore, media: MediaToo
     return key if written else None
 
 
+@dataclass(eq=False)
 class MediaWork:
     """Everything media for the app to wire: the job steps and the API's actions, sharing one setup.
 
@@ -294,22 +294,13 @@ class MediaWork:
         downloads: where each HLS download's state is recorded (``SqlDownloadLog``); None: nowhere.
     """
 
-    def __init__(
-        self,
-        store: MediaStore,
-        media: MediaTool,
-        thumbnails: ThumbnailSpec,
-        *,
-        auto_merge: bool = True,
-        delete_source: bool = False,
-        downloads: DownloadLog | None = None,
-    ) -> None:
-        self.store = store
-        self.media = media
-        self.thumbnails = thumbnails
-        self.auto_merge = auto_merge
-        self.delete_source = delete_source
-        self.downloads = downloads
+    store: MediaStore
+    media: MediaTool
+    thumbnails: ThumbnailSpec
+    _: KW_ONLY
+    auto_merge: bool = True
+    delete_source: bool = False
+    downloads: DownloadLog | None = None
 
     def steps(self) -> list[MergeStep | ProbeStep | ThumbnailStep]:
         """The steps to run after every job's index writes, in order."""

@@ -12,7 +12,8 @@ from typing import Any
 
 import av
 
-from gql_media.adapters.media.probe import codec_name, container_name, duration_s
+from gql_media.adapters.media.pool import Unreadable
+from gql_media.adapters.media.probe import codec_name, container_name, duration_s, open_input
 from gql_media.core.playback import SourceStreams, SubtitleStream
 from gql_media.core.ports import MediaError
 from gql_media.core.subtitles import Cue, ass_text, cues_to_vtt
@@ -21,12 +22,11 @@ __all__ = ["make_subtitle_vtt", "open_source", "probe_streams", "start_time_s"]
 
 
 def open_source(path: str | bytes) -> Any:
+    """``probe.open_input``, for playback: whatever keeps the file from opening is a ``MediaError``."""
     try:
-        return av.open(os.fsdecode(path), metadata_errors="ignore")
-    except FileNotFoundError as error:
-        raise MediaError("file not found") from error
-    except PermissionError as error:
-        raise MediaError("permission denied") from error
+        return open_input(path)
+    except Unreadable as error:
+        raise MediaError(str(error)) from error
     except av.FFmpegError as error:
         raise MediaError(f"cannot be opened: {error.strerror or error}") from error
 
