@@ -159,8 +159,9 @@ async def test_workers_ready_before_a_call_and_one_that_cannot_start_is_reported
         with pytest.raises(WorkerCrashed, match="crashed"):
             await pool.wait_ready()
         with pytest.raises(WorkerCrashed, match="crashed"):
-            await pool.call("test_sleep", 0.0)  # its replacement cannot start either
-        assert pool.replaced_workers == 2
+            await pool.call("test_sleep", 0.0)  # it, or its replacement, cannot start either
+        # 1 or 2: the dead worker is replaced before the call when it was reaped already, else after.
+        assert pool.replaced_workers >= 1
     finally:
         await pool.aclose()
 
