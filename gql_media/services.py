@@ -17,7 +17,7 @@ from gql_media.adapters.store import Db, IndexStore, SqlJobStore, migrate
 from gql_media.adapters.store.downloads import SqlDownloadLog
 from gql_media.adapters.store.media import SqlMediaStore
 from gql_media.adapters.store.roots import SqlRootStore
-from gql_media.adapters.watcher import WatchfilesSourceFactory
+from gql_media.adapters.watcher import WatchfilesSourceFactory, WatchOptions
 from gql_media.cluster import (
     Cluster,
     ClusterMedia,
@@ -277,7 +277,9 @@ def _watch_service(
 ) -> WatchService:
     """The watcher, built stopped: the server starts it (``watch``), the API toggles it."""
     factory = WatchfilesSourceFactory(
-        ignored_paths=[str(settings.data_dir)], own_writes=OwnWrites(), poll_delay_ms=settings.poll_delay_ms
+        ignored_paths=[str(settings.data_dir)],
+        own_writes=OwnWrites(),
+        options=WatchOptions(poll_delay_ms=settings.poll_delay_ms),
     )
     return WatchService(
         factory,

@@ -26,6 +26,7 @@ import stat
 import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from watchfiles import Change
@@ -41,6 +42,7 @@ __all__ = [
     "PARTIAL_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "PathFilter",
+    "WatchOptions",
     "WatchfilesSource",
     "WatchfilesSourceFactory",
     "network_roots",
@@ -204,6 +206,25 @@ def watch_error(exc: BaseException) -> BaseException:
     return exc
 
 
+@dataclass(frozen=True, slots=True)
+class WatchOptions:
+    """How every watch of a server drives watchfiles.
+
+    Args:
+        poll_delay_ms: time between two polls (in polling mode).
+        batch_ms: most time watchfiles groups changes into one batch (the service debounces).
+        step_ms: watchfiles' step; a stop takes effect within it.
+        timeout_ms: how often the watch thread wakes without changes, to check the roots still exist.
+        mounts_path: the mount table to find network file systems in.
+    """
+
+    poll_delay_ms: int = 300
+    batch_ms: int = 500
+    step_ms: int = 50
+    timeout_ms: int = 1000
+    mounts_path: str = "/proc/self/mounts"
+
+
 class WatchfilesSource:
     """One watch over some roots (a ``ChangeSource`` for ``WatchService``).
 
@@ -211,11 +232,7 @@ class WatchfilesSource:
         roots: absolute folders to watch, recursively.
         path_filter: what can matter.
         force_polling: poll even if every root is local.
-        poll_delay_ms: time between two polls.
-        batch_ms: most time watchfiles groups changes into one batch (the service debounces).
-        step_ms: watchfiles' step; a stop takes effect within it.
-        timeout_ms: how often the watch thread wakes without changes, to check the roots still exist.
-        mounts_path: the mount table to find network file systems in.
+        options: how watchfiles is driven.
         storm_threshold: changes in one batch after which the roots are rescanned (default: half the
             kernel's inotify queue), since the kernel drops what overflows without a word.
     """
@@ -226,21 +243,13 @@ class WatchfilesSource:
         *,
         path_filter: PathFilter,
         force_polling: bool = False,
-        poll_delay_ms: int = 300,
-        batch_ms: int = 500,
-        step_ms: int = 50,
-        timeout_ms: int = 1000,
-        mounts_path: str = "/proc/self/mounts",
+        options: WatchOptions = WatchOptions(),
         storm_threshold: int | None = None,
     ) -> None:
         self._roots = tuple(_absolute(r) for r in roots)
         self._filter = path_filter
         self._force_polling = force_polling
-        self._poll_delay_ms = poll_delay_ms
-        self._batch_ms = batch_ms
-        self._step_ms = step_ms
-        self._timeout_ms = timeout_ms
-        self._mounts_path = mounts_path
+        self._options = options
         self._polling = force_polling
         self._storm_events = storm_threshold or storm_events(max_queued_events())
         self._stop = threading.Event()
@@ -295,12 +304,13 @@ class WatchfilesSource:
         if self._closed:
             return
         if not self._force_polling:
-            remote = network_roots(self._roots, mounts_path=self._mounts_path)
+            remote = network_roots(self._roots, mounts_path=self._options.mounts_path)
             if remote:
                 logger.info("watcher: polling, as %s on a network file system", ", ".join(remote))
                 self._polling = True
         try:
-            self._notify = RustNotify(list(self._roots), False, self._polling, self._poll_delay_ms, True, True)
+            poll_delay_ms = self._options.poll_delay_ms
+            self._notify = RustNotify(list(self._roots), False, self._polling, poll_delay_ms, True, True)
         except FileNotFoundError as exc:
             missing = [r for r in self._roots if not os.path.isdir(r)]
             raise RootMissingError(errno.ENOENT, f"root not found: {exc}", missing[0] if missing else None) from exc
@@ -313,7 +323,8 @@ class WatchfilesSource:
         if notify is None or self._stop.is_set():
             return []
         try:
-            raw = notify.watch(self._batch_ms, self._step_ms, self._timeout_ms, self._stop)
+            options = self._options
+            raw = notify.watch(options.batch_ms, options.step_ms, options.timeout_ms, self._stop)
         except Exception as exc:
             raise watch_error(exc) from exc
         for root in self._roots:
@@ -336,47 +347,23 @@ class WatchfilesSource:
             notify.close()
 
 
+@dataclass(frozen=True, slots=True)
 class WatchfilesSourceFactory:
     """Builds ``WatchfilesSource``s for ``WatchService`` (a ``ChangeSourceFactory``).
 
     Args:
         ignored_paths: folders never to report, e.g. the server's data folder.
         own_writes: the registry of paths the server writes itself.
-        poll_delay_ms: time between two polls in polling mode.
-        batch_ms, step_ms, timeout_ms, mounts_path: as for ``WatchfilesSource``.
+        options: how every watch drives watchfiles.
     """
 
-    def __init__(
-        self,
-        *,
-        ignored_paths: Iterable[str] = (),
-        own_writes: OwnWrites | None = None,
-        poll_delay_ms: int = 300,
-        batch_ms: int = 500,
-        step_ms: int = 50,
-        timeout_ms: int = 1000,
-        mounts_path: str = "/proc/self/mounts",
-    ) -> None:
-        self._ignored = tuple(ignored_paths)
-        self._own_writes = own_writes
-        self._poll_delay_ms = poll_delay_ms
-        self._batch_ms = batch_ms
-        self._step_ms = step_ms
-        self._timeout_ms = timeout_ms
-        self._mounts_path = mounts_path
+    ignored_paths: Sequence[str] = ()
+    own_writes: OwnWrites | None = None
+    options: WatchOptions = WatchOptions()
 
     def __call__(self, roots: Sequence[str], *, force_polling: bool) -> WatchfilesSource:
-        path_filter = PathFilter(roots, ignored_paths=self._ignored, own_writes=self._own_writes)
-        return WatchfilesSource(
-            roots,
-            path_filter=path_filter,
-            force_polling=force_polling,
-            poll_delay_ms=self._poll_delay_ms,
-            batch_ms=self._batch_ms,
-            step_ms=self._step_ms,
-            timeout_ms=self._timeout_ms,
-            mounts_path=self._mounts_path,
-        )
+        path_filter = PathFilter(roots, ignored_paths=self.ignored_paths, own_writes=self.own_writes)
+        return WatchfilesSource(roots, path_filter=path_filter, force_polling=force_polling, options=self.options)
 
 
 def _absolute(path: str) -> str:

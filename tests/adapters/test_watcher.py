@@ -17,6 +17,7 @@ from gql_media.adapters.watcher import (
     PathFilter,
     WatchfilesSource,
     WatchfilesSourceFactory,
+    WatchOptions,
     network_roots,
     watch_error,
 )
@@ -80,7 +81,7 @@ async def rig(request: pytest.FixtureRequest, library: Path, tmp_path: Path) -> 
     async def on_status(status: WatcherStatus) -> None:
         statuses.append(status)
 
-    factory = WatchfilesSourceFactory(ignored_paths=[str(library / "data")], poll_delay_ms=100)
+    factory = WatchfilesSourceFactory(ignored_paths=[str(library / "data")], options=WatchOptions(poll_delay_ms=100))
     service = WatchService(
         factory,
         submitter,
@@ -394,7 +395,9 @@ async def test_a_root_on_a_network_file_system_is_polled(library: Path, tmp_path
     mounts.write_text(
         f"/dev/sda1 / ext4 rw 0 0\nserver:/share {str(library).replace(' ', chr(92) + '040')} nfs4 rw 0 0\n"
     )
-    source = WatchfilesSource([str(library)], path_filter=PathFilter([str(library)]), mounts_path=str(mounts))
+    source = WatchfilesSource(
+        [str(library)], path_filter=PathFilter([str(library)]), options=WatchOptions(mounts_path=str(mounts))
+    )
     await source.open()
     try:
         assert source.mode is WatchMode.POLLING
