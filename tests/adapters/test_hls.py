@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ import av
 import pytest
 
 from gql_media.adapters.media import PyAvMediaTool
+from gql_media.adapters.media.remux import claimed_temp_file, publish_merge, remux_to
 from gql_media.core.hls import (
     MARKER_NAME,
     TEMP_PREFIX,
@@ -23,6 +25,7 @@ from gql_media.core.hls import (
     remove_stale_temp_files,
 )
 from gql_media.core.media_work import merge_hls
+from gql_media.core.ports import MediaError
 from tests.media_fixtures import Clips, make_clips, tree_digest
 from tests.media_hooks import GATED_OPERATIONS, MERGE_GATE_ENV
 
@@ -194,6 +197,23 @@ async def test_failed_merge_leaves_the_source_intact_and_no_output(
     assert outcome.error is not None and reason in outcome.error
     assert outcome.output_path is None and not outcome.source_deleted
     assert tree_digest(download.parent) == before
+
+
+def test_a_merged_file_missing_packets_is_never_renamed_into_place(download: Path) -> None:
+    playlist = parse_playlist(str(download / "index.m3u8"))
+    # What the download without its last segment remuxes to stands for an output that lost packets.
+    short = dataclasses.replace(
+        playlist, video=dataclasses.replace(playlist.video, segments=playlist.video.segments[:-1])
+    )
+    before = tree_digest(download.parent)
+    temp, other = (str(download.parent / f"{TEMP_PREFIX}{name}.mp4") for name in ("merge", "short"))
+    with pytest.raises(MediaError, match="packets per stream"), claimed_temp_file(temp):
+        streams = remux_to(playlist, temp)
+        with claimed_temp_file(other):
+            remux_to(short, other)
+        os.replace(other, temp)
+        publish_merge(playlist, temp, streams)
+    assert tree_digest(download.parent) == before  # no output, no marker, no temp file
 
 
 async def test_a_merge_killed_midway_leaves_nothing_behind(
