@@ -27,7 +27,16 @@ from gql_media.adapters.store.reads import (
     VideoRow,
     VideoSort,
 )
-from gql_media.core.models import EntryKind, NewFolder, NewVideo, ScanEntry, SyncPlan, VideoStatus
+from gql_media.core.models import (
+    EntryKind,
+    IndexedEntry,
+    Move,
+    NewFolder,
+    NewVideo,
+    ScanEntry,
+    SyncPlan,
+    VideoStatus,
+)
 
 ALPHABET = "abcxyzAZ _%\\\"'.-ÜüßẞéÉ日本語\ufffdİı0123456789"
 QUERY_ALPHABET = "abcxzAÜüßẞé日\ufffd _%\\\"'.İı01"
@@ -131,6 +140,52 @@ async def test_search_index_follows_renames_and_removals(store: tuple[Db, IndexS
         await conn.execute("DELETE FROM folders WHERE parent_id IS NOT NULL")
         await conn.execute("DELETE FROM videos")
     assert (await reads.video_page(VideoQuery(name_contains="quok"), VideoSort(), None, 10)).rows == []
+
+
+async def test_search_index_follows_the_stores_own_writes(store: tuple[Db, IndexStore, LibraryReads]) -> None:
+    """Videos inserted into a non-empty index, moved (renamed or not) and removed through the store.
+
+    On SQLite the store writes many rows to a statement; the search table must still hold exactly
+    the videos' names (FTS5's integrity check compares it with the videos table).
+    """
+    db, index, reads = store
+    rng = random.Random(16)
+    await _fill(index, rng, videos=300, folders=6)
+    async with db.reading() as conn:
+        folders = [(int(r[0]), str(r[1])) for r in await conn.fetch("SELECT id, path FROM folders")]
+        videos = await conn.fetch("SELECT id, root_id, folder_id, path, size FROM videos ORDER BY id")
+    (root,) = await index.list_roots()
+    _first_folder, first_video = await index.reserve_ids(0, 2500)
+    added = []
+    for number in range(2500):  # more than one statement's worth
+        folder_id, folder_path = rng.choice(folders)
+        path = f"{folder_path}/added {_name(rng)}{number}.mp4".lstrip("/")
+        added.append(
+            NewVideo(first_video + number, root.id, folder_id, ScanEntry(EntryKind.VIDEO, path, None, 1, 1, 0, 1))
+        )
+    await index.insert_videos(added)
+    moves = []
+    for number, (video_id, root_id, _folder_id, path, size) in enumerate(videos[:40]):
+        folder_id, folder_path = rng.choice(folders)
+        name = str(path).rpartition("/")[2] if number % 2 else f"Renamed Quokka {number}.mkv"
+        new_path = f"{folder_path}/{name}".lstrip("/")
+        entry = ScanEntry(EntryKind.VIDEO, new_path, None, int(size), 1, 0, 1)
+        moves.append(Move(EntryKind.VIDEO, int(video_id), int(root_id), str(path), int(root_id), folder_id, entry))
+    removed = [
+        IndexedEntry(EntryKind.VIDEO, int(r[0]), int(r[1]), str(r[3]), int(r[4]), 0, 0, 0) for r in videos[40:200]
+    ]
+    removed += [IndexedEntry(EntryKind.VIDEO, v.id, v.root_id, v.entry.path, 1, 0, 0, 0) for v in added[::3]]
+    await index.apply_structure(SyncPlan(removed=removed, moves=moves))
+    if db.dialect == "sqlite":
+        async with db.writing() as conn:
+            await conn.execute("INSERT INTO videos_search (videos_search, rank) VALUES ('integrity-check', 1)")
+    async with db.reading() as conn:
+        names = [str(r[0]) for r in await conn.fetch("SELECT name_fold FROM videos")]
+    assert len(names) == 300 + 2500 - len(removed)
+    for text in ["quokka", "added", "mp4", *(rng.choice(names)[i : i + 4] for i in range(3) for _ in range(5))]:
+        found = await reads.video_page(VideoQuery(name_contains=text), VideoSort(), None, 3000)
+        expected = sorted(name for name in names if text.casefold() in name)
+        assert sorted(row.name.casefold() for row in found.rows) == expected, text
 
 
 async def _all_pages(reads: LibraryReads, query: VideoQuery, sort: VideoSort, size: int) -> list[VideoRow]:
