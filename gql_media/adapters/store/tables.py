@@ -77,7 +77,8 @@ videos = sa.Table(
     sa.UniqueConstraint("root_id", "path", name="uq_videos_root_path"),
     # Every order ends in the id tie-breaker, so a keyset page is an index range (migration 0006);
     # ix_videos_duration_key on (COALESCE(duration_s, -1.0), id), the depth-first indexes and the
-    # name-search index (FTS5 trigram on SQLite, pg_trgm on PostgreSQL) are in the migration only.
+    # name-search index (FTS5 trigram on SQLite, without token counts since 0007; pg_trgm on PostgreSQL)
+    # are in the migrations only.
     sa.Index("ix_videos_folder_name", "folder_id", "name", "id"),
     sa.Index("ix_videos_status", "status", "name", "id"),
     sa.Index("ix_videos_mtime", "mtime_ns", "id"),
