@@ -11,10 +11,13 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 
+from gql_media.adapters.store import index as index_module
 from gql_media.adapters.store import reads as reads_module
 from gql_media.adapters.store.db import Db
 from gql_media.adapters.store.index import IndexStore
@@ -186,6 +189,53 @@ async def test_search_index_follows_the_stores_own_writes(store: tuple[Db, Index
         found = await reads.video_page(VideoQuery(name_contains=text), VideoSort(), None, 3000)
         expected = sorted(name for name in names if text.casefold() in name)
         assert sorted(row.name.casefold() for row in found.rows) == expected, text
+
+
+async def test_a_bulk_write_as_big_as_the_index_rebuilds_its_indexes(
+    store: tuple[Db, IndexStore, LibraryReads],
+) -> None:
+    """A bulk write bringing at least as many videos as the index holds: on SQLite the indexes and the
+    search table are dropped and made again after the rows; the schema, search and the unique
+    (root, path) guard come out as before (a duplicate path undoes the whole write)."""
+    db, index, reads = store
+    (root,) = await index.ensure_roots(["/library"])
+    count = index_module._BULK_MIN_ROWS
+    _first_folder, first_video = await index.reserve_ids(0, 2 * count)
+
+    def videos(start: int, prefix: str) -> list[NewVideo]:
+        return [
+            NewVideo(
+                first_video + n,
+                root.id,
+                root.folder_id,
+                ScanEntry(EntryKind.VIDEO, f"{prefix} {n}.mp4", None, n, 1, 0, 1),
+            )
+            for n in range(start, start + count)
+        ]
+
+    async def schema() -> list[tuple[object, ...]]:
+        if db.dialect != "sqlite":
+            return []
+        async with db.reading() as conn:
+            return await conn.fetch("SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'videos' ORDER BY name")
+
+    before = await schema()
+    await index.insert_videos(videos(0, "first"), bulk=True)  # into an empty index
+    duplicate = videos(count, "second")
+    duplicate[-1] = duplicate[-1]._replace(entry=duplicate[-1].entry._replace(path="first 0.mp4"))
+    with pytest.raises((sqlite3.IntegrityError, asyncpg.UniqueViolationError)):
+        await index.insert_videos(duplicate, bulk=True)
+    assert await schema() == before
+    assert await index.count_entries() == (1, count)
+    await index.insert_videos(videos(count, "second"), bulk=True)  # as many as it holds
+    assert await schema() == before
+    assert await index.count_entries() == (1, 2 * count)
+    if db.dialect == "sqlite":
+        async with db.writing() as conn:
+            await conn.execute("INSERT INTO videos_search (videos_search, rank) VALUES ('integrity-check', 1)")
+    for text in (f"first {count - 1}.", f"second {count}."):
+        found = await reads.video_page(VideoQuery(name_contains=text), VideoSort(), None, 10)
+        assert [row.name for row in found.rows] == [f"{text}mp4"]
 
 
 async def _all_pages(reads: LibraryReads, query: VideoQuery, sort: VideoSort, size: int) -> list[VideoRow]:

@@ -182,7 +182,7 @@ class IndexStore:
             await totals.apply(conn)
             rebuilt: list[str] = []
             if bulk and len(rows) >= _BULK_MIN_ROWS and self.db.dialect == "sqlite":
-                rebuilt = await _drop_secondary_indexes(conn)
+                rebuilt = await _drop_secondary_indexes(conn, len(rows))
             # The rows (name, case-folded name, signed inode and device) are made in a thread, a
             # statement's worth at a time: nothing per file on the event loop, memory bounded.
             for start in range(0, len(rows), _ROWS_PER_STATEMENT):
@@ -280,8 +280,9 @@ _INSERT_VIDEO = _INSERT_VIDEO_INTO + _VIDEO_VALUES
 # of 50k took 4-5 s of CPU one statement a row, about 1.2 s this way.
 _SQLITE_ROWS_PER_INSERT = 1000
 _ROWS_PER_STATEMENT = 5000
-# A bulk insert into an empty videos table this big or bigger builds the secondary indexes after
-# the rows (one sort each) instead of keeping them row by row: about half the write's time.
+# A bulk insert this big or bigger, into a videos table holding no more rows than it brings,
+# builds the secondary indexes after the rows (one sort each) instead of keeping them row by row:
+# about half the write's time.
 _BULK_MIN_ROWS = 5000
 
 
@@ -313,16 +314,21 @@ def _sqlite_inserts(rows: Sequence[NewVideo], now: float) -> list[tuple[str, lis
     return statements
 
 
-async def _drop_secondary_indexes(conn: RawConnection) -> list[str]:
-    """On SQLite, when ``videos`` is empty: drop its secondary indexes (and the search index's insert trigger).
+async def _drop_secondary_indexes(conn: RawConnection, inserting: int) -> list[str]:
+    """On SQLite, when ``videos`` holds no more rows than ``inserting``: drop its secondary indexes
+    (and the search index's insert trigger).
 
-    Returns the statements that make them again.
+    Returns the statements that make them again. Building them over every row costs less than
+    keeping them row by row while at least as many rows go in as there were (50k videos into an
+    index of 50k: 2.6 s of CPU kept row by row, 1.9 s dropped and built again).
 
     Called inside the bulk insert's transaction, so the indexes are back (or never gone) whatever
     happens. The unique (root_id, path) constraint stays: it guards the rows going in. Any index
     on ``videos`` counts (those a migration adds on expressions too): they are read back as written.
     """
-    if await conn.fetch_one("SELECT 1 FROM videos LIMIT 1") is not None:
+    # Counted no further than the rows going in: the answer costs what the write does at most.
+    held = await conn.fetch_one("SELECT COUNT(*) FROM (SELECT 1 FROM videos LIMIT ?) AS held", (inserting + 1,))
+    if held is None or int(held[0]) > inserting:
         return []
     indexes = await conn.fetch(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'videos' AND sql IS NOT NULL"
@@ -330,8 +336,8 @@ async def _drop_secondary_indexes(conn: RawConnection) -> list[str]:
     for name, _sql in indexes:
         await conn.execute(f'DROP INDEX "{name}"')
     statements = [str(sql) for _name, sql in indexes]
-    # The name-search index (migration 0006) is filled by a trigger per row: built in one pass
-    # after the rows instead ('rebuild' reads the whole table, which held nothing before).
+    # The name-search index (migration 0006) is filled by a trigger: built in one pass after the
+    # rows instead ('rebuild' indexes the whole table again, the rows that were there too).
     trigger = await conn.fetch_one(
         "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'videos_search_insert'"
     )
