@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -29,17 +30,22 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         async with open_services(settings, serve=True) as opened:
             holder["services"] = opened
+            starting: asyncio.Task[None] | None = None
             # With PostgreSQL each newly elected leader does this itself (``gql_media.cluster``).
             if opened.cluster is None:
                 if settings.watch:
-                    # Starting the watcher reconciles every root first: that is the start-up sync.
-                    await opened.watcher.start(SyncTrigger.STARTUP)
+                    # Starting the watcher reconciles every root first: that is the start-up sync. Its
+                    # watch grows with the library (one per folder): it opens while the server answers.
+                    starting = asyncio.create_task(_start_watching(opened), name="gql-media-watch")
                 else:
                     await opened.runner.submit(SyncRequest(SyncMode.INCREMENTAL, SyncTrigger.STARTUP))
             try:
                 yield
             finally:
                 holder.pop("services", None)
+                if starting is not None:
+                    starting.cancel()
+                    await asyncio.wait({starting})
 
     _log_exposure(settings)
     # Outermost: a request for a foreign Host (DNS rebinding) reaches no route, HTTP or websocket.
@@ -47,6 +53,13 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(routes=routes(settings, services), middleware=[allowlist], lifespan=lifespan)
     app.state.services = services
     return app
+
+
+async def _start_watching(services: Services) -> None:
+    try:
+        await services.watcher.start(SyncTrigger.STARTUP)
+    except Exception:  # the watcher reports its own failures in its status; this would be a bug
+        logger.exception("the watcher could not start")
 
 
 def _log_exposure(settings: Settings) -> None:

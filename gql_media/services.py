@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gql_media.adapters.broadcast import open_bus
@@ -28,12 +30,12 @@ from gql_media.cluster import (
     StatusCallback,
     Workers,
 )
-from gql_media.core.hls import remove_stale_temp_files
+from gql_media.core.hls import HlsPlaylist, remove_stale_temp_files
 from gql_media.core.jobs import JobRunner
 from gql_media.core.media_work import MediaWork
-from gql_media.core.models import ChangeKind, Root, WatchMode
+from gql_media.core.models import ChangeKind, MediaInfo, Root, WatchMode
 from gql_media.core.own_writes import OwnWrites
-from gql_media.core.ports import EventBus, JobStep
+from gql_media.core.ports import EventBus, JobStep, MediaTool
 from gql_media.core.roots import LibraryRoots, RootWorkers
 from gql_media.core.streaming import StreamingService
 from gql_media.core.sync import SyncEngine
@@ -298,20 +300,17 @@ def _watch_service(
 
 async def _open_media(settings: Settings, db: Db, root_paths: list[str], stack: contextlib.AsyncExitStack) -> MediaWork:
     settings.thumbnails_dir.mkdir(parents=True, exist_ok=True)
-    # A merge killed with the last process left its temp file; nothing runs yet, so all are stale.
-    # Every root: those added at run time too.
-    removed = await asyncio.to_thread(remove_stale_temp_files, [*root_paths, settings.thumbnails_dir])
-    if removed:
-        logger.info("removed %d temp files left by an interrupted merge", len(removed))
     await asyncio.to_thread(
         ensure_placeholder, settings.thumbnails_dir, settings.thumbnail_width, settings.thumbnail_format
     )
     tool = PyAvMediaTool(settings.media_workers, settings.media_timeout_s)
     await tool.start()
     stack.push_async_callback(tool.aclose)
+    # Every root (those added at run time too) and the thumbnails.
+    cleared = _remove_stale_temp_files([*root_paths, settings.thumbnails_dir], stack)
     return MediaWork(
         SqlMediaStore(db),
-        tool,
+        _AfterCleanup(tool, cleared),
         ThumbnailSpec(
             str(settings.thumbnails_dir), settings.thumbnail_width, thumbnail_suffix(settings.thumbnail_format)
         ),
@@ -319,3 +318,60 @@ async def _open_media(settings: Settings, db: Db, root_paths: list[str], stack: 
         delete_source=settings.hls_delete_source,
         downloads=SqlDownloadLog(db),
     )
+
+
+def _remove_stale_temp_files(folders: list[str | Path], stack: contextlib.AsyncExitStack) -> asyncio.Event:
+    """Remove the temp files a killed merge or thumbnail left, beside start-up: set once done (or failed).
+
+    It walks every root, which takes seconds at a million files, so the server answers meanwhile
+    (issue 18: start-up in constant time); nothing that writes such a file starts before it is set.
+    """
+    cleared = asyncio.Event()
+    stop = threading.Event()
+
+    async def remove() -> None:
+        try:
+            await asyncio.to_thread(remove_stale_temp_files, folders, stop.is_set)
+        except Exception:
+            logger.exception("could not remove the temp files an interrupted merge left")
+        finally:
+            cleared.set()
+
+    task = asyncio.create_task(remove(), name="gql-media-stale-temp-files")
+
+    async def finish() -> None:
+        stop.set()  # the walk ends at its next folder; shutting down never waits for a whole library
+        await asyncio.wait({task})
+
+    stack.push_async_callback(finish)
+    return cleared
+
+
+class _AfterCleanup:
+    """The media tool, whose merges and thumbnails wait for the stale temp files' removal.
+
+    Their own temp files look just like a killed process's, so none is written while the removal
+    walks; probing writes nothing and never waits.
+    """
+
+    def __init__(self, tool: MediaTool, cleared: asyncio.Event) -> None:
+        self._tool = tool
+        self._cleared = cleared
+
+    @property
+    def workers(self) -> int:
+        return self._tool.workers
+
+    async def probe(self, path: str | bytes) -> MediaInfo:
+        return await self._tool.probe(path)
+
+    async def make_thumbnail(self, path: str | bytes, output_path: str, width_px: int) -> None:
+        await self._cleared.wait()
+        await self._tool.make_thumbnail(path, output_path, width_px)
+
+    async def merge_hls(self, playlist: HlsPlaylist) -> str:
+        await self._cleared.wait()
+        return await self._tool.merge_hls(playlist)
+
+    async def aclose(self) -> None:
+        await self._tool.aclose()

@@ -166,12 +166,20 @@ class Cluster:
                 await self.bus.publish_change(LibraryChange(ChangeKind.RESYNC, None, None, None, None, None))
             await self._publish_status(term)
             if self.serve:
-                if self.settings.watch:
-                    # Starting the watcher reconciles every root first: the new leader catches up.
-                    await term.workers.watcher.start(SyncTrigger.STARTUP)
-                else:
-                    await term.workers.runner.submit(SyncRequest(SyncMode.INCREMENTAL, SyncTrigger.STARTUP))
+                # The watch (one per folder) grows with the library: it opens beside the term, so a
+                # lone replica answers queries before it is done.
+                self._term_tasks.append(asyncio.create_task(self._catch_up(term), name="gql-media-cluster-catch-up"))
             logger.info("%s leads (term ready in %.2f s)", self.instance, time.monotonic() - started)
+
+    async def _catch_up(self, term: LeaderTerm) -> None:
+        try:
+            if self.settings.watch:
+                # Starting the watcher reconciles every root first: the new leader catches up.
+                await term.workers.watcher.start(SyncTrigger.STARTUP)
+            else:
+                await term.workers.runner.submit(SyncRequest(SyncMode.INCREMENTAL, SyncTrigger.STARTUP))
+        except Exception:
+            logger.exception("the new leader could not start its watcher or its start-up sync")
 
     async def _begin_term(self, stack: contextlib.AsyncExitStack) -> LeaderTerm:
         abandoned = await self.requests.fail_abandoned()

@@ -29,7 +29,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from gql_media.core.hls_layout import (
     HlsError,
@@ -331,14 +331,19 @@ def _raise(error: OSError) -> None:
     raise error
 
 
-def remove_stale_temp_files(folders: Iterable[str | os.PathLike[str]]) -> list[str]:
+def remove_stale_temp_files(
+    folders: Iterable[str | os.PathLike[str]], stopped: Callable[[], bool] = lambda: False
+) -> list[str]:
     """Delete files named ``TEMP_PREFIX...`` under ``folders`` (left by a killed merge); returns them.
 
     Call at start-up, before any merge runs: a running merge's temp file looks the same.
+    ``stopped`` is asked at each folder: once true, the walk ends there (a shutdown mid-walk).
     """
     removed: list[str] = []
     for top in folders:
         for current, dirs, files in os.walk(top):
+            if stopped():
+                return removed
             dirs[:] = [d for d in dirs if not d.startswith(TEMP_PREFIX)]
             for name in files:
                 if name.startswith(TEMP_PREFIX):

@@ -247,6 +247,14 @@ def test_stale_temp_files_are_removed_at_start(tmp_path: Path) -> None:
     assert keep.exists()
 
 
+def test_the_removal_of_stale_temp_files_ends_when_told(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    stale = tmp_path / "a" / f"{TEMP_PREFIX}1.mp4"
+    stale.write_bytes(b"partial")
+    assert remove_stale_temp_files([tmp_path], stopped=lambda: True) == []
+    assert stale.exists()
+
+
 async def test_merge_of_a_folder_without_playlist_is_refused(tool: PyAvMediaTool, tmp_path: Path) -> None:
     outcome = await merge_hls(str(tmp_path), False, tool)
     assert not outcome.ok and outcome.error is not None and "no HLS playlist" in outcome.error

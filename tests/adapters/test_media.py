@@ -16,6 +16,7 @@ from gql_media.adapters.demo import make_demo_library
 from gql_media.adapters.media import PyAvMediaTool, WorkerCrashed, ensure_placeholder
 from gql_media.adapters.media.pool import WorkerPool
 from gql_media.adapters.store.media import SqlMediaStore
+from gql_media.core.hls import TEMP_PREFIX
 from gql_media.core.media_work import MediaWork
 from gql_media.core.models import VideoStatus
 from gql_media.core.ports import MediaError
@@ -222,6 +223,25 @@ async def _video_rows(services: Services) -> dict[str, tuple[object, ...]]:
             "SELECT path, status, duration_s, width, height, video_codec, error, thumbnail_key FROM videos"
         )
     return {str(row[0]): tuple(row[1:]) for row in rows}
+
+
+async def test_temp_files_a_killed_process_left_are_gone_before_a_thumbnail_is_made(
+    clips: Clips, tmp_path: Path
+) -> None:
+    library = tmp_path / "library"
+    (library / "deep" / "er").mkdir(parents=True)
+    shutil.copy(clips.h264_mp4, library / "clip.mp4")
+    settings = Settings(roots=[library], data_dir=tmp_path / "data", watch=False)
+    settings.thumbnails_dir.mkdir(parents=True)
+    stale = [library / "deep" / "er" / f"{TEMP_PREFIX}1.mp4", settings.thumbnails_dir / f"{TEMP_PREFIX}2.jpg"]
+    for path in stale:
+        path.write_bytes(b"partial")
+    # The removal walks the roots beside start-up; the job's thumbnail step waits for it.
+    async with open_services(settings) as services:
+        await run_sync(services, library)
+        rows = await _video_rows(services)
+        assert isinstance(rows["clip.mp4"][-1], str)
+        assert not any(path.exists() for path in stale)
 
 
 async def test_a_sync_job_fills_in_media_thumbnails_and_merges(clips: Clips, tmp_path: Path) -> None:
