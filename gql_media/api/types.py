@@ -207,31 +207,37 @@ class Folder(Node):
     async def descendants(self, info: Info, first: int | None = None, after: str | None = None) -> TreeEntryConnection:
         limit = page_size(first)
         key = descendant_key(self.row.id, after)
-        reads, loaders = info.context.reads, info.context.loaders
+        reads = info.context.reads
         page = await reads.descendants_page(self.row, key, limit)
         folder_ids = [row_id for kind, row_id, _ in page.rows if kind is models.EntryKind.FOLDER]
         video_ids = [row_id for kind, row_id, _ in page.rows if kind is models.EntryKind.VIDEO]
-        folders, videos = await asyncio.gather(loaders.folder.load_many(folder_ids), loaders.video.load_many(video_ids))
-        rows: dict[tuple[models.EntryKind, int], FolderRow | VideoRow] = {}
-        rows.update(((models.EntryKind.FOLDER, r.id), r) for r in folders if r is not None)
-        rows.update(((models.EntryKind.VIDEO, r.id), r) for r in videos if r is not None)
+        # The page's rows in one read per table, not through the loaders: those would make a future
+        # and a callback per key (500 of each here, a third of the page's time).
+        folders, videos = await asyncio.gather(reads.folders_by_ids(folder_ids), reads.videos_by_ids(video_ids))
+        # An edge's cursor is encoded only when asked for (pageInfo's two are encoded anyway).
+        cursors = any(selects(field.selections, ("edges", "cursor")) for field in info.selected_fields)
+        # Videos come 50 or so to a folder: each parent's id is encoded once.
+        parent_ids: dict[int, strawberry.ID] = {}
         edges = []
+        paths = []
         for kind, row_id, path in page.rows:
-            row = rows.get((kind, row_id))
+            row: FolderRow | VideoRow | None = (folders if kind is models.EntryKind.FOLDER else videos).get(row_id)
             if row is None:  # removed between the two reads
                 continue
             parent = row.parent_id if isinstance(row, FolderRow) else row.folder_id
-            edges.append(
-                TreeEntryEdge(
-                    cursor=descendant_cursor(self.row.id, path),
-                    node=entry_node(row),
-                    parent_id=None if parent is None else to_global_id(FOLDER, parent),
-                )
-            )
+            parent_id = None
+            if parent is not None:
+                parent_id = parent_ids.get(parent)
+                if parent_id is None:
+                    parent_id = parent_ids[parent] = to_global_id(FOLDER, parent)
+            cursor = descendant_cursor(self.row.id, path) if cursors else ""
+            edges.append(TreeEntryEdge(cursor=cursor, node=entry_node(row), parent_id=parent_id))
+            paths.append(path)
         folder = self.row
+        ends = [descendant_cursor(folder.id, paths[0]), descendant_cursor(folder.id, paths[-1])] if paths else []
         return TreeEntryConnection(
             edges=edges,
-            page_info=page_info([e.cursor for e in edges], page.has_next, after),
+            page_info=page_info(ends, page.has_next, after),
             count=lambda: reads.count_descendants(folder),
         )
 
