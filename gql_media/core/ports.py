@@ -60,6 +60,14 @@ class LibraryStore(Protocol):
         """
         ...
 
+    async def read_scope_folders(self, scope: Scope) -> list[IndexRow]:
+        """The indexed folders a scope covers (its folder included), as ``read_scope_rows`` gives them."""
+        ...
+
+    async def read_folder_videos(self, folder_ids: Sequence[int]) -> list[IndexRow]:
+        """The indexed videos directly in these folders (any order): a big scope's videos, a batch at a time."""
+        ...
+
     async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:
         """Reserve fresh ids: returns the first folder id and the first video id of each range."""
         ...

@@ -12,6 +12,9 @@ Rules a user expects:
 - a name that is not valid UTF-8 keeps its real bytes in ``raw_path`` and shows U+FFFD in ``path``;
 - what cannot be read is reported, never taken as deleted: the walk records the path as
   *incomplete* so the sync leaves its index entries alone.
+
+A little over 400 lines, kept whole: the streamed walk's hand-over (``KnownByFolder``, ``emit``)
+sits in the hot loop it feeds.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from gql_media.core.hls import owned_files
 from gql_media.core.models import EntryKind, ScanEntry, SyncErrorInfo
@@ -72,18 +76,44 @@ class ScanCancelled(Exception):
 KnownVideo = tuple[int, int, str, int, int, int, int]
 
 
+class KnownByFolder(Protocol):
+    """Index rows handed to a walk a folder at a time (``Scanner.walk`` with ``by_folder``).
+
+    ``take`` is called from the walk's thread as each folder is listed, in the walk's order, and
+    may wait for the rows to be read; it returns the folder's videos by path (None: none indexed).
+    Whatever else it lets go of (rows of folders the walk passed by) goes to ``left``.
+    """
+
+    def take(self, rel_dir: str, left: list[KnownVideo]) -> dict[str, KnownVideo] | None: ...
+
+
 @dataclass(slots=True)
 class ScanResult:
     """What one walk found. ``incomplete`` holds paths whose contents could not be listed.
 
     ``unchanged`` counts the videos found exactly as ``known`` (see ``Scanner.walk``) had them:
     they get no ``ScanEntry`` (building one per file is most of an unchanged resync's walk).
+    A walk given its rows ``by_folder`` also notes the folders it listed (``listed``) and the
+    rows it did not find unchanged (``left``: changed or gone).
     """
 
     entries: list[ScanEntry] = field(default_factory=list)
     errors: list[SyncErrorInfo] = field(default_factory=list)
     incomplete: set[str] = field(default_factory=set)
     unchanged: int = 0
+    listed: list[str] = field(default_factory=list)
+    left: list[KnownVideo] = field(default_factory=list)
+
+    def take(self) -> ScanResult:
+        """What was found so far, moved into a new result (this one starts again empty)."""
+        taken = ScanResult(self.entries, self.errors, self.incomplete, self.unchanged, self.listed, self.left)
+        self.entries, self.errors, self.incomplete, self.unchanged = [], [], set(), 0
+        self.listed, self.left = [], []
+        return taken
+
+
+# A batch of a walk handed on (``Scanner.walk``'s ``emit``).
+Emit = Callable[[ScanResult], None]
 
 
 class Scanner:
@@ -101,6 +131,9 @@ class Scanner:
     def cancel(self) -> None:
         self._stop.set()
 
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
     def walk(
         self,
         rel_path: str,
@@ -108,6 +141,10 @@ class Scanner:
         result: ScanResult,
         raw_path: bytes | None = None,
         known: dict[str, KnownVideo] | None = None,
+        *,
+        by_folder: KnownByFolder | None = None,
+        emit: Emit | None = None,
+        batch_entries: int = 0,
     ) -> None:
         """Add ``rel_path`` (a folder) and what lies under it to ``result``.
 
@@ -116,6 +153,13 @@ class Scanner:
         by path): a video with the same size and mtime (and the same device and inode, where both
         sides know them) is only counted in ``result.unchanged`` and its row is taken out of
         ``known``, so what is left in ``known`` afterwards is what the sync must still compare.
+
+        A streamed walk: ``by_folder`` gives the known rows a folder at a time instead (the rows a
+        folder's walk does not find unchanged go to ``result.left``); folders are then walked in
+        path order (a folder, then its sub-folders by name + "/": the order of ``path + "/"``);
+        and ``emit`` is handed what ``result`` holds each time a listed folder brings it to
+        ``batch_entries`` (entries and unchanged videos), and ``result`` starts again empty. The
+        last batch stays in ``result``.
         """
         raw = raw_path
         os_rel = os.fsdecode(raw_path) if raw_path is not None else rel_path
@@ -142,7 +186,8 @@ class Scanner:
         if rel_path:
             self._add_owned_above(abs_path)
         visited = {(st.st_dev, st.st_ino)}
-        self._walk_dir(rel_path, os_rel, raw is not None, recursive, visited, result, known or {})
+        walk = _Walk(known or {}, by_folder, emit, batch_entries)
+        self._walk_dir(rel_path, os_rel, raw is not None, recursive, visited, result, walk)
 
     def _add_owned_above(self, abs_path: str) -> None:
         """A walk below a download's folder (a variant folder's new segment) still knows the download's files."""
@@ -173,16 +218,31 @@ class Scanner:
         recursive: bool,
         visited: set[tuple[int, int]],
         result: ScanResult,
-        known: dict[str, KnownVideo],
+        walk: _Walk,
     ) -> None:
         stack = [(rel_dir, os_rel_dir, dir_has_raw)]
+        by_folder = walk.by_folder
         while stack:
             if self._stop.is_set():
                 raise ScanCancelled
             rel, os_rel, has_raw = stack.pop()
             children = self._list(rel, self._abs(os_rel), result)
-            if children is not None:
-                self._walk_folder(rel, os_rel, has_raw, children, stack if recursive else None, visited, result, known)
+            if children is None:
+                continue
+            if by_folder is None:
+                self._walk_folder(rel, os_rel, has_raw, children, stack if recursive else None, visited, result,
+                                  walk.known)  # fmt: skip
+                continue
+            known = by_folder.take(rel, result.left) or {}
+            pushed = len(stack)
+            self._walk_folder(rel, os_rel, has_raw, children, stack if recursive else None, visited, result, known)
+            if known:
+                result.left.extend(known.values())
+            result.listed.append(rel)
+            if len(stack) - pushed > 1:  # popped last first: the sub-folders by name + "/", descending
+                stack[pushed:] = sorted(stack[pushed:], key=_folder_order, reverse=True)
+            if walk.emit is not None and len(result.entries) + result.unchanged >= walk.batch_entries:
+                walk.emit(result.take())
 
     def _walk_folder(
         self,
@@ -306,6 +366,20 @@ class Scanner:
         if target != self._root_real and not target.startswith(self._root_real + os.sep):
             return None
         return os.stat(target)
+
+
+@dataclass(slots=True)
+class _Walk:
+    """How one walk compares and hands on what it finds (see ``Scanner.walk``)."""
+
+    known: dict[str, KnownVideo]
+    by_folder: KnownByFolder | None
+    emit: Emit | None
+    batch_entries: int
+
+
+def _folder_order(item: tuple[str, str, bool]) -> str:
+    return item[0] + "/"
 
 
 def _child_names(prefix: str, os_prefix: str, name: str, has_raw: bool) -> tuple[str, bytes | None]:

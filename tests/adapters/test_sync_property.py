@@ -107,7 +107,8 @@ async def _assert_totals(services: Services) -> None:
 async def _scenario(workdir: Path, steps: list[tuple[object, ...]]) -> None:
     root = workdir / "lib"
     root.mkdir(exist_ok=True)
-    config = Settings(roots=[root], data_dir=workdir / "data", watch=False)
+    # Write batches of 1 (walk batches of 10 entries): a sync streams in many batches, moves across them.
+    config = Settings(roots=[root], data_dir=workdir / "data", watch=False, sync_batch_size=1)
     async with open_services(config) as services:
         await run_sync(services, root)
         before_ids = await ids_by_path(services)

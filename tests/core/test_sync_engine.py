@@ -31,7 +31,9 @@ from gql_media.core.models import (
     parent_of,
 )
 from gql_media.core.ports import JobCancelled
+from gql_media.core.scanner import KnownVideo, Scanner, ScanResult
 from gql_media.core.sync import SyncEngine, SyncOutcome
+from gql_media.core.sync.feed import walk_order
 
 
 @dataclass
@@ -86,6 +88,13 @@ class FakeIndexStore:
             if covered(entry):
                 rows[entry.kind is EntryKind.VIDEO].append(entry.row())
         return rows
+
+    async def read_scope_folders(self, scope: Scope) -> list[IndexRow]:
+        return (await self.read_scope_rows(scope))[0]
+
+    async def read_folder_videos(self, folder_ids: Sequence[int]) -> list[IndexRow]:
+        wanted = set(folder_ids)
+        return [e.row() for e in self.entries.values() if e.kind is EntryKind.VIDEO and e.parent_id in wanted]
 
     async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:
         return self._take(EntryKind.FOLDER, folders), self._take(EntryKind.VIDEO, videos)
@@ -354,3 +363,59 @@ async def test_a_cancelled_job_writes_nothing(library: Library) -> None:
         await library.sync(job=FakeJob(cancelled=True))
     assert set(library.store.tree()) == {("folder", "")}
     assert library.bus.changes == []
+
+
+async def test_a_sync_streamed_in_many_batches_keeps_ids_across_them(tmp_path: Path) -> None:
+    """Walk batches of 5 entries: moves between folders of different batches still keep their ids."""
+    library = await open_library(tmp_path, summary_threshold=1000)
+    library.engine.walk_batch = 5
+    path, store = library.path, library.store
+    for folder in "abcde":
+        for number in range(4):
+            write(path / folder / f"{number}.mp4", f"{folder}{number}".encode())
+    job = FakeJob()
+    await library.sync(job=job)
+    before = store.tree()
+    assert len(before) == 1 + 5 + 20 and job.tallies["added"] == 25
+    assert len(store.video_batches) >= 3  # written as the walk went, a batch at a time
+
+    (path / "a" / "1.mp4").rename(path / "e" / "moved.mp4")  # from the first batch to the last
+    (path / "b").rename(path / "z")  # a folder whose rows are passed by early, found again last
+    (path / "c" / "1.mp4").unlink()
+    write(path / "c" / "1.mp4", b"another file")  # a new file under a known name
+    (path / "d" / "2.mp4").unlink()
+    write(path / "new" / "9.mp4")
+    job = FakeJob()
+    await library.sync(job=job)
+
+    after = store.tree()
+    assert after[("video", "e/moved.mp4")] == before[("video", "a/1.mp4")]
+    assert after[("folder", "z")] == before[("folder", "b")]
+    assert all(after[("video", f"z/{n}.mp4")] == before[("video", f"b/{n}.mp4")] for n in range(4))
+    assert after[("video", "c/1.mp4")] == before[("video", "c/1.mp4")]
+    assert ("video", "d/2.mp4") not in after and ("video", "new/9.mp4") in after
+    # Updated: c/1.mp4, and the folders whose listing changed ("", a, c, d, e); moved: a/1.mp4, b and its 4 videos.
+    assert job.tallies == {"added": 2, "updated": 6, "removed": 1, "moved": 6}
+    assert set(after) == {(kind, p) for kind, p in disk_entries(path)}
+
+
+def disk_entries(path: Path) -> set[tuple[str, str]]:
+    found = {("folder", "")}
+    for entry in path.rglob("*"):
+        found.add(("folder" if entry.is_dir() else "video", entry.relative_to(path).as_posix()))
+    return found
+
+
+def test_the_read_ahead_follows_the_walk_order(tmp_path: Path) -> None:
+    """The index's folders are read in the order a streamed walk lists them (names sorting below "/" too)."""
+    for folder in ("a/x/y", "a b", "(2019) film", "-", "b"):
+        (tmp_path / folder).mkdir(parents=True)
+
+    class NothingKnown:
+        def take(self, rel_dir: str, left: list[KnownVideo]) -> dict[str, KnownVideo] | None:
+            return None
+
+    result = ScanResult()
+    Scanner(str(tmp_path)).walk("", True, result, by_folder=NothingKnown())
+    assert sorted(result.listed) == ["", "(2019) film", "-", "a", "a b", "a/x", "a/x/y", "b"]
+    assert result.listed == walk_order(result.listed)

@@ -102,6 +102,17 @@ class IndexStore:
             videos = await conn.fetch(video_sql, params)
         return _unsigned(folders), _unsigned(videos)
 
+    async def read_scope_folders(self, scope: Scope) -> list[IndexRow]:
+        """The folders a scope covers, as ``read_scope_rows`` gives them (its videos are read by folder)."""
+        folder_sql, _video_sql, params = _scope_queries(scope)
+        async with self.db.reading() as conn:
+            return _unsigned(await conn.fetch(folder_sql, params))
+
+    async def read_folder_videos(self, folder_ids: Sequence[int]) -> list[IndexRow]:
+        """The videos directly in these folders, as ``read_scope_rows`` gives them (an index search each)."""
+        async with self.db.reading() as conn:
+            return _unsigned(await _fetch_by_ids(conn, _VIDEO_COLUMNS, "folder_id", folder_ids))
+
     async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:
         async with self.db.writing() as conn:
             return await take_ids(conn, "folders", folders), await take_ids(conn, "videos", videos)
@@ -235,12 +246,17 @@ _IDS_PER_STATEMENT = 1000
 _PLACE_COLUMNS = "SELECT id, root_id, folder_id, path, size FROM videos"
 
 
-async def _videos_by_ids(conn: RawConnection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+async def _fetch_by_ids(conn: RawConnection, select: str, column: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    """``select`` of the rows whose ``column`` is one of ``ids``, a statement per thousand ids."""
     rows: list[tuple[Any, ...]] = []
     for start in range(0, len(ids), _IDS_PER_STATEMENT):
         chunk = ids[start : start + _IDS_PER_STATEMENT]
-        rows += await conn.fetch(f"{_PLACE_COLUMNS} WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+        rows += await conn.fetch(f"{select} WHERE {column} IN ({', '.join('?' * len(chunk))})", chunk)
     return rows
+
+
+async def _videos_by_ids(conn: RawConnection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+    return await _fetch_by_ids(conn, _PLACE_COLUMNS, "id", ids)
 
 
 async def _videos_leaving(conn: RawConnection, plan: SyncPlan) -> list[VideoPlace]:

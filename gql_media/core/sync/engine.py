@@ -1,27 +1,40 @@
-"""The sync engine: survey rounds until nothing widens, then diff, plan ids, and the write pipeline.
+"""The sync engine: streamed scopes and survey rounds, then diff, plan ids, write, and publish.
 
-The engine reads only what the scopes cover and widens them where the survey says it must
-(``survey.next_scopes``). What counts as a move is ``diff.classify``'s; the ids come from
-``plan.assign_ids``. Writes go through the store in batches, pipelined with the publishing of
-one change per entry on the bus.
+A big scope streams (``stream``): walked, compared with the index and written a batch at a time,
+holding back only what may be one side of a move. Other scopes are surveyed in rounds, widened
+where the survey says they must be (``survey.next_scopes``). What is held back and what the
+rounds found go to ``diff.classify`` (what counts as a move), ``plan.assign_ids`` (the ids) and
+the store, in batches. The job's changes are published once its writes are done: one per entry,
+or past the summary threshold one per changed subtree (``summary``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from gql_media.core.gc_hold import collections_paused
-from gql_media.core.models import ChangeKind, EntryKind, LibraryChange, NewVideo, Root, Scope, SyncPhase, SyncPlan
+from gql_media.core.models import (
+    ChangeKind,
+    EntryKind,
+    LibraryChange,
+    Root,
+    Scope,
+    SyncPhase,
+    SyncPlan,
+)
 from gql_media.core.ports import EventBus, JobCancelled, LibraryStore, RunningJob
 from gql_media.core.scanner import ScanCancelled, Scanner
-from gql_media.core.sync.diff import Diff, classify
+from gql_media.core.sync.changes import JobChanges, change
+from gql_media.core.sync.diff import Diff, Key, classify
+from gql_media.core.sync.feed import FolderFeed, by_folder, walk_order
 from gql_media.core.sync.plan import assign_ids
-from gql_media.core.sync.summary import changed_subtrees, plan_changes
+from gql_media.core.sync.stream import StreamedScope, WalkBatches, compare_batch, hold_the_rest, index_is_empty
+from gql_media.core.sync.summary import topmost_subtrees
 from gql_media.core.sync.survey import (
     ScopeRows,
     Survey,
@@ -39,10 +52,16 @@ __all__ = ["SyncEngine", "SyncOutcome"]
 
 T = TypeVar("T")
 
-# While new videos are published, yield to the loop this often (the next batch's write runs meanwhile).
+# While changes are published, yield to the loop this often.
 _PUBLISH_YIELD_EVERY = 250
+# UPDATED changes held until the job's writes are done, at most (beyond, they are published as written).
+_UPDATES_HELD = 10_000
 _WALK_POLL_S = 0.1
 _VIDEO_ID = itemgetter(0)  # of a NewVideo (a tuple)
+# A streamed walk hands on a batch at this many entries (and unchanged videos) per write batch.
+_WALK_BATCHES_PER_WRITE_BATCH = 10
+# The read-ahead of a streamed scope's videos: folders per statement.
+_FOLDERS_PER_READ = 500
 
 
 @dataclass(slots=True)
@@ -71,6 +90,8 @@ class SyncEngine:
         self.roots = {root.id: root for root in roots}
         self.ignore_paths = tuple(ignore_paths)
         self.batch_size = max(1, batch_size)
+        # A streamed walk's batch (entries and unchanged videos), and how many rows its read-ahead holds.
+        self.walk_batch = self.batch_size * _WALK_BATCHES_PER_WRITE_BATCH
         # More added, removed or moved entries than this in one job: one SUBTREE_CHANGED per changed
         # subtree instead of one change per entry (see ``summary``).
         self.summary_threshold = summary_threshold
@@ -87,23 +108,112 @@ class SyncEngine:
     async def _sync(self, scopes: Sequence[Scope], job: RunningJob, confirm_empty_roots: bool) -> SyncOutcome:
         await job.report(SyncPhase.SCANNING, 0, None)
         survey = Survey()
-        walks = list(scopes)
-        reads = list(walks)
-        while walks or reads:
-            await self._survey_round(survey, walks, reads, job)
-            walks, reads = await asyncio.to_thread(next_scopes, survey)
-        if not confirm_empty_roots:
-            await asyncio.to_thread(protect_empty_roots, survey, self.roots)
-        for error in survey.errors:
-            job.add_error(error.path, error.message)
-        await job.report(SyncPhase.DIFFING, 0, None)
-        job.check_cancelled()
-        diff = await asyncio.to_thread(_settle_and_classify, survey)
-        outcome, plan = await self._write(diff, job)
+        outcome = SyncOutcome()
+        changes = JobChanges(self.summary_threshold)
+        streams, walks = await self._streams(scopes)
+        try:
+            if streams:
+                add_now = not walks and index_is_empty(streams) and not await self._top_videos(streams)
+                for streamed in streams:
+                    await self._stream(streamed, survey, add_now, changes, outcome, job)
+            reads = list(walks)
+            while walks or reads:
+                await self._survey_round(survey, walks, reads, job)
+                walks, reads = await asyncio.to_thread(next_scopes, survey)
+            if not confirm_empty_roots:
+                await asyncio.to_thread(protect_empty_roots, survey, self.roots)
+            for error in survey.errors:
+                job.add_error(error.path, error.message)
+            await job.report(SyncPhase.DIFFING, 0, None)
+            job.check_cancelled()
+            diff = await asyncio.to_thread(_settle_and_classify, survey)
+            plan = await self._write(diff, changes, outcome, job, last=True)
+        except JobCancelled:
+            # What was committed before the cancel is announced all the same.
+            await self._announce(changes, survey.kept_folders, job.job_id)
+            raise
+        await self._announce(changes, diff.kept_folders, job.job_id)
         # The last references to the per-file objects go in a thread: freeing 100k+ of them is
         # not the event loop's work.
         await asyncio.to_thread(_forget, diff, plan)
         return outcome
+
+    async def _streams(self, scopes: Sequence[Scope]) -> tuple[list[StreamedScope], list[Scope]]:
+        """The scopes that stream (recursive, their folder indexed), with their indexed folders; and the others."""
+        streams: list[StreamedScope] = []
+        others: list[Scope] = []
+        for scope in scopes:
+            if scope.recursive and scope.root_id in self.roots:
+                folders = {row[2]: row for row in await self.store.read_scope_folders(scope)}
+                if scope.path in folders:
+                    streams.append(StreamedScope(scope, folders))
+                    continue
+            others.append(scope)
+        return streams, others
+
+    async def _top_videos(self, streams: Sequence[StreamedScope]) -> bool:
+        """Whether the streamed scopes' own folders hold indexed videos."""
+        return bool(await self.store.read_folder_videos([s.folders[s.scope.path][0] for s in streams]))
+
+    async def _stream(
+        self,
+        streamed: StreamedScope,
+        survey: Survey,
+        add_now: bool,
+        changes: JobChanges,
+        outcome: SyncOutcome,
+        job: RunningJob,
+    ) -> None:
+        """Walk, compare and write one streamed scope a batch at a time (see ``stream``)."""
+        scope = streamed.scope
+        scanner = Scanner(self.roots[scope.root_id].path, self.ignore_paths)
+        order = walk_order(list(streamed.folders))
+        room = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def room_made() -> None:  # called from the walk's thread
+            loop.call_soon_threadsafe(room.set)
+
+        feed = FolderFeed(order, self.walk_batch, scanner.stopped, room_made)
+        walker = WalkBatches(scanner, scope, feed, self.walk_batch)
+        folder_ids = [streamed.folders[path][0] for path in order]
+        reader = asyncio.ensure_future(self._read_ahead(feed, room, folder_ids))
+        walker.start()
+        try:
+            async for batch in walker.batches():
+                if job.is_cancelled():
+                    scanner.cancel()
+                diff = await asyncio.to_thread(compare_batch, batch, scope.root_id, streamed.folders, survey, add_now)
+                await self._write(diff, changes, outcome, job, last=False)
+                await job.report(SyncPhase.SCANNING, scanner.seen, None)
+            assert walker.task is not None
+            try:
+                await walker.task
+            except ScanCancelled as exc:
+                if reader.done() and reader.exception() is not None:
+                    reader.result()  # the read's own error
+                raise JobCancelled from exc
+            job.check_cancelled()
+            await reader
+        finally:
+            await walker.stop()
+            if not reader.done():
+                reader.cancel()
+            await asyncio.wait([reader])
+        await asyncio.to_thread(hold_the_rest, streamed, feed.rest(), survey)
+
+    async def _read_ahead(self, feed: FolderFeed, room: asyncio.Event, folder_ids: list[int]) -> None:
+        """Read the videos of ``folder_ids`` (in the walk's order) into ``feed``, staying within its window."""
+        try:
+            for start in range(0, len(folder_ids), _FOLDERS_PER_READ):
+                room.clear()
+                if not feed.has_room():
+                    await room.wait()
+                rows = await self.store.read_folder_videos(folder_ids[start : start + _FOLDERS_PER_READ])
+                feed.put(min(start + _FOLDERS_PER_READ, len(folder_ids)), await asyncio.to_thread(by_folder, rows))
+        except BaseException:
+            feed.fail()
+            raise
 
     async def _survey_round(self, survey: Survey, walks: list[Scope], reads: list[Scope], job: RunningJob) -> None:
         scanners = {root_id: Scanner(root.path, self.ignore_paths) for root_id, root in self.roots.items()}
@@ -140,49 +250,49 @@ class SyncEngine:
         survey.note_round(walks, reads)
         await asyncio.to_thread(merge_round, survey, results, index_rows)
 
-    async def _write(self, diff: Diff, job: RunningJob) -> tuple[SyncOutcome, SyncPlan]:
-        first_folder_id, first_video_id = await self.store.reserve_ids(len(diff.added_folders), len(diff.added_videos))
+    async def _write(
+        self, diff: Diff, changes: JobChanges, outcome: SyncOutcome, job: RunningJob, *, last: bool
+    ) -> SyncPlan:
+        """Write one plan: a streamed batch's, or (``last``) the job's diff, reported as the WRITING phase.
+
+        Its changes are counted, and noted to be published once the job's writes are done.
+        """
+        first_folder_id = first_video_id = 0
+        if diff.added_folders or diff.added_videos:  # a write transaction: not for a batch found unchanged
+            first_folder_id, first_video_id = await self.store.reserve_ids(
+                len(diff.added_folders), len(diff.added_videos)
+            )
         plan, orphans = await asyncio.to_thread(assign_ids, diff, first_folder_id, first_video_id)
         for orphan in orphans:
             job.add_error(orphan.key[1], orphan.reason)
         total = plan.size
         done = 0
-        await job.report(SyncPhase.WRITING, done, total)
+        if last:
+            await job.report(SyncPhase.WRITING, done, total)
         job.check_cancelled()
-        outcome = SyncOutcome()
-        summarised = plan_changes(plan) > self.summary_threshold
+        changes.count(plan)
         if plan.removed or plan.moves or plan.new_folders:
             await self.store.apply_structure(plan)
             done += len(plan.removed) + len(plan.moves) + len(plan.new_folders)
             job.tally(removed=len(plan.removed), moved=len(plan.moves), added=len(plan.new_folders))
             outcome.removed_video_ids.extend(e.id for e in plan.removed if e.kind is EntryKind.VIDEO)
-            if not summarised:
-                await self._publish_structure(plan, job.job_id)
-            await job.report(SyncPhase.WRITING, done, total)
-        # Batches are pipelined: while the driver writes batch k+1, the changes of batch k (committed)
-        # are published. Every committed batch is published, in order, before a cancel takes effect.
-        pending = _PendingWrite[NewVideo]()
-        # A summarised job publishes nothing per video: all its new videos go in one bulk write.
+            changes.note_structure(plan, self.roots, job.job_id)
+            for folder in plan.new_folders:  # the batches after this one plan against them
+                diff.kept_folders[(folder.root_id, folder.entry.path)] = folder.id
+            if last:
+                await job.report(SyncPhase.WRITING, done, total)
+        # A summarised job publishes nothing per video: its new videos go in one bulk write (a streamed batch's).
+        summarised = changes.summarised
         batch_size = max(self.batch_size, len(plan.new_videos)) if summarised else self.batch_size
-        try:
-            for batch in _batches(plan.new_videos, batch_size):
-                if not job.is_cancelled():
-                    pending.start(batch, self.store.insert_videos(batch, bulk=summarised))
-                done = await self._publish_videos(pending.take_committed(), job, done, total, summarised)
-                job.check_cancelled()
-                committed = await pending.finish()
-                job.tally(added=len(committed))
-                outcome.changed_video_ids.extend(map(_VIDEO_ID, committed))
-                pending.committed = committed
-            done = await self._publish_videos(pending.take_committed(), job, done, total, summarised)
-        except JobCancelled:
-            if summarised:  # what was committed before the cancel is announced all the same
-                await self._publish_subtrees(plan, diff, job.job_id)
-            raise
-        finally:
-            await pending.abandon()
-        if summarised:
-            await self._publish_subtrees(plan, diff, job.job_id)
+        for batch in _batches(plan.new_videos, batch_size):
+            job.check_cancelled()
+            await self.store.insert_videos(batch, bulk=summarised)
+            done += len(batch)
+            job.tally(added=len(batch))
+            outcome.changed_video_ids.extend(map(_VIDEO_ID, batch))
+            changes.note_videos(batch, self.roots, job.job_id)
+            if last:
+                await job.report(SyncPhase.WRITING, done, total, batch[-1].entry.path)
         for changed in _batches(plan.updates, self.batch_size):
             job.check_cancelled()
             await self.store.update_entries(changed)
@@ -190,74 +300,31 @@ class SyncEngine:
             job.tally(updated=len(changed))
             outcome.changed_video_ids.extend(u.id for u in changed if u.kind is EntryKind.VIDEO)
             for update in changed:
-                await self._publish(ChangeKind.UPDATED, update.kind, update.id, update.root_id, update.entry.path,
-                                    None, job.job_id)  # fmt: skip
-            await job.report(SyncPhase.WRITING, done, total, changed[-1].entry.path)
-        return outcome, plan
+                changes.note_update(update, self.roots, job.job_id)
+            if len(changes.updates) > _UPDATES_HELD:  # a change of every file: published as it goes
+                await self._publish_all(changes.take_updates())
+            if last:
+                await job.report(SyncPhase.WRITING, done, total, changed[-1].entry.path)
+        return plan
 
-    async def _publish_videos(
-        self, batch: Sequence[NewVideo], job: RunningJob, done: int, total: int, summarised: bool
-    ) -> int:
-        """Publish one committed batch of new videos, yielding now and then so the next batch's write runs."""
-        if not batch:
-            return done
-        if summarised:
-            done += len(batch)
-            await job.report(SyncPhase.WRITING, done, total, batch[-1].entry.path)
-            return done
-        publish, job_id = self.bus.publish_change, job.job_id
-        root_paths = {root_id: root.path for root_id, root in self.roots.items()}
-        for count, video in enumerate(batch, 1):
-            await publish(
-                LibraryChange(ChangeKind.ADDED, EntryKind.VIDEO, video.id, video.root_id,
-                              root_paths.get(video.root_id), video.entry.path, None, job_id)
+    async def _announce(self, changes: JobChanges, kept_folders: Mapping[Key, int], job_id: int) -> None:
+        """Publish what the job wrote: one change per entry, or one SUBTREE_CHANGED per changed subtree."""
+        if not changes.summarised:
+            await self._publish_all(changes.take())
+        else:
+            root_folders = {root_id: root.folder_id for root_id, root in self.roots.items()}
+            subtrees = await asyncio.to_thread(topmost_subtrees, changes.take_places(), kept_folders, root_folders)
+            await self._publish_all(
+                [change(self.roots, ChangeKind.SUBTREE_CHANGED, EntryKind.FOLDER, folder_id, root_id, path, None,
+                         job_id) for folder_id, root_id, path in subtrees]
             )  # fmt: skip
+        await self._publish_all(changes.take_updates())
+
+    async def _publish_all(self, changes: Sequence[LibraryChange]) -> None:
+        for count, one in enumerate(changes, 1):
+            await self.bus.publish_change(one)
             if count % _PUBLISH_YIELD_EVERY == 0:
                 await asyncio.sleep(0)
-        done += len(batch)
-        await job.report(SyncPhase.WRITING, done, total, batch[-1].entry.path)
-        return done
-
-    async def _publish_subtrees(self, plan: SyncPlan, diff: Diff, job_id: int) -> None:
-        """One SUBTREE_CHANGED per changed folder subtree of a big plan."""
-        root_folders = {root_id: root.folder_id for root_id, root in self.roots.items()}
-        subtrees = await asyncio.to_thread(changed_subtrees, plan, diff.kept_folders, root_folders)
-        for folder_id, root_id, path in subtrees:
-            await self._publish(ChangeKind.SUBTREE_CHANGED, EntryKind.FOLDER, folder_id, root_id, path, None, job_id)
-
-    async def _publish_structure(self, plan: SyncPlan, job_id: int) -> None:
-        for entry in plan.removed:
-            await self._publish(ChangeKind.REMOVED, entry.kind, entry.id, entry.root_id, entry.path, None, job_id)
-        for move in plan.moves:
-            await self._publish(ChangeKind.MOVED, move.kind, move.id, move.root_id, move.entry.path, move.old_path,
-                                job_id)  # fmt: skip
-        for folder in plan.new_folders:
-            await self._publish(ChangeKind.ADDED, EntryKind.FOLDER, folder.id, folder.root_id, folder.entry.path,
-                                None, job_id)  # fmt: skip
-
-    async def _publish(
-        self,
-        kind: ChangeKind,
-        entry_kind: EntryKind,
-        entry_id: int,
-        root_id: int,
-        path: str,
-        old_path: str | None,
-        job_id: int,
-    ) -> None:
-        root = self.roots.get(root_id)
-        await self.bus.publish_change(
-            LibraryChange(
-                kind=kind,
-                entry_kind=entry_kind,
-                id=entry_id,
-                root_id=root_id,
-                root_path=root.path if root else None,
-                path=path,
-                old_path=old_path,
-                job_id=job_id,
-            )
-        )
 
 
 def _forget(diff: Diff, plan: SyncPlan) -> None:
@@ -274,38 +341,6 @@ def _settle_and_classify(survey: Survey) -> Diff:
     survey.disk.clear()  # freed here, in the thread, rather than on the loop
     survey.index.clear()
     return diff
-
-
-class _PendingWrite(Generic[T]):
-    """At most one batch being written while the previous one is published."""
-
-    def __init__(self) -> None:
-        self.task: asyncio.Future[None] | None = None
-        self.batch: Sequence[T] = ()
-        self.committed: Sequence[T] = ()
-
-    def start(self, batch: Sequence[T], write: Awaitable[None]) -> None:
-        self.batch = batch
-        self.task = asyncio.ensure_future(write)
-
-    def take_committed(self) -> Sequence[T]:
-        committed, self.committed = self.committed, ()
-        return committed
-
-    async def finish(self) -> Sequence[T]:
-        task, self.task = self.task, None
-        if task is None:
-            return ()
-        await task
-        return self.batch
-
-    async def abandon(self) -> None:
-        """After an error: let a write in flight end (its own transaction commits or rolls back)."""
-        task, self.task = self.task, None
-        if task is not None:
-            await asyncio.wait([task])
-            if not task.cancelled():
-                task.exception()  # retrieved: the error that stopped the sync is the one raised
 
 
 def _batches(items: Sequence[T], size: int) -> Iterable[Sequence[T]]:

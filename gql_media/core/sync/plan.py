@@ -27,17 +27,24 @@ class Orphan:
 
 def assign_ids(diff: Diff, first_folder_id: int, first_video_id: int) -> tuple[SyncPlan, list[Orphan]]:
     """Give new entries their ids (from the reserved ranges) and every new or moved entry its parent folder id."""
-    folder_ids = dict(diff.kept_folders)
+    kept = diff.kept_folders  # read, never copied: a streamed sync plans each batch against all of them
+    folder_ids: dict[Key, int] = {}  # the folders this plan writes (new or moved)
     for old, key, entry in diff.moves:
         if entry.kind is EntryKind.FOLDER:
             folder_ids[key] = old.id
     new_folders_sorted = sorted(diff.added_folders, key=lambda item: item[0][1].count("/"))
     for offset, (key, _entry) in enumerate(new_folders_sorted):
         folder_ids[key] = first_folder_id + offset
+
+    def parent_id(key: Key) -> int | None:
+        parent = (key[0], parent_of(key[1]))
+        found = folder_ids.get(parent)
+        return kept.get(parent) if found is None else found
+
     plan = SyncPlan(removed=diff.removed)
     orphans: list[Orphan] = []
     for key, entry in new_folders_sorted:
-        parent = folder_ids.get((key[0], parent_of(key[1])))
+        parent = parent_id(key)
         if parent is None or key[1] == "":
             orphans.append(Orphan(key))
             folder_ids.pop(key, None)  # its entries are orphans too: never rows under a folder not written
@@ -46,13 +53,13 @@ def assign_ids(diff: Diff, first_folder_id: int, first_video_id: int) -> tuple[S
     # In path order, so ids and paths grow together: the store's indexes are appended to, not split.
     diff.added_videos.sort(key=_path_of)
     for offset, (key, entry) in enumerate(diff.added_videos):
-        parent = folder_ids.get((key[0], parent_of(key[1])))
+        parent = parent_id(key)
         if parent is None:
             orphans.append(Orphan(key))
             continue
         plan.new_videos.append(NewVideo(first_video_id + offset, key[0], parent, entry))
     for old, key, entry in diff.moves:
-        parent = folder_ids.get((key[0], parent_of(key[1])))
+        parent = parent_id(key)
         if parent is None or key[1] == "":
             orphans.append(Orphan(key))
             plan.removed.append(old)

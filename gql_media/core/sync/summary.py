@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from gql_media.core.models import SyncPlan, parent_of
 from gql_media.core.sync.diff import Key, has_ancestor
 
-__all__ = ["changed_subtrees", "plan_changes"]
+__all__ = ["changed_subtrees", "plan_changes", "plan_places", "topmost_subtrees"]
 
 
 def plan_changes(plan: SyncPlan) -> int:
@@ -34,11 +34,23 @@ def changed_subtrees(
     not among them (not surveyed: never expected) falls back to its root's own folder
     (``root_folders``: root id to folder id), which then covers the whole root.
     """
+    return topmost_subtrees(plan_places(plan), kept_folders, root_folders)
+
+
+def plan_places(plan: SyncPlan) -> set[Key]:
+    """The folders holding an entry the plan adds, removes or moves (both places of a move)."""
     places: set[Key] = {(v.root_id, parent_of(v.entry.path)) for v in plan.new_videos}
     places.update(_parents((e.root_id, e.path) for e in plan.removed))
     places.update(_parents((m.old_root_id, m.old_path) for m in plan.moves))
     places.update(_parents((m.root_id, m.entry.path) for m in plan.moves))
     places.update(_parents((f.root_id, f.entry.path) for f in plan.new_folders))
+    return places
+
+
+def topmost_subtrees(
+    places: set[Key], kept_folders: Mapping[Key, int], root_folders: Mapping[int, int]
+) -> list[tuple[int, int, str]]:
+    """``changed_subtrees`` of the places of one or more plans (a streamed sync writes several)."""
     topmost = sorted(key for key in places if not has_ancestor(key, places))
     whole_roots = {root_id for root_id, path in topmost if (root_id, path) not in kept_folders}
     out: list[tuple[int, int, str]] = []

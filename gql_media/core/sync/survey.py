@@ -51,6 +51,8 @@ class Survey:
     errors: list[SyncErrorInfo] = field(default_factory=list)
     # Videos the walk found as the index has them (no ScanEntry, no row kept), per root.
     unchanged_videos: dict[int, int] = field(default_factory=dict)
+    # Entries below each root a streamed walk found and settled on its own (``stream``).
+    found: dict[int, int] = field(default_factory=dict)
 
     def note_round(self, walks: list[Scope], reads: list[Scope]) -> None:
         """Record which scopes this round walked and read."""
@@ -175,7 +177,9 @@ def protect_empty_roots(survey: Survey, roots: Mapping[int, Root]) -> None:
     for root_id, root in roots.items():
         if (root_id, "") not in survey.walked_deep and (root_id, "") not in survey.walked_shallow:
             continue
-        if (root_id, "") not in survey.disk or survey.unchanged_videos.get(root_id):
+        if (root_id, "") not in survey.disk and (root_id, "") not in survey.kept_folders:
+            continue  # the root itself was not found (the walk says why)
+        if survey.unchanged_videos.get(root_id) or survey.found.get(root_id):
             continue
         if any(k[0] == root_id and k[1] for k in survey.disk) or not _empty_folder(root.path):
             continue
