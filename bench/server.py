@@ -82,6 +82,7 @@ class ServerProcess:
     data_dir: Path
     watch: bool = True
     env: Mapping[str, str] = field(default_factory=dict)
+    module: str = "gql_media"  # ``bench.memory_trace`` for the soak's --trace-memory
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     _log: Any = None
@@ -111,7 +112,7 @@ class ServerProcess:
         self.stop()
 
     def start(self) -> None:
-        command = [sys.executable, "-m", "gql_media", "serve", *map(str, self.roots)]
+        command = [sys.executable, "-m", self.module, "serve", *map(str, self.roots)]
         command += ["--port", str(self.port), "--host", HOST, "--data-dir", str(self.data_dir)]
         if not self.watch:
             command.append("--no-watch")

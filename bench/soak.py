@@ -11,7 +11,11 @@ warm-up (the first 5 minutes, or the first third of a shorter run), query p99 pe
 lost by the subscribers (gaps in their sequences, with or without a RESYNC), events a subscriber
 still had not received when the drain ended (it was behind: these are not gaps), and whether the
 index equals the disk at the end. Goals: RSS growth
-<= 10%, file descriptors flat, 0 events lost, index == disk.
+<= 10%, file descriptors flat, 0 events lost, index == disk. A sync request that fails or times
+out is counted (and fails the run) but does not end it. The server's thread count is sampled too:
+a thread may take a glibc malloc arena of its own. ``--trace-memory`` runs the server under
+tracemalloc from the warm-up on and names the lines that allocated what its heap still holds at
+the end (``bench/memory_trace.py``; debug only: tracing changes the RSS it runs beside).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from bench import memory_trace
 from bench.clients import DRAIN_MAX_S
 from bench.library import FOLDERS_PER_GROUP, Library, make_library
 from bench.live import ClientProcess
@@ -50,6 +55,7 @@ WARM_UP_MAX_S = 300.0
 RSS_GROWTH_GOAL = 0.10
 FDS_SLACK = 5  # "flat": the median of the last samples within a few of the first ones after the warm-up
 FDS_WINDOW = 6  # samples (30 s) per median: sockets and SQLite connections come and go with the load
+SYNC_TIMEOUT_S = 60.0
 SYNC_MUTATION = "mutation { syncLibrary(mode: FULL) { id } }"
 
 
@@ -74,6 +80,7 @@ class Sample:
     rss_mb: float
     fds: int
     children_rss_mb: float
+    threads: int  # each thread may take a malloc arena of its own (glibc), which keeps what it freed
 
 
 class Churn:
@@ -152,6 +159,7 @@ def _sample(process: psutil.Process, started: float) -> Sample:
         rss_mb=round(process.memory_info().rss / 2**20, 1),
         fds=process.num_fds(),
         children_rss_mb=round(children / 2**20, 1),
+        threads=process.num_threads(),
     )
 
 
@@ -225,7 +233,10 @@ class SoakReport:
     silent_gaps: list[list[Any]] = field(default_factory=list)  # [last, next, kind, wall]: gaps with no RESYNC
     churn: dict[str, int] = field(default_factory=dict)
     syncs_requested: int = 0
+    syncs_failed: int = 0  # the mutation failed or took longer than SYNC_TIMEOUT_S: the run goes on
+    sync_request_max_s: float = 0.0
     index: dict[str, Any] = field(default_factory=dict)
+    memory_trace: dict[str, Any] = field(default_factory=dict)  # with --trace-memory: bench/memory_trace.py
 
     @property
     def fds_flat(self) -> bool:
@@ -241,6 +252,7 @@ class SoakReport:
             and self.subscriptions_ended == 0
             and self.subscribers_connected == self.load.subscribers
             and self.queries_failed == 0
+            and self.syncs_failed == 0
             and bool(self.index.get("equal"))
         )
 
@@ -285,8 +297,25 @@ def _subscriber_totals(report: SoakReport, result: dict[str, Any]) -> None:
         report.silent_gaps.extend(s["gaps"][: 20 - len(report.silent_gaps)])
 
 
-def run_soak(load: SoakLoad, workdir: Path, log: Any) -> SoakReport:
-    """Build a fresh library, index it, serve it and put it under ``load``; the report of the run."""
+def _request_sync(client: httpx.Client, url: str, report: SoakReport, log: Any) -> None:
+    """One FULL sync asked for; a failure or a timeout is counted and the soak goes on (the memory and
+    the events of the rest of the run still count), and fails the run's goals."""
+    report.syncs_requested += 1
+    asked = time.monotonic()
+    try:
+        client.post(url, json={"query": SYNC_MUTATION}).raise_for_status()
+    except httpx.HTTPError as error:
+        report.syncs_failed += 1
+        log(f"soak: the sync request failed after {time.monotonic() - asked:.1f} s: {error!r}")
+    report.sync_request_max_s = round(max(report.sync_request_max_s, time.monotonic() - asked), 2)
+
+
+def run_soak(load: SoakLoad, workdir: Path, log: Any, *, trace_memory: bool = False) -> SoakReport:
+    """Build a fresh library, index it, serve it and put it under ``load``; the report of the run.
+
+    ``trace_memory``: the server runs under tracemalloc (``bench/memory_trace.py``), and the report
+    names what its Python heap gained from the end of the warm-up to the end.
+    """
     soak_dir = workdir / "soak"
     if soak_dir.exists():
         shutil.rmtree(soak_dir)
@@ -297,7 +326,12 @@ def run_soak(load: SoakLoad, workdir: Path, log: Any) -> SoakReport:
     report = SoakReport(load, warm_up_s=min(WARM_UP_MAX_S, load.minutes * 60 / 3))
     duration_s = load.minutes * 60
     max_run_s = str(duration_s + 600)
-    with ServerProcess([library.root], data_dir, watch=True) as server:
+    trace_dir = soak_dir / "memory-trace"
+    server_process = ServerProcess([library.root], data_dir, watch=True)
+    if trace_memory:
+        server_process.module = "bench.memory_trace"
+        server_process.env = {memory_trace.DIR_ENV: str(trace_dir), memory_trace.FIRST_ENV: str(report.warm_up_s)}
+    with server_process as server:
         server.wait_idle()
         process = psutil.Process(server.pid)
         subscribers = ClientProcess("changes", server.ws_url, str(load.subscribers), "--max-run-s", max_run_s,
@@ -311,13 +345,12 @@ def run_soak(load: SoakLoad, workdir: Path, log: Any) -> SoakReport:
             churn.start()
             next_sync = started + load.sync_every_s / 2  # a sync in even a one-minute run
             next_log = started + 60
-            with httpx.Client(timeout=60) as client:
+            with httpx.Client(timeout=SYNC_TIMEOUT_S) as client:
                 while (now := time.monotonic()) < started + duration_s:
                     report.samples.append(_sample(process, started))
                     if now >= next_sync:
                         next_sync += load.sync_every_s
-                        client.post(server.url, json={"query": SYNC_MUTATION}).raise_for_status()
-                        report.syncs_requested += 1
+                        _request_sync(client, server.url, report, log)
                     if now >= next_log:
                         next_log += 60
                         s = report.samples[-1]
@@ -340,6 +373,8 @@ def run_soak(load: SoakLoad, workdir: Path, log: Any) -> SoakReport:
     report.summarise(started_wall, query_result["samples"])
     report.queries_failed = query_result["failed"]
     report.index = _index_matches_disk(library.root, data_dir)
+    if trace_memory:
+        report.memory_trace = memory_trace.growth(trace_dir)
     return report
 
 
@@ -351,13 +386,14 @@ def render(report: SoakReport, console: Console) -> None:
         f"a folder moved every {load.folder_move_every_s:g} s, a FULL sync every {load.sync_every_s:g} s"
     )
     series = Table(title="server over time")
-    for column in ("min", "RSS MB", "fds", "workers' RSS MB"):
+    for column in ("min", "RSS MB", "fds", "threads", "workers' RSS MB"):
         series.add_column(column, justify="right")
     shown = -60.0
     for sample in report.samples:
         if sample.at_s - shown >= 30 or sample is report.samples[-1]:
             shown = sample.at_s
-            series.add_row(f"{sample.at_s / 60:.1f}", f"{sample.rss_mb}", f"{sample.fds}", f"{sample.children_rss_mb}")
+            series.add_row(f"{sample.at_s / 60:.1f}", f"{sample.rss_mb}", f"{sample.fds}", f"{sample.threads}",
+                           f"{sample.children_rss_mb}")  # fmt: skip
     console.print(series)
     table = Table(title="S1 goals")
     for column in ("measure", "value", "goal", "ok"):
@@ -384,7 +420,13 @@ def render(report: SoakReport, console: Console) -> None:
     row("index == disk", f"{report.index}", "equal", bool(report.index.get("equal")))
     row("churn", ", ".join(f"{k} {v}" for k, v in report.churn.items()) + f"; {report.syncs_requested} syncs",
         "-", None)  # fmt: skip
+    row("sync requests", f"{report.syncs_failed} failed; slowest answer {report.sync_request_max_s:g} s", "0 failed",
+        report.syncs_failed == 0)  # fmt: skip
     console.print(table)
+    if report.memory_trace:
+        console.print(f"tracemalloc (the Python heap), MB over time: {report.memory_trace.get('traced_mb')}")
+        for line in report.memory_trace.get("lines", []):
+            console.print(f"  {line['kb']:+,} KB in {line['blocks']:+,} blocks at {line['where']}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -396,6 +438,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, default=defaults.rate_per_client, help="queries per second per client")
     parser.add_argument("--files", type=int, default=defaults.files)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the JSON report")
+    parser.add_argument("--trace-memory", action="store_true",
+                        help="run the server under tracemalloc and report what its Python heap gained after the "
+                        "warm-up (debug: tracing changes the RSS it measures)")  # fmt: skip
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "gql_media_bench")
     return parser
 
@@ -406,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load = SoakLoad(minutes=args.minutes, subscribers=args.subscribers, clients=args.clients,
                     rate_per_client=args.rate, files=args.files, folders=max(1, args.files // 20))  # fmt: skip
     args.workdir.mkdir(parents=True, exist_ok=True)
-    report = run_soak(load, args.workdir, console.log)
+    report = run_soak(load, args.workdir, console.log, trace_memory=args.trace_memory)
     render(report, console)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report.to_json(), indent=2) + "\n")
