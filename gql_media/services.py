@@ -303,7 +303,7 @@ async def _open_media(settings: Settings, db: Db, root_paths: list[str], stack: 
     await asyncio.to_thread(
         ensure_placeholder, settings.thumbnails_dir, settings.thumbnail_width, settings.thumbnail_format
     )
-    tool = PyAvMediaTool(settings.media_workers, settings.media_timeout_s)
+    tool = PyAvMediaTool(settings.media_workers, settings.media_timeout_s, niceness=settings.media_worker_nice)
     await tool.start()
     stack.push_async_callback(tool.aclose)
     # Every root (those added at run time too) and the thumbnails.

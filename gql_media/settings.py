@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     # Media.
     media_workers: int = Field(default_factory=lambda: os.cpu_count() or 1)
     media_timeout_s: float = 60.0
+    # How much lower the media workers run than the server (os.nice): queries get the CPU first.
+    media_worker_nice: int = Field(default=10, ge=0, le=19)
     thumbnail_width: int = 320
     thumbnail_format: Literal["jpeg", "webp"] = "jpeg"
     hls_auto_merge: bool = True

@@ -32,6 +32,11 @@ def sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
+def niceness() -> int:
+    """The worker's own niceness."""
+    return os.nice(0)
+
+
 def failing_setup() -> None:
     """A worker that dies while starting, as one whose imports fail would."""
     os._exit(71)
@@ -52,5 +57,10 @@ def gated_merge(playlist: HlsPlaylist, temp_path: str) -> str:
         return publish_merge(playlist, temp_path, streams)
 
 
-TEST_OPERATIONS: OperationTable = {**MEDIA_OPERATIONS, "test_crash": crash, "test_sleep": sleep}
+TEST_OPERATIONS: OperationTable = {
+    **MEDIA_OPERATIONS,
+    "test_crash": crash,
+    "test_sleep": sleep,
+    "test_niceness": niceness,
+}
 GATED_OPERATIONS: OperationTable = {**MEDIA_OPERATIONS, "merge": gated_merge}

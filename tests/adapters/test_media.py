@@ -167,6 +167,12 @@ async def test_workers_ready_before_a_call_and_one_that_cannot_start_is_reported
         await pool.aclose()
 
 
+@pytest.mark.parametrize("niceness", [0, 5, 19])
+async def test_workers_run_at_the_configured_niceness(niceness: int) -> None:
+    async with PyAvMediaTool(workers=1, timeout_s=20, operations=TEST_OPERATIONS, niceness=niceness) as media:
+        assert await media.call("test_niceness") == ("ok", min(19, os.nice(0) + niceness))
+
+
 async def test_a_hanging_decode_times_out_and_the_file_is_broken(clips: Clips, tmp_path: Path) -> None:
     # Opening a FIFO with no writer blocks forever inside FFmpeg: a real hang, not a sleep.
     fifo = tmp_path / "stuck.mp4"

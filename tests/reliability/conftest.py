@@ -30,8 +30,8 @@ if os.environ.get("GQL_MEDIA_TEST_MERGE_GATE"):
     from gql_media.adapters.media import tool
     from tests.media_hooks import GATED_OPERATIONS
     original = tool.PyAvMediaTool.__init__
-    def patched(self, workers=1, timeout_s=60.0, operations=None):
-        original(self, workers, timeout_s, GATED_OPERATIONS)
+    def patched(self, workers=1, timeout_s=60.0, operations=None, **options):
+        original(self, workers, timeout_s, GATED_OPERATIONS, **options)
     tool.PyAvMediaTool.__init__ = patched
 from gql_media.cli import main
 sys.exit(main(sys.argv[1:]))

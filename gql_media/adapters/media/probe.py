@@ -101,6 +101,7 @@ def probe_file(path: str | bytes) -> dict[str, Any]:
             return _broken("no video stream (audio only)" if container.streams.audio else "no video stream")
         video = container.streams.video[0]
         audio = container.streams.audio[0] if container.streams.audio else None
+        video.codec_context.thread_count = 1  # one frame: not worth FFmpeg's decoding threads
         try:
             decoded = next(iter(container.decode(video)), None)
         except av.FFmpegError as error:

@@ -106,6 +106,9 @@ def make_thumbnail(path: str | bytes, output_path: str, width_px: int) -> None:
         if not container.streams.video:
             raise MediaError("no video stream")
         stream = container.streams.video[0]
+        # One thread: a worker is one core's worth of work (the pool runs workers side by side), and
+        # a few frames do not pay for starting FFmpeg's decoding threads.
+        stream.codec_context.thread_count = 1
         image = _pick_frame_image(container, stream)
     sar = stream.sample_aspect_ratio
     shown_width = image.width * (float(sar) if sar else 1.0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import types
 from typing import Any
@@ -27,15 +28,16 @@ __all__ = ["MEDIA_OPERATIONS", "WORKER_NICENESS", "PyAvMediaTool", "setup_media_
 
 # Background work: the server's process (queries, events) gets the CPU first. Measured in P9
 # (a sync with thumbnails): query p99 during it 7.9x idle -> 4.8x with the workers at nice 10.
+# The default of settings.media_worker_nice.
 WORKER_NICENESS = 10
 # Slack for a merge beyond ``timeout_s``: the time to read the segments at a slow disk's pace.
 _MERGE_BYTES_PER_S = 20_000_000
 
 
-def setup_media_worker() -> None:
+def setup_media_worker(niceness: int = WORKER_NICENESS) -> None:
     """Run once in each worker: lower its priority and silence FFmpeg's own chatter (it would flood stderr)."""
     with contextlib.suppress(OSError):
-        os.nice(WORKER_NICENESS)
+        os.nice(niceness)
     av.logging.set_level(av.logging.PANIC)
 
 
@@ -70,13 +72,22 @@ class PyAvMediaTool(WorkerPool):
         timeout_s: the longest one probe or thumbnail may take; settings.media_timeout_s. A merge
             gets that plus the time to read its segments at 20 MB/s.
         operations: what the workers run; ``MEDIA_OPERATIONS`` unless a test adds its own.
+        niceness: how much lower than this process the workers run (``os.nice``);
+            settings.media_worker_nice.
 
     Use ``async with PyAvMediaTool(...) as tool`` or ``await tool.start()`` / ``await tool.aclose()``.
     """
 
-    def __init__(self, workers: int = 1, timeout_s: float = 60.0, operations: OperationTable | None = None) -> None:
+    def __init__(
+        self,
+        workers: int = 1,
+        timeout_s: float = 60.0,
+        operations: OperationTable | None = None,
+        niceness: int = WORKER_NICENESS,
+    ) -> None:
         table = MEDIA_OPERATIONS if operations is None else operations
-        super().__init__(table, workers, timeout_s, setup=setup_media_worker)
+        # A partial of a module-level function pickles by reference, as the pool requires.
+        super().__init__(table, workers, timeout_s, setup=functools.partial(setup_media_worker, niceness))
 
     async def __aenter__(self) -> PyAvMediaTool:
         await self.start()
