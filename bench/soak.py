@@ -7,7 +7,8 @@ The load (issue 16 part 7, issue 20):
 - a FULL sync requested every minute.
 
 It reports the server's RSS and open file descriptors over time and their growth after the
-warm-up (the first 5 minutes, or the first third of a shorter run), query p99 per minute, events
+warm-up (the first 5 minutes, or the first third of a shorter run; the median of the minute after
+it against the median of the run's last minute), query p99 per minute, events
 lost by the subscribers (gaps in their sequences, with or without a RESYNC), events a subscriber
 still had not received when the drain ended (it was behind: these are not gaps), and whether the
 index equals the disk at the end. Goals: RSS growth
@@ -54,6 +55,9 @@ SAMPLE_EVERY_S = 5.0
 WARM_UP_MAX_S = 300.0
 RSS_GROWTH_GOAL = 0.10
 FDS_SLACK = 5  # "flat": the median of the last samples within a few of the first ones after the warm-up
+# Samples (60 s: one sync period) per RSS median, at the warm-up's end and at the run's end: a sync's
+# passing peak in one window and not the other (3 samples each before) no longer decides the growth.
+RSS_WINDOW = 12
 FDS_WINDOW = 6  # samples (30 s) per median: sockets and SQLite connections come and go with the load
 SYNC_TIMEOUT_S = 60.0
 SYNC_MUTATION = "mutation { syncLibrary(mode: FULL) { id } }"
@@ -197,8 +201,8 @@ def _index_matches_disk(root: Path, data_dir: Path) -> dict[str, Any]:
     return {"equal": equal, "videos": len(disk_videos), "folders": len(disk_folders)} | ({} if equal else differences)
 
 
-def _mean_mb(samples: Sequence[Sample]) -> float:
-    return statistics.fmean(s.rss_mb for s in samples)
+def _median_mb(samples: Sequence[Sample]) -> float:
+    return statistics.median(s.rss_mb for s in samples)
 
 
 def _slope_mb_per_min(samples: Sequence[Sample]) -> float:
@@ -259,8 +263,8 @@ class SoakReport:
     def summarise(self, started_wall: float, query_samples: Sequence[Sequence[float]]) -> None:
         samples = self.samples
         after = [s for s in samples if s.at_s >= self.warm_up_s] or samples[-1:]
-        self.rss_at_warm_up_mb = round(_mean_mb(after[:3]), 1)
-        self.rss_at_end_mb = round(_mean_mb(after[-3:]), 1)
+        self.rss_at_warm_up_mb = round(_median_mb(after[:RSS_WINDOW]), 1)
+        self.rss_at_end_mb = round(_median_mb(after[-RSS_WINDOW:]), 1)
         self.rss_growth = round((self.rss_at_end_mb - self.rss_at_warm_up_mb) / self.rss_at_warm_up_mb, 4)
         self.rss_slope_mb_per_min = round(_slope_mb_per_min(after), 2)
         self.fds_at_warm_up = statistics.median(s.fds for s in after[:FDS_WINDOW])
