@@ -291,9 +291,9 @@ _INSERT_VIDEO_INTO = (
 _VIDEO_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING')"
 _INSERT_VIDEO = _INSERT_VIDEO_INTO + _VIDEO_VALUES
 # On SQLite the name-search index's trigger (migration 0006) costs per *statement*, not per row:
-# FTS5 writes out its pending terms at the end of every statement that fires it. So rows go in
-# many to a statement (12 parameters each: well under SQLite's 32,766): 50k videos into an index
-# of 50k took 4-5 s of CPU one statement a row, about 1.2 s this way.
+# a statement firing a trigger runs in a savepoint, and FTS5 writes out its pending terms at each.
+# So rows go in many to a statement (12 parameters each: well under SQLite's 32,766): 50k videos
+# into an index of 50k took 4-5 s of CPU one statement a row, about 1.2 s this way (plain sqlite3).
 _SQLITE_ROWS_PER_INSERT = 1000
 _ROWS_PER_STATEMENT = 5000
 # A bulk insert this big or bigger, into a videos table holding no more rows than it brings,
