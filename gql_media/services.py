@@ -18,6 +18,7 @@ from gql_media.adapters.media import PyAvMediaTool, ensure_placeholder
 from gql_media.adapters.store import Db, IndexStore, SqlJobStore, migrate
 from gql_media.adapters.store.downloads import SqlDownloadLog
 from gql_media.adapters.store.media import SqlMediaStore
+from gql_media.adapters.store.recount import repair_totals
 from gql_media.adapters.store.roots import SqlRootStore
 from gql_media.adapters.watcher import WatchfilesSourceFactory, WatchOptions
 from gql_media.cluster import (
@@ -224,6 +225,10 @@ def _workers_opener(
         stack.push_async_callback(runner.stop)
         watcher = _watch_service(settings, [root.path for root in roots], runner, on_status)
         stack.push_async_callback(watcher.stop)
+        # The one writer checks the folder totals, beside start-up (a scan of the videos). A stop
+        # waits for it (a second or two at 1M) rather than cancel a statement mid-transaction.
+        totals = asyncio.create_task(_repair_totals(db), name="gql-media-totals")
+        stack.push_async_callback(asyncio.wait, {totals})
         return Workers(runner, watcher, work, library)
 
     return open_workers
@@ -244,6 +249,14 @@ async def _follow_roots(bus: EventBus, library: LibraryRoots) -> None:
                     logger.exception("could not read the library roots again")
     finally:
         await subscription.aclose()
+
+
+async def _repair_totals(db: Db) -> None:
+    try:
+        if await repair_totals(db):
+            logger.warning("the folder totals did not match the videos (written behind the store's back): recounted")
+    except Exception:
+        logger.exception("could not check the folder totals")
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
