@@ -1,4 +1,10 @@
-"""The index as the sync engine reads and writes it (the ``LibraryStore`` port)."""
+"""The index as the sync engine reads and writes it (the ``LibraryStore`` port).
+
+One module though it passes 400 lines: it is that one port, the sync's only door to the index,
+and its reads and writes share the row codecs (``to_i64``, ``_video_rows``) and the write
+transactions' batching; the rest of the store (GraphQL reads, totals, roots, job requests) lives
+beside it.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,147 @@
+"""P9: the event loop's lag and the query p99 during a FULL sync with thumbnails, against idle.
+
+P9 runs the app (``create_app`` under uvicorn, on uvloop like ``serve``) inside this process,
+because its probe must be a task on the server's own event loop; its query load comes from a
+separate process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench import assets
+from bench.library import make_library
+from bench.live import ClientProcess, runner_idle
+from bench.measures import Bench, Row
+from bench.server import HOST, free_port, moved_in, percentile
+from gql_media.core.models import JobState, SyncMode, SyncRequest, SyncTarget, SyncTrigger
+
+
+def _p9_content(bench: Bench) -> Path:
+    """``workdir/p9-staging/content``: real clips (hard links of P6's) and empty files in folders."""
+    content = bench.workdir / "p9-staging" / "content"
+    clips_dir = content / "clips"
+    files = bench.sizes.p9_files
+    make_library(content / "files", files, max(1, files // 20))
+    wanted = assets.clips(bench.workdir, bench.sizes.clips)
+    if clips_dir.exists() and len(list(clips_dir.iterdir())) != len(wanted):
+        shutil.rmtree(clips_dir)
+    if not clips_dir.exists():
+        clips_dir.mkdir(parents=True)
+        for clip in wanted:
+            os.link(clip, clips_dir / clip.name)
+    return content
+
+
+async def _lag_probe(samples: list[tuple[float, float]], interval_s: float = 0.005) -> None:
+    """The event loop's lag: how late a short sleep wakes up, sampled all along."""
+    while True:
+        started = time.perf_counter()
+        await asyncio.sleep(interval_s)
+        samples.append((time.time(), time.perf_counter() - started - interval_s))
+
+
+async def _p9_run(bench: Bench, content: Path, root: Path, data_dir: Path) -> dict[str, Any]:
+    import uvicorn
+
+    from gql_media.app import create_app
+    from gql_media.settings import Settings
+
+    port = free_port()
+    settings = Settings(roots=[root], data_dir=data_dir, watch=False, host=HOST, port=port, log_level="warning",
+                        frontend_dir=Path("/nonexistent-gql-media-frontend"))  # fmt: skip
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="on"))
+    serving = asyncio.create_task(server.serve())
+    lags: list[tuple[float, float]] = []
+    probe: asyncio.Task[None] | None = None
+    client: ClientProcess | None = None
+    try:
+        for _ in range(1200):
+            if server.started or serving.done():
+                break
+            await asyncio.sleep(0.05)
+        if not server.started:
+            raise RuntimeError("the in-process server did not start")
+        services = app.state.services()
+        await runner_idle(services)  # the start-up sync of the (still empty) root
+        url = f"http://{HOST}:{port}/graphql"
+        client = ClientProcess("queries", url, log=data_dir.with_name("p9-client.log"))
+        await asyncio.to_thread(client.ready)
+        probe = asyncio.create_task(_lag_probe(lags))
+        idle_from = time.time()
+        await asyncio.sleep(bench.sizes.p9_idle_s)
+        idle_to = time.time()
+        with moved_in(content, root / "content"):
+            request = SyncRequest(SyncMode.FULL, SyncTrigger.MANUAL, (SyncTarget(str(root)),))
+            job = await services.runner.submit(request)
+            final = await services.runner.wait(job.id, timeout_s=600)
+            sync_to = time.time()
+            if final is None or final.state is not JobState.SUCCEEDED:
+                raise RuntimeError(f"the P9 sync did not succeed: {final}")
+            samples = await asyncio.to_thread(client.finish)
+            client = None
+        sync_from = final.started_at.timestamp() if final.started_at else idle_to
+        return {"lags": lags, "samples": samples, "idle": (idle_from, idle_to), "sync": (sync_from, sync_to),
+                "added": final.progress.added}  # fmt: skip
+    finally:
+        if client is not None:
+            client.close()
+        if probe is not None:
+            probe.cancel()
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(serving, 60)
+
+
+def _within(samples: list[Any], window: tuple[float, float]) -> list[float]:
+    return [value for at, value in samples if window[0] <= at <= window[1]]
+
+
+def _run_loop(factory: Callable[[], Any]) -> Any:
+    try:
+        import uvloop
+
+        loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+    except ImportError:  # uvicorn[standard] brings it; serve falls back to asyncio too
+        loop_factory = None
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(factory())
+
+
+def measure_p9(bench: Bench) -> Row:
+    content = _p9_content(bench)
+    root = bench.workdir / "p9-root"
+    root.mkdir(exist_ok=True)
+    data_dir = bench.fresh_data_dir("p9")
+    result = _run_loop(lambda: _p9_run(bench, content, root, data_dir))
+    idle = _within(result["samples"], result["idle"])
+    busy = _within(result["samples"], result["sync"])
+    lags = _within(result["lags"], result["sync"])
+    if len(idle) < 20 or len(busy) < 20 or not lags:
+        raise RuntimeError(f"too few samples: {len(idle)} idle, {len(busy)} during the sync, {len(lags)} lags")
+    idle_p99, busy_p99 = percentile(idle, 0.99), percentile(busy, 0.99)
+    max_lag = max(lags)
+    ratio = busy_p99 / idle_p99
+    sync_s = result["sync"][1] - result["sync"][0]
+    title = (f"event-loop lag during a FULL sync + thumbnails ({bench.sizes.clips} clips, "
+             f"{bench.sizes.p9_files:,} files); page query p99 vs idle")  # fmt: skip
+    row = Row("P9", title, "max lag <= 100 ms; p99 ratio <= 3")
+    row.ours_s, row.reference_s, row.ratio = busy_p99, idle_p99, ratio
+    row.value, row.unit = round(max_lag * 1000, 1), "ms max lag"
+    row.ok = max_lag <= 0.100 and ratio <= 3
+    row.n, row.reps = len(busy), 1
+    row.note = (f"lag p99 {percentile(lags, 0.99) * 1000:.0f} ms; query p99 {busy_p99 * 1000:.1f} ms "
+                f"during ({len(busy)} queries, sync {sync_s:.1f} s) vs {idle_p99 * 1000:.1f} ms idle "
+                f"({len(idle)})")  # fmt: skip
+    row.extra = {"max_lag_ms": round(max_lag * 1000, 1), "lag_p99_ms": round(percentile(lags, 0.99) * 1000, 1),
+                 "query_p99_sync_ms": round(busy_p99 * 1000, 2), "query_p99_idle_ms": round(idle_p99 * 1000, 2),
+                 "sync_s": round(sync_s, 2)}  # fmt: skip
+    return row
