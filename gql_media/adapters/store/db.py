@@ -12,6 +12,7 @@ per-connection pragmas: ``sqlite_backend`` is the one module that reaches inside
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextvars
 import functools
@@ -196,55 +197,71 @@ class RawConnection(Protocol):
         ...
 
 
-class AiosqliteConnection:
+class _DriverConnection(abc.ABC):
+    """What both drivers' ``RawConnection`` do alike: count each statement sent (``Db.counting``),
+    take ``fetch_one`` from ``fetch``, and send nothing for no rows. A driver gives the three calls."""
+
+    def __init__(self, sent: Callable[[], None]) -> None:
+        self._sent = sent
+
+    async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+        self._sent()
+        return await self._fetch(sql, tuple(params))
+
+    async def fetch_one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
+        rows = await self.fetch(sql, params)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, params: Params = ()) -> None:
+        self._sent()
+        await self._execute(sql, tuple(params))
+
+    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        batch = [tuple(row) for row in rows]
+        if batch:
+            self._sent()
+            await self._executemany(sql, batch)
+
+    @abc.abstractmethod
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]: ...
+
+    @abc.abstractmethod
+    async def _execute(self, sql: str, params: tuple[Any, ...]) -> None: ...
+
+    @abc.abstractmethod
+    async def _executemany(self, sql: str, batch: list[tuple[Any, ...]]) -> None: ...
+
+
+class AiosqliteConnection(_DriverConnection):
     """``RawConnection`` on aiosqlite, whose placeholder is ``?`` already."""
 
     def __init__(self, raw: aiosqlite.Connection, sent: Callable[[], None]) -> None:
+        super().__init__(sent)
         self._raw = raw
-        self._sent = sent
 
-    async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        self._sent()
-        rows = await self._raw.execute_fetchall(sql, tuple(params))
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         # No row_factory: they are plain tuples already (copying 100k of them would cost).
-        return cast(list[tuple[Any, ...]], list(rows))
+        return cast(list[tuple[Any, ...]], list(await self._raw.execute_fetchall(sql, params)))
 
-    async def fetch_one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
-        rows = await self.fetch(sql, params)
-        return rows[0] if rows else None
+    async def _execute(self, sql: str, params: tuple[Any, ...]) -> None:
+        await self._raw.execute(sql, params)
 
-    async def execute(self, sql: str, params: Params = ()) -> None:
-        self._sent()
-        await self._raw.execute(sql, tuple(params))
-
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        batch = [tuple(row) for row in rows]
-        if batch:
-            self._sent()
-            await self._raw.executemany(sql, batch)
+    async def _executemany(self, sql: str, batch: list[tuple[Any, ...]]) -> None:
+        await self._raw.executemany(sql, batch)
 
 
-class AsyncpgConnection:
+class AsyncpgConnection(_DriverConnection):
     """``RawConnection`` on asyncpg: ``?`` placeholders become ``$1, $2, ...``."""
 
     def __init__(self, raw: asyncpg.Connection, sent: Callable[[], None]) -> None:
+        super().__init__(sent)
         self._raw = raw
-        self._sent = sent
 
-    async def fetch(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
-        self._sent()
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return [tuple(record) for record in await self._raw.fetch(_dollar_sql(sql), *params)]
 
-    async def fetch_one(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
-        rows = await self.fetch(sql, params)
-        return rows[0] if rows else None
-
-    async def execute(self, sql: str, params: Params = ()) -> None:
-        self._sent()
+    async def _execute(self, sql: str, params: tuple[Any, ...]) -> None:
         await self._raw.execute(_dollar_sql(sql), *params)
 
-    async def executemany(self, sql: str, rows: Iterable[Params]) -> None:
-        batch = [tuple(row) for row in rows]
-        if batch:
-            self._sent()
-            await self._raw.executemany(_dollar_sql(sql), batch)
+    async def _executemany(self, sql: str, batch: list[tuple[Any, ...]]) -> None:
+        await self._raw.executemany(_dollar_sql(sql), batch)
