@@ -7,6 +7,8 @@ driver paths write plain numbers on SQLite and PostgreSQL alike. Ids are given b
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
@@ -14,6 +16,20 @@ metadata = sa.MetaData()
 # Paths compare byte-wise so "under a path" is a range scan on both engines; names too, so
 # listings by name come in the same (code point) order on both (migration 0003).
 PathText = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
+
+
+def _entry_columns(parent: sa.Column[int]) -> list[sa.Column[Any]]:
+    """The columns that place a folder or a video in the tree: its id, its root, ``parent`` (the
+    column of the folder it is in), its path (as text, and as bytes when not valid UTF-8) and its name."""
+    return [
+        sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+        sa.Column("root_id", sa.BigInteger, sa.ForeignKey("roots.id", ondelete="CASCADE"), nullable=False),
+        parent,
+        sa.Column("path", PathText, nullable=False),
+        sa.Column("path_bytes", sa.LargeBinary, nullable=True),
+        sa.Column("name", PathText, nullable=False),
+    ]
+
 
 roots = sa.Table(
     "roots",
@@ -28,12 +44,9 @@ roots = sa.Table(
 folders = sa.Table(
     "folders",
     metadata,
-    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("root_id", sa.BigInteger, sa.ForeignKey("roots.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("parent_id", sa.BigInteger, sa.ForeignKey("folders.id", ondelete="CASCADE"), nullable=True),
-    sa.Column("path", PathText, nullable=False),
-    sa.Column("path_bytes", sa.LargeBinary, nullable=True),
-    sa.Column("name", PathText, nullable=False),
+    *_entry_columns(
+        sa.Column("parent_id", sa.BigInteger, sa.ForeignKey("folders.id", ondelete="CASCADE"), nullable=True)
+    ),
     sa.Column("mtime_ns", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("inode", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("device", sa.BigInteger, nullable=False, server_default="0"),
@@ -51,12 +64,9 @@ folders = sa.Table(
 videos = sa.Table(
     "videos",
     metadata,
-    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("root_id", sa.BigInteger, sa.ForeignKey("roots.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("folder_id", sa.BigInteger, sa.ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
-    sa.Column("path", PathText, nullable=False),
-    sa.Column("path_bytes", sa.LargeBinary, nullable=True),
-    sa.Column("name", PathText, nullable=False),
+    *_entry_columns(
+        sa.Column("folder_id", sa.BigInteger, sa.ForeignKey("folders.id", ondelete="CASCADE"), nullable=False)
+    ),
     # casefold()ed name: case-insensitive search for any script, not only ASCII.
     sa.Column("name_fold", sa.Text, nullable=False),
     sa.Column("size", sa.BigInteger, nullable=False),
