@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw
 from bench.measures import QUICK, Bench, Row
 from gql_media.adapters.media.transcode import PyAvSegmentWorkers
 from gql_media.core.models import VideoStatus
-from gql_media.core.playback import PlaybackMethod
+from gql_media.core.playback import PlaybackMethod, SegmentSpec
 from gql_media.core.segment_cache import SegmentCache
 from gql_media.core.streaming import PlaybackSettings, SourceFile, StreamingService
 from gql_media.core.vod_plan import plan_segments, render_playlist
@@ -192,9 +192,14 @@ def measure_p12(bench: Bench) -> Row:
             started = time.perf_counter()
             for segment in segments:
                 last = segment.index == len(segments) - 1
-                await workers.make_segment(
-                    str(source), PlaybackMethod.TRANSCODE, segment, last, str(out / f"{segment.index}.ts"), 0
+                spec = SegmentSpec(
+                    path=str(source),
+                    method=PlaybackMethod.TRANSCODE,
+                    start_s=segment.start_s,
+                    end_s=None if last else segment.end_s,
+                    output_path=str(out / f"{segment.index}.ts"),
                 )
+                await workers.make_segment(spec)
             return streams.duration_s, time.perf_counter() - started
         finally:
             await workers.aclose()

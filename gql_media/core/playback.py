@@ -25,6 +25,7 @@ __all__ = [
     "HLS_MIME_TYPE",
     "Decision",
     "PlaybackMethod",
+    "SegmentSpec",
     "SourceStreams",
     "SubtitleStream",
     "client_codec_names",
@@ -76,6 +77,20 @@ class SourceStreams:
     subtitles: tuple[SubtitleStream, ...] = field(default=())
     # Video keyframe times (0 = the first frame) from the container's index; empty when it has none (MPEG-TS).
     keyframes_s: tuple[float, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentSpec:
+    """One HLS segment to make: ``[start_s, end_s)`` of ``path`` (0 = its first frame; ``end_s`` None:
+    to its end) by ``method`` (REMUX or TRANSCODE) into ``output_path``; a transcode turns the picture
+    upright by ``rotation_deg``. It goes whole from the streaming service to a worker process."""
+
+    path: str | bytes
+    method: PlaybackMethod
+    start_s: float
+    end_s: float | None
+    output_path: str
+    rotation_deg: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,8 +39,7 @@ from gql_media.core.models import (
     WatcherStatus,
     WatchMode,
 )
-from gql_media.core.playback import PlaybackMethod, SourceStreams
-from gql_media.core.vod_plan import Segment
+from gql_media.core.playback import SegmentSpec, SourceStreams
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -218,16 +217,8 @@ class SegmentWorkers(Protocol):
         """The streams of a file; raises ``MediaError`` when it cannot be read."""
         ...
 
-    async def make_segment(
-        self,
-        path: str | bytes,
-        method: PlaybackMethod,
-        segment: Segment,
-        last: bool,
-        output_path: str,
-        rotation_deg: int,
-    ) -> None:
-        """Write one MPEG-TS segment to ``output_path``; raises ``MediaError``."""
+    async def make_segment(self, spec: SegmentSpec) -> None:
+        """Write one MPEG-TS segment to ``spec.output_path``; raises ``MediaError``."""
         ...
 
     async def make_subtitle(self, path: str | bytes, stream_index: int, output_path: str) -> None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gql_media.core.models import ChangeKind, EntryKind, LibraryChange, VideoStatus
-from gql_media.core.playback import Decision, PlaybackMethod, SourceStreams, decide
+from gql_media.core.playback import Decision, PlaybackMethod, SegmentSpec, SourceStreams, decide
 from gql_media.core.ports import MediaError, SegmentWorkers
 from gql_media.core.segment_cache import SegmentCache
 from gql_media.core.subtitles import Sidecar, decode_subtitle_bytes, sidecar_subtitles, srt_to_vtt
@@ -244,7 +244,15 @@ class StreamingService:
             streams = await self.streams(source)
             temp = await asyncio.to_thread(self.cache.temp_path, path)
             try:
-                await self.workers.make_segment(source.path, method, segment, last, str(temp), streams.rotation_deg)
+                spec = SegmentSpec(
+                    path=source.path,
+                    method=method,
+                    start_s=segment.start_s,
+                    end_s=None if last else segment.end_s,
+                    output_path=str(temp),
+                    rotation_deg=streams.rotation_deg,
+                )
+                await self.workers.make_segment(spec)
                 await asyncio.to_thread(self.cache.commit, temp, path)
             finally:
                 # A failed or cancelled make leaves no partial file (the worker may have been killed midway).

@@ -15,7 +15,7 @@ import pytest
 
 from gql_media.adapters.media.playback_probe import make_subtitle_vtt, probe_streams
 from gql_media.adapters.media.segments import OUTPUT_OFFSET_S, make_segment
-from gql_media.core.playback import PlaybackMethod, SourceStreams, SubtitleStream, decide
+from gql_media.core.playback import PlaybackMethod, SegmentSpec, SourceStreams, SubtitleStream, decide
 from gql_media.core.ports import MediaError
 from gql_media.core.vod_plan import plan_segments
 from tests.playback_sources import SOURCES, encode_source, truncate_half
@@ -86,12 +86,22 @@ def _make_all(
     folder.mkdir()
     for index in order or range(len(segments)):
         segment = segments[index]
-        end_s = None if index == len(segments) - 1 else segment.end_s
-        make_segment(
-            str(source), method, segment.start_s, end_s, str(folder / f"{index}.ts"), 1080, "veryfast",
-            streams.rotation_deg,
-        )  # fmt: skip
+        spec = SegmentSpec(
+            path=str(source),
+            method=PlaybackMethod(method),
+            start_s=segment.start_s,
+            end_s=None if index == len(segments) - 1 else segment.end_s,
+            output_path=str(folder / f"{index}.ts"),
+            rotation_deg=streams.rotation_deg,
+        )
+        make_segment(spec, 1080, "veryfast")
     return streams, [_decode_alone(folder / f"{i}.ts") for i in range(len(segments))]
+
+
+def _transcode(source: Path, start_s: float, end_s: float, output: Path) -> SegmentSpec:
+    return SegmentSpec(
+        path=str(source), method=PlaybackMethod.TRANSCODE, start_s=start_s, end_s=end_s, output_path=str(output)
+    )
 
 
 def _check_timeline(streams: SourceStreams, decoded: list[Decoded]) -> None:
@@ -154,7 +164,7 @@ def test_odd_sizes_become_even_and_rotation_is_applied(sources: dict[str, Path],
 
 def test_sources_above_the_max_height_are_scaled_down(sources: dict[str, Path], tmp_path: Path) -> None:
     output = tmp_path / "small.ts"
-    make_segment(str(sources["mkv_odd_size"]), "TRANSCODE", 0.0, 2.0, str(output), 120, "ultrafast")
+    make_segment(_transcode(sources["mkv_odd_size"], 0.0, 2.0, output), 120, "ultrafast")
     decoded = _decode_alone(output)
     assert (decoded.width, decoded.height) == (160, 120)
 
@@ -162,10 +172,10 @@ def test_sources_above_the_max_height_are_scaled_down(sources: dict[str, Path], 
 def test_a_truncated_file_plays_what_is_there(sources: dict[str, Path], tmp_path: Path) -> None:
     source = sources["avi_truncated"]
     output = tmp_path / "0.ts"
-    make_segment(str(source), "TRANSCODE", 0.0, 2.0, str(output))
+    make_segment(_transcode(source, 0.0, 2.0, output))
     assert len(_decode_alone(output).video_times) >= 40
     with pytest.raises(MediaError, match="no video frame"):
-        make_segment(str(source), "TRANSCODE", 30.0, 32.0, str(tmp_path / "15.ts"))
+        make_segment(_transcode(source, 30.0, 32.0, tmp_path / "15.ts"))
 
 
 def test_a_truncated_mkv_streams_as_far_as_its_data_goes(sources: dict[str, Path], tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from gql_media.adapters.media.segment_streams import (
     VideoShaper,
     output_size,
 )
+from gql_media.core.playback import PlaybackMethod, SegmentSpec
 from gql_media.core.ports import MediaError
 
 __all__ = ["AUDIO_RATE_HZ", "OUTPUT_OFFSET_S", "make_segment"]
@@ -250,27 +251,15 @@ def _shift_to_output(packet: Any, source_start_s: float) -> None:
     packet.dts += shift
 
 
-def make_segment(
-    path: str | bytes,
-    method: str,
-    start_s: float,
-    end_s: float | None,
-    output_path: str,
-    max_height_px: int = 1080,
-    preset: str = "veryfast",
-    rotation_deg: int = 0,
-) -> dict[str, Any]:
-    """Make one HLS segment of ``path`` covering ``[start_s, end_s)`` (None: to the end) into ``output_path``.
-
-    Args:
-        method: "REMUX" (copy the video) or "TRANSCODE" (libx264 + AAC).
-        start_s: the segment's start on the source's clock, 0 = the first frame.
-        output_path: where the MPEG-TS goes (the caller renames it into the cache when whole).
-        rotation_deg: the display rotation the probe found (a transcode turns the picture upright).
-    """
-    with open_source(path) as container:
+def make_segment(spec: SegmentSpec, max_height_px: int = 1080, preset: str = "veryfast") -> dict[str, Any]:
+    """Make the HLS segment ``spec`` says: REMUX copies the video, TRANSCODE makes libx264 + AAC
+    (at most ``max_height_px`` high, with x264's ``preset``). ``spec.output_path`` is where the
+    MPEG-TS goes (the caller renames it into the cache when whole)."""
+    with open_source(spec.path) as container:
         if not container.streams.video:
             raise MediaError("the file has no video stream")
-        if method == "REMUX":
-            return _remux_segment(container, start_s, end_s, output_path)
-        return _transcode_segment(container, start_s, end_s, output_path, max_height_px, preset, rotation_deg % 360)
+        if spec.method == PlaybackMethod.REMUX:
+            return _remux_segment(container, spec.start_s, spec.end_s, spec.output_path)
+        return _transcode_segment(
+            container, spec.start_s, spec.end_s, spec.output_path, max_height_px, preset, spec.rotation_deg % 360
+        )

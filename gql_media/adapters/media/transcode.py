@@ -15,9 +15,8 @@ from gql_media.adapters.media.pool import OperationTable, WorkerPool
 from gql_media.adapters.media.probe import av_errors
 from gql_media.adapters.media.segments import make_segment
 from gql_media.adapters.media.tool import setup_media_worker
-from gql_media.core.playback import PlaybackMethod, SourceStreams, SubtitleStream
+from gql_media.core.playback import SegmentSpec, SourceStreams, SubtitleStream
 from gql_media.core.ports import MediaError
-from gql_media.core.vod_plan import Segment
 
 __all__ = ["TRANSCODE_OPERATIONS", "PyAvSegmentWorkers"]
 
@@ -28,19 +27,10 @@ def probe_streams_operation(path: str | bytes) -> dict[str, object]:
         return probe_streams(path)
 
 
-def segment_operation(
-    path: str | bytes,
-    method: str,
-    start_s: float,
-    end_s: float | None,
-    output_path: str,
-    max_height_px: int,
-    preset: str,
-    rotation_deg: int,
-) -> dict[str, object]:
+def segment_operation(spec: SegmentSpec, max_height_px: int, preset: str) -> dict[str, object]:
     """The "segment" operation: one MPEG-TS segment (see ``segments.make_segment``)."""
     with av_errors():
-        return make_segment(path, method, start_s, end_s, output_path, max_height_px, preset, rotation_deg)
+        return make_segment(spec, max_height_px, preset)
 
 
 def subtitle_operation(path: str | bytes, stream_index: int, output_path: str) -> int:
@@ -94,20 +84,8 @@ class PyAvSegmentWorkers(WorkerPool):
     async def probe_streams(self, path: str | bytes) -> SourceStreams:
         return _streams_from(await self._run("probe_streams", path))
 
-    async def make_segment(
-        self,
-        path: str | bytes,
-        method: PlaybackMethod,
-        segment: Segment,
-        last: bool,
-        output_path: str,
-        rotation_deg: int,
-    ) -> None:
-        end_s = None if last else segment.end_s
-        await self._run(
-            "segment", path, method.value, segment.start_s, end_s, output_path, self.max_height_px, self.preset,
-            rotation_deg,
-        )  # fmt: skip
+    async def make_segment(self, spec: SegmentSpec) -> None:
+        await self._run("segment", spec, self.max_height_px, self.preset)
 
     async def make_subtitle(self, path: str | bytes, stream_index: int, output_path: str) -> None:
         await self._run("subtitle", path, stream_index, output_path)
