@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import abc
 import time
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Protocol, TextIO
+from typing import Any, Self, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
@@ -21,19 +22,25 @@ def counts(progress: Mapping[str, Any]) -> str:
     )
 
 
-class ProgressView(Protocol):
-    """Shows the ``SyncProgress`` events of one job."""
+class ProgressView(abc.ABC):
+    """Shows the ``SyncProgress`` events of one job, inside a ``with`` block that ``close``s it."""
 
-    def __enter__(self) -> ProgressView: ...
+    def __enter__(self) -> Self:
+        return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None: ...
+    ) -> None:
+        self.close()
 
+    @abc.abstractmethod
     def show(self, progress: Mapping[str, Any]) -> None: ...
 
+    @abc.abstractmethod
+    def close(self) -> None: ...
 
-class BarView:
+
+class BarView(ProgressView):
     """A rich progress bar (for a terminal); it disappears when the job ends."""
 
     def __init__(self, console: Console) -> None:
@@ -48,14 +55,12 @@ class BarView:
         )
         self._task: TaskID | None = None
 
-    def __enter__(self) -> BarView:
+    def __enter__(self) -> Self:
         self._bar.start()
         self._task = self._bar.add_task("sync", total=None, phase="QUEUED", counts="")
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
+    def close(self) -> None:
         self._bar.stop()
 
     def show(self, progress: Mapping[str, Any]) -> None:
@@ -69,7 +74,7 @@ class BarView:
         )
 
 
-class LineView:
+class LineView(ProgressView):
     """Plain lines (for a pipe or a log): ``STATE PHASE done/total +a ~u -r >m !f``."""
 
     def __init__(self, out: TextIO) -> None:
@@ -77,12 +82,7 @@ class LineView:
         self._last_key: tuple[str, str] | None = None
         self._last_at = 0.0
 
-    def __enter__(self) -> LineView:
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
+    def close(self) -> None:
         self._out.flush()
 
     def show(self, progress: Mapping[str, Any]) -> None:
