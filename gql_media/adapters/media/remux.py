@@ -5,7 +5,8 @@ stalled one) is built from the same parts:
 1. ``claimed_temp_file``: the temp name is created exclusively, and removed on any failure;
 2. ``remux_to``: each track (the video variant, maybe its alternate audio) read as one byte
    stream (``segments``) is stream-copied into the temp file, the tracks interleaved, their clock
-   started at zero and made monotonic across discontinuities;
+   started at zero and made monotonic across discontinuities; the disk starts on the temp file's
+   pages while it grows (``writeback``), so the fsync after it has little left to wait for;
 3. ``publish_merge``: fsync (in a thread, beside the verify), verify (from the mp4's index:
    streams, packets per stream, duration; a frame decoded at each end), link to a free final
    name (never over an existing file), fsync the folder, write the "merged" marker.
@@ -18,7 +19,7 @@ import concurrent.futures
 import contextlib
 import errno
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ import av
 
 from gql_media.adapters.media.hls_reader import TrackReader
 from gql_media.adapters.media.probe import duration_s
+from gql_media.adapters.media.writeback import early_writeback
 from gql_media.core.hls import MERGE_DURATION_TOLERANCE_S, HlsPlaylist, HlsTrack, free_output_path, write_marker
 from gql_media.core.ports import MediaError
 
@@ -69,6 +71,9 @@ def remux_to(playlist: HlsPlaylist, temp_path: str) -> RemuxedStreams:
 # frame rate a stream copy never uses (a 720p TS track: 8.7 -> 2.8 ms of CPU); the codec
 # parameters the mp4 needs (size, extradata) come from the parser all the same.
 _OPEN_OPTIONS = {"fpsprobesize": "0"}
+# What the demuxer asks of the track's reader at a time: PyAV's default 32 KB means a Python call
+# (and a bytes object) per 32 KB of segments.
+_READ_BUFFER_BYTES = 1 << 20
 
 
 @dataclass(slots=True)
@@ -101,7 +106,9 @@ def _open_track(number: int, track: HlsTrack, stack: contextlib.ExitStack) -> _I
     reader = TrackReader(track)
     stack.callback(reader.close)
     container_format = "mp4" if track.is_fragmented_mp4 else "mpegts"
-    source = stack.enter_context(av.open(reader, format=container_format, options=_OPEN_OPTIONS))
+    source = stack.enter_context(
+        av.open(reader, format=container_format, options=_OPEN_OPTIONS, buffer_size=_READ_BUFFER_BYTES)
+    )
     streams = [s for s in source.streams if s.type in ("video", "audio")]
     latest, discontinuity_at = 0, []
     for index, segment in enumerate(track.segments):
@@ -158,6 +165,7 @@ def _remux(playlist: HlsPlaylist, temp_path: str) -> RemuxedStreams:
         # One start for all tracks: a variant and its audio rendition share the clock (A/V stays in sync).
         starts = [float(i.source.start_time) / av.time_base for i in inputs if i.source.start_time is not None]
         start_s = min(starts) if starts else 0.0
+        kick = stack.enter_context(early_writeback(temp_path))
         with av.open(temp_path, "w", format="mp4") as output:
             muxed: list[_Stream] = []
             for item in inputs:
@@ -165,19 +173,25 @@ def _remux(playlist: HlsPlaylist, temp_path: str) -> RemuxedStreams:
                     copy = _Stream(output.add_stream_from_template(stream), int(start_s / stream.time_base))
                     item.copies[stream.index] = copy
                     muxed.append(copy)
-            _copy_packets(inputs, output)
+            _copy_packets(inputs, output, kick)
         for item in inputs:
             _check_every_segment_read(item)
     return RemuxedStreams(video=video_streams, audio=audio_streams, packets=tuple(c.muxed for c in muxed))
 
 
-def _copy_packets(inputs: Sequence[_Input], output: Any) -> None:
+# Packets muxed between two starts of the temp file's writeback: about 1 MB of 720p.
+_WRITEBACK_PACKETS = 256
+
+
+def _copy_packets(inputs: Sequence[_Input], output: Any, kick_writeback: Callable[[], None]) -> None:
     """Mux every packet into ``output``, its clock started at zero and kept monotonic.
 
     The one loop run per packet (thousands a minute of video): it reads each PyAV property once
-    and calls no Python function of its own, except at a discontinuity.
+    and calls no Python function of its own, except at a discontinuity and every
+    ``_WRITEBACK_PACKETS`` (the disk starts on what is written, see ``writeback``).
     """
     mux = output.mux_one
+    count = 0
     for item, packet in _interleaved(inputs):
         dts, pts = packet.dts, packet.pts
         if dts is None:
@@ -206,6 +220,9 @@ def _copy_packets(inputs: Sequence[_Input], output: Any) -> None:
         copy.muxed += 1
         packet.stream = copy.output
         mux(packet)
+        count += 1
+        if count % _WRITEBACK_PACKETS == 0:
+            kick_writeback()
 
 
 def _check_every_segment_read(item: _Input) -> None:
