@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from gql_media.adapters.broadcast import open_bus
 from gql_media.adapters.bus import MemoryBus
 from gql_media.adapters.leader import STARTUP_LOCK_KEY, advisory_lock
-from gql_media.adapters.media import PyAvMediaTool, ensure_placeholder
+from gql_media.adapters.media import PyAvMediaTool
 from gql_media.adapters.store import Db, IndexStore, SqlJobStore, migrate
 from gql_media.adapters.store.downloads import SqlDownloadLog
 from gql_media.adapters.store.media import SqlMediaStore
@@ -313,12 +313,13 @@ def _watch_service(
 
 async def _open_media(settings: Settings, db: Db, root_paths: list[str], stack: contextlib.AsyncExitStack) -> MediaWork:
     settings.thumbnails_dir.mkdir(parents=True, exist_ok=True)
-    await asyncio.to_thread(
-        ensure_placeholder, settings.thumbnails_dir, settings.thumbnail_width, settings.thumbnail_format
-    )
     tool = PyAvMediaTool(settings.media_workers, settings.media_timeout_s, niceness=settings.media_worker_nice)
     await tool.start()
     stack.push_async_callback(tool.aclose)
+    # Drawn by a worker, beside start-up (this process never imports Pillow); until it is there the
+    # thumbnail route answers with its built-in SVG.
+    placeholder = asyncio.create_task(_draw_placeholder(settings, tool), name="gql-media-placeholder")
+    stack.push_async_callback(_cancel, placeholder)
     # Every root (those added at run time too) and the thumbnails.
     cleared = _remove_stale_temp_files([*root_paths, settings.thumbnails_dir], stack)
     return MediaWork(
@@ -331,6 +332,13 @@ async def _open_media(settings: Settings, db: Db, root_paths: list[str], stack: 
         delete_source=settings.hls_delete_source,
         downloads=SqlDownloadLog(db),
     )
+
+
+async def _draw_placeholder(settings: Settings, tool: PyAvMediaTool) -> None:
+    try:
+        await tool.ensure_placeholder(settings.thumbnails_dir, settings.thumbnail_width, settings.thumbnail_format)
+    except Exception:  # the SVG stands in for it
+        logger.exception("could not draw the placeholder image")
 
 
 def _remove_stale_temp_files(folders: list[str | Path], stack: contextlib.AsyncExitStack) -> asyncio.Event:

@@ -13,7 +13,8 @@ import pytest
 from PIL import Image, ImageStat
 
 from gql_media.adapters.demo import make_demo_library
-from gql_media.adapters.media import PyAvMediaTool, WorkerCrashed, ensure_placeholder
+from gql_media.adapters.media import PyAvMediaTool, WorkerCrashed
+from gql_media.adapters.media.placeholder import ensure_placeholder
 from gql_media.adapters.media.pool import WorkerPool
 from gql_media.adapters.store.media import SqlMediaStore
 from gql_media.core.hls import TEMP_PREFIX

@@ -6,10 +6,12 @@ The only package importing ``av`` (and Pillow for images). Its modules:
 - ``probe``, ``thumbnail``, ``remux`` (HLS merge): the operations, run inside a worker;
   ``hls_reader`` reads a download's track as one stream, ``decrypt`` its AES-128 segments
   (the one module importing ``cryptography``);
-- ``placeholder``: the image shown for a video without a thumbnail.
+- ``placeholder``: the image shown for a video without a thumbnail (drawn by a worker).
+
+Importing this package imports neither ``av`` nor Pillow: the operations import them when they
+first run, in a worker; the server's process never does (its imports are its start-up time).
 """
 
-from gql_media.adapters.media.placeholder import ensure_placeholder
 from gql_media.adapters.media.pool import Operation, OperationTable, WorkerCrashed, WorkerFailure
 from gql_media.adapters.media.tool import MEDIA_OPERATIONS, PyAvMediaTool
 from gql_media.core.thumbnails import thumbnail_suffix
@@ -21,6 +23,5 @@ __all__ = [
     "PyAvMediaTool",
     "WorkerCrashed",
     "WorkerFailure",
-    "ensure_placeholder",
     "thumbnail_suffix",
 ]

@@ -1,7 +1,7 @@
 """``PyAvMediaTool``: the ``MediaTool`` port on a pool of worker processes running PyAV.
 
-The operation table ``MEDIA_OPERATIONS`` is what production workers can run: probe, thumbnail
-and merge. A new operation is a module-level function added to a table handed to the tool (see
+The operation table ``MEDIA_OPERATIONS`` is what production workers can run: probe, thumbnail,
+merge and the placeholder image. A new operation is a module-level function added to a table handed to the tool (see
 ``pool``); tests hand it a table with their own extra operations.
 """
 
@@ -12,14 +12,10 @@ import contextlib
 import functools
 import os
 import types
+from pathlib import Path
 from typing import Any
 
-import av
-
 from gql_media.adapters.media.pool import OperationTable, WorkerCrashed, WorkerFailure, WorkerPool
-from gql_media.adapters.media.probe import av_errors, probe_file
-from gql_media.adapters.media.remux import merge_hls
-from gql_media.adapters.media.thumbnail import make_thumbnail
 from gql_media.core.hls import HlsPlaylist, temp_path_beside
 from gql_media.core.models import MediaInfo, VideoStatus
 from gql_media.core.ports import MediaError
@@ -36,31 +32,57 @@ _MERGE_BYTES_PER_S = 20_000_000
 
 def setup_media_worker(niceness: int = WORKER_NICENESS) -> None:
     """Run once in each worker: lower its priority and silence FFmpeg's own chatter (it would flood stderr)."""
+    import av
+
     with contextlib.suppress(OSError):
         os.nice(niceness)
     av.logging.set_level(av.logging.PANIC)
 
 
+# The operations import PyAV (and Pillow) when they first run, i.e. in a worker only: the server
+# holds this table (pickled by reference to each worker) and never decodes anything itself.
+
+
 def probe_operation(path: str | bytes) -> dict[str, Any]:
     """The "probe" operation: ``MediaInfo`` fields of one file."""
+    from gql_media.adapters.media.probe import av_errors, probe_file
+
     with av_errors():
         return probe_file(path)
 
 
 def thumbnail_operation(path: str | bytes, output_path: str, width_px: int) -> None:
     """The "thumbnail" operation: one image file."""
+    from gql_media.adapters.media.probe import av_errors
+    from gql_media.adapters.media.thumbnail import make_thumbnail
+
     with av_errors():
         make_thumbnail(path, output_path, width_px)
 
 
 def merge_operation(playlist: HlsPlaylist, temp_path: str) -> str:
     """The "merge" operation: an HLS download into a verified mp4; returns its path."""
+    from gql_media.adapters.media.probe import av_errors
+    from gql_media.adapters.media.remux import merge_hls
+
     with av_errors():
         return merge_hls(playlist, temp_path)
 
 
+def placeholder_operation(thumbnails_dir: str, width_px: int, image_format: str) -> str:
+    """The "placeholder" operation: the image shown for a video without a thumbnail, drawn once."""
+    from gql_media.adapters.media.placeholder import ensure_placeholder
+
+    return str(ensure_placeholder(Path(thumbnails_dir), width_px, image_format))
+
+
 MEDIA_OPERATIONS: OperationTable = types.MappingProxyType(
-    {"probe": probe_operation, "thumbnail": thumbnail_operation, "merge": merge_operation}
+    {
+        "probe": probe_operation,
+        "thumbnail": thumbnail_operation,
+        "merge": merge_operation,
+        "placeholder": placeholder_operation,
+    }
 )
 
 
@@ -115,6 +137,12 @@ class PyAvMediaTool(WorkerPool):
 
     async def make_thumbnail(self, path: str | bytes, output_path: str, width_px: int) -> None:
         kind, value = await self.call("thumbnail", path, output_path, width_px)
+        if kind != "ok":
+            raise MediaError(str(value))
+
+    async def ensure_placeholder(self, thumbnails_dir: Path, width_px: int, image_format: str) -> None:
+        """Draw the placeholder image unless it is there (in a worker: this process never imports Pillow)."""
+        kind, value = await self.call("placeholder", str(thumbnails_dir), width_px, image_format)
         if kind != "ok":
             raise MediaError(str(value))
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import types
 
-from gql_media.adapters.media.playback_probe import make_subtitle_vtt, probe_streams
 from gql_media.adapters.media.pool import OperationTable, WorkerPool
-from gql_media.adapters.media.probe import av_errors
-from gql_media.adapters.media.segments import make_segment
 from gql_media.adapters.media.tool import setup_media_worker
 from gql_media.core.playback import SegmentSpec, SourceStreams, SubtitleStream
 from gql_media.core.ports import MediaError
@@ -21,20 +18,32 @@ from gql_media.core.ports import MediaError
 __all__ = ["TRANSCODE_OPERATIONS", "PyAvSegmentWorkers"]
 
 
+# The operations import PyAV when they first run, i.e. in a worker only (see ``tool``).
+
+
 def probe_streams_operation(path: str | bytes) -> dict[str, object]:
     """The "probe_streams" operation: ``SourceStreams`` fields of one file."""
+    from gql_media.adapters.media.playback_probe import probe_streams
+    from gql_media.adapters.media.probe import av_errors
+
     with av_errors():
         return probe_streams(path)
 
 
 def segment_operation(spec: SegmentSpec, max_height_px: int, preset: str) -> dict[str, object]:
     """The "segment" operation: one MPEG-TS segment (see ``segments.make_segment``)."""
+    from gql_media.adapters.media.probe import av_errors
+    from gql_media.adapters.media.segments import make_segment
+
     with av_errors():
         return make_segment(spec, max_height_px, preset)
 
 
 def subtitle_operation(path: str | bytes, stream_index: int, output_path: str) -> int:
     """The "subtitle" operation: an embedded text subtitle stream as WebVTT."""
+    from gql_media.adapters.media.playback_probe import make_subtitle_vtt
+    from gql_media.adapters.media.probe import av_errors
+
     with av_errors():
         return make_subtitle_vtt(path, stream_index, output_path)
 
