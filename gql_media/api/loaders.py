@@ -45,14 +45,26 @@ class Loaders:
     def __init__(self, reads: LibraryReads, shared: bool = False) -> None:
         self._reads = reads
         self._loader: type[DataLoader[Any, Any]] = SharedDataLoader if shared else DataLoader
+        # Rows this operation read already (a page's): served by ``folder`` and ``video`` without a read.
+        # A plain dict, where priming the loaders made a future per row (most are never asked again).
+        self._known_folders: dict[int, FolderRow] = {}
+        self._known_videos: dict[int, VideoRow] = {}
+
+    def know_folders(self, rows: Mapping[int, FolderRow]) -> None:
+        self._known_folders.update(rows)
+
+    def know_videos(self, rows: Sequence[VideoRow]) -> None:
+        known = self._known_videos
+        for row in rows:
+            known[row.id] = row
 
     @cached_property
     def folder(self) -> DataLoader[int, FolderRow | None]:
-        return self._by_id(self._reads.folders_by_ids)
+        return self._by_id(self._reads.folders_by_ids, self._known_folders)
 
     @cached_property
     def video(self) -> DataLoader[int, VideoRow | None]:
-        return self._by_id(self._reads.videos_by_ids)
+        return self._by_id(self._reads.videos_by_ids, self._known_videos)
 
     @cached_property
     def child_folders(self) -> DataLoader[int, list[FolderRow]]:
@@ -72,12 +84,15 @@ class Loaders:
     def subtree_stats(self) -> DataLoader[int, FolderStats]:
         return self._stats(recursive=True)
 
-    def _by_id(self, read: Callable[[Sequence[int]], Awaitable[Mapping[int, V]]]) -> DataLoader[int, V | None]:
-        """A loader of the rows ``read`` finds by id (None for an id it does not find)."""
+    def _by_id(
+        self, read: Callable[[Sequence[int]], Awaitable[Mapping[int, V]]], known: Mapping[int, V]
+    ) -> DataLoader[int, V | None]:
+        """A loader of the rows ``read`` finds by id (None for an id it does not find); ``known`` first."""
 
         async def load_rows(ids: Sequence[int]) -> list[V | None]:
-            found = await read(ids)
-            return [found.get(i) for i in ids]
+            missing = [i for i in ids if i not in known]
+            found = await read(missing) if missing else {}
+            return [known[i] if i in known else found.get(i) for i in ids]
 
         return self._loader(load_fn=load_rows)
 

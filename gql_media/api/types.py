@@ -29,6 +29,7 @@ from gql_media.adapters.store.reads import (
 )
 from gql_media.api.context import Context
 from gql_media.api.errors import ApiError
+from gql_media.api.execution import prefetched
 from gql_media.api.ids import FOLDER, SYNC_JOB, VIDEO, to_global_id
 from gql_media.api.paging import (
     PageInfo,
@@ -56,6 +57,15 @@ def described(description: str, kind: Callable[..., Any] = strawberry.field) -> 
 
     def wrap(resolver: F) -> F:
         return cast(F, kind(description=description)(resolver))
+
+    return wrap
+
+
+def prefetched_field(attribute: str) -> Callable[[F], F]:
+    """A field with a resolver whose value the object may hold already in ``attribute`` (``execution.prefetched``)."""
+
+    def wrap(resolver: F) -> F:
+        return cast(F, strawberry.field(metadata=prefetched(attribute))(resolver))
 
     return wrap
 
@@ -296,7 +306,8 @@ class Video(Node):
             folder_node=folder,
         )
 
-    @strawberry.field
+    # With the fast paths, completed straight from ``folder_node`` when it is set (api/execution.py).
+    @prefetched_field("folder_node")
     def folder(self, info: Info) -> Folder:
         # Synchronous when prefetched: graphql-core then needs no coroutine, task or gather per video.
         if self.folder_node is not None:
@@ -377,27 +388,28 @@ async def video_connection(
     key = video_key(sort, after)
     reads, loaders = info.context.reads, info.context.loaders
     page = await reads.video_page(query, sort, key, limit)
+    rows = page.rows
+    # ``selected_fields`` holds this field itself (once per alias): look below it.
+    selected = info.selected_fields
     # The folders of the whole page in one batched read, each built once, when they are asked for:
     # each video's ``folder`` is then a plain lookup instead of an await on the loader.
     folders: dict[int, Folder] = {}
-    # ``selected_fields`` holds this field itself (once per alias): look below it.
-    if page.rows and any(selects(field.selections, ("edges", "node", "folder")) for field in info.selected_fields):
-        found = await reads.folders_by_ids({row.folder_id for row in page.rows})
-        loaders.folder.prime_many(found)
+    if rows and any(selects(field.selections, ("edges", "node", "folder")) for field in selected):
+        found = await reads.folders_by_ids({row.folder_id for row in rows})
+        loaders.know_folders(found)
         folders = {folder_id: Folder.from_row(row) for folder_id, row in found.items()}
-    # Prime the loader: a video of this page asked again by id costs nothing.
-    loaders.video.prime_many({r.id: r for r in page.rows})
-    edges = []
-    for r in page.rows:
-        edges.append(
-            VideoEdge(
-                cursor=video_cursor(sort, r),
-                node=Video.from_row(r, folders.get(r.folder_id)),
-            )
-        )
+    # A video of this page asked again by id (``node``) is served from these rows, not read again.
+    loaders.know_videos(rows)
+    # An edge's cursor is encoded only when asked for (pageInfo's two are encoded anyway).
+    cursors = any(selects(field.selections, ("edges", "cursor")) for field in selected)
+    edges = [
+        VideoEdge(cursor=video_cursor(sort, r) if cursors else "", node=Video.from_row(r, folders.get(r.folder_id)))
+        for r in rows
+    ]
+    ends = [video_cursor(sort, rows[0]), video_cursor(sort, rows[-1])] if rows else []
     return VideoConnection(
         edges=edges,
-        page_info=page_info([e.cursor for e in edges], page.has_next, after),
+        page_info=page_info(ends, page.has_next, after),
         count=lambda: reads.count_videos(query),
     )
 

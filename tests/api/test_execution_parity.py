@@ -39,6 +39,10 @@ CORPUS: list[tuple[str, dict[str, Any]]] = [
     ('{ videos(orderBy: {field: DURATION}, filter: {nameContains: "a"}) { edges { node { name durationSeconds } } } }',
      {}),
     ("{ small: videos(first: 1) { edges { node { name } } } big: videos(first: 5) { edges { node { size } } } }", {}),
+    # The soak's and load clients' page (bench/clients.py): folders completed from the page's prefetch.
+    ("{ videos(first: 50) { edges { node { id name size folder { path } } } } }", {}),
+    ("{ videos(first: 2) { edges { cursor node { folder { id } again: folder { name } } } pageInfo { endCursor } } }",
+     {}),
     (f"{{ roots {{ {FOLDER_FIELDS} folders {{ name videoCount(recursive: true) totalSize(recursive: false) }} "
      f"entries(first: 4) {{ edges {{ cursor parentId node {{ ...on Folder {{ {FOLDER_FIELDS} }} "
      f"...on Video {{ {VIDEO_FIELDS} }} }} }} pageInfo {{ hasNextPage endCursor }} totalCount }} }} }}", {}),
