@@ -6,6 +6,15 @@ batches). Every job is kept in the job store for the API. A running job is seen 
 engine and the steps after it as a ``ports.RunningJob``; the GC is held off old objects around it.
 
 A job's own state (counts, errors, throttled progress) is ``job_state.ActiveJob``.
+
+``submit`` answers without waiting long for the store's writer (a running sync holds it a batch at a
+time, and a request queued behind it took 2.7-60 s to answer in the soak): the job's id is taken
+ahead of need, and the queued job's row is written by ``_JobRecords``, in order (a newer snapshot
+of a job replaces one not yet written). ``submit`` waits ``SUBMIT_WAIT_S`` at most for that row, so
+an index that cannot be written still refuses the request at once; past that the row is written
+behind the answer. A job's start and end are written before it runs and before its last event goes
+out, as before, so what ``fail_unfinished_jobs`` finds after a crash is unchanged; a crash between
+an answer and its row loses only that queued job's row (a client asking for it gets NOT_FOUND).
 """
 
 from __future__ import annotations
@@ -37,6 +46,9 @@ from gql_media.core.scanner import split_os_path
 from gql_media.core.sync import SyncEngine
 
 logger = logging.getLogger(__name__)
+
+# How long ``submit`` waits for the job's row (behind the store's one writer) before answering without it.
+SUBMIT_WAIT_S = 1.0
 
 
 class PathOutsideRoots(ValueError):
@@ -103,8 +115,57 @@ class _RunningJob:
         self._removed.extend(outcome.removed_video_ids)
 
 
+class _JobRecords:
+    """Job rows written by a task of their own, one at a time, the newest snapshot of each job.
+
+    ``record`` never waits: it gives a future done when that snapshot (or a newer one of the same
+    job) is written, or failed. ``save`` writes after what was recorded before it, so an older
+    snapshot written in the background never lands over a newer one.
+    """
+
+    def __init__(self, jobs: JobStore) -> None:
+        self._jobs = jobs
+        self._pending: dict[int, tuple[SyncJob, asyncio.Future[None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, job: SyncJob) -> asyncio.Future[None]:
+        known = self._pending.get(job.id)
+        written = known[1] if known is not None else asyncio.get_running_loop().create_future()
+        self._pending[job.id] = (job, written)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._write_pending(), name="gql_media-job-records")
+        return written
+
+    async def _write_pending(self) -> None:
+        while self._pending:
+            job_id = next(iter(self._pending))
+            job, written = self._pending.pop(job_id)
+            try:
+                await self._jobs.save_job(job)
+            except Exception as exc:
+                # The job lives on in memory; its start and end are written by ``save`` again.
+                logger.warning("writing sync job %s failed: %s", job_id, exc)
+                if not written.done():
+                    written.set_exception(exc)
+                    written.exception()  # retrieved: a caller that stopped waiting is not an error
+            else:
+                if not written.done():
+                    written.set_result(None)
+
+    async def flush(self) -> None:
+        """Until everything recorded so far is written."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def save(self, job: ActiveJob) -> None:
+        """Write ``job`` now (its snapshot taken once what was recorded before is written)."""
+        await self.flush()
+        self._pending.pop(job.id, None)
+        await self._jobs.save_job(job.snapshot())
+
+
 class JobRunner:
-    """Runs sync jobs one at a time. ``submit`` never waits for a job to run."""
+    """Runs sync jobs one at a time. ``submit`` never waits for a job to run, nor for the store's writer."""
 
     def __init__(
         self,
@@ -130,10 +191,14 @@ class JobRunner:
         # Held while a job runs: ``exclusive`` waits for it (a root's index is forgotten between jobs).
         self._run_lock = asyncio.Lock()
         self._recent: dict[int, ActiveJob] = {}
+        self._records = _JobRecords(jobs)
+        # The next job's id, taken from the store ahead of need (the store's writer may be busy then).
+        self._next_id: asyncio.Task[int] | None = None
 
     async def start(self) -> None:
         if self._task is None:
             await self.jobs.fail_unfinished_jobs("the server stopped while this job was queued or running")
+            self._next_id = self._take_next_id()
             self._task = asyncio.create_task(self._loop(), name="gql_media-job-runner")
 
     async def stop(self) -> None:
@@ -150,6 +215,13 @@ class JobRunner:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._records.flush()
+        if self._next_id is not None:
+            # An id taken and never used is a gap in the numbering, nothing more.
+            next_id, self._next_id = self._next_id, None
+            next_id.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await next_id
 
     # ------------------------------------------------------------------ roots
 
@@ -223,15 +295,37 @@ class JobRunner:
                 return running.snapshot()
             if self._queued is not None:
                 self._queued.merge(request, scopes, paths)
-                await self.jobs.save_job(self._queued.snapshot())
-                return self._queued.snapshot()
-            job = ActiveJob(await self.jobs.next_job_id(), request, scopes, paths, self.bus.publish_progress)
+                snapshot = self._queued.snapshot()
+                await self._record(snapshot)
+                return snapshot
+            job = ActiveJob(await self._take_job_id(), request, scopes, paths, self.bus.publish_progress)
+            snapshot = job.snapshot()
+            await self._record(snapshot)  # a store that cannot be written refuses the job here, as before
             self._queued = job
             self._recent[job.id] = job
-            await self.jobs.save_job(job.snapshot())
             await job.publish()
             self._wake.set()
-            return job.snapshot()
+            return snapshot
+
+    async def _record(self, job: SyncJob) -> None:
+        """Write the job's row, waiting ``SUBMIT_WAIT_S`` at most: its failure then is the caller's (an
+        index that cannot be written), and past that the row is written behind the answer."""
+        written = self._records.record(job)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(written), SUBMIT_WAIT_S)
+
+    async def _take_job_id(self) -> int:
+        """An id taken ahead (waited for only when the last one was taken moments ago), and the next asked for."""
+        task, self._next_id = self._next_id, None
+        job_id = await (task if task is not None else self.jobs.next_job_id())
+        self._next_id = self._take_next_id()
+        return job_id
+
+    def _take_next_id(self) -> asyncio.Task[int]:
+        task = asyncio.create_task(self.jobs.next_job_id(), name="gql_media-next-job-id")
+        # Its failure (an index that cannot be written) is raised to the submit that awaits it, if any.
+        task.add_done_callback(lambda done: done.cancelled() or done.exception())
+        return task
 
     async def cancel(self, job_id: int) -> SyncJob | None:
         """Cancel a queued or running job; a finished job is returned as it is."""
@@ -262,10 +356,15 @@ class JobRunner:
         return await self.jobs.get_job(job_id)
 
     async def list(self, limit: int, offset: int = 0) -> list[SyncJob]:
-        """Newest first; live jobs are shown as they are now."""
+        """Newest first; live jobs are shown as they are now (the queued one also before its row is written)."""
         stored = await self.jobs.list_jobs(limit, offset)
         live = {job.id: job for job in (self._running, self._queued) if job is not None}
-        return [live[job.id].snapshot() if job.id in live else job for job in stored]
+        listed = [live.pop(job.id).snapshot() if job.id in live else job for job in stored]
+        if offset == 0 and live:
+            # Not written yet: newer than every stored job, so they belong at the top of the first page.
+            newest = sorted((job.snapshot() for job in live.values()), key=lambda job: job.id, reverse=True)
+            listed = (newest + listed)[:limit]
+        return listed
 
     async def wait(self, job_id: int, timeout_s: float | None = None) -> SyncJob | None:
         """Wait until a job has finished; returns its final snapshot."""
@@ -294,7 +393,7 @@ class JobRunner:
 
     async def _run(self, job: ActiveJob) -> None:
         job.mark_started()
-        await self.jobs.save_job(job.snapshot())
+        await self._records.save(job)
         running = _RunningJob(self, job)
         try:
             # One hold for the whole job: the GC leaves the older objects alone (no long full collections).
@@ -316,11 +415,15 @@ class JobRunner:
             job.add_error("", f"sync failed: {type(exc).__name__}: {exc}")
         await self._finish(job)
 
+    async def _save_final(self, job: SyncJob) -> None:
+        await self._records.flush()
+        await self.jobs.save_job(job)
+
     async def _finish(self, job: ActiveJob) -> None:
         job.phase = SyncPhase.DONE
         if job.finished_at is None:
             job.finished_at = now_utc()
-        await job.publish_end(self.jobs.save_job)
+        await job.publish_end(self._save_final)
         job.finished.set()
         # Keep only a few finished jobs in memory; the store has them all.
         for old_id in [i for i, j in self._recent.items() if j.state.is_terminal][:-20]:
