@@ -3,6 +3,15 @@
 A publisher never waits for a subscriber. A slow subscriber of library changes loses its backlog
 and gets one RESYNC change instead (it refetches); a slow subscriber of progress or watcher
 status loses the oldest events and keeps the newest.
+
+A change subscriber's queue holds ``DEFAULT_CHANGE_QUEUE_SIZE`` changes: more than one job publishes
+one by one (past the sync's summary threshold, 2,000 by default, a job publishes summaries) and
+many minutes of steady churn (the soak's: ~500 a minute), so a subscriber a few seconds behind (a
+busy client, a burst) catches up instead of refetching everything. With 1,000 it got a RESYNC
+whenever one job changed more than 1,000 entries before it read them (S1: 150 RESYNCs in 10
+minutes). Memory stays bounded: every subscriber holds the same change objects, so a full queue
+costs a subscriber one pointer per change (80 KB), and the changes themselves (a few hundred bytes
+each) are held once for all subscribers.
 """
 
 from __future__ import annotations
@@ -19,7 +28,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_QUEUE_SIZE = 1000
+DEFAULT_QUEUE_SIZE = 1000  # progress and watcher status (the newest are kept)
+DEFAULT_CHANGE_QUEUE_SIZE = 10_000  # library changes (past it: one RESYNC)
 
 
 class QueueSubscription(Generic[T]):
@@ -78,8 +88,11 @@ class LocalFanout:
     ``sequence`` is the last change sequence delivered here; a RESYNC carries it.
     """
 
-    def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+    def __init__(
+        self, queue_size: int = DEFAULT_QUEUE_SIZE, change_queue_size: int = DEFAULT_CHANGE_QUEUE_SIZE
+    ) -> None:
         self.queue_size = queue_size
+        self.change_queue_size = change_queue_size
         self.sequence = 0
         self._changes: set[QueueSubscription[LibraryChange]] = set()
         self._progress: set[QueueSubscription[SyncProgress]] = set()
@@ -106,7 +119,7 @@ class LocalFanout:
             subscriber.offer(status)
 
     def subscribe_changes(self) -> QueueSubscription[LibraryChange]:
-        subscription = QueueSubscription(self.queue_size, self._resync, self._changes.discard)
+        subscription = QueueSubscription(self.change_queue_size, self._resync, self._changes.discard)
         self._changes.add(subscription)
         return subscription
 

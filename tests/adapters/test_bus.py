@@ -20,7 +20,7 @@ def change(n: int) -> LibraryChange:
 
 
 async def test_slow_subscriber_gets_resync_while_a_fast_one_misses_nothing() -> None:
-    bus = MemoryBus(queue_size=10)
+    bus = MemoryBus(queue_size=10, change_queue_size=10)
     fast = bus.subscribe_changes()
     slow = bus.subscribe_changes()
     received: list[LibraryChange] = []
@@ -66,7 +66,7 @@ async def test_progress_subscriber_keeps_the_newest() -> None:
 
 
 async def test_publishing_never_waits_for_subscribers() -> None:
-    bus = MemoryBus(queue_size=5)
+    bus = MemoryBus(queue_size=5, change_queue_size=5)
     subscriptions = [bus.subscribe_changes() for _ in range(100)]
     for n in range(1000):
         await bus.publish_change(change(n))

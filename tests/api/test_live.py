@@ -171,6 +171,7 @@ async def test_a_slow_subscriber_gets_resync_while_a_fast_one_misses_nothing(api
     scope = {"type": "http", "method": "GET", "path": "/", "headers": [], "query_string": b"", "server": ("t", 80)}
     query = "subscription { libraryChanged { sequence kind path } }"
     bus = api.services.bus
+    bus.change_queue_size = 1000  # type: ignore[attr-defined]  # for the subscriptions made below
     fast = await schema.subscribe(query, context_value=Context.create(api.services, Request(scope), None, True))
     slow = await schema.subscribe(query, context_value=Context.create(api.services, Request(scope), None, True))
     received: list[dict[str, Any]] = []
@@ -201,6 +202,32 @@ async def test_a_slow_subscriber_gets_resync_while_a_fast_one_misses_nothing(api
     await asyncio.gather(consumer, return_exceptions=True)
     await fast.aclose()  # type: ignore[union-attr]
     await slow.aclose()  # type: ignore[union-attr]
+
+
+async def test_a_subscriber_behind_by_a_burst_of_thousands_catches_up_without_resync(api: Api, url: str) -> None:
+    """A burst bigger than one job's per-entry changes (the summary threshold: 2,000) published at once,
+    faster than the server sends them: the websocket client still gets every change, in order."""
+    ws = await open_ws(url, TRANSPORT_WS)
+    try:
+        before = api.services.bus.subscriber_count  # type: ignore[attr-defined]
+        await start(ws, TRANSPORT_WS, "1", "subscription { libraryChanged { sequence kind path } }", {})
+        await wait_for_subscribers(api, before + 1)
+        bus = api.services.bus
+        count = 3000
+        # No await yields in between: the whole burst is in the subscriber's queue before the first send.
+        published = [(await bus.publish_change(
+            LibraryChange(ChangeKind.ADDED, EntryKind.VIDEO, i + 1, None, None, f"burst/{i}.mp4"))).sequence
+            for i in range(count)]  # fmt: skip
+        received = []
+        while len(received) < count:
+            message = await receive(ws)
+            assert message["type"] == "next", message
+            change = message["payload"]["data"]["libraryChanged"]
+            assert change["kind"] == "ADDED", change
+            received.append(change["sequence"])
+        assert received == published
+    finally:
+        await ws.close()
 
 
 async def test_legacy_graphql_ws_tells_queries_and_mutations_where_to_go(api: Api, url: str) -> None:
