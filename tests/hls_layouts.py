@@ -32,18 +32,29 @@ def encode_hls(
     audio: bool = True,
     options: dict[str, str] | None = None,
     start_s: float = 0.0,
+    video_codec: str = "libx264",
+    video_tag: str | None = None,
 ) -> Path:
-    """Encode a clip as an HLS playlist with 1 s segments; ``size=None`` for audio only."""
+    """Encode a clip as an HLS playlist with 1 s segments; ``size=None`` for audio only.
+
+    ``video_tag`` names the fMP4 sample entry (``hvc1`` as Apple's HLS has it; FFmpeg writes ``hev1``).
+    """
     playlist.parent.mkdir(parents=True, exist_ok=True)
     merged = {"hls_time": "1", "hls_list_size": "0", "hls_playlist_type": "vod", **(options or {})}
     with av.open(str(playlist), "w", format="hls", options=merged) as container:
         video: Any = None
         if size is not None:
-            video = container.add_stream("libx264", rate=FPS)
+            video = container.add_stream(video_codec, rate=FPS)
             video.width, video.height = size
             video.pix_fmt = "yuv420p"
             video.codec_context.gop_size = FPS
-            video.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency"}
+            video.codec_context.options = (
+                {"preset": "ultrafast", "x265-params": "log-level=error"}
+                if video_codec == "libx265"
+                else {"preset": "ultrafast", "tune": "zerolatency"}
+            )
+            if video_tag is not None:
+                video.codec_context.codec_tag = video_tag
         sound: Any = container.add_stream("aac", rate=AUDIO_RATE_HZ) if audio else None
         if sound is not None:
             sound.layout = "mono"
@@ -84,6 +95,15 @@ def fmp4(folder: Path) -> Path:
     """Fragmented MP4: ``#EXT-X-MAP:URI="init.mp4"`` and ``.m4s`` segments."""
     encode_hls(folder / "index.m3u8", options={"hls_segment_type": "fmp4", "hls_fmp4_init_filename": "init.mp4"})
     assert (folder / "init.mp4").exists()
+    return folder
+
+
+def hevc(folder: Path, segment_type: str = "mpegts", tag: str | None = None) -> Path:
+    """HEVC video: in MPEG-TS segments, or fMP4 ones whose init names the sample entry ``tag``."""
+    options = {"hls_segment_type": segment_type}
+    if segment_type == "fmp4":
+        options["hls_fmp4_init_filename"] = "init.mp4"
+    encode_hls(folder / "index.m3u8", options=options, video_codec="libx265", video_tag=tag)
     return folder
 
 
@@ -169,10 +189,15 @@ def master(folder: Path, *, broken_best: bool = True, audio_rendition: bool = Tr
     return folder
 
 
-def discontinuity(folder: Path) -> Path:
-    """Two recordings in one playlist with ``EXT-X-DISCONTINUITY``: the second's clock starts over (and jumps)."""
-    first = encode_hls(folder / "a" / "index.m3u8", duration_s=2.0)
-    second = encode_hls(folder / "b" / "index.m3u8", duration_s=2.0, start_s=500.0)
+def discontinuity(folder: Path, video_codec: str = "libx264", second_size: tuple[int, int] = (64, 48)) -> Path:
+    """Two recordings in one playlist with ``EXT-X-DISCONTINUITY``: the second's clock starts over (and jumps).
+
+    ``second_size`` other than the first's gives the second its own parameter sets (SPS...).
+    """
+    first = encode_hls(folder / "a" / "index.m3u8", duration_s=2.0, video_codec=video_codec)
+    second = encode_hls(
+        folder / "b" / "index.m3u8", duration_s=2.0, start_s=500.0, size=second_size, video_codec=video_codec
+    )
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2", "#EXT-X-PLAYLIST-TYPE:VOD"]
     for part, playlist in (("a", first), ("b", second)):
         text = playlist.read_text().splitlines()

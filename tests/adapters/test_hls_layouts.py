@@ -49,11 +49,15 @@ MERGED: dict[str, Layout] = {
     "master-muxed-audio": lambda f: hls_layouts.master(f, audio_rendition=False),
     "discontinuity": hls_layouts.discontinuity,
     "out-of-name-order": hls_layouts.out_of_name_order,
+    "hevc-mpegts": hls_layouts.hevc,
+    "hevc-fmp4-hvc1": lambda f: hls_layouts.hevc(f, "fmp4", "hvc1"),
+    "hevc-fmp4-hev1": lambda f: hls_layouts.hevc(f, "fmp4"),
+    "hevc-discontinuity": lambda f: hls_layouts.discontinuity(f, "libx265", second_size=(96, 54)),
 }
 # What the merged file must be: (duration s, width, height, audio streams).
 EXPECTED = {name: (3.0, 64, 48, 1) for name in MERGED}
 EXPECTED["master-show"] = EXPECTED["master-muxed-audio"] = (3.0, 96, 54, 1)
-EXPECTED["discontinuity"] = (4.0, 64, 48, 1)
+EXPECTED["discontinuity"] = EXPECTED["hevc-discontinuity"] = (4.0, 64, 48, 1)
 
 
 def _download(templates: Path, tmp_path: Path, name: str) -> Path:
@@ -98,6 +102,41 @@ async def test_layout_is_merged_with_the_right_duration_and_size(
             last[packet.stream.index] = packet.dts
     # After: the mp4 is the one video; the download's files still are not.
     assert _indexed(tmp_path) == [f"Downloads/{name}.mp4"]
+
+
+TAGS = {"hevc-mpegts": "hvc1", "hevc-fmp4-hvc1": "hvc1", "hevc-fmp4-hev1": "hev1", "hevc-discontinuity": "hev1"}
+
+
+@pytest.mark.parametrize(("name", "tag"), [*TAGS.items(), ("mpegts", "avc1")])
+async def test_merged_hevc_is_tagged_hvc1_unless_its_parameter_sets_may_be_in_band(
+    tool: PyAvMediaTool, templates: Path, tmp_path: Path, name: str, tag: str
+) -> None:
+    # Safari plays HEVC in MP4 only as hvc1 (parameter sets in the sample entry, none in the
+    # samples). FFmpeg moves a TS stream's in-band ones there; an hev1 source may keep them in its
+    # samples, and after a discontinuity they may change (here the size does): those stay hev1.
+    outcome = await merge_hls(str(_download(templates, tmp_path, name)), False, tool)
+    assert outcome.ok and outcome.output_path, outcome.error
+    with av.open(outcome.output_path) as merged:
+        video = merged.streams.video[0]
+        assert video.codec_context.codec_tag == tag
+        codec = video.codec_context.name
+        in_band = {_nal_type(unit, codec) for packet in merged.demux(video) for unit in _units(packet)}
+    if tag == "hvc1":
+        assert not in_band & {32, 33, 34}, in_band  # VPS, SPS, PPS
+
+
+def _units(packet: av.Packet) -> list[bytes]:
+    """The NAL units of an MP4 sample (4-byte lengths)."""
+    data, units, offset = bytes(packet), [], 0
+    while offset + 4 <= len(data):
+        length = int.from_bytes(data[offset : offset + 4], "big")
+        units.append(data[offset + 4 : offset + 4 + length])
+        offset += 4 + length
+    return units
+
+
+def _nal_type(unit: bytes, codec: str) -> int:
+    return (unit[0] >> 1) & 0x3F if codec == "hevc" else unit[0] & 0x1F
 
 
 async def test_delete_source_removes_a_master_download_with_its_variant_folders(

@@ -170,13 +170,35 @@ def _remux(playlist: HlsPlaylist, temp_path: str) -> RemuxedStreams:
             muxed: list[_Stream] = []
             for item in inputs:
                 for stream in item.streams:
-                    copy = _Stream(output.add_stream_from_template(stream), int(start_s / stream.time_base))
+                    output_stream = _output_stream(output, stream, item)
+                    copy = _Stream(output_stream, int(start_s / stream.time_base))
                     item.copies[stream.index] = copy
                     muxed.append(copy)
             _copy_packets(inputs, output, kick)
         for item in inputs:
             _check_every_segment_read(item)
     return RemuxedStreams(video=video_streams, audio=audio_streams, packets=tuple(c.muxed for c in muxed))
+
+
+def _output_stream(output: Any, source: Any, item: _Input) -> Any:
+    """The mp4's copy of ``source``; HEVC tagged ``hvc1`` wherever that is true of its samples.
+
+    Safari plays HEVC in MP4 only as ``hvc1`` (parameter sets in the sample entry alone), and the
+    web UI asks for ``hvc1`` before playing HEVC directly; FFmpeg's default is ``hev1``. From
+    MPEG-TS (Annex B) FFmpeg's muxer moves the in-band parameter sets into the sample entry when
+    the tag is ``hvc1`` (so not across a discontinuity, where they may change: that stays ``hev1``);
+    fMP4 samples are copied as they are, so such a source keeps its own tag (a template's tag is
+    dropped: without this an ``hvc1`` download came out ``hev1``).
+    """
+    stream = output.add_stream_from_template(source)
+    if source.codec_context.name == "hevc":
+        if item.track.is_fragmented_mp4:
+            tag = source.codec_context.codec_tag
+        else:
+            tag = "hev1" if item.discontinuity_at[-1] else "hvc1"
+        if tag in ("hvc1", "hev1"):
+            stream.codec_context.codec_tag = tag
+    return stream
 
 
 # Packets muxed between two starts of the temp file's writeback: about 1 MB of 720p.
