@@ -16,6 +16,7 @@ from gql_media.adapters.bus import MemoryBus
 from gql_media.adapters.leader import STARTUP_LOCK_KEY, advisory_lock
 from gql_media.adapters.media import PyAvMediaTool
 from gql_media.adapters.store import Db, IndexStore, SqlJobStore, migrate
+from gql_media.adapters.store.bulk import finish_bulk_load
 from gql_media.adapters.store.downloads import SqlDownloadLog
 from gql_media.adapters.store.media import SqlMediaStore
 from gql_media.adapters.store.recount import repair_totals
@@ -252,6 +253,12 @@ async def _follow_roots(bus: EventBus, library: LibraryRoots) -> None:
 
 
 async def _repair_totals(db: Db) -> None:
+    try:
+        # A first index killed between its batches left its indexes to be made (``bulk.py``).
+        if await finish_bulk_load(db):
+            logger.warning("an interrupted bulk load was finished: the index's search table and indexes are made")
+    except Exception:
+        logger.exception("could not finish an interrupted bulk load")
     try:
         if await repair_totals(db):
             logger.warning("the folder totals did not match the videos (written behind the store's back): recounted")

@@ -87,6 +87,19 @@ class LibraryStore(Protocol):
         """Write one batch of changed sizes/mtimes in one transaction; videos go back to PENDING."""
         ...
 
+    async def begin_bulk_load(self) -> None:
+        """A job that may add a lot starts (a first index, written a batch of folders at a time).
+
+        Until ``end_bulk_load`` the store may leave its secondary indexes to be built after the
+        job's last bulk write (reads stay right, maybe slower; a kill in between is repaired at
+        the next start).
+        """
+        ...
+
+    async def end_bulk_load(self) -> None:
+        """The job's writes are done (or it stopped): what ``begin_bulk_load`` left for later is made."""
+        ...
+
 
 class MediaStore(Protocol):
     """The index's media fields. Writes apply only while the row still has the probed size and mtime."""

@@ -60,6 +60,8 @@ class FakeIndexStore:
         self.next_ids = {EntryKind.FOLDER: 1, EntryKind.VIDEO: 1}
         self.video_batches: list[int] = []
         self.inserted: list[str] = []
+        # "begin" and "end" of each bulk load, and "insert" of each bulk write between them.
+        self.bulk_loads: list[str] = []
 
     async def ensure_roots(self, paths: Sequence[str]) -> list[Root]:
         roots = []
@@ -112,7 +114,17 @@ class FakeIndexStore:
                             new.entry.mtime_ns, new.entry.inode, new.entry.device))  # fmt: skip
         self._check()
 
+    async def begin_bulk_load(self) -> None:
+        assert not self.bulk_loads or self.bulk_loads[-1] == "end", "a bulk load begun twice"
+        self.bulk_loads.append("begin")
+
+    async def end_bulk_load(self) -> None:
+        assert self.bulk_loads and self.bulk_loads[-1] != "end", "a bulk load ended that was not begun"
+        self.bulk_loads.append("end")
+
     async def insert_videos(self, rows: Sequence[NewVideo], *, bulk: bool = False) -> None:
+        if self.bulk_loads and self.bulk_loads[-1] != "end":
+            self.bulk_loads.append("insert")
         self.video_batches.append(len(rows))
         self.inserted.extend(new.entry.path for new in rows)
         for new in rows:
@@ -363,6 +375,50 @@ async def test_a_cancelled_job_writes_nothing(library: Library) -> None:
         await library.sync(job=FakeJob(cancelled=True))
     assert set(library.store.tree()) == {("folder", "")}
     assert library.bus.changes == []
+
+
+async def test_a_first_index_is_one_bulk_load_across_its_batches(library: Library) -> None:
+    for number in range(30):  # 60 entries: three walk batches (20 entries each at batch size 2)
+        write(library.path / f"d{number:02d}" / "v.mp4")
+
+    await library.sync()
+
+    loads = library.store.bulk_loads
+    assert loads[0] == "begin" and loads[-1] == "end" and loads.count("begin") == 1
+    assert loads.count("insert") == len(library.store.video_batches) == 15
+    # Not a first index: no bulk load.
+    loads.clear()
+    write(library.path / "new" / "v.mp4")
+    await library.sync()
+    assert loads == []
+    assert ("video", "new/v.mp4") in library.store.tree()
+
+
+class CancellingStore(FakeIndexStore):
+    """Cancels the job once the first batch of videos is in."""
+
+    def __init__(self, job: FakeJob) -> None:
+        super().__init__()
+        self.job = job
+
+    async def insert_videos(self, rows: Sequence[NewVideo], *, bulk: bool = False) -> None:
+        await super().insert_videos(rows, bulk=bulk)
+        self.job.cancelled = True
+
+
+async def test_a_cancelled_first_index_ends_its_bulk_load(tmp_path: Path) -> None:
+    job = FakeJob()
+    store = CancellingStore(job)
+    (root,) = await store.ensure_roots([str(tmp_path)])
+    for number in range(30):
+        write(tmp_path / f"d{number:02d}" / "v.mp4")
+    engine = SyncEngine(store, RecordingBus(), [root], batch_size=2)
+
+    with pytest.raises(JobCancelled):
+        await engine.sync([Scope(root.id, "")], job)
+
+    assert store.bulk_loads == ["begin", "insert", "end"]
+    assert 0 < len(store.inserted) < 30
 
 
 async def test_a_sync_streamed_in_many_batches_keeps_ids_across_them(tmp_path: Path) -> None:

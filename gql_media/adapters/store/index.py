@@ -15,6 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from gql_media.adapters.store import bulk as bulk_load
 from gql_media.adapters.store.db import Db, RawConnection
 from gql_media.adapters.store.totals import TotalsDelta, VideoPlace
 from gql_media.core.models import (
@@ -62,6 +63,8 @@ class IndexStore:
         # inserted double, it gathers them itself (a sample: ~0.1-0.3 s at any size).
         self._inserted = 0
         self._analyze_at = _ANALYZE_FIRST_AT
+        # The job that may open a bulk load across its write transactions (``bulk``), while it runs.
+        self._bulk: _BulkJob | None = None
 
     async def ensure_roots(self, paths: Sequence[str]) -> list[Root]:
         roots: list[Root] = []
@@ -198,8 +201,11 @@ class IndexStore:
         async with self.db.writing() as conn:
             await totals.apply(conn)
             rebuilt: list[str] = []
-            if bulk and len(rows) >= _BULK_MIN_ROWS and self.db.dialect == "sqlite":
-                rebuilt = await _drop_secondary_indexes(conn, len(rows))
+            if bulk and rows and self.db.dialect == "sqlite":
+                if self._bulk is not None:
+                    await self._bulk.before_insert(conn, rows)
+                elif len(rows) >= _BULK_MIN_ROWS:
+                    rebuilt = await bulk_load.drop_for_insert(conn, len(rows))
             # The rows (name, case-folded name, signed inode and device) are made in a thread, a
             # statement's worth at a time: nothing per file on the event loop, memory bounded.
             for start in range(0, len(rows), _ROWS_PER_STATEMENT):
@@ -217,6 +223,23 @@ class IndexStore:
             async with self.db.writing() as conn:
                 await conn.execute("ANALYZE folders")
                 await conn.execute("ANALYZE videos")
+
+    async def begin_bulk_load(self) -> None:
+        """A job that may add a lot starts (a first index): on SQLite, once its new videos outnumber
+        those the index held (and ``_BULK_MIN_ROWS``), its bulk writes open a bulk load (``bulk``)
+        that ``end_bulk_load`` closes."""
+        if self.db.dialect != "sqlite":
+            return
+        async with self.db.reading() as conn:  # the folder totals: a row per root, not a count of videos
+            row = await conn.fetch_one("SELECT COALESCE(SUM(tree_video_count), 0) FROM folders WHERE parent_id IS NULL")
+        self._bulk = _BulkJob(held=int(row[0]) if row else 0)
+
+    async def end_bulk_load(self) -> None:
+        """The job's writes are done: the indexes and the search table are made, if its writes dropped them."""
+        job, self._bulk = self._bulk, None
+        if job is not None and job.opened:
+            async with self.db.writing() as conn:
+                await bulk_load.finish(conn)
 
     async def update_entries(self, rows: Sequence[Update]) -> None:
         async with self.db.writing() as conn:
@@ -336,37 +359,26 @@ def _sqlite_inserts(rows: Sequence[NewVideo], now: float) -> list[tuple[str, lis
     return statements
 
 
-async def _drop_secondary_indexes(conn: RawConnection, inserting: int) -> list[str]:
-    """On SQLite, when ``videos`` holds no more rows than ``inserting``: drop its secondary indexes
-    (and the search index's insert trigger).
+class _BulkJob:
+    """One job's bulk load: how many videos the index held when it began, how many it brought."""
 
-    Returns the statements that make them again. Building them over every row costs less than
-    keeping them row by row while at least as many rows go in as there were (50k videos into an
-    index of 50k: 2.6 s of CPU kept row by row, 1.9 s dropped and built again).
+    def __init__(self, held: int) -> None:
+        self.held = held
+        self.inserting = 0
+        self.opened = False
 
-    Called inside the bulk insert's transaction, so the indexes are back (or never gone) whatever
-    happens. The unique (root_id, path) constraint stays: it guards the rows going in. Any index
-    on ``videos`` counts (those a migration adds on expressions too): they are read back as written.
-    """
-    # Counted no further than the rows going in: the answer costs what the write does at most.
-    held = await conn.fetch_one("SELECT COUNT(*) FROM (SELECT 1 FROM videos LIMIT ?) AS held", (inserting + 1,))
-    if held is None or int(held[0]) > inserting:
-        return []
-    indexes = await conn.fetch(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'videos' AND sql IS NOT NULL"
-    )
-    for name, _sql in indexes:
-        await conn.execute(f'DROP INDEX "{name}"')
-    statements = [str(sql) for _name, sql in indexes]
-    # The name-search index (migration 0006) is filled by a trigger: built in one pass after the
-    # rows instead ('rebuild' indexes the whole table again, the rows that were there too).
-    trigger = await conn.fetch_one(
-        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'videos_search_insert'"
-    )
-    if trigger is not None:
-        await conn.execute("DROP TRIGGER videos_search_insert")
-        statements += ["INSERT INTO videos_search (videos_search) VALUES ('rebuild')", str(trigger[0])]
-    return statements
+    async def before_insert(self, conn: RawConnection, rows: Sequence[NewVideo]) -> None:
+        """In the insert's transaction: open the bulk load once this job outnumbers the index.
+
+        The marker is read in the transaction itself: the start-up's repair may have closed a load
+        between two batches (the next batch then opens one again).
+        """
+        self.inserting += len(rows)
+        if self.inserting < max(self.held, _BULK_MIN_ROWS):
+            return
+        if await bulk_load.marker(conn) is None:
+            await bulk_load.begin(conn, min(row[0] for row in rows))
+        self.opened = True  # by this job or a killed one before it: closed at this job's end
 
 
 _FOLDER_COLUMNS = "SELECT id, root_id, path, 0, mtime_ns, inode, device FROM folders"

@@ -130,6 +130,15 @@ SEARCH_INDEX_MIN_CHARS = 3
 SEARCH_DENSE_ROWS = 2000
 
 
+# The ids an SQLite name search matches: through the search table, and while a bulk load is open
+# (``bulk.py``) the videos from its first id on, which the table does not hold yet, by their names.
+# With no load open the second half is an empty range of ids (the marker's id is NULL).
+_SQLITE_MATCHES = (
+    "SELECT rowid FROM videos_search WHERE videos_search MATCH ? UNION ALL SELECT id FROM videos"
+    " WHERE id >= (SELECT first_video_id FROM bulk_loads) AND name_fold LIKE ? ESCAPE '\\'"
+)
+
+
 def _fts_phrase(text: str) -> str:
     """An FTS5 phrase of ``text`` (a substring match under the trigram tokenizer)."""
     return '"' + text.replace('"', '""') + '"'
@@ -167,8 +176,8 @@ def _video_where(query: VideoQuery, dialect: str = "sqlite", dense: bool = False
             conditions.append("v.name_fold LIKE ? ESCAPE '\\'")
             params.append(_like_pattern(query.name_contains))
         elif dialect == "sqlite":
-            conditions.append("v.id IN (SELECT rowid FROM videos_search WHERE videos_search MATCH ?)")
-            params.append(_fts_phrase(folded))
+            conditions.append(f"v.id IN ({_SQLITE_MATCHES})")
+            params += [_fts_phrase(folded), _like_pattern(query.name_contains)]
         else:
             # The matches first, through the pg_trgm index (an init plan): left to itself the planner
             # walks the order's index and filters, i.e. every row when nothing matches.
@@ -285,12 +294,12 @@ class LibraryReads:
         """Whether the name search matches at least ``SEARCH_DENSE_ROWS`` videos (found through its index)."""
         assert query.name_contains is not None
         if self.db.dialect == "sqlite":
-            inner = "SELECT rowid FROM videos_search WHERE videos_search MATCH ?"
-            param = _fts_phrase(query.name_contains.casefold())
+            inner = _SQLITE_MATCHES
+            params = [_fts_phrase(query.name_contains.casefold()), _like_pattern(query.name_contains)]
         else:
             inner = "SELECT id FROM videos WHERE name_fold LIKE ? ESCAPE '\\'"
-            param = _like_pattern(query.name_contains)
-        row = await conn.fetch_one(f"SELECT COUNT(*) FROM ({inner} LIMIT ?) AS m", [param, SEARCH_DENSE_ROWS])
+            params = [_like_pattern(query.name_contains)]
+        row = await conn.fetch_one(f"SELECT COUNT(*) FROM ({inner} LIMIT ?) AS m", [*params, SEARCH_DENSE_ROWS])
         return row is not None and int(row[0]) >= SEARCH_DENSE_ROWS
 
     async def count_videos(self, query: VideoQuery) -> int:

@@ -134,3 +134,14 @@ hls_downloads = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.PrimaryKeyConstraint("root_id", "path", name="pk_hls_downloads"),
 )
+
+# A bulk load in progress (migration 0008, ``bulk.py``): at most one row, while a big first index
+# spans several write transactions with the secondary indexes of ``videos`` dropped.
+bulk_loads = sa.Table(
+    "bulk_loads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("first_video_id", sa.BigInteger, nullable=False),
+    sa.Column("restore", sa.Text, nullable=False),
+    sa.Column("started_at", sa.Float, nullable=False),
+)

@@ -11,6 +11,7 @@ or past the summary threshold one per changed subtree (``summary``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,11 +112,14 @@ class SyncEngine:
         outcome = SyncOutcome()
         changes = JobChanges(self.summary_threshold)
         streams, walks = await self._streams(scopes)
+        # A first index: its new videos go in as they are walked, batch after batch, and the store
+        # may build its indexes once after the last (``LibraryStore.begin_bulk_load``).
+        add_now = bool(streams) and not walks and index_is_empty(streams) and not await self._top_videos(streams)
+        if add_now:
+            await self.store.begin_bulk_load()
         try:
-            if streams:
-                add_now = not walks and index_is_empty(streams) and not await self._top_videos(streams)
-                for streamed in streams:
-                    await self._stream(streamed, survey, add_now, changes, outcome, job)
+            for streamed in streams:
+                await self._stream(streamed, survey, add_now, changes, outcome, job)
             reads = list(walks)
             while walks or reads:
                 await self._survey_round(survey, walks, reads, job)
@@ -128,9 +132,20 @@ class SyncEngine:
             job.check_cancelled()
             diff = await asyncio.to_thread(_settle_and_classify, survey)
             plan = await self._write(diff, changes, outcome, job, last=True)
+            if add_now:
+                await self.store.end_bulk_load()
         except JobCancelled:
+            if add_now:
+                await self.store.end_bulk_load()
             # What was committed before the cancel is announced all the same.
             await self._announce(changes, survey.kept_folders, job.job_id)
+            raise
+        except Exception:
+            # Another error (the store unavailable, a bug): the indexes are made if they can be;
+            # if not, the bulk load's marker has the next start make them.
+            if add_now:
+                with contextlib.suppress(Exception):
+                    await self.store.end_bulk_load()
             raise
         await self._announce(changes, diff.kept_folders, job.job_id)
         # The last references to the per-file objects go in a thread: freeing 100k+ of them is
