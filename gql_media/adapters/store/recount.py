@@ -10,10 +10,17 @@ parent links here (one row per folder, never one per video).
 
 from __future__ import annotations
 
+from typing import Any
+
 from gql_media.adapters.store.db import Db, RawConnection
 
-_ROOT_TOTALS = "SELECT root_id, tree_video_count, tree_total_size FROM folders WHERE parent_id IS NULL AND path = ''"
-_VIDEO_TOTALS = "SELECT root_id, COUNT(*), COALESCE(SUM(size), 0) FROM videos GROUP BY root_id"
+# Each root folder's totals beside its videos' count and size, in one statement (one snapshot: a sync committing
+# between two reads would look like a mismatch).
+_CHECK = (
+    "SELECT f.tree_video_count, f.tree_total_size, COALESCE(v.n, 0), COALESCE(v.s, 0) FROM folders f"
+    " LEFT JOIN (SELECT root_id, COUNT(*) AS n, COALESCE(SUM(size), 0) AS s FROM videos GROUP BY root_id) v"
+    " ON v.root_id = f.root_id WHERE f.parent_id IS NULL AND f.path = ''"
+)
 _DIRECT = (
     "UPDATE folders SET video_count = (SELECT COUNT(*) FROM videos v WHERE v.folder_id = folders.id),"
     " total_size = (SELECT COALESCE(SUM(v.size), 0) FROM videos v WHERE v.folder_id = folders.id)"
@@ -23,15 +30,25 @@ _DIRECT = (
 async def repair_totals(db: Db) -> bool:
     """Recount the folder totals when a root's differ from its videos; whether they were recounted.
 
-    One write transaction: the sync's own deltas land before or after it, never in between.
+    The check is a read (a scan of the videos: seconds at 1M on a loaded machine): it holds no
+    write lock, so the start-up's own writes (the start-up sync's job row, which the server
+    answers after) never wait for it. Only a mismatch takes the write transaction, checks again
+    there and recounts: the sync's own deltas land before or after it, never in between.
     """
-    async with db.writing() as conn:
-        counted = {int(root_id): (int(count), int(size)) for root_id, count, size in await conn.fetch(_VIDEO_TOTALS)}
-        kept = {int(root_id): (int(count), int(size)) for root_id, count, size in await conn.fetch(_ROOT_TOTALS)}
-        if all(counted.get(root_id, (0, 0)) == totals for root_id, totals in kept.items()):
+    async with db.reading() as conn:
+        if _totals_match(await conn.fetch(_CHECK)):
             return False
+    async with db.writing() as conn:
+        if _totals_match(await conn.fetch(_CHECK)):
+            return False  # made right meanwhile (a root forgotten, or its sync wrote the same)
         await _recount(conn)
     return True
+
+
+def _totals_match(rows: list[tuple[Any, ...]]) -> bool:
+    return all(
+        (int(kept_count), int(kept_size)) == (int(count), int(size)) for kept_count, kept_size, count, size in rows
+    )
 
 
 async def _recount(conn: RawConnection) -> None:
