@@ -6,6 +6,7 @@
   names and statuses), ascending and descending.
 - ``descendants`` pages through the subtree in depth-first order, each entry once, and its
   count equals the rows.
+- The sync's read of one folder (what a watcher event becomes) costs the same in a bigger root.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import random
 import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 
 import asyncpg
 import pytest
@@ -37,6 +39,7 @@ from gql_media.core.models import (
     NewFolder,
     NewVideo,
     ScanEntry,
+    Scope,
     SyncPlan,
     VideoStatus,
 )
@@ -310,3 +313,58 @@ async def test_postgres_gathers_statistics_after_a_bulk_load(store: tuple[Db, In
     async with db.reading() as conn:
         row = await conn.fetch_one("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'videos'")
     assert row is not None and row[0] is not None
+
+
+def _vm_steps(db: Db, sql: str, params: tuple[object, ...]) -> int:
+    """How many SQLite virtual-machine instructions ``sql`` runs: its cost, free of the machine's load."""
+    assert db.sqlite_path is not None
+    steps = 0
+
+    def step() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    with closing(sqlite3.connect(db.sqlite_path)) as conn:
+        conn.set_progress_handler(step, 1)
+        conn.execute(sql, params).fetchall()
+    return steps
+
+
+async def test_a_shallow_scope_read_costs_the_same_in_a_bigger_root(store: tuple[Db, IndexStore, LibraryReads]) -> None:
+    """One folder's read, as a watcher event's sync does it (bench P3), is an index search on the folder.
+
+    It once also said ``root_id = ?``, and SQLite (no statistics) searched the root's depth-first
+    index instead: every video of the root read to find the folder's (21 ms at 100k, 0.3 ms at 1k).
+    """
+    db, index, _reads = store
+    (root,) = await index.ensure_roots(["/library"])
+
+    async def add_folder(path: str, parent_id: int, videos: int) -> int:
+        folder_id, first_video = await index.reserve_ids(1, videos)
+        entry = ScanEntry(EntryKind.FOLDER, path, None, 0, 1, folder_id, 1)
+        await index.apply_structure(SyncPlan(new_folders=[NewFolder(folder_id, root.id, parent_id, entry)]))
+        await index.insert_videos(
+            [
+                NewVideo(v, root.id, folder_id, ScanEntry(EntryKind.VIDEO, f"{path}/clip {v}.mp4", None, v, 1, v, 1))
+                for v in range(first_video, first_video + videos)
+            ]
+        )
+        return folder_id
+
+    here = await add_folder("here", root.folder_id, 20)
+    await add_folder("here/below", here, 3)
+    scope = Scope(root.id, "here", False)
+    folder_sql, video_sql, params = index_module._scope_queries(scope)
+    expected = tuple(sorted(rows) for rows in await index.read_scope_rows(scope))
+    assert sorted(row[2] for row in expected[0]) == ["here", "here/below"]
+    assert len(expected[1]) == 20 and all(row[2].startswith("here/clip ") for row in expected[1])
+    if db.dialect == "sqlite":
+        before = [_vm_steps(db, sql, params) for sql in (folder_sql, video_sql)]
+
+    for number in range(60):
+        await add_folder(f"other {number:02d}", root.folder_id, 30)
+
+    assert tuple(sorted(rows) for rows in await index.read_scope_rows(scope)) == expected
+    if db.dialect == "sqlite":
+        assert [_vm_steps(db, sql, params) for sql in (folder_sql, video_sql)] == before

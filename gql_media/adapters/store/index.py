@@ -399,12 +399,15 @@ def _scope_queries(scope: Scope) -> tuple[str, str, tuple[Any, ...]]:
         )
     # A shallow scope: the entry at the path, and the children of the folder there. Written as a
     # UNION (rows have unique ids, so it equals the OR): SQLite turns the OR into a scan of the root.
+    # The children are found by their folder's id alone (ids are unique across roots): with a
+    # ``root_id = ?`` beside it SQLite, which has no statistics, searched (root_id, depth-first key)
+    # and read the whole root, 21 ms at 100k videos against 0.3 ms at 1k (bench P3).
     itself = "root_id = ? AND path = ?"
     parent = "(SELECT id FROM folders WHERE root_id = ? AND path = ?)"
     return (
-        f"{_FOLDER_COLUMNS} WHERE {itself} UNION {_FOLDER_COLUMNS} WHERE root_id = ? AND parent_id = {parent}",
-        f"{_VIDEO_COLUMNS} WHERE {itself} UNION {_VIDEO_COLUMNS} WHERE root_id = ? AND folder_id = {parent}",
-        (scope.root_id, scope.path, scope.root_id, scope.root_id, scope.path),
+        f"{_FOLDER_COLUMNS} WHERE {itself} UNION {_FOLDER_COLUMNS} WHERE parent_id = {parent}",
+        f"{_VIDEO_COLUMNS} WHERE {itself} UNION {_VIDEO_COLUMNS} WHERE folder_id = {parent}",
+        (scope.root_id, scope.path, scope.root_id, scope.path),
     )
 
 
