@@ -115,3 +115,27 @@ async def test_internal_errors_are_masked_and_logged(api: Api, caplog: object) -
     assert body["errors"][0]["message"] == "Internal server error."
     assert "secret" not in str(body) and "Traceback" not in str(body)
     assert "secret" in caplog.text  # type: ignore[attr-defined]
+
+
+def test_websocket_messages_are_strawberrys_json_with_shared_event_data_encoded_once(tmp_path: Path) -> None:
+    import json
+
+    from gql_media.api.http import GraphQLApp
+    from gql_media.api.schema import schema_for
+    from gql_media.settings import Settings
+
+    settings = Settings(roots=[tmp_path], data_dir=tmp_path / "data", watch=False)
+    app = GraphQLApp(schema_for(settings), settings, lambda: None)  # type: ignore[arg-type,return-value]
+    data = {"syncProgress": {"jobId": "U3luY0pvYjox", "sequence": 3, "total": None, "path": 'é "quoted"\n'}}
+    messages = [
+        {"id": "1", "type": "next", "payload": {"data": data}},
+        {"id": 'op "2"', "type": "next", "payload": {"data": data}},  # the same event to another subscriber
+        {"id": "3", "type": "next", "payload": {"data": None, "errors": [{"message": "x"}]}},
+        {"id": "4", "type": "complete"},
+        {"type": "ping"},
+    ]
+    for message in messages:
+        assert app.encode_json(message) == json.dumps(message, separators=(",", ":"))
+    data["syncProgress"]["sequence"] = 4  # a new event is a new object: this one is never changed in place
+    assert json.loads(app.encode_json({"id": "1", "type": "next", "payload": {"data": dict(data)}})) == {
+        "id": "1", "type": "next", "payload": {"data": {"syncProgress": data["syncProgress"]}}}  # fmt: skip
