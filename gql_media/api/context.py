@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -86,7 +87,12 @@ class Context:
     loaders: Loaders
     # Set by Strawberry from the websocket connection_init payload.
     connection_params: dict[str, Any] | None = None
-    base_url: str = field(default="")
+
+    @cached_property
+    def base_url(self) -> str:
+        """The request's base URL (http form), built when a URL is first signed: most operations sign none,
+        and Starlette builds it from the headers each time it is asked."""
+        return http_base_url(str(self.request.base_url))
 
     @classmethod
     def create(
@@ -100,7 +106,6 @@ class Context:
             response=response,
             authorized=authorized,
             loaders=create_loaders(reads),
-            base_url=http_base_url(str(request.base_url)),
         )
 
     @property
