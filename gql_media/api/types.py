@@ -387,17 +387,18 @@ async def video_connection(
     sort = order_by.to_sort() if order_by else VideoSort()
     key = video_key(sort, after)
     reads, loaders = info.context.reads, info.context.loaders
-    page = await reads.video_page(query, sort, key, limit)
-    rows = page.rows
     # ``selected_fields`` holds this field itself (once per alias): look below it.
     selected = info.selected_fields
-    # The folders of the whole page in one batched read, each built once, when they are asked for:
-    # each video's ``folder`` is then a plain lookup instead of an await on the loader.
+    # The folders of the whole page read with it, each built once, when they are asked for: each
+    # video's ``folder`` is then a plain lookup instead of an await on the loader.
     folders: dict[int, Folder] = {}
-    if rows and any(selects(field.selections, ("edges", "node", "folder")) for field in selected):
-        found = await reads.folders_by_ids({row.folder_id for row in rows})
+    if any(selects(field.selections, ("edges", "node", "folder")) for field in selected):
+        page, found = await reads.video_page_with_folders(query, sort, key, limit)
         loaders.know_folders(found)
         folders = {folder_id: Folder.from_row(row) for folder_id, row in found.items()}
+    else:
+        page = await reads.video_page(query, sort, key, limit)
+    rows = page.rows
     # A video of this page asked again by id (``node``) is served from these rows, not read again.
     loaders.know_videos(rows)
     # An edge's cursor is encoded only when asked for (pageInfo's two are encoded anyway).
