@@ -197,7 +197,7 @@ class IndexStore:
         now = time.time()
         totals = TotalsDelta()
         # Counted in a thread: a bulk write brings every new video of a big job.
-        await asyncio.to_thread(totals.add, [(v.root_id, v.folder_id, v.entry.path, v.entry.size) for v in rows])
+        await asyncio.to_thread(totals.add_new, rows)
         async with self.db.writing() as conn:
             await totals.apply(conn)
             rebuilt: list[str] = []
@@ -350,12 +350,22 @@ def _sqlite_insert_sql(rows: int) -> str:
 
 
 def _sqlite_inserts(rows: Sequence[NewVideo], now: float) -> list[tuple[str, list[Any]]]:
-    """The statements inserting ``rows`` on SQLite, ``_SQLITE_ROWS_PER_INSERT`` rows to a statement."""
-    values = _video_rows(rows, now)
+    """The statements inserting ``rows`` on SQLite, ``_SQLITE_ROWS_PER_INSERT`` rows to a statement.
+
+    The values of ``_video_rows``, straight into each statement's flat parameter list (no tuple
+    per video): a first index makes one per file.
+    """
     statements: list[tuple[str, list[Any]]] = []
-    for start in range(0, len(values), _SQLITE_ROWS_PER_INSERT):
-        part = values[start : start + _SQLITE_ROWS_PER_INSERT]
-        statements.append((_sqlite_insert_sql(len(part)), [value for row in part for value in row]))
+    for start in range(0, len(rows), _SQLITE_ROWS_PER_INSERT):
+        part = rows[start : start + _SQLITE_ROWS_PER_INSERT]
+        params: list[Any] = []
+        extend = params.extend
+        for video_id, root_id, folder_id, (_kind, path, raw_path, size, mtime_ns, inode, device) in part:
+            name = path[path.rfind("/") + 1 :]
+            extend((video_id, root_id, folder_id, path, raw_path, name, name.casefold(), size, mtime_ns,
+                    inode - _U64 if inode >= _I63 else inode,
+                    device - _U64 if device >= _I63 else device, now))  # fmt: skip
+        statements.append((_sqlite_insert_sql(len(part)), params))
     return statements
 
 

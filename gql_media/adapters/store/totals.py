@@ -9,9 +9,10 @@ root's own folder (path ``""``); those are found by the video's path, so no tree
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from gql_media.adapters.store.db import RawConnection
+from gql_media.core.models import NewVideo
 
 # (root_id, folder_id, relative path of the video, size)
 VideoPlace = tuple[int, int, str, int]
@@ -42,6 +43,20 @@ class TotalsDelta:
             totals[1] += sign * size
         for (root_id, folder_id, folder_path), (count, size) in per_folder.items():
             self._count(root_id, folder_id, folder_path, count, size)
+
+    def add_new(self, videos: Sequence[NewVideo]) -> None:
+        """Count new videos in, as ``add`` does: a run of videos of one folder (they come in path
+        order) is one count, with no tuple nor path split per video."""
+        end = len(videos)
+        start = 0
+        while start < end:
+            _id, root_id, folder_id, entry = videos[start]
+            count, size, stop = 1, entry[3], start + 1
+            while stop < end and videos[stop][2] == folder_id:
+                size += videos[stop][3][3]
+                count, stop = count + 1, stop + 1
+            self._count(root_id, folder_id, entry[1].rpartition("/")[0], count, size)
+            start = stop
 
     def resize(self, root_id: int, folder_id: int, path: str, size_change: int) -> None:
         """A video changed size in place: the same count, another size."""

@@ -140,9 +140,9 @@ class SyncEngine:
             # What was committed before the cancel is announced all the same.
             await self._announce(changes, survey.kept_folders, job.job_id)
             raise
-        except Exception:
-            # Another error (the store unavailable, a bug): the indexes are made if they can be;
-            # if not, the bulk load's marker has the next start make them.
+        except BaseException:
+            # Another error (the store unavailable, a bug) or the task cancelled (a shutdown): the
+            # indexes are made if they can be; if not, the bulk load's marker has the next start make them.
             if add_now:
                 with contextlib.suppress(Exception):
                     await self.store.end_bulk_load()

@@ -52,12 +52,23 @@ def assign_ids(diff: Diff, first_folder_id: int, first_video_id: int) -> tuple[S
         plan.new_folders.append(NewFolder(folder_ids[key], key[0], parent, entry))
     # In path order, so ids and paths grow together: the store's indexes are appended to, not split.
     diff.added_videos.sort(key=_path_of)
+    # One per new file (a first index: every file), so the folder's id is looked up once per run of
+    # its videos, and each row is made as the plain tuple it is (no NewVideo.__new__ frame).
+    append = plan.new_videos.append
+    make = tuple.__new__
+    last_folder: Key | None = None
+    folder_id: int | None = None
     for offset, (key, entry) in enumerate(diff.added_videos):
-        parent = parent_id(key)
-        if parent is None:
+        root_id, path = key
+        folder = (root_id, path[: path.rfind("/")] if "/" in path else "")
+        if folder != last_folder:
+            last_folder = folder
+            found = folder_ids.get(folder)
+            folder_id = kept.get(folder) if found is None else found
+        if folder_id is None:
             orphans.append(Orphan(key))
             continue
-        plan.new_videos.append(NewVideo(first_video_id + offset, key[0], parent, entry))
+        append(make(NewVideo, (first_video_id + offset, root_id, folder_id, entry)))
     for old, key, entry in diff.moves:
         parent = parent_id(key)
         if parent is None or key[1] == "":
