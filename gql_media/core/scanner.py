@@ -13,12 +13,13 @@ Rules a user expects:
 - what cannot be read is reported, never taken as deleted: the walk records the path as
   *incomplete* so the sync leaves its index entries alone.
 
-A little over 400 lines, kept whole: the streamed walk's hand-over (``KnownByFolder``, ``emit``)
-sits in the hot loop it feeds.
+Past 400 lines, kept whole: the streamed walk's hand-over (``KnownByFolder``, ``emit``) and the
+unchanged videos' short way (``_drop_unchanged``) sit in the hot loop they feed.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 import stat
 import threading
@@ -77,11 +78,12 @@ KnownVideo = tuple[int, int, str, int, int, int, int]
 
 
 class KnownByFolder(Protocol):
-    """Index rows handed to a walk a folder at a time (``Scanner.walk`` with ``by_folder``).
+    """Index rows handed to a walk as it lists folders (``Scanner.walk`` with ``by_folder``).
 
     ``take`` is called from the walk's thread as each folder is listed, in the walk's order, and
-    may wait for the rows to be read; it returns the folder's videos by path (None: none indexed).
-    Whatever else it lets go of (rows of folders the walk passed by) goes to ``left``.
+    may wait for the rows to be read; it returns a dict holding the folder's videos by path (and
+    maybe other folders' too: the walk pops only what it finds; None: none indexed). Whatever it
+    lets go of (rows the walk passed by without finding them) goes to ``left``.
     """
 
     def take(self, rel_dir: str, left: list[KnownVideo]) -> dict[str, KnownVideo] | None: ...
@@ -122,7 +124,18 @@ class Scanner:
     def __init__(self, root_path: str, ignore_paths: Iterable[str] = ()) -> None:
         self.root_path = os.path.abspath(root_path)
         self._root_real = os.path.realpath(self.root_path)
-        self._ignored = {os.path.realpath(p) for p in ignore_paths}
+        # Ignored folders are known by identity (a set lookup per folder, where a real path costs
+        # a stat per path component); those missing when the scanner starts, by their real path.
+        self._ignored_ids: set[tuple[int, int]] = set()
+        self._ignored_paths: set[str] = set()
+        for path in ignore_paths:
+            real = os.path.realpath(path)
+            try:
+                st = os.stat(real)
+            except OSError:
+                self._ignored_paths.add(real)
+                continue
+            self._ignored_ids.add((st.st_dev, st.st_ino))
         self.seen = 0  # entries looked at so far, read by the progress reporter from another thread
         self._stop = threading.Event()
         # Files of HLS downloads met so far (absolute, normalised): never videos of their own.
@@ -154,10 +167,10 @@ class Scanner:
         sides know them) is only counted in ``result.unchanged`` and its row is taken out of
         ``known``, so what is left in ``known`` afterwards is what the sync must still compare.
 
-        A streamed walk: ``by_folder`` gives the known rows a folder at a time instead (the rows a
-        folder's walk does not find unchanged go to ``result.left``); folders are then walked in
-        path order (a folder, then its sub-folders by name + "/": the order of ``path + "/"``);
-        and ``emit`` is handed what ``result`` holds each time a listed folder brings it to
+        A streamed walk: ``by_folder`` gives the known rows as folders are listed instead (rows
+        found changed go to ``result.left``, and so do those ``by_folder`` lets go of); folders
+        are then walked in path order (a folder, then its sub-folders by name + "/": the order of
+        ``path + "/"``); and ``emit`` is handed what ``result`` holds each time a listed folder brings it to
         ``batch_entries`` (entries and unchanged videos), and ``result`` starts again empty. The
         last batch stays in ``result``.
         """
@@ -180,7 +193,7 @@ class Scanner:
                 result.errors.append(SyncErrorInfo(self.root_path, "library root is not a folder"))
                 result.incomplete.add("")
             return
-        if rel_path and (is_ignored_name(rel_path.rsplit("/", 1)[-1]) or self._is_ignored_dir(abs_path)):
+        if rel_path and (is_ignored_name(rel_path.rsplit("/", 1)[-1]) or self._is_ignored_dir(abs_path, st)):
             return
         result.entries.append(ScanEntry(EntryKind.FOLDER, rel_path, raw, 0, st.st_mtime_ns, st.st_ino, st.st_dev))
         if rel_path:
@@ -207,8 +220,11 @@ class Scanner:
     def _abs(self, os_rel: str) -> str:
         return os.path.join(self.root_path, os_rel) if os_rel else self.root_path
 
-    def _is_ignored_dir(self, abs_path: str) -> bool:
-        return bool(self._ignored) and os.path.realpath(abs_path) in self._ignored
+    def _is_ignored_dir(self, abs_path: str, st: os.stat_result) -> bool:
+        """Whether the folder at ``abs_path`` (``st``: its stat, a symlink's target's) is an ignored one."""
+        if (st.st_dev, st.st_ino) in self._ignored_ids:
+            return True
+        return bool(self._ignored_paths) and os.path.realpath(abs_path) in self._ignored_paths
 
     def _walk_dir(
         self,
@@ -230,14 +246,15 @@ class Scanner:
             if children is None:
                 continue
             if by_folder is None:
+                changed: list[KnownVideo] = []
                 self._walk_folder(rel, os_rel, has_raw, children, stack if recursive else None, visited, result,
-                                  walk.known)  # fmt: skip
+                                  walk.known, changed)  # fmt: skip
+                walk.known.update((row[2], row) for row in changed)  # what the sync must still compare
                 continue
             known = by_folder.take(rel, result.left) or {}
             pushed = len(stack)
-            self._walk_folder(rel, os_rel, has_raw, children, stack if recursive else None, visited, result, known)
-            if known:
-                result.left.extend(known.values())
+            self._walk_folder(rel, os_rel, has_raw, children, stack if recursive else None, visited, result, known,
+                              result.left)  # fmt: skip
             result.listed.append(rel)
             if len(stack) - pushed > 1:  # popped last first: the sub-folders by name + "/", descending
                 stack[pushed:] = sorted(stack[pushed:], key=_folder_order, reverse=True)
@@ -254,22 +271,27 @@ class Scanner:
         visited: set[tuple[int, int]],
         result: ScanResult,
         known: dict[str, KnownVideo],
+        changed: list[KnownVideo],
     ) -> None:
-        """The entries of one listed folder; sub-folders to enter go on ``stack`` (None: not recursive)."""
-        # The hot loop of every sync: names are lowered once, the common case (an ASCII name, not a
-        # symlink, a video as the index has it) takes no extra calls and builds no object, and
-        # ``seen`` is published once per folder.
+        """The entries of one listed folder; sub-folders to enter go on ``stack`` (None: not recursive).
+
+        A row of ``known`` whose file changed is taken out and goes to ``changed``.
+        """
+        # Indexed videos found unchanged are dropped first (``_drop_unchanged``: most of a resync).
+        # The rest is the hot loop of a first index: names are lowered once, the common case (an
+        # ASCII name, not a symlink) takes no extra calls, and ``seen`` is published once per folder.
+        abs_dir = self._abs(os_rel)
+        prefix = rel + "/" if rel else ""
+        listed = self._drop_unchanged(children, prefix, abs_dir, known, result)
         append = result.entries.append
         take = known.pop
         video = EntryKind.VIDEO
         is_reg, is_dir = stat.S_ISREG, stat.S_ISDIR
         hls: bool | None = None  # whether this folder holds a playlist: looked up at its first video
         owned = self._owned
-        abs_dir = self._abs(os_rel)
-        prefix = rel + "/" if rel else ""
         os_prefix = os_rel + "/" if os_rel else ""
         seen = unchanged = 0
-        for child in children:
+        for child in listed:
             name = child.name
             if name[0] == ".":
                 continue
@@ -305,12 +327,63 @@ class Scanner:
                         if _same_file(row, st):
                             unchanged += 1
                             continue
-                        known[child_rel] = row  # changed: the sync compares it
+                        changed.append(row)  # the sync compares it
                     append(ScanEntry(video, child_rel, raw, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev))
             elif is_dir(mode):
                 self._add_folder(child, child_rel, raw, st, os_prefix + name, stack, visited, result)
         self.seen += seen
         result.unchanged += unchanged
+
+    def _drop_unchanged(
+        self,
+        children: list[os.DirEntry[str]],
+        prefix: str,
+        abs_dir: str,
+        known: dict[str, KnownVideo],
+        result: ScanResult,
+    ) -> list[os.DirEntry[str]]:
+        """The children left once the indexed videos found unchanged are counted (and their rows taken).
+
+        An indexed video is looked up before any rule: its name passed them all when it was
+        indexed, so a regular file at its path with its stamps is unchanged (most of a resync) for
+        a lookup and a stat. The rules decide the rest (a file a download owns, a symlink, a changed
+        file), and every file of a folder holding a playlist (an HLS download's segments are no videos).
+        """
+        # (The folder's names in one string, lowered, searched in C: a name holding ".m3u8" anywhere.)
+        if not known or PLAYLIST_EXTENSION in "/".join(map(_NAME, children)).lower():
+            return children
+        others: list[os.DirEntry[str]] = []
+        keep = others.append
+        take = known.pop
+        is_reg = stat.S_ISREG
+        owned = self._owned
+        unchanged = 0
+        for child in children:
+            name = child.name
+            row = take(prefix + name, None)
+            if row is None:
+                keep(child)
+                continue
+            if name[0] != "." and not child.is_symlink():
+                try:
+                    st = child.stat(follow_symlinks=False)
+                except OSError:
+                    st = None
+                if (
+                    st is not None
+                    and row[3] == st.st_size
+                    and row[4] == st.st_mtime_ns
+                    and is_reg(st.st_mode)
+                    and (not row[5] or not st.st_ino or (row[5] == st.st_ino and row[6] == st.st_dev))
+                    and not (owned and os.path.normpath(os.path.join(abs_dir, name)) in owned)
+                ):  # _same_file, inline: this line runs for every unchanged video
+                    unchanged += 1
+                    continue
+            known[prefix + name] = row
+            keep(child)
+        self.seen += unchanged
+        result.unchanged += unchanged
+        return others
 
     def _add_folder(
         self,
@@ -324,7 +397,7 @@ class Scanner:
         result: ScanResult,
     ) -> None:
         key = (st.st_dev, st.st_ino)
-        if key in visited or self._is_ignored_dir(child.path):
+        if key in visited or self._is_ignored_dir(child.path, st):
             return
         result.entries.append(ScanEntry(EntryKind.FOLDER, child_rel, raw, 0, st.st_mtime_ns, st.st_ino, st.st_dev))
         if stack is not None:
@@ -376,6 +449,9 @@ class _Walk:
     by_folder: KnownByFolder | None
     emit: Emit | None
     batch_entries: int
+
+
+_NAME = operator.attrgetter("name")
 
 
 def _folder_order(item: tuple[str, str, bool]) -> str:

@@ -110,6 +110,8 @@ async def _scenario(workdir: Path, steps: list[tuple[object, ...]]) -> None:
     # Write batches of 1 (walk batches of 10 entries): a sync streams in many batches, moves across them.
     config = Settings(roots=[root], data_dir=workdir / "data", watch=False, sync_batch_size=1)
     async with open_services(config) as services:
+        # The index read ahead 2 folders to a statement: a walk passes many chunks, and waits for some.
+        services.engine.folders_per_read = 2
         await run_sync(services, root)
         before_ids = await ids_by_path(services)
         before_identity = _identities(root)

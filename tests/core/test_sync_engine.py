@@ -422,9 +422,11 @@ async def test_a_cancelled_first_index_ends_its_bulk_load(tmp_path: Path) -> Non
 
 
 async def test_a_sync_streamed_in_many_batches_keeps_ids_across_them(tmp_path: Path) -> None:
-    """Walk batches of 5 entries: moves between folders of different batches still keep their ids."""
+    """Walk batches of 5 entries, the index read 2 folders at a time: moves between folders of different
+    batches and chunks still keep their ids."""
     library = await open_library(tmp_path, summary_threshold=1000)
     library.engine.walk_batch = 5
+    library.engine.folders_per_read = 2
     path, store = library.path, library.store
     for folder in "abcde":
         for number in range(4):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import operator
 import os
 import time
 from collections.abc import Sequence
@@ -421,9 +422,14 @@ def _scope_queries(scope: Scope) -> tuple[str, str, tuple[Any, ...]]:
     )
 
 
+_INODE, _DEVICE = operator.itemgetter(5), operator.itemgetter(6)
+
+
 def _unsigned(rows: list[tuple[Any, ...]]) -> list[IndexRow]:
     """Rows with inode and device back to unsigned 64-bit (see ``to_i64``); untouched rows are kept as they are."""
-    if all(r[5] >= 0 and r[6] >= 0 for r in rows):
+    # Looked for in C (``min`` over ``map``): the sync reads every row of a library through here,
+    # in the driver's thread beside the walk's, and a Python loop per row would hold the GIL.
+    if not rows or (min(map(_INODE, rows)) >= 0 and min(map(_DEVICE, rows)) >= 0):
         return rows
     return [
         r if r[5] >= 0 and r[6] >= 0 else (r[0], r[1], r[2], r[3], r[4], from_i64(r[5]), from_i64(r[6])) for r in rows

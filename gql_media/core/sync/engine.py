@@ -32,7 +32,7 @@ from gql_media.core.ports import EventBus, JobCancelled, LibraryStore, RunningJo
 from gql_media.core.scanner import ScanCancelled, Scanner
 from gql_media.core.sync.changes import JobChanges, change
 from gql_media.core.sync.diff import Diff, Key, classify
-from gql_media.core.sync.feed import FolderFeed, by_folder, walk_order
+from gql_media.core.sync.feed import FolderFeed, walk_order
 from gql_media.core.sync.plan import assign_ids
 from gql_media.core.sync.stream import StreamedScope, WalkBatches, compare_batch, hold_the_rest, index_is_empty
 from gql_media.core.sync.summary import topmost_subtrees
@@ -93,6 +93,7 @@ class SyncEngine:
         self.batch_size = max(1, batch_size)
         # A streamed walk's batch (entries and unchanged videos), and how many rows its read-ahead holds.
         self.walk_batch = self.batch_size * _WALK_BATCHES_PER_WRITE_BATCH
+        self.folders_per_read = _FOLDERS_PER_READ
         # More added, removed or moved entries than this in one job: one SUBTREE_CHANGED per changed
         # subtree instead of one change per entry (see ``summary``).
         self.summary_threshold = summary_threshold
@@ -219,13 +220,14 @@ class SyncEngine:
 
     async def _read_ahead(self, feed: FolderFeed, room: asyncio.Event, folder_ids: list[int]) -> None:
         """Read the videos of ``folder_ids`` (in the walk's order) into ``feed``, staying within its window."""
+        step = self.folders_per_read
         try:
-            for start in range(0, len(folder_ids), _FOLDERS_PER_READ):
+            for start in range(0, len(folder_ids), step):
                 room.clear()
                 if not feed.has_room():
                     await room.wait()
-                rows = await self.store.read_folder_videos(folder_ids[start : start + _FOLDERS_PER_READ])
-                feed.put(min(start + _FOLDERS_PER_READ, len(folder_ids)), await asyncio.to_thread(by_folder, rows))
+                rows = await self.store.read_folder_videos(folder_ids[start : start + step])
+                feed.put(min(start + step, len(folder_ids)), rows)
         except BaseException:
             feed.fail()
             raise

@@ -1,26 +1,33 @@
-"""The index's videos handed to a streamed walk a folder at a time, read a little ahead of it.
+"""The index's videos handed to a streamed walk a chunk of folders at a time, read a little ahead of it.
 
 A big scope is not read whole before its walk (a million rows are most of a resync's memory):
 the engine reads the videos of the indexed folders, a chunk of folders per statement, in the
-order the walk lists them, and the walk (in its thread) takes each folder's rows as it lists
-the folder, comparing them with the disk and building nothing for what is unchanged. The read
-runs in the driver's thread and overlaps the walk; it stays at most ``window_rows`` rows ahead.
+order the walk lists them, and the walk (in its thread) looks each file up in its folder's chunk
+as it lists the folder, building nothing for what is unchanged. The read runs in the driver's
+thread and overlaps the walk; it stays at most ``window_rows`` rows ahead.
 
-Folders the walk passes by without listing (gone from disk, or unreadable) let their rows go to
-the batch that passed them; the rows of indexed folders never reached are ``rest()`` at the end.
+A chunk's rows are one dict by path, made in C from the rows as read (``dict(zip(...))``): no
+Python code runs per row beside the walk, whose thread would wait for the GIL at each of its
+stats. The walk takes from it what it finds; once it lists a folder past the chunk, what is
+left of the chunk (videos gone from their place, or in folders it passed by: gone, unreadable)
+goes to the batch being walked. What is left of the chunks never passed is ``rest()`` at the end.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
 
-from gql_media.core.models import IndexRow, parent_of
+from gql_media.core.models import IndexRow
 from gql_media.core.scanner import KnownVideo, ScanCancelled
 
-__all__ = ["FolderFeed", "by_folder", "walk_order"]
+__all__ = ["FolderFeed", "walk_order"]
 
 _WAIT_S = 0.05
+_PATH = itemgetter(2)
 
 
 def walk_order(paths: Sequence[str]) -> list[str]:
@@ -28,16 +35,14 @@ def walk_order(paths: Sequence[str]) -> list[str]:
     return sorted(paths, key=lambda path: path + "/" if path else "")
 
 
-def by_folder(rows: Sequence[IndexRow]) -> dict[str, dict[str, KnownVideo]]:
-    """Video rows grouped by their folder's path, each folder's by path."""
-    grouped: dict[str, dict[str, KnownVideo]] = {}
-    for row in rows:
-        path = row[2]
-        folder = grouped.get(parent := parent_of(path))
-        if folder is None:
-            grouped[parent] = folder = {}
-        folder[path] = row
-    return grouped
+@dataclass(slots=True)
+class _Chunk:
+    """The videos of ``order[start:end]``, by path, and how many there were when read (the window's count)."""
+
+    start: int
+    end: int
+    videos: dict[str, KnownVideo]
+    read: int
 
 
 class FolderFeed:
@@ -51,10 +56,9 @@ class FolderFeed:
         self.order = order
         self.window_rows = window_rows
         self._at = {path: index for index, path in enumerate(order)}
-        self._rows: dict[str, dict[str, KnownVideo]] = {}
+        self._chunks: deque[_Chunk] = deque()  # read and not yet passed by the walk, in order
         self._loaded = 0  # order[:_loaded] have been read
-        self._passed = 0  # order[:_passed] have been taken or passed by the walk
-        self._ahead = 0  # rows read and not yet taken
+        self._ahead = 0  # rows of the chunks read and not yet passed
         self._walk_done = False
         self._failed = False
         self._cancelled = cancelled
@@ -66,12 +70,12 @@ class FolderFeed:
     def has_room(self) -> bool:
         return self._walk_done or self._ahead < self.window_rows
 
-    def put(self, upto: int, rows: dict[str, dict[str, KnownVideo]]) -> None:
-        """The rows of ``order[:upto]`` are read (those not yet put are ``rows``)."""
+    def put(self, upto: int, rows: Sequence[IndexRow]) -> None:
+        """The videos of ``order[:upto]`` not yet put are ``rows`` (any order)."""
+        videos = dict(zip(map(_PATH, rows), rows, strict=True))
         with self._changed:
-            for path, videos in rows.items():
-                self._rows[path] = videos  # one the walk passed already is in ``rest()``
-                self._ahead += len(videos)
+            self._chunks.append(_Chunk(self._loaded, upto, videos, len(videos)))
+            self._ahead += len(videos)
             self._loaded = upto
             self._changed.notify_all()
 
@@ -88,46 +92,42 @@ class FolderFeed:
         self._on_room()
 
     def rest(self) -> list[KnownVideo]:
-        """Once everything is read: the rows of the folders the walk never took."""
+        """Once everything is read: the rows the walk never took (of every chunk not passed, its last one's too)."""
         with self._changed:
-            left = [row for videos in self._rows.values() for row in videos.values()]
-            self._rows.clear()
+            left = [row for chunk in self._chunks for row in chunk.videos.values()]
+            self._chunks.clear()
             self._ahead = 0
         return left
 
     # The walk's side (its thread).
 
     def take(self, rel_dir: str, left: list[KnownVideo]) -> dict[str, KnownVideo] | None:
+        """The videos of the chunk holding ``rel_dir``, by path (the walk pops what it finds).
+
+        Chunks before it are passed: what is left of them goes to ``left``. None for a folder not
+        indexed, or one whose chunk was passed already.
+        """
         index = self._at.get(rel_dir)
         if index is None:
             return None
         with self._changed:
-            if index >= self._passed:
-                # Folders before this one that were not taken are passed (what is read of them
-                # goes to ``left`` now, so that the window makes room for the rows awaited).
-                while True:
-                    self._pass(min(index, self._loaded), left)
-                    if self._loaded > index:
-                        break
-                    if self._failed or self._cancelled():
-                        raise ScanCancelled
-                    self._changed.wait(_WAIT_S)
-                self._passed = index + 1
-            rows = self._rows.pop(rel_dir, None)
-            if rows:
-                self._release(len(rows))
-            return rows
+            while True:
+                self._pass(index, left)
+                if self._loaded > index:
+                    break
+                if self._failed or self._cancelled():
+                    raise ScanCancelled
+                self._changed.wait(_WAIT_S)
+            chunk = self._chunks[0] if self._chunks else None
+        return chunk.videos if chunk is not None and chunk.start <= index else None
 
-    def _pass(self, upto: int, left: list[KnownVideo]) -> None:
-        for path in self.order[self._passed : upto]:
-            passed = self._rows.pop(path, None)
-            if passed:
-                self._release(len(passed))
-                left.extend(passed.values())
-        self._passed = max(self._passed, upto)
-
-    def _release(self, rows: int) -> None:
-        was_full = not self.has_room()
-        self._ahead -= rows
-        if was_full and self.has_room():
-            self._on_room()
+    def _pass(self, index: int, left: list[KnownVideo]) -> None:
+        """Let go of the chunks that end at or before ``order[index]`` (the window makes room for those awaited)."""
+        chunks = self._chunks
+        while chunks and chunks[0].end <= index:
+            chunk = chunks.popleft()
+            left.extend(chunk.videos.values())
+            was_full = not self.has_room()
+            self._ahead -= chunk.read
+            if was_full and self.has_room():
+                self._on_room()
