@@ -12,7 +12,6 @@ their own once mutations.py imports them from there.
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -218,31 +217,24 @@ class Folder(Node):
         limit = page_size(first)
         key = descendant_key(self.row.id, after)
         reads = info.context.reads
+        # The page's rows come whole from its two reads, not through the loaders: those would make
+        # a future and a callback per key (500 of each here) and two more statements.
         page = await reads.descendants_page(self.row, key, limit)
-        folder_ids = [row_id for kind, row_id, _ in page.rows if kind is models.EntryKind.FOLDER]
-        video_ids = [row_id for kind, row_id, _ in page.rows if kind is models.EntryKind.VIDEO]
-        # The page's rows in one read per table, not through the loaders: those would make a future
-        # and a callback per key (500 of each here, a third of the page's time).
-        folders, videos = await asyncio.gather(reads.folders_by_ids(folder_ids), reads.videos_by_ids(video_ids))
         # An edge's cursor is encoded only when asked for (pageInfo's two are encoded anyway).
         cursors = any(selects(field.selections, ("edges", "cursor")) for field in info.selected_fields)
         # Videos come 50 or so to a folder: each parent's id is encoded once.
         parent_ids: dict[int, strawberry.ID] = {}
         edges = []
-        paths = []
-        for kind, row_id, path in page.rows:
-            row: FolderRow | VideoRow | None = (folders if kind is models.EntryKind.FOLDER else videos).get(row_id)
-            if row is None:  # removed between the two reads
-                continue
+        for row in page.rows:
             parent = row.parent_id if isinstance(row, FolderRow) else row.folder_id
             parent_id = None
             if parent is not None:
                 parent_id = parent_ids.get(parent)
                 if parent_id is None:
                     parent_id = parent_ids[parent] = to_global_id(FOLDER, parent)
-            cursor = descendant_cursor(self.row.id, path) if cursors else ""
+            cursor = descendant_cursor(self.row.id, row.path) if cursors else ""
             edges.append(TreeEntryEdge(cursor=cursor, node=entry_node(row), parent_id=parent_id))
-            paths.append(path)
+        paths = [row.path for row in page.rows]
         folder = self.row
         ends = [descendant_cursor(folder.id, paths[0]), descendant_cursor(folder.id, paths[-1])] if paths else []
         return TreeEntryConnection(

@@ -26,6 +26,7 @@ from gql_media.adapters.store.index import IndexStore
 from gql_media.adapters.store.migrate import migrate
 from gql_media.adapters.store.reads import (
     DescendantKey,
+    FolderRow,
     LibraryReads,
     VideoOrderKey,
     VideoQuery,
@@ -290,10 +291,14 @@ async def test_descendants_page_depth_first_and_count(store: tuple[Db, IndexStor
         after: DescendantKey | None = None
         while True:
             page = await reads.descendants_page(folder, after, 9)
-            got += page.rows
+            # Each entry's whole row, as folders_by_ids and videos_by_ids read it.
+            for row in page.rows:
+                assert row == (folders if isinstance(row, FolderRow) else videos)[row.id]
+            kinds = [EntryKind.FOLDER if isinstance(r, FolderRow) else EntryKind.VIDEO for r in page.rows]
+            got += [(kind, r.id, r.path) for kind, r in zip(kinds, page.rows, strict=True)]
             if not page.has_next:
                 break
-            after = DescendantKey(page.rows[-1][2])
+            after = DescendantKey(page.rows[-1].path)
         assert got == expected, folder.path
         assert await reads.count_descendants(folder) == len(expected)
         # Counts by place come from the folder totals: the same as counting the rows.

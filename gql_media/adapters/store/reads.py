@@ -30,7 +30,7 @@ from gql_media.adapters.store.rows import (
     VideoRow,
     VideoSort,
 )
-from gql_media.core.models import EntryKind, VideoStatus
+from gql_media.core.models import VideoStatus
 
 __all__ = [
     "DescendantKey",
@@ -98,13 +98,18 @@ def _video(row: Sequence[Any]) -> VideoRow:
     return VideoRow(*values)
 
 
+def _first(item: tuple[str, bool, Sequence[Any]]) -> str:
+    return item[0]
+
+
 def _like_pattern(text: str) -> str:
     escaped = text.casefold().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
 
-# The depth-first sort key, written as migration 0006's indexes are (the planner matches the text).
-_DEPTH_FIRST_KEY = {"sqlite": "replace(path, '/', char(1))", "postgresql": "replace(path, '/', chr(1))"}
+# The depth-first sort key of a path column, written as migration 0006's indexes are (the planner
+# matches the expression).
+_DEPTH_FIRST_KEY = {"sqlite": "replace({}, '/', char(1))", "postgresql": "replace({}, '/', chr(1))"}
 
 
 def _depth_first_range(path: str) -> tuple[str, str | None]:
@@ -381,30 +386,35 @@ class LibraryReads:
 
     async def descendants_page(
         self, folder: FolderRow, after: DescendantKey | None, limit: int
-    ) -> Page[tuple[EntryKind, int, str]]:
-        """The whole subtree below ``folder``, depth-first: ``(kind, id, path)`` of each entry.
+    ) -> Page[FolderRow | VideoRow]:
+        """The whole subtree below ``folder``, depth-first: its folders' and videos' rows.
 
-        Folders and videos are each read in the order of their depth-first index (a range of it,
-        ``limit + 1`` rows at most: no sort over the subtree) and merged here. The rows
-        themselves come from ``folders_by_ids``/``videos_by_ids`` (the API's loaders), so a page
-        costs three statements at any size.
+        Folders and videos are each read, whole, in the order of their depth-first index (a range
+        of it, ``limit + 1`` rows at most: no sort over the subtree) and merged here: two
+        statements at any size, and only the page's rows are built.
         """
-        key = _DEPTH_FIRST_KEY[self.db.dialect]
         low, high = _depth_first_range(folder.path)
         if after is not None:
             low = max(low, after.path.replace("/", _DEPTH_FIRST_SEPARATOR))
-        found: list[tuple[str, EntryKind, int, str]] = []
+        params = [folder.root_id, low, *([] if high is None else [high]), limit + 1]
+        # The path is the fifth column of both (``_FOLDER_COLUMNS``, ``_VIDEO_COLUMNS``).
+        found: list[tuple[str, bool, Sequence[Any]]] = []
         async with self.db.reading() as conn:
-            for kind, table in ((EntryKind.FOLDER, "folders"), (EntryKind.VIDEO, "videos")):
+            for is_folder, columns, alias, table in (
+                (True, _FOLDER_COLUMNS, "f", "folders"),
+                (False, _VIDEO_COLUMNS, "v", "videos"),
+            ):
+                key = _DEPTH_FIRST_KEY[self.db.dialect].format(f"{alias}.path")
                 upper = "" if high is None else f" AND {key} < ?"
                 rows = await conn.fetch(
-                    f"SELECT id, path FROM {table} WHERE root_id = ? AND {key} > ?{upper} ORDER BY {key} LIMIT ?",
-                    [folder.root_id, low, *([] if high is None else [high]), limit + 1],
+                    f"SELECT {columns} FROM {table} {alias} JOIN roots r ON r.id = {alias}.root_id"
+                    f" WHERE {alias}.root_id = ? AND {key} > ?{upper} ORDER BY {key} LIMIT ?",
+                    params,
                 )
-                found += [(str(r[1]).replace("/", _DEPTH_FIRST_SEPARATOR), kind, int(r[0]), str(r[1])) for r in rows]
-        found.sort()
-        keys = [(kind, entry_id, path) for _key, kind, entry_id, path in found]
-        return Page(rows=keys[:limit], has_next=len(keys) > limit)
+                found += [(str(r[4]).replace("/", _DEPTH_FIRST_SEPARATOR), is_folder, r) for r in rows]
+        found.sort(key=_first)
+        page = [_folder(r) if is_folder else _video(r) for _key, is_folder, r in found[:limit]]
+        return Page(rows=page, has_next=len(found) > limit)
 
     async def count_descendants(self, folder: FolderRow) -> int:
         """Sub-folders by a range of the path index, videos from the folder's own totals."""
