@@ -109,3 +109,51 @@ async def test_the_store_reads_and_writes_through_it(tmp_path: Path) -> None:
                 await conn.execute("INSERT INTO t (id, parent) VALUES (3, 99)")
     finally:
         await db.disconnect()
+
+
+async def test_writes_keep_one_connection_and_a_write_that_fails_or_is_cancelled_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    """The writer's connection is kept between writes (a new one cost more than a one-row write: bench P3)."""
+    before = _aiosqlite_threads()
+    db = Db(f"sqlite:///{tmp_path / 'index.db'}")
+    await db.connect()
+    try:
+        async with db.writing() as conn:
+            await conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            # A connection's own table: the next write sees it only on the same connection.
+            await conn.execute("CREATE TEMP TABLE kept (id INTEGER)")
+        async with db.writing() as conn:
+            await conn.execute("INSERT INTO kept (id) VALUES (1)")
+            await conn.execute("INSERT INTO t (id) VALUES (1)")
+            assert await conn.fetch("PRAGMA foreign_keys") == [(1,)]
+
+        with pytest.raises(sqlite3.IntegrityError):
+            async with db.writing() as conn:
+                await conn.execute("INSERT INTO t (id) VALUES (2)")
+                await conn.execute("INSERT INTO t (id) VALUES (1)")
+        entered = asyncio.Event()
+
+        async def cancelled_write() -> None:
+            async with db.writing() as conn:
+                await conn.execute("INSERT INTO t (id) VALUES (3)")
+                entered.set()
+                await asyncio.Event().wait()
+
+        task = asyncio.create_task(cancelled_write())
+        await entered.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+        async with db.writing() as conn:  # rolled back both times, and still the same connection
+            assert await conn.fetch("SELECT id FROM kept") == [(1,)]
+            await conn.execute("INSERT INTO t (id) VALUES (4)")
+        async with db.reading() as conn:
+            assert await conn.fetch("SELECT id FROM t ORDER BY id") == [(1,), (4,)]
+    finally:
+        await db.disconnect()
+    left = {t for t in _aiosqlite_threads() - before if not t.name.startswith("asyncio_")}  # not the loop's pool
+    for thread in left:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in left), "the kept writer was not closed on disconnect"

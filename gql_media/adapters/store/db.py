@@ -38,8 +38,8 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 # its pragmas, ~1.7 ms of CPU) per task, i.e. per read of a request or a DataLoader batch.
 SQLITE_IDLE_READERS = 4
 
-# Set inside ``Db.writing()``: a read there must use the transaction's own connection.
-_in_write = contextvars.ContextVar("gql_media_db_in_write", default=False)
+# Set inside ``Db.writing()`` to its connection: a read there must use the transaction's own connection.
+_writer: contextvars.ContextVar[RawConnection | None] = contextvars.ContextVar("gql_media_db_writer", default=None)
 
 
 class StatementCount:
@@ -134,7 +134,11 @@ class Db:
         SQLite readers are reused (autocommit: no transaction outlives a statement); inside
         ``writing()`` the read goes through the transaction's connection, so it sees its writes.
         """
-        if self._sqlite is not None and not _in_write.get():
+        inside = _writer.get()
+        if inside is not None:
+            yield inside
+            return
+        if self._sqlite is not None:
             async with self._sqlite.reader() as raw:
                 yield AiosqliteConnection(raw, self._sent)
             return
@@ -146,16 +150,26 @@ class Db:
         """A raw connection inside one transaction, holding this process's write lock.
 
         Raises ``StoreUnavailable`` when the database cannot be written (read-only, full, gone).
+        On SQLite the connection is kept for the next write (``SQLiteDatabase.write_transaction``).
         """
         try:
-            async with self._write_lock, self.database.connection() as connection, connection.transaction():
-                token = _in_write.set(True)
+            async with self._write_lock, self._transaction() as raw:
+                token = _writer.set(raw)
                 try:
-                    yield self._raw(connection.raw_connection)
+                    yield raw
                 finally:
-                    _in_write.reset(token)
+                    _writer.reset(token)
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"the index database cannot be written: {unavailable_reason(exc)}") from exc
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[RawConnection]:
+        if self._sqlite is not None:
+            async with self._sqlite.write_transaction() as raw:
+                yield AiosqliteConnection(raw, self._sent)
+            return
+        async with self.database.connection() as connection, connection.transaction():
+            yield self._raw(connection.raw_connection)
 
 
 # Errors of the database itself (not of our SQL): told to the user, never taken for a bug.
