@@ -196,19 +196,22 @@ class Folder(Node):
         reads = info.context.reads
         page = await reads.entries_page(self.row.id, key, limit)
         parent_id = self.id
+        # An edge's cursor is encoded only when asked for (pageInfo's two are encoded anyway).
+        cursors = any(selects(field.selections, ("edges", "cursor")) for field in info.selected_fields)
         edges = []
         for row in page.rows:
             edges.append(
                 TreeEntryEdge(
-                    cursor=entry_cursor(row),
+                    cursor=entry_cursor(row) if cursors else "",
                     node=Folder.from_row(row) if isinstance(row, FolderRow) else Video.from_row(row, self),
                     parent_id=parent_id,
                 )
             )
         folder_id = self.row.id
+        rows = page.rows
         return TreeEntryConnection(
             edges=edges,
-            page_info=page_info([e.cursor for e in edges], page.has_next, after),
+            page_info=page_info([entry_cursor(rows[0]), entry_cursor(rows[-1])] if rows else [], page.has_next, after),
             count=lambda: reads.count_entries(folder_id),
         )
 
