@@ -22,6 +22,7 @@ guards the rows going in. Queries stay right; those the dropped indexes served g
 from __future__ import annotations
 
 import json
+import os
 import time
 from typing import Any
 
@@ -119,21 +120,37 @@ async def finish(conn: RawConnection) -> bool:
     first_video_id = int(row[0])
     restore: dict[str, Any] = json.loads(str(row[1]))
     present = {name for name, _sql in await _secondary_indexes(conn)}
-    for sql in restore["indexes"]:
-        if _index_name(sql) not in present:
-            await conn.execute(sql)
+    builds = [str(sql) for sql in restore["indexes"] if _index_name(str(sql)) not in present]
     triggers: list[tuple[str, str]] = [(str(name), str(sql)) for name, sql in restore["triggers"]]
     for name, _sql in triggers:
         await conn.execute(f"DROP TRIGGER IF EXISTS {name}")
     if triggers:  # the search table exists
-        if restore["full_rebuild"]:
-            await conn.execute(_REBUILD_SEARCH)
-        else:
-            await conn.execute(_FILL_SEARCH, (first_video_id,))
+        builds.append(_REBUILD_SEARCH if restore["full_rebuild"] else _FILL_SEARCH)
+    await build(conn, builds, (first_video_id,))
     for _name, sql in triggers:
         await conn.execute(sql)
     await conn.execute("DELETE FROM bulk_loads WHERE id = ?", (_MARKER_ID,))
     return True
+
+
+# Helper threads SQLite's sorter may use while building indexes (PRAGMA threads; 0 by default).
+_SORT_THREADS = max(0, min(2, (os.cpu_count() or 1) - 1))
+
+
+async def build(conn: RawConnection, statements: list[str], params: tuple[Any, ...] = ()) -> None:
+    """Run index builds (and the search table's fill, which alone takes ``params``) in the caller's
+    transaction, their sorts on helper threads.
+
+    The 7 index builds of a million videos (plain sqlite3, on a copy of a scanned index, 2 loaded
+    cores, reps alternating): 11.7 and 8.7 s of wall on one thread, 9.4 and 6.2 s with 2 helper
+    threads, for the same CPU (6.5/5.0 s and 5.3/4.8 s) and the same peak RSS.
+    """
+    await conn.execute(f"PRAGMA threads = {_SORT_THREADS}")
+    try:
+        for statement in statements:
+            await conn.execute(statement, params if statement == _FILL_SEARCH else ())
+    finally:
+        await conn.execute("PRAGMA threads = 0")
 
 
 def _index_name(sql: str) -> str:

@@ -216,8 +216,8 @@ class IndexStore:
                         await conn.execute(statement, params)
                 else:
                     await conn.executemany(_INSERT_VIDEO, await asyncio.to_thread(_video_rows, chunk, now))
-            for statement in rebuilt:
-                await conn.execute(statement)
+            if rebuilt:
+                await bulk_load.build(conn, rebuilt)
         self._inserted += len(rows)
         if self.db.dialect == "postgresql" and self._inserted >= self._analyze_at:
             self._analyze_at = 2 * self._inserted
