@@ -18,6 +18,7 @@ from gql_media.adapters.watcher import (
     WatchfilesSource,
     WatchfilesSourceFactory,
     WatchOptions,
+    folders_under,
     network_roots,
     watch_error,
 )
@@ -390,6 +391,58 @@ async def test_source_reports_folders_and_videos_only(library: Path) -> None:
     await source.aclose()  # idempotent
 
 
+async def _until_seen(source: WatchfilesSource, *paths: Path) -> set[str]:
+    """The paths the source reports until it has reported all of ``paths``."""
+    wanted = {str(path) for path in paths}
+    seen: set[str] = set()
+    async with asyncio.timeout(TIMEOUT_S):
+        async for batch in source:
+            seen.update(change.path for change in batch)
+            if wanted <= seen:
+                break
+    return seen
+
+
+async def test_folders_made_or_moved_in_after_the_watch_opened_are_watched(library: Path, tmp_path: Path) -> None:
+    # Native watches are one per folder (not recursive): a new folder must get its own.
+    (library / "old").mkdir()
+    outside = tmp_path / "outside"
+    (outside / "inner").mkdir(parents=True)
+    source = WatchfilesSource([str(library)], path_filter=PathFilter([str(library)]))
+    await source.open()
+    try:
+        (library / "new" / "sub").mkdir(parents=True)
+        await _until_seen(source, library / "new")
+        write(library / "new" / "sub" / "deep.mp4")
+        await _until_seen(source, library / "new" / "sub" / "deep.mp4")
+        outside.rename(library / "moved")
+        await _until_seen(source, library / "moved")
+        write(library / "moved" / "inner" / "in.mkv")
+        write(library / "old" / "still.mp4")  # the folders watched before are still watched
+        await _until_seen(source, library / "moved" / "inner" / "in.mkv", library / "old" / "still.mp4")
+        shutil.rmtree(library / "new")  # a folder gone does not stop the next new one's watch
+        (library / "newer").mkdir()
+        await _until_seen(source, library / "newer")
+        write(library / "newer" / "n.mp4")
+        await _until_seen(source, library / "newer" / "n.mp4")
+    finally:
+        await source.aclose()
+
+
+def test_folders_under_follows_links_once_and_stops_when_told(library: Path) -> None:
+    (library / "a" / "b").mkdir(parents=True)
+    (library / "a" / "loop").symlink_to(library)
+    (library / "c").mkdir()
+    write(library / "a" / "x.mp4")
+    assert sorted(folders_under([str(library)], lambda: False)) == sorted(
+        str(p) for p in (library, library / "a", library / "a" / "b", library / "c")
+    )
+    assert folders_under([str(library)], lambda: True) == []
+    with pytest.raises(FileNotFoundError):
+        folders_under([str(library / "gone")], lambda: False, roots_must_exist=True)
+    assert folders_under([str(library / "gone")], lambda: False) == []
+
+
 async def test_a_root_on_a_network_file_system_is_polled(library: Path, tmp_path: Path) -> None:
     mounts = tmp_path / "mounts"
     mounts.write_text(
@@ -463,7 +516,10 @@ def test_storm_threshold_follows_the_kernel_queue(tmp_path: Path) -> None:
 
 
 async def test_a_storm_of_changes_rescans_the_roots(library: Path) -> None:
-    # A small threshold, as for a small kernel queue, so the test needs only a small storm.
+    # A small threshold, as for a small kernel queue, so the test needs only a small storm. The folders
+    # are there before the watch: files made in a new folder before its watch are its sync's to find.
+    for i in range(8):
+        (library / f"s{i}").mkdir()
     source = WatchfilesSource([str(library)], path_filter=PathFilter([str(library)]), storm_threshold=500)
     await source.open()
     try:
