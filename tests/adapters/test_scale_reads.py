@@ -373,3 +373,33 @@ async def test_a_shallow_scope_read_costs_the_same_in_a_bigger_root(store: tuple
     assert tuple(sorted(rows) for rows in await index.read_scope_rows(scope)) == expected
     if db.dialect == "sqlite":
         assert [_vm_steps(db, sql, params) for sql in (folder_sql, video_sql)] == before
+
+
+async def test_the_sync_reads_each_video_as_stored_whatever_its_path(
+    store: tuple[Db, IndexStore, LibraryReads],
+) -> None:
+    """The streamed sync's read of folders' videos (on SQLite one JSON text per statement) gives back
+    every row exactly: quotes, backslashes, control characters and any script in a path, inodes and
+    devices past 2**63 (stored signed), zeros, and a folder with no video."""
+    _db, index, _reads = store
+    (root,) = await index.ensure_roots(["/library"])
+    folder_id, first_video = await index.reserve_ids(2, 6)
+    folders = [
+        NewFolder(folder_id, root.id, root.folder_id, ScanEntry(EntryKind.FOLDER, 'a "b" \\c', None, 0, 1, 5, 1)),
+        NewFolder(folder_id + 1, root.id, root.folder_id, ScanEntry(EntryKind.FOLDER, "empty", None, 0, 1, 6, 1)),
+    ]
+    await index.apply_structure(SyncPlan(new_folders=folders))
+    names = ['quote " and \\ backslash.mp4', "tab\tnew\nline.mkv", "日本語 ✓ 🎬.webm", "bad \ufffd byte.mp4",
+             "big.mov", "zero.avi"]  # fmt: skip
+    stamps = [(1, 2, 3, 4), (0, 0, 0, 0), (2**40, 2**62, 2**63 + 5, 2**64 - 1), (7, -1, 8, 9),
+              (10, 11, 2**64 - 1, 2**63), (0, 1, 0, 0)]  # fmt: skip
+    videos = [
+        NewVideo(first_video + n, root.id, folder_id, ScanEntry(EntryKind.VIDEO, f'a "b" \\c/{name}', None, *stamp))
+        for n, (name, stamp) in enumerate(zip(names, stamps, strict=True))
+    ]
+    await index.insert_videos(videos)
+    expected = sorted((v.id, root.id, v.entry.path, v.entry.size, v.entry.mtime_ns, v.entry.inode, v.entry.device)
+                      for v in videos)  # fmt: skip
+    assert sorted(await index.read_folder_videos([folder_id, folder_id + 1])) == expected
+    assert await index.read_folder_videos([folder_id + 1]) == []
+    assert sorted((await index.read_scope_rows(Scope(root.id, "")))[1]) == expected
