@@ -220,14 +220,16 @@ class SyncEngine:
 
     async def _read_ahead(self, feed: FolderFeed, room: asyncio.Event, folder_ids: list[int]) -> None:
         """Read the videos of ``folder_ids`` (in the walk's order) into ``feed``, staying within its window."""
-        step = self.folders_per_read
+        # The walk waits for the first read: a tenth of the others.
+        start, step = 0, max(1, self.folders_per_read // 10)
         try:
-            for start in range(0, len(folder_ids), step):
+            while start < len(folder_ids):
                 room.clear()
                 if not feed.has_room():
                     await room.wait()
-                rows = await self.store.read_folder_videos(folder_ids[start : start + step])
-                feed.put(min(start + step, len(folder_ids)), rows)
+                end = min(start + step, len(folder_ids))
+                feed.put(end, await self.store.read_folder_videos(folder_ids[start:end]))
+                start, step = end, self.folders_per_read
         except BaseException:
             feed.fail()
             raise
