@@ -34,6 +34,14 @@ def setup_media_worker(niceness: int = WORKER_NICENESS) -> None:
     """Run once in each worker: lower its priority and silence FFmpeg's own chatter (it would flood stderr)."""
     import av
 
+    # The operations' modules (PyAV, Pillow) are loaded here, before the worker says it is ready:
+    # a worker's start never counts against a call's time (``pool``), its first call included.
+    import gql_media.adapters.media.playback_probe
+    import gql_media.adapters.media.probe
+    import gql_media.adapters.media.remux
+    import gql_media.adapters.media.segments
+    import gql_media.adapters.media.thumbnail  # noqa: F401
+
     with contextlib.suppress(OSError):
         os.nice(niceness)
     av.logging.set_level(av.logging.PANIC)
