@@ -2,8 +2,10 @@
 
 P15 times the queries a browser makes of a big index, each over HTTP against a real
 ``python -m gql_media serve`` (median of the reps after one warm-up), against the goals of
-issue 18. P16 is the peak RSS of ``gql_media scan`` (a first scan of the tree) and of the
-server once it has answered every query, and the server's start-up time to a served first query.
+issue 18, once the server is steady: its start-up sync done and the folder totals recounted
+(they ran beside the first queries and made their medians a measure of the start-up). P16 is
+the peak RSS of ``gql_media scan`` (a first scan of the tree) and of the server once it has
+answered every query, and the server's start-up time to a served first query.
 
 The folders are 50 files each (20,000 for a million files) in groups of 100, as the issue's
 library. After the scan every video gets a status and a duration (the files are empty: a real
@@ -102,23 +104,47 @@ _PROBED = (
 )
 
 
-def _as_probed(data_dir: Path, database_url: str | None) -> None:
-    """Statuses, durations and sizes as a probed library has them (sizes change behind the sync's back
-    here, so the folder totals are recounted by the store's own check)."""
+_TOTAL_SIZE = "SELECT COALESCE(SUM(size), 0) FROM videos"
+
+
+def _run_sql(data_dir: Path, database_url: str | None, sql: str) -> int | None:
+    """Run ``sql`` on the bench's index, behind the server's back; the first column of its first row."""
     if database_url is None:
         with contextlib.closing(sqlite3.connect(data_dir / "library.db")) as db, db:
-            db.execute(_PROBED)
-    else:
-        import asyncpg
+            row = db.execute(sql).fetchone()
+            return None if row is None else int(row[0])
+    import asyncpg
 
-        async def run() -> None:
-            connection = await asyncpg.connect(database_url)
-            try:
-                await connection.execute(_PROBED)
-            finally:
-                await connection.close()
+    async def run() -> int | None:
+        connection = await asyncpg.connect(database_url)
+        try:
+            row = await connection.fetchrow(sql)
+            return None if row is None else int(row[0])
+        finally:
+            await connection.close()
 
-        asyncio.run(run())
+    return asyncio.run(run())
+
+
+def _as_probed(data_dir: Path, database_url: str | None) -> None:
+    """Statuses, durations and sizes as a probed library has them (sizes change behind the sync's back
+    here, so the folder totals are recounted by the store's own check). The server's start-up sync
+    then gives the videos their files' sizes again (0: the files are empty); statuses and durations stay."""
+    _run_sql(data_dir, database_url, _PROBED)
+
+
+def _wait_steady(server: ServerProcess, data_dir: Path, database_url: str | None, timeout_s: float = 900.0) -> None:
+    """Until the start-up's work is done: no sync job, and the folder totals recounted (the root's
+    totalSize is the videos' sum). P15 times a steady server; the start-up itself is P16's."""
+    server.wait_idle(timeout_s)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = server.graphql('{ folder(path: "") { totalSize(recursive: true) } }')
+        if answer["folder"]["totalSize"] == (_run_sql(data_dir, database_url, _TOTAL_SIZE) or 0):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the folder totals were not recounted after {timeout_s:g} s")
+        time.sleep(0.1)
 
 
 def _vm_hwm_mb(pid: int) -> float:
@@ -166,6 +192,7 @@ def run_scale(bench: Bench, files: int) -> tuple[Row, Row]:
     with ServerProcess([library.root], data_dir, watch=False, env=env) as server:
         server.graphql('{ folder(path: "") { id } }')
         start_s = time.perf_counter() - started
+        _wait_steady(server, data_dir, database_url)
         queries = _time_queries(server, bench)
         server_rss_mb = _vm_hwm_mb(server.pid)
     p15 = Row("P15", f"queries of a {files:,}-file index ({backend}), median of {QUERY_REPS}", "each <= its goal")
