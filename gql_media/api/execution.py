@@ -232,6 +232,13 @@ class FastExecutor(EventExecutor):
     path, which then gives the usual result or located error.
     """
 
+    def build_per_event_executor(self, payload: Any) -> Any:
+        # The memos below hold the field lists they are keyed by: like graphql-core's own memo
+        # (issue 20), each event's copy starts its own, so none outlives the event.
+        executor = super().build_per_event_executor(payload)
+        executor._shapes = executor._plans = executor._subfield_memo = None
+        return executor
+
     def execute_operation(self, serially: bool | None = None) -> Any:
         """A subscription event's result, shared by every subscriber of the same operation.
 
