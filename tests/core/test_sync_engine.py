@@ -33,7 +33,7 @@ from gql_media.core.models import (
 from gql_media.core.ports import JobCancelled
 from gql_media.core.scanner import KnownVideo, Scanner, ScanResult
 from gql_media.core.sync import SyncEngine, SyncOutcome
-from gql_media.core.sync.feed import walk_order
+from gql_media.core.sync.feed import FolderFeed, walk_order
 
 
 @dataclass
@@ -477,3 +477,27 @@ def test_the_read_ahead_follows_the_walk_order(tmp_path: Path) -> None:
     Scanner(str(tmp_path)).walk("", True, result, by_folder=NothingKnown())
     assert sorted(result.listed) == ["", "(2019) film", "-", "a", "a b", "a/x", "a/x/y", "b"]
     assert result.listed == walk_order(result.listed)
+
+
+def test_the_read_ahead_reads_on_while_the_walk_is_in_a_chunk_bigger_than_its_window() -> None:
+    """The chunk being walked leaves the window; what the walk did not take of a chunk it passes is let go."""
+
+    def rows(folder: str, first: int, count: int) -> list[IndexRow]:
+        return [(n, 1, f"{folder}/{n}.mp4", 1, 2, 3, 4) for n in range(first, first + count)]
+
+    rooms: list[int] = []
+    feed = FolderFeed(["", "a", "b", "c"], 3, lambda: False, lambda: rooms.append(1))
+    feed.put(2, rows("a", 0, 5))  # "" and "a": 5 rows, more than the window
+    assert not feed.has_room()
+    left: list[KnownVideo] = []
+    assert feed.take("", left) is not None and feed.has_room() and rooms == [1]
+    chunk = feed.take("a", left)
+    assert chunk is not None and sorted(chunk) == [f"a/{n}.mp4" for n in range(5)]
+    del chunk["a/0.mp4"], chunk["a/1.mp4"]  # found unchanged by the walk
+    feed.put(3, rows("b", 5, 1))
+    feed.put(4, rows("c", 6, 3))
+    assert not feed.has_room()
+    assert feed.take("c", left) == {row[2]: row for row in rows("c", 6, 3)}  # "b" was passed by
+    assert sorted(row[0] for row in left) == [2, 3, 4, 5] and feed.has_room()
+    assert feed.take("a", left) is None  # its chunk is gone
+    assert sorted(row[0] for row in feed.rest()) == [6, 7, 8]

@@ -4,7 +4,9 @@ A big scope is not read whole before its walk (a million rows are most of a resy
 the engine reads the videos of the indexed folders, a chunk of folders per statement, in the
 order the walk lists them, and the walk (in its thread) looks each file up in its folder's chunk
 as it lists the folder, building nothing for what is unchanged. The read runs in the driver's
-thread and overlaps the walk; it stays at most ``window_rows`` rows ahead.
+thread and overlaps the walk; the chunks read that the walk has not entered yet hold at most
+``window_rows`` rows (the first past it stops the read), so memory is the chunk being walked and
+those ahead of it.
 
 A chunk's rows are one dict by path, made in C from the rows as read (``dict(zip(...))``): no
 Python code runs per row beside the walk, whose thread would wait for the GIL at each of its
@@ -37,12 +39,13 @@ def walk_order(paths: Sequence[str]) -> list[str]:
 
 @dataclass(slots=True)
 class _Chunk:
-    """The videos of ``order[start:end]``, by path, and how many there were when read (the window's count)."""
+    """The videos of ``order[start:end]``, by path, how many were read, and whether the walk is in it yet."""
 
     start: int
     end: int
     videos: dict[str, KnownVideo]
     read: int
+    entered: bool = False
 
 
 class FolderFeed:
@@ -58,7 +61,7 @@ class FolderFeed:
         self._at = {path: index for index, path in enumerate(order)}
         self._chunks: deque[_Chunk] = deque()  # read and not yet passed by the walk, in order
         self._loaded = 0  # order[:_loaded] have been read
-        self._ahead = 0  # rows of the chunks read and not yet passed
+        self._ahead = 0  # rows of the chunks read that the walk has not entered yet (the window)
         self._walk_done = False
         self._failed = False
         self._cancelled = cancelled
@@ -119,7 +122,14 @@ class FolderFeed:
                     raise ScanCancelled
                 self._changed.wait(_WAIT_S)
             chunk = self._chunks[0] if self._chunks else None
-        return chunk.videos if chunk is not None and chunk.start <= index else None
+            if chunk is None or chunk.start > index:
+                return None
+            if not chunk.entered:
+                # The chunk being walked leaves the window: the next one is read while it is walked
+                # (chunks may hold more rows than the window).
+                chunk.entered = True
+                self._release(chunk.read)
+        return chunk.videos
 
     def _pass(self, index: int, left: list[KnownVideo]) -> None:
         """Let go of the chunks that end at or before ``order[index]`` (the window makes room for those awaited)."""
@@ -127,7 +137,11 @@ class FolderFeed:
         while chunks and chunks[0].end <= index:
             chunk = chunks.popleft()
             left.extend(chunk.videos.values())
-            was_full = not self.has_room()
-            self._ahead -= chunk.read
-            if was_full and self.has_room():
-                self._on_room()
+            if not chunk.entered:
+                self._release(chunk.read)
+
+    def _release(self, rows: int) -> None:
+        was_full = not self.has_room()
+        self._ahead -= rows
+        if was_full and self.has_room():
+            self._on_room()
