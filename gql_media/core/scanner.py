@@ -364,7 +364,7 @@ class Scanner:
             if row is None:
                 keep(child)
                 continue
-            if name[0] != "." and not child.is_symlink():
+            if name[0] != ".":  # (a symlink's lstat is no regular file: the rules decide it)
                 try:
                     st = child.stat(follow_symlinks=False)
                 except OSError:
