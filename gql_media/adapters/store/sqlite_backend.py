@@ -24,6 +24,7 @@ through `databases`' public surface (``gql_media.adapters.store.db``).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -107,6 +108,7 @@ class SQLiteDatabase(Database):
         self._idle_readers: list[aiosqlite.Connection] = []
         self._keep_readers = idle_readers
         self._idle_writer: aiosqlite.Connection | None = None
+        self._file = self.url.database
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -133,10 +135,18 @@ class SQLiteDatabase(Database):
         The caller holds the process's write lock, so one idle connection serves every write. A new
         one per transaction (`databases`' way) cost a thread, its pragmas and a cold page cache: a
         one-row write took 1.1 ms of CPU, 0.25 ms on a kept connection (bench P3's one-file sync
-        makes 7). A connection whose transaction did not end cleanly is closed, never kept.
+        makes 7). Only a connection whose transaction committed is kept; after an error it is closed.
+
+        A kept connection writes through the file it opened, so it would not see the database
+        become read-only by its path (a read-only mount, a permission change); the kept one is
+        therefore reused only while the path is still writable, else a new one is opened and
+        SQLite says why it cannot write, as it did when every transaction had its own connection.
         """
         connection = self._idle_writer
         self._idle_writer = None
+        if connection is not None and not self._path_writable():
+            await self._pragma_pool.release(connection)
+            connection = None
         if connection is None:
             connection = await self._pragma_pool.acquire()
         clean = False
@@ -145,10 +155,11 @@ class SQLiteDatabase(Database):
             try:
                 yield connection
             except BaseException:
+                # Rolled back or not, the connection is closed below: the error may be the
+                # connection's own (opened read-only, its file gone), which the next one must not inherit.
                 try:
                     await connection.execute("ROLLBACK")
-                    clean = True
-                except Exception:  # a broken connection: closed below, the block's own error goes on
+                except Exception:  # a broken connection: the block's own error goes on
                     logger.debug("rolling back a write transaction failed", exc_info=True)
                 raise
             await connection.execute("COMMIT")
@@ -158,6 +169,12 @@ class SQLiteDatabase(Database):
                 self._idle_writer = connection
             else:
                 await self._pragma_pool.release(connection)
+
+    def _path_writable(self) -> bool:
+        # One access(2) call (microseconds) per write transaction; an in-memory database has no path.
+        if not self._file or self._file == ":memory:" or self._file.startswith("file:"):
+            return True
+        return os.access(self._file, os.W_OK)
 
     async def disconnect(self) -> None:
         self._idle_readers.clear()  # closed with every other connection the pool opened
