@@ -21,6 +21,10 @@ Native watching by default; polling when asked, or when a root lies on a network
 Only what can matter reaches the service: videos, playlists and segments, folders. Dotfiles and
 dot-folders, partial downloads, the server's data folder and the paths the server is writing
 itself (``OwnWrites``) are dropped here, in the watch thread.
+
+Why one module past 400 lines: it is the one wrapper of watchfiles, and the path filter and the
+folder listing work on that library's raw events and watch in its thread; split, each part would
+still need the others' private state (the watch being rebuilt, the batch held for it).
 """
 
 from __future__ import annotations
