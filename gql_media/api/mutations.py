@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import posixpath
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import strawberry
 
@@ -22,12 +23,14 @@ from gql_media.api.types import (
     SyncMode,
     Video,
     WatcherStatus,
-    described_mutation,
+    described,
 )
 from gql_media.core import models
-from gql_media.core.roots import RootRefused
+from gql_media.core.roots import ADD_REFUSALS, REMOVE_REFUSALS, RefusalCode, RootRefused, describe_refusals
 
 logger = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _absolute(context: Context, path: str) -> str:
@@ -45,6 +48,11 @@ def _refusals_as_errors() -> Iterator[None]:
         raise ApiError(str(refused), refused.code) from None
 
 
+def _root_mutation(action: str, refusals: Sequence[RefusalCode]) -> Callable[[F], F]:
+    """A root command's mutation, described by ``action`` and the codes it is refused with (``core.roots``')."""
+    return described(f"{action} Refused with a code: {describe_refusals(refusals)}.", strawberry.mutation)
+
+
 def _media(context: Context, operation: str) -> Media:
     """The media service, or a clear error while that service is not there."""
     media = context.media
@@ -55,7 +63,7 @@ def _media(context: Context, operation: str) -> Media:
 
 @strawberry.type
 class Mutation:
-    @described_mutation("Returns the running job instead of starting a second one.")
+    @described("Returns the running job instead of starting a second one.", strawberry.mutation)
     async def sync_library(
         self, info: Info, mode: SyncMode = models.SyncMode.INCREMENTAL, path: str | None = None
     ) -> SyncJob:
@@ -109,11 +117,7 @@ class Mutation:
         outcome = await _media(context, "merge_hls").merge_hls(_absolute(context, path), delete_source)
         return MergeResult.from_model(outcome)
 
-    @described_mutation(
-        "Adds a library folder: indexed and watched at once, remembered across restarts. Refused with a "
-        "code: NOT_ABSOLUTE, ROOT_NOT_FOUND, NOT_A_DIRECTORY, ROOT_NOT_READABLE, ROOT_EXISTS, ROOT_OVERLAP "
-        "(inside or around a root), DATA_DIR, ROOT_NOT_ALLOWED (outside GQL_MEDIA_ROOT_ALLOW)."
-    )
+    @_root_mutation("Adds a library folder: indexed and watched at once, remembered across restarts.", ADD_REFUSALS)
     async def add_root(self, info: Info, path: str) -> Folder:
         context = info.context
         context.require(Access.WRITE)
@@ -125,10 +129,10 @@ class Mutation:
             raise ApiError(f"the library root {root.path} was removed meanwhile", "NOT_FOUND")
         return Folder.from_row(folder)
 
-    @described_mutation(
+    @_root_mutation(
         "Forgets a library folder added at run time: its index, thumbnails and transcode cache; its files are "
-        "never touched. Refused with a code: NOT_A_ROOT, ROOT_FROM_CONFIG (given on the command line or in "
-        "the environment: it would come back at the next start)."
+        "never touched.",
+        REMOVE_REFUSALS,
     )
     async def remove_root(self, info: Info, path: str) -> bool:
         context = info.context

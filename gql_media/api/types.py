@@ -69,11 +69,6 @@ def prefetched_field(attribute: str) -> Callable[[F], F]:
     return wrap
 
 
-def described_mutation(description: str) -> Callable[[F], F]:
-    """``described(description, strawberry.mutation)``; kept while mutations.py (another branch's) uses it."""
-    return described(description, strawberry.mutation)
-
-
 Long = NewType("Long", int)
 """64-bit integers (sizes, byte counts, sequences) as JSON numbers."""
 

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from gql_media.adapters.broadcast import decode_watcher, encode_watcher
 from gql_media.core.models import MergeOutcome, Root, SyncMode, SyncRequest, SyncTarget, SyncTrigger, WatcherStatus
-from gql_media.core.roots import RootRefused
+from gql_media.core.roots import RefusalCode, RootRefused, refusal_code
 
 __all__ = [
     "COMMANDS",
@@ -196,7 +196,7 @@ class RootAnswer:
     """The leader's answer to a root command: the root, or the rule that refused it (its code and words)."""
 
     root: Root | None = None
-    refused_code: str | None = None
+    refused_code: RefusalCode | None = None
     refused_message: str = ""
 
     @classmethod
@@ -222,7 +222,7 @@ def _encode_root_answer(answer: RootAnswer) -> Json:
 def _decode_root_answer(data: Json) -> RootAnswer:
     refused = data.get("refused")
     if refused is not None:
-        return RootAnswer(refused_code=str(refused["code"]), refused_message=str(refused["message"]))
+        return RootAnswer(refused_code=refusal_code(str(refused["code"])), refused_message=str(refused["message"]))
     root = data["root"]
     if root is None:
         return RootAnswer()

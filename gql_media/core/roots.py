@@ -18,8 +18,10 @@ import asyncio
 import logging
 import os
 import posixpath
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal, get_args
 
 from gql_media.core.jobs import JobRunner
 from gql_media.core.models import (
@@ -38,17 +40,68 @@ from gql_media.core.sync import SyncEngine
 from gql_media.core.thumbnails import remove_thumbnail_files
 from gql_media.core.watching import WatchService
 
-__all__ = ["LibraryRoots", "RootRefused", "RootWorkers", "check_new_root", "normalize_root"]
+__all__ = [
+    "ADD_REFUSALS",
+    "REMOVE_REFUSALS",
+    "AddRefusal",
+    "LibraryRoots",
+    "RefusalCode",
+    "RemoveRefusal",
+    "RootRefused",
+    "RootWorkers",
+    "check_new_root",
+    "describe_refusals",
+    "normalize_root",
+    "refusal_code",
+]
 
 logger = logging.getLogger(__name__)
+
+
+# The rules a root command can break, by the code that names each (the API's error code), in the
+# order the API's descriptions list them: those of an add (``check_new_root``), those of a remove.
+AddRefusal = Literal[
+    "NOT_ABSOLUTE",
+    "ROOT_NOT_FOUND",
+    "NOT_A_DIRECTORY",
+    "ROOT_NOT_READABLE",
+    "ROOT_EXISTS",
+    "ROOT_OVERLAP",
+    "DATA_DIR",
+    "ROOT_NOT_ALLOWED",
+]
+RemoveRefusal = Literal["NOT_A_ROOT", "ROOT_FROM_CONFIG"]
+RefusalCode = AddRefusal | RemoveRefusal
+ADD_REFUSALS: tuple[AddRefusal, ...] = get_args(AddRefusal)
+REMOVE_REFUSALS: tuple[RemoveRefusal, ...] = get_args(RemoveRefusal)
+# A few words for a code whose name does not say its rule.
+_GLOSSES: Mapping[RefusalCode, str] = MappingProxyType(
+    {
+        "ROOT_OVERLAP": "inside or around a root",
+        "ROOT_NOT_ALLOWED": "outside GQL_MEDIA_ROOT_ALLOW",
+        "ROOT_FROM_CONFIG": "given on the command line or in the environment: it would come back at the next start",
+    }
+)
+
+
+def describe_refusals(codes: Sequence[RefusalCode]) -> str:
+    """``codes`` as a sentence's list, each with its gloss: "NOT_A_ROOT, ROOT_FROM_CONFIG (given on ...)"."""
+    return ", ".join(f"{code} ({_GLOSSES[code]})" if code in _GLOSSES else code for code in codes)
+
+
+def refusal_code(text: str) -> RefusalCode:
+    """``text`` as a refusal code (one received from another replica); ``ValueError`` for an unknown one."""
+    if text not in ADD_REFUSALS + REMOVE_REFUSALS:
+        raise ValueError(f"unknown root refusal code {text!r}")
+    return text
 
 
 class RootRefused(ValueError):
     """A root that cannot be added or removed; ``code`` names the rule (API error code)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: RefusalCode, message: str) -> None:
         super().__init__(message)
-        self.code = code
+        self.code: RefusalCode = code
 
 
 def normalize_root(path: str) -> str:

@@ -102,3 +102,10 @@ def test_every_command_has_one_kind_and_a_handler() -> None:
 def test_an_unknown_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown command kind 'reboot'"):
         decode("reboot", {})
+
+
+def test_a_root_answer_with_an_unknown_refusal_code_is_refused() -> None:
+    """Every code a root command is refused with is one of ``core.roots``' (the API lists them from there)."""
+    answer = {"refused": {"code": "ROOT_ON_FIRE", "message": "?"}}
+    with pytest.raises(ValueError, match="unknown root refusal code 'ROOT_ON_FIRE'"):
+        AddRoot("/library/x").decode_result(answer)
