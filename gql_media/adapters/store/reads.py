@@ -10,6 +10,11 @@ importable from here).
 
 Orders are byte-wise (code point) on both engines: SQLite's BINARY collation and the ``C``
 collation of the path columns on PostgreSQL.
+
+One module though it passes 400 lines: it is the API's one read port (``LibraryReads``), and its
+statements share the column lists, the row decoders, the video filter (``_video_where``: pages
+and counts, the name search included) and the depth-first order key, which must stay exactly those
+the indexes were planned on; the rows it returns already live in ``rows``.
 """
 
 from __future__ import annotations
