@@ -1,4 +1,10 @@
-"""The one place that wires the core to its adapters (used by the server and the CLI)."""
+"""The one place that wires the core to its adapters (used by the server and the CLI).
+
+Past 400 lines, kept whole: it is the composition root, the one module that imports the core and
+every adapter, and the SQLite and PostgreSQL openers share each builder below it (engine, workers,
+watcher, media, roots); split, the one map from ``Settings`` to the constructors' arguments would
+be spread over several modules.
+"""
 
 from __future__ import annotations
 
