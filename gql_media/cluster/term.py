@@ -20,7 +20,7 @@ from gql_media.cluster.commands import (
 )
 from gql_media.core.jobs import JobRunner
 from gql_media.core.media_work import MediaWork
-from gql_media.core.models import MergeOutcome, WatcherStatus
+from gql_media.core.models import MergeOutcome, Root, WatcherStatus
 from gql_media.core.roots import LibraryRoots, RootRefused
 from gql_media.core.watching import WatchService
 
@@ -88,18 +88,20 @@ def _roots(term: LeaderTerm) -> LibraryRoots:
     return roots
 
 
-async def _add_root(term: LeaderTerm, command: AddRoot) -> RootAnswer:
+async def _answer(change: Awaitable[Root]) -> RootAnswer:
+    """The root that ``change`` (an add or a remove) gives, or the rule that refused it, for the wire."""
     try:
-        return RootAnswer(root=await _roots(term).add(command.path))
+        return RootAnswer(root=await change)
     except RootRefused as refused:
         return RootAnswer.refusal(refused)
+
+
+async def _add_root(term: LeaderTerm, command: AddRoot) -> RootAnswer:
+    return await _answer(_roots(term).add(command.path))
 
 
 async def _remove_root(term: LeaderTerm, command: RemoveRoot) -> RootAnswer:
-    try:
-        return RootAnswer(root=await _roots(term).remove(command.path))
-    except RootRefused as refused:
-        return RootAnswer.refusal(refused)
+    return await _answer(_roots(term).remove(command.path))
 
 
 # Each handler takes its own command type (hence Any here) and answers with that command's result.
