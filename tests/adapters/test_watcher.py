@@ -1,4 +1,9 @@
-"""The watchfiles adapter and the watcher service on real folders, with real inotify and polling."""
+"""The watchfiles adapter and the watcher service on real folders, with real inotify and polling.
+
+One module past 400 lines: every test runs on the same rig (a real folder, the service over
+watchfiles in both modes, a recording submitter) and asks the one question of the adapter, whether
+what happens on disk reaches the service.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,9 @@
-"""WatchService against a fake change source and a recording submitter."""
+"""WatchService against a fake change source and a recording submitter.
+
+One module past 400 lines: it is the specification of one state machine (``core/watching.py``:
+opening, reconciling, following, failing, retrying, polling, missing roots), and its tests share
+the fake sources, the recording submitter and ``running``.
+"""
 
 from __future__ import annotations
 
