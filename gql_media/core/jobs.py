@@ -104,7 +104,9 @@ class _RunningJob:
         self._job.check_cancelled()
 
     async def publish_change(self, change: LibraryChange) -> None:
-        await self._runner.bus.publish_change(replace(change, job_id=self._job.id))
+        job_id = self._job.id
+        # The media steps' changes carry the job's id already: no copy (``replace`` is ~10 us a call).
+        await self._runner.bus.publish_change(change if change.job_id == job_id else replace(change, job_id=job_id))
 
     async def sync_targets(self, targets: Sequence[SyncTarget]) -> None:
         await self.sync_scopes(self._runner.scopes_for(targets))

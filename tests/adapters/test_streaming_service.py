@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -161,6 +161,35 @@ async def test_a_change_event_drops_the_sources_files(tmp_path: Path, clips: dic
         yield LibraryChange(ChangeKind.UPDATED, EntryKind.VIDEO, 2, 1, "/lib", "h264 clip.mkv")
 
     await rig.service.follow_changes(changes())
+    assert [p.parent.parent.name for p in _files(rig.cache)] == ["1"]
+
+
+async def test_changes_during_a_drop_are_dropped_in_the_next_batch(
+    tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]
+) -> None:
+    rig = await _rig(tmp_path)
+    rigs.append(rig)
+    sources = [_source(1, clips["avi"]), _source(2, clips["mkv"]), _source(3, clips["avi"])]
+    for source in sources:
+        await rig.service.segment(source, 0)
+    drops: list[list[int]] = []
+    drop_sources = rig.service.drop_sources
+
+    async def recorded(video_ids: Sequence[int]) -> None:
+        drops.append(list(video_ids))
+        await drop_sources(video_ids)
+
+    rig.service.drop_sources = recorded  # type: ignore[method-assign]
+
+    async def changes() -> AsyncIterator[LibraryChange]:
+        yield LibraryChange(ChangeKind.UPDATED, EntryKind.VIDEO, 2, 1, "/lib", "h264 clip.mkv")
+        await asyncio.sleep(0)  # the first drop starts with video 2 alone
+        yield LibraryChange(ChangeKind.UPDATED, EntryKind.FOLDER, 1, 1, "/lib", "a folder")  # a folder: no drop
+        yield LibraryChange(ChangeKind.REMOVED, EntryKind.VIDEO, 3, 1, "/lib", "gone.avi")
+        yield LibraryChange(ChangeKind.UPDATED, EntryKind.VIDEO, 3, 1, "/lib", "gone.avi")
+
+    await rig.service.follow_changes(changes())
+    assert drops == [[2], [3]]
     assert [p.parent.parent.name for p in _files(rig.cache)] == ["1"]
 
 
