@@ -9,6 +9,10 @@ older version of the source is never served even if an invalidation was missed.
 
 A file enters the cache only whole: it is written under a temporary name beside its final one
 and renamed over (``commit``); temporary files left by a crash are removed by ``load``.
+
+A use is recorded in the file's access time, so the order survives a restart; its modification
+time stays its making's, so the Last-Modified (and a stat-based ETag) of every response serving
+it stays the same, and a player's Range request with If-Range still gets its range.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import secrets
 import shutil
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -46,7 +51,7 @@ class SegmentCache:
         return self._total_bytes
 
     def load(self) -> None:
-        """Index what a previous run left (oldest use first) and remove its partial files."""
+        """Index what a previous run left (least recently used first) and remove its partial files."""
         self.root.mkdir(parents=True, exist_ok=True)
         found: list[tuple[float, str, int]] = []
         for folder, _dirs, files in os.walk(self.root):
@@ -58,12 +63,12 @@ class SegmentCache:
                     continue
                 with contextlib.suppress(OSError):
                     st = os.stat(path)
-                    found.append((st.st_mtime, path, st.st_size))
+                    found.append((max(st.st_atime, st.st_mtime), path, st.st_size))
         found.sort()
         with self._lock:
             self._sizes.clear()
             self._total_bytes = 0
-            for _mtime, path, size in found:
+            for _used, path, size in found:
                 self._sizes[path] = size
                 self._total_bytes += size
         self._evict()
@@ -90,7 +95,7 @@ class SegmentCache:
                 return True
         if hit:
             with contextlib.suppress(OSError):
-                os.utime(path)  # the order survives a restart
+                os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))  # used now; made when it was
         return hit
 
     def temp_path(self, path: Path) -> Path:

@@ -59,3 +59,18 @@ def test_dropping_a_source_removes_its_files_only(tmp_path: Path) -> None:
     assert cache.drop_source("1") == 100
     assert not gone.exists() and kept.exists()
     assert cache.total_bytes == 50
+
+
+def test_a_use_keeps_the_making_time_and_the_order_survives_a_restart(tmp_path: Path) -> None:
+    cache = SegmentCache(tmp_path / "cache", max_bytes=250)
+    cache.load()
+    a = _make(cache, "1", "0.ts", 100)
+    made_ns = a.stat().st_mtime_ns
+    b = _make(cache, "1", "1.ts", 100)
+    assert cache.lookup(a)  # a is now more recent than b
+    # Served again, a is the same file: its Last-Modified and ETag (from its mtime) stay.
+    assert a.stat().st_mtime_ns == made_ns
+    restarted = SegmentCache(tmp_path / "cache", max_bytes=250)
+    restarted.load()
+    c = _make(restarted, "2", "0.ts", 100)
+    assert a.exists() and c.exists() and not b.exists()
