@@ -32,6 +32,8 @@ class Source:
     gop_frames: int = 25
     options: dict[str, str] = field(default_factory=dict)
     subtitles: bool = False
+    # The video's codec tag in an MP4 (its sample entry: "hev1" or "hvc1" for HEVC); None: the muxer's.
+    video_tag: str | None = None
 
 
 SOURCES = {
@@ -47,6 +49,10 @@ SOURCES = {
     "mkv_rotated": Source("phone.mkv", "libx264", "aac", width_px=96, height_px=64, rotation_deg=90),
     "audio_only": Source("song.mp4", None, "aac"),
     "mp4_h264": Source("plain.mp4", "libx264", "aac"),
+    "mp4_hevc_hev1": Source("hevc hev1.mp4", "libx265", "aac", options={"x265-params": "log-level=none"},
+                            video_tag="hev1"),
+    "mp4_hevc_hvc1": Source("hevc hvc1.mp4", "libx265", "aac", options={"x265-params": "log-level=none"},
+                            video_tag="hvc1"),
 }  # fmt: skip
 
 
@@ -90,6 +96,8 @@ def encode_source(folder: Path, spec: Source) -> Path:
             video.codec_context.options = options
             if spec.rotation_deg:
                 video.set_display_rotation(spec.rotation_deg)
+            if spec.video_tag is not None:
+                video.codec_context.codec_tag = spec.video_tag
         audio: Any = None
         if spec.audio_codec:
             audio = container.add_stream(spec.audio_codec, rate=spec.audio_rate_hz)

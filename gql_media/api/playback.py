@@ -1,7 +1,8 @@
 """``Video.playback`` and ``Video.subtitles``: how a browser plays a video, translated from core.streaming.
 
 The URLs point at this server's routes (api/streams.py): the file itself for DIRECT, an HLS
-playlist for REMUX and TRANSCODE, WebVTT for subtitles; all signed when a token protects the API.
+playlist for REMUX and TRANSCODE (the MPEG-TS stream, or the HEVC one in fMP4 for a client that
+plays HEVC), WebVTT for subtitles; all signed when a token protects the API.
 """
 
 from __future__ import annotations
@@ -15,10 +16,21 @@ import strawberry
 
 from gql_media.adapters.store.reads import VideoRow
 from gql_media.api.context import Context
-from gql_media.core.playback import PlaybackMethod
+from gql_media.core.playback import PlaybackMethod, StreamVariant
 from gql_media.core.streaming import SourceFile, StreamingService
 
-__all__ = ["Playback", "Subtitle", "playback_of", "source_file", "subtitle_resource", "subtitles_of", "video_file"]
+__all__ = [
+    "Playback",
+    "Subtitle",
+    "init_resource",
+    "playback_of",
+    "playlist_resource",
+    "segment_resource",
+    "source_file",
+    "subtitle_resource",
+    "subtitles_of",
+    "video_file",
+]
 
 strawberry.enum(
     PlaybackMethod,
@@ -69,12 +81,21 @@ async def source_file(row: VideoRow) -> SourceFile | None:
     return await asyncio.to_thread(_resolve, row)
 
 
-def playlist_resource(video_id: int) -> str:
-    return f"playback/{video_id}/index.m3u8"
+def _stream_folder(video_id: int, variant: StreamVariant) -> str:
+    # The MPEG-TS stream keeps the URLs it always had; the HEVC one lives in a folder of its own.
+    return f"playback/{video_id}" if variant is StreamVariant.MPEGTS else f"playback/{video_id}/{variant.value}"
 
 
-def segment_resource(video_id: int, index: int) -> str:
-    return f"playback/{video_id}/{index}.ts"
+def playlist_resource(video_id: int, variant: StreamVariant = StreamVariant.MPEGTS) -> str:
+    return f"{_stream_folder(video_id, variant)}/index.m3u8"
+
+
+def segment_resource(video_id: int, index: int, variant: StreamVariant = StreamVariant.MPEGTS) -> str:
+    return f"{_stream_folder(video_id, variant)}/{index}{variant.segment_suffix}"
+
+
+def init_resource(video_id: int, variant: StreamVariant) -> str:
+    return f"{_stream_folder(video_id, variant)}/init.mp4"
 
 
 def subtitle_resource(video_id: int, key: str) -> str:
@@ -97,7 +118,7 @@ async def playback_of(context: Context, row: VideoRow, direct_codecs: Sequence[s
     if decision.method is PlaybackMethod.DIRECT:
         url = context.signed_url(f"media/{row.id}")
     elif decision.method is not PlaybackMethod.UNPLAYABLE:
-        url = context.signed_url(playlist_resource(row.id))
+        url = context.signed_url(playlist_resource(row.id, decision.variant or StreamVariant.MPEGTS))
     return Playback(method=decision.method, url=url, mime_type=decision.mime_type, reason=decision.reason)
 
 

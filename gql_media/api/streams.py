@@ -5,6 +5,11 @@
 - ``/playback/{id}/{n}.ts``: one MPEG-TS segment, made on demand in a media worker. A client
   that goes away stops the making (unless another viewer waits for it); no free transcode slot
   within ``transcode_wait_s`` is a 503 with Retry-After.
+- ``/playback/{id}/hevc/index.m3u8``, ``.../hevc/init.mp4`` and ``.../hevc/{n}.m4s``: the HEVC
+  stream (video copied, tagged hvc1) as fMP4, for clients that play HEVC: the same, plus the
+  init segment that ``EXT-X-MAP`` names.
+
+Segments are files from the cache: the same bytes for every request, with Range and ETag.
 - ``/subtitles/{id}/{track}``: a sidecar or embedded subtitle track as WebVTT.
 """
 
@@ -14,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 from starlette.exceptions import HTTPException
@@ -24,8 +30,15 @@ from starlette.routing import BaseRoute, Route
 from gql_media.adapters.store.reads import LibraryReads
 from gql_media.api.context import ApiServices
 from gql_media.api.ids import MAX_ROW_ID
-from gql_media.api.playback import playlist_resource, segment_resource, source_file, subtitle_resource
+from gql_media.api.playback import (
+    init_resource,
+    playlist_resource,
+    segment_resource,
+    source_file,
+    subtitle_resource,
+)
 from gql_media.api.security import request_allowed, sign
+from gql_media.core.playback import StreamVariant
 from gql_media.core.ports import MediaError
 from gql_media.core.streaming import PlaybackBusy, SourceFile, StreamingService
 from gql_media.core.vod_plan import render_playlist
@@ -38,6 +51,8 @@ __all__ = ["stream_routes"]
 T = TypeVar("T")
 _FORBIDDEN = "forbidden: a valid signature (exp, sig) or the API token is required"
 _HLS_MIME = "application/vnd.apple.mpegurl"
+_SEGMENT_MIME = {StreamVariant.MPEGTS: "video/mp2t", StreamVariant.HEVC: "video/mp4"}
+_SEGMENT_CACHE_CONTROL = "private, max-age=3600"
 
 
 class _ClientGone(Exception):
@@ -105,24 +120,40 @@ class StreamRoutes:
             raise HTTPException(404, "not found")
         return service, source
 
-    async def playlist(self, request: Request) -> Response:
+    async def playlist(self, request: Request, variant: StreamVariant) -> Response:
         video_id: int = request.path_params["video_id"]
-        service, source = await self._source(request, video_id, playlist_resource(video_id))
+        service, source = await self._source(request, video_id, playlist_resource(video_id, variant))
         try:
-            _method, segments = await service.plan(source)
+            _method, segments = await service.plan(source, variant)
         except MediaError as error:
             return PlainTextResponse(f"cannot stream: {error}", status_code=409)
+        init_url = None
+        if variant.fragmented_mp4:
+            init_url = f"init.mp4{self._signed_query(init_resource(video_id, variant))}"
         text = render_playlist(
-            segments, lambda index: f"{index}.ts{self._signed_query(segment_resource(video_id, index))}"
+            segments,
+            lambda index: (
+                f"{index}{variant.segment_suffix}{self._signed_query(segment_resource(video_id, index, variant))}"
+            ),
+            init_url,
         )
         return Response(text, media_type=_HLS_MIME, headers={"cache-control": "private, no-cache"})
 
-    async def segment(self, request: Request) -> Response:
+    async def segment(self, request: Request, variant: StreamVariant) -> Response:
         video_id: int = request.path_params["video_id"]
         index: int = request.path_params["index"]
-        service, source = await self._source(request, video_id, segment_resource(video_id, index))
+        service, source = await self._source(request, video_id, segment_resource(video_id, index, variant))
+        return await self._file(request, service.segment(source, index, variant), _SEGMENT_MIME[variant])
+
+    async def init_segment(self, request: Request, variant: StreamVariant) -> Response:
+        video_id: int = request.path_params["video_id"]
+        service, source = await self._source(request, video_id, init_resource(video_id, variant))
+        return await self._file(request, service.init_segment(source, variant), "video/mp4")
+
+    async def _file(self, request: Request, making: Awaitable[Path], media_type: str) -> Response:
+        """A made file (segment or init) from the cache, with Range; the making stops if the client leaves."""
         try:
-            path = await _unless_disconnected(request, service.segment(source, index))
+            path = await _unless_disconnected(request, making)
         except _ClientGone:
             return Response(status_code=499)
         except IndexError:
@@ -131,7 +162,7 @@ class StreamRoutes:
             return _busy(busy)
         except MediaError as error:
             return PlainTextResponse(f"cannot stream: {error}", status_code=409)
-        return FileResponse(path, media_type="video/mp2t", headers={"cache-control": "private, max-age=3600"})
+        return FileResponse(path, media_type=media_type, headers={"cache-control": _SEGMENT_CACHE_CONTROL})
 
     async def subtitle(self, request: Request) -> Response:
         video_id: int = request.path_params["video_id"]
@@ -148,11 +179,27 @@ class StreamRoutes:
         return Response(vtt, media_type="text/vtt; charset=utf-8", headers={"cache-control": "private, no-cache"})
 
 
+def _serving(
+    variant: StreamVariant, handler: Callable[[Request, StreamVariant], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint of one stream's route."""
+
+    async def endpoint(request: Request) -> Response:
+        return await handler(request, variant)
+
+    return endpoint
+
+
 def stream_routes(settings: Settings, services: Callable[[], ApiServices]) -> list[BaseRoute]:
     """The playback routes, for ``http.routes``."""
     endpoints = StreamRoutes(settings, services)
+    ts, hevc = StreamVariant.MPEGTS, StreamVariant.HEVC
+    folder = f"/playback/{{video_id:int}}/{hevc.value}"
     return [
-        Route("/playback/{video_id:int}/index.m3u8", endpoints.playlist, methods=["GET", "HEAD"]),
-        Route("/playback/{video_id:int}/{index:int}.ts", endpoints.segment, methods=["GET", "HEAD"]),
+        Route("/playback/{video_id:int}/index.m3u8", _serving(ts, endpoints.playlist), methods=["GET", "HEAD"]),
+        Route("/playback/{video_id:int}/{index:int}.ts", _serving(ts, endpoints.segment), methods=["GET", "HEAD"]),
+        Route(f"{folder}/index.m3u8", _serving(hevc, endpoints.playlist), methods=["GET", "HEAD"]),
+        Route(f"{folder}/init.mp4", _serving(hevc, endpoints.init_segment), methods=["GET", "HEAD"]),
+        Route(f"{folder}/{{index:int}}.m4s", _serving(hevc, endpoints.segment), methods=["GET", "HEAD"]),
         Route("/subtitles/{video_id:int}/{track:path}", endpoints.subtitle, methods=["GET", "HEAD"]),
     ]

@@ -9,10 +9,19 @@ The table, first matching row wins:
 2. no video stream                                                 -> UNPLAYABLE
 3. the container and every stream play in browsers by default, or  -> DIRECT
    the client listed them in ``directCodecs``
-4. the video is 8-bit 4:2:0 H.264 shown unrotated (it goes into    -> REMUX (video copied; audio
-   MPEG-TS as it is and every HLS player plays it)                    copied when AAC, else to AAC)
-5. transcoding is turned off                                       -> UNPLAYABLE
-6. anything else                                                   -> TRANSCODE (H.264 + AAC)
+4. the video is 8-bit 4:2:0 H.264 shown unrotated (it goes into    -> REMUX into MPEG-TS (video
+   MPEG-TS as it is and every HLS player plays it)                    copied; audio copied when AAC,
+                                                                      else to AAC)
+5. the video is HEVC shown unrotated and the client plays HEVC     -> REMUX into fMP4, tagged hvc1
+   (an MP4 tagged hev1, or HEVC in Matroska/MPEG-TS: Safari plays     (video copied, audio as in 4)
+   HEVC in MP4 and in HLS only as hvc1, and in HLS only from fMP4)
+6. transcoding is turned off                                       -> UNPLAYABLE
+7. anything else                                                   -> TRANSCODE (H.264 + AAC)
+
+An MP4's HEVC sample entry (its codec tag) matters: ``hvc1`` carries the parameter sets in the
+header only, ``hev1`` may carry them in the stream too, and Safari plays only ``hvc1``. A client
+that names its HEVC by RFC 6381 string (``hvc1.1.6.L93.B0``, as the web UI does) plays that tag
+only; one that says ``hevc`` or ``h265`` plays both.
 """
 
 from __future__ import annotations
@@ -27,9 +36,12 @@ __all__ = [
     "PlaybackMethod",
     "SegmentSpec",
     "SourceStreams",
+    "StreamVariant",
     "SubtitleStream",
     "client_codec_names",
+    "client_hevc_tags",
     "decide",
+    "hevc_copy_blocker",
 ]
 
 HLS_MIME_TYPE = "application/vnd.apple.mpegurl"
@@ -40,6 +52,28 @@ class PlaybackMethod(enum.StrEnum):
     REMUX = "REMUX"
     TRANSCODE = "TRANSCODE"
     UNPLAYABLE = "UNPLAYABLE"
+
+
+class StreamVariant(enum.StrEnum):
+    """Which HLS stream of a video a REMUX or TRANSCODE plays: each has URLs and segments of its own.
+
+    MPEGTS: H.264 (copied or transcoded) and AAC in MPEG-TS segments; what every HLS player plays.
+    HEVC: the HEVC video copied into fMP4 (CMAF: an init segment and ``.m4s`` segments) tagged
+    ``hvc1``, the only way Safari plays HEVC over HLS.
+    """
+
+    MPEGTS = "ts"
+    HEVC = "hevc"
+
+    @property
+    def segment_suffix(self) -> str:
+        """The file suffix of its media segments."""
+        return ".m4s" if self is StreamVariant.HEVC else ".ts"
+
+    @property
+    def fragmented_mp4(self) -> bool:
+        """Whether its segments are fMP4 (they need an init segment, ``EXT-X-MAP``)."""
+        return self is StreamVariant.HEVC
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +111,18 @@ class SourceStreams:
     subtitles: tuple[SubtitleStream, ...] = field(default=())
     # Video keyframe times (0 = the first frame) from the container's index; empty when it has none (MPEG-TS).
     keyframes_s: tuple[float, ...] = field(default=())
+    # The video's codec tag in its container (MP4: "hvc1", "hev1", "avc1"...); None where there is none (Matroska).
+    video_tag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SegmentSpec:
     """One HLS segment to make: ``[start_s, end_s)`` of ``path`` (0 = its first frame; ``end_s`` None:
     to its end) by ``method`` (REMUX or TRANSCODE) into ``output_path``; a transcode turns the picture
-    upright by ``rotation_deg``. It goes whole from the streaming service to a worker process."""
+    upright by ``rotation_deg``. ``variant`` says the segment's format (MPEG-TS, or fMP4 tagged hvc1);
+    an fMP4 segment holds its fragment only (``moof`` + ``mdat``), and when ``init_path`` names the
+    stream's init segment already made, its own header must equal it. It goes whole from the
+    streaming service to a worker process."""
 
     path: str | bytes
     method: PlaybackMethod
@@ -91,15 +130,18 @@ class SegmentSpec:
     end_s: float | None
     output_path: str
     rotation_deg: int = 0
+    variant: StreamVariant = StreamVariant.MPEGTS
+    init_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The method, and for anything but DIRECT the reason in a user's words."""
+    """The method, for anything but DIRECT the reason in a user's words, and for REMUX/TRANSCODE the HLS stream."""
 
     method: PlaybackMethod
     mime_type: str | None
     reason: str | None = None
+    variant: StreamVariant | None = None
 
 
 # Containers and the codecs every current browser plays in them (Chromium, Firefox, Safari).
@@ -205,6 +247,25 @@ def client_codec_names(direct_codecs: Iterable[str] | None) -> frozenset[str]:
     return frozenset(names)
 
 
+# The HEVC sample entries of MP4 (ISO/IEC 14496-15): what ``client_hevc_tags`` tells apart.
+_HEVC_TAGS = frozenset({"hvc1", "hev1"})
+# The sample entry an HEVC copy is written with: the one every browser that plays HEVC plays.
+HEVC_COPY_TAG = "hvc1"
+
+
+def client_hevc_tags(direct_codecs: Iterable[str] | None) -> frozenset[str]:
+    """The HEVC sample entries a client plays: the ones it names by RFC 6381 string; both for "hevc"/"h265"."""
+    tags: set[str] = set()
+    for raw in direct_codecs or ():
+        lowered = raw.strip().lower()
+        tag = lowered[:4]
+        if tag in _HEVC_TAGS and lowered[4:5] in ("", "."):
+            tags.add(tag)
+        elif _ALIASES.get(lowered, lowered) == "hevc":
+            tags |= _HEVC_TAGS
+    return frozenset(tags)
+
+
 def _family(container: str) -> str | None:
     if container in _MP4_FAMILY:
         return "mp4"
@@ -217,7 +278,17 @@ def _video_is_plain_h264(streams: SourceStreams) -> bool:
     return streams.video_codec == "h264" and streams.bit_depth <= 8 and streams.chroma_420
 
 
-def _direct_blocker(streams: SourceStreams, client: frozenset[str]) -> str | None:
+def hevc_copy_blocker(streams: SourceStreams) -> str | None:
+    """Why the video cannot be copied into the HEVC stream (``StreamVariant.HEVC``); None when it can."""
+    if streams.video_codec != "hevc":
+        return f"{display_name(streams.video_codec or 'no')} video is not HEVC"
+    if streams.rotation_deg % 360:
+        # The copy would show a phone clip sideways: only a transcode turns the picture.
+        return "the HEVC video is shown rotated"
+    return None
+
+
+def _direct_blocker(streams: SourceStreams, client: frozenset[str], hevc_tags: frozenset[str]) -> str | None:
     """Why the file cannot be played as it is; None when it can."""
     family = _family(streams.container)
     if family is None and streams.container not in client:
@@ -233,6 +304,9 @@ def _direct_blocker(streams: SourceStreams, client: frozenset[str]) -> str | Non
         return f"{streams.bit_depth}-bit H.264 video is not playable in this browser"
     if video == "h264" and not streams.chroma_420 and "h264-10bit" not in client:
         return "H.264 video with full colour resolution (4:2:2/4:4:4) is not playable in this browser"
+    tag = streams.video_tag
+    if video == "hevc" and family == "mp4" and tag and tag not in hevc_tags:
+        return f"HEVC video tagged {tag} is not playable in this browser"
     audio = streams.audio_codec
     if audio and not (audio in default_audio or audio in client):
         return f"{display_name(audio)} audio is not playable in this browser"
@@ -259,18 +333,25 @@ def decide(
     if not streams.video_codec:
         return Decision(PlaybackMethod.UNPLAYABLE, None, "the file has no video stream")
     client = client_codec_names(direct_codecs)
-    blocker = _direct_blocker(streams, client)
+    hevc_tags = client_hevc_tags(direct_codecs)
+    blocker = _direct_blocker(streams, client, hevc_tags)
     if blocker is None:
         family = _family(streams.container)
         mime_type = f"video/{family}" if family else _MIME_TYPES.get(streams.container, f"video/{streams.container}")
         return Decision(PlaybackMethod.DIRECT, mime_type)
+    variant = None
     if _video_is_plain_h264(streams) and streams.rotation_deg % 360 == 0:
+        variant = StreamVariant.MPEGTS
+    elif HEVC_COPY_TAG in hevc_tags and hevc_copy_blocker(streams) is None:
+        variant = StreamVariant.HEVC
+    if variant is not None:
         audio = streams.audio_codec
+        into = f"HLS (fMP4, the video tagged {HEVC_COPY_TAG})" if variant is StreamVariant.HEVC else "HLS"
         if audio and audio != "aac":
-            blocker += f"; its streams are copied into HLS, the {display_name(audio)} audio converted to AAC"
+            blocker += f"; its streams are copied into {into}, the {display_name(audio)} audio converted to AAC"
         else:
-            blocker += "; its streams are copied into HLS without re-encoding"
-        return Decision(PlaybackMethod.REMUX, HLS_MIME_TYPE, blocker)
+            blocker += f"; its streams are copied into {into} without re-encoding"
+        return Decision(PlaybackMethod.REMUX, HLS_MIME_TYPE, blocker, variant)
     if not transcode_enabled:
         return Decision(PlaybackMethod.UNPLAYABLE, None, f"{blocker}, and transcoding is turned off on this server")
-    return Decision(PlaybackMethod.TRANSCODE, HLS_MIME_TYPE, f"transcoding: {blocker}")
+    return Decision(PlaybackMethod.TRANSCODE, HLS_MIME_TYPE, f"transcoding: {blocker}", StreamVariant.MPEGTS)

@@ -231,7 +231,11 @@ class SegmentWorkers(Protocol):
         ...
 
     async def make_segment(self, spec: SegmentSpec) -> None:
-        """Write one MPEG-TS segment to ``spec.output_path``; raises ``MediaError``."""
+        """Write one MPEG-TS segment or fMP4 fragment (``spec.variant``) to ``spec.output_path``; ``MediaError``."""
+        ...
+
+    async def make_init_segment(self, spec: SegmentSpec) -> None:
+        """Write the init segment of the fMP4 stream ``spec.variant`` to ``spec.output_path``; raises ``MediaError``."""
         ...
 
     async def make_subtitle(self, path: str | bytes, stream_index: int, output_path: str) -> None:

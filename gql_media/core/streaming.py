@@ -4,8 +4,11 @@ Standard library only; PyAV's side is the ``SegmentWorkers`` port (worker proces
 own, so transcodes and the index's probes and thumbnails never wait for each other). Every
 replica runs one for the viewers it serves: nothing here goes through the leader.
 
+- A video has up to two HLS streams (``StreamVariant``): MPEG-TS (H.264 copied or transcoded)
+  for every player, and fMP4 with its HEVC copied and tagged hvc1 for clients that play HEVC
+  (Safari plays HEVC over HLS only so). Each has its own playlist, segments and cache folder.
 - A segment is made once: viewers asking for the same one share the making, and the cache
-  (``SegmentCache``, byte-bounded LRU) serves it after.
+  (``SegmentCache``, byte-bounded LRU) serves it after, the same bytes to every request.
 - At most ``slots`` segments are made at once; a request that finds no free slot within
   ``wait_s`` gets ``PlaybackBusy`` (the HTTP layer answers 503 + Retry-After).
 - A segment nobody waits for any more is cancelled (its worker is stopped). After a viewer's
@@ -13,6 +16,9 @@ replica runs one for the viewers it serves: nothing here goes through the leader
   cancels that read-ahead.
 - A source that changed or was removed (``LibraryChange`` events) loses its cached files; the
   cache's variant names hold the source's size and mtime, so a missed event never serves stale data.
+
+The module stays one past 400 lines: the sharing, slots, read-ahead and cancellation of segments
+and init segments all work on one table of makings (``_making``), and subtitles take the same slots.
 """
 
 from __future__ import annotations
@@ -22,12 +28,20 @@ import contextlib
 import logging
 import math
 import os
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from gql_media.core.models import ChangeKind, EntryKind, LibraryChange, VideoStatus
-from gql_media.core.playback import Decision, PlaybackMethod, SegmentSpec, SourceStreams, decide
+from gql_media.core.playback import (
+    Decision,
+    PlaybackMethod,
+    SegmentSpec,
+    SourceStreams,
+    StreamVariant,
+    decide,
+    hevc_copy_blocker,
+)
 from gql_media.core.ports import MediaError, SegmentWorkers
 from gql_media.core.segment_cache import SegmentCache
 from gql_media.core.subtitles import Sidecar, decode_subtitle_bytes, sidecar_subtitles, srt_to_vtt
@@ -46,6 +60,8 @@ __all__ = [
 
 # Probe results kept in memory (a few hundred bytes each).
 _PROBE_CACHE_SIZE = 512
+# The init segment of an fMP4 stream, beside its segments in the cache.
+_INIT_NAME = "init.mp4"
 
 
 class PlaybackBusy(Exception):
@@ -159,19 +175,31 @@ class StreamingService:
             return decide(None, broken_reason=str(error))
         return decide(streams, direct_codecs=direct_codecs, transcode_enabled=self.settings.transcode_enabled)
 
-    async def plan(self, source: SourceFile) -> tuple[PlaybackMethod, list[Segment]]:
-        """The HLS method (REMUX or TRANSCODE: what a plain browser needs) and segments of ``source``.
+    async def plan(
+        self, source: SourceFile, variant: StreamVariant = StreamVariant.MPEGTS
+    ) -> tuple[PlaybackMethod, list[Segment]]:
+        """The HLS method and segments of ``source``'s stream ``variant``: for MPEG-TS, REMUX or
+        TRANSCODE, what a plain browser needs; for HEVC, always a REMUX (the HEVC video copied).
 
         Raises:
-            MediaError: the source plays directly only, or not at all (with the reason).
+            MediaError: the source plays directly only, or not at all, or has no such stream (with the reason).
         """
-        decision = await self.decide(source, direct_codecs=None)
-        if decision.method is PlaybackMethod.UNPLAYABLE:
-            raise MediaError(decision.reason or "this video cannot be played")
-        if decision.method is PlaybackMethod.DIRECT:
-            raise MediaError("this video plays as it is: its stream URL needs no HLS")
-        method = decision.method
-        streams = await self.streams(source)
+        if variant is StreamVariant.HEVC:
+            method = PlaybackMethod.REMUX
+            if source.status is VideoStatus.BROKEN:
+                raise MediaError(source.error or "the file cannot be decoded")
+            streams = await self.streams(source)
+            blocker = hevc_copy_blocker(streams)
+            if blocker is not None:
+                raise MediaError(f"no HEVC stream: {blocker}")
+        else:
+            decision = await self.decide(source, direct_codecs=None)
+            if decision.method is PlaybackMethod.UNPLAYABLE:
+                raise MediaError(decision.reason or "this video cannot be played")
+            if decision.method is PlaybackMethod.DIRECT:
+                raise MediaError("this video plays as it is: its stream URL needs no HLS")
+            method = decision.method
+            streams = await self.streams(source)
         try:
             remux = method is PlaybackMethod.REMUX
             segments = plan_segments(
@@ -186,31 +214,61 @@ class StreamingService:
 
     # -------------------------------------------------------------------------------- segments
 
-    def _variant(self, source: SourceFile, method: PlaybackMethod) -> str:
+    def _variant(self, source: SourceFile, method: PlaybackMethod, variant: StreamVariant) -> str:
         s = self.settings
+        if variant is StreamVariant.HEVC:
+            return f"remux-hevc-fmp4-{source.size}-{source.mtime_ns}-{s.segment_s:g}"
         if method is PlaybackMethod.REMUX:
             return f"remux-{source.size}-{source.mtime_ns}-{s.segment_s:g}"
         ramp = "+".join(f"{length:g}" for length in s.start_segments_s)
         return f"transcode-{source.size}-{source.mtime_ns}-{ramp}+{s.segment_s:g}-{s.max_height_px}-{s.preset}"
 
-    async def segment(self, source: SourceFile, index: int) -> Path:
-        """The file of segment ``index`` of ``source``'s HLS stream, made when not cached.
+    def _path(self, source: SourceFile, method: PlaybackMethod, variant: StreamVariant, name: str) -> Path:
+        return self.cache.path_for(str(source.video_id), self._variant(source, method, variant), name)
+
+    def _segment_path(self, source: SourceFile, method: PlaybackMethod, variant: StreamVariant, index: int) -> Path:
+        return self._path(source, method, variant, f"{index}{variant.segment_suffix}")
+
+    async def segment(self, source: SourceFile, index: int, variant: StreamVariant = StreamVariant.MPEGTS) -> Path:
+        """The file of segment ``index`` of ``source``'s HLS stream ``variant``, made when not cached.
 
         Raises:
             IndexError: no such segment.
             MediaError: the source cannot be streamed, or the segment could not be made.
             PlaybackBusy: no transcode slot came free in time.
         """
-        method, segments = await self.plan(source)
+        method, segments = await self.plan(source, variant)
         segment = segment_at(segments, index)
-        path = self.cache.path_for(str(source.video_id), self._variant(source, method), f"{index}.ts")
+        path = self._segment_path(source, method, variant, index)
         self._cancel_read_ahead(source.video_id, keep=range(index, index + self.settings.read_ahead + 1))
         if await asyncio.to_thread(self.cache.lookup, path):
-            self._read_ahead(source, method, segments, index)
+            self._read_ahead(source, method, variant, segments, index)
             return path
         making = self._making.get(path)
         if making is None:
-            making = self._start(source, method, segment, index == len(segments) - 1, path, wait=True)
+            making = self._start(source, method, variant, segment, index == len(segments) - 1, path, wait=True)
+        return await self._wait_for(making, lambda: self._read_ahead(source, method, variant, segments, index))
+
+    async def init_segment(self, source: SourceFile, variant: StreamVariant) -> Path:
+        """The init segment of ``source``'s fMP4 stream ``variant`` (``EXT-X-MAP``), made when not cached.
+
+        Raises:
+            MediaError: the source has no such stream, or the init could not be made.
+            PlaybackBusy: no slot came free in time.
+        """
+        if not variant.fragmented_mp4:
+            raise MediaError(f"the {variant} stream has no init segment")
+        method, _segments = await self.plan(source, variant)
+        path = self._path(source, method, variant, _INIT_NAME)
+        if await asyncio.to_thread(self.cache.lookup, path):
+            return path
+        making = self._making.get(path)
+        if making is None:
+            making = self._track(path, source, -1, self._make_init(source, method, variant, path))
+        return await self._wait_for(making, lambda: None)
+
+    async def _wait_for(self, making: _Making, then: Callable[[], None]) -> Path:
+        """Wait for a shared making; the last waiter to leave stops it."""
         making.waiters += 1
         making.read_ahead = False
         try:
@@ -219,14 +277,24 @@ class StreamingService:
             making.waiters -= 1
             if making.waiters == 0 and not making.task.done():
                 making.task.cancel()  # nobody wants it any more: stop its worker
-        self._read_ahead(source, method, segments, index)
+        then()
         return result
 
     def _start(
-        self, source: SourceFile, method: PlaybackMethod, segment: Segment, last: bool, path: Path, wait: bool
+        self,
+        source: SourceFile,
+        method: PlaybackMethod,
+        variant: StreamVariant,
+        segment: Segment,
+        last: bool,
+        path: Path,
+        wait: bool,
     ) -> _Making:
-        task = asyncio.create_task(self._make(source, method, segment, last, path, wait))
-        making = _Making(task=task, source=source.video_id, index=segment.index)
+        return self._track(path, source, segment.index, self._make(source, method, variant, segment, last, path, wait))
+
+    def _track(self, path: Path, source: SourceFile, index: int, make: Coroutine[object, object, Path]) -> _Making:
+        task = asyncio.create_task(make)
+        making = _Making(task=task, source=source.video_id, index=index)
         self._making[path] = making
         task.add_done_callback(lambda _t: self._forget(path, making))
         return making
@@ -238,7 +306,14 @@ class StreamingService:
             making.task.exception()  # read-ahead failures are seen by their viewer later, not logged as lost
 
     async def _make(
-        self, source: SourceFile, method: PlaybackMethod, segment: Segment, last: bool, path: Path, wait: bool
+        self,
+        source: SourceFile,
+        method: PlaybackMethod,
+        variant: StreamVariant,
+        segment: Segment,
+        last: bool,
+        path: Path,
+        wait: bool,
     ) -> Path:
         async with self._slot(wait):
             streams = await self.streams(source)
@@ -251,6 +326,9 @@ class StreamingService:
                     end_s=None if last else segment.end_s,
                     output_path=str(temp),
                     rotation_deg=streams.rotation_deg,
+                    variant=variant,
+                    # The worker checks the fragment's headers against the init already served.
+                    init_path=str(path.with_name(_INIT_NAME)) if variant.fragmented_mp4 else None,
                 )
                 await self.workers.make_segment(spec)
                 await asyncio.to_thread(self.cache.commit, temp, path)
@@ -258,6 +336,19 @@ class StreamingService:
                 # A failed or cancelled make leaves no partial file (the worker may have been killed midway).
                 await asyncio.to_thread(self.cache.discard, temp)
         self.made_segments += 1
+        return path
+
+    async def _make_init(self, source: SourceFile, method: PlaybackMethod, variant: StreamVariant, path: Path) -> Path:
+        async with self._slot(wait=True):
+            temp = await asyncio.to_thread(self.cache.temp_path, path)
+            try:
+                spec = SegmentSpec(
+                    path=source.path, method=method, start_s=0.0, end_s=None, output_path=str(temp), variant=variant
+                )
+                await self.workers.make_init_segment(spec)
+                await asyncio.to_thread(self.cache.commit, temp, path)
+            finally:
+                await asyncio.to_thread(self.cache.discard, temp)
         return path
 
     @contextlib.asynccontextmanager
@@ -274,25 +365,37 @@ class StreamingService:
         finally:
             self._slots.release()
 
-    def _read_ahead(self, source: SourceFile, method: PlaybackMethod, segments: Sequence[Segment], index: int) -> None:
+    def _read_ahead(
+        self,
+        source: SourceFile,
+        method: PlaybackMethod,
+        variant: StreamVariant,
+        segments: Sequence[Segment],
+        index: int,
+    ) -> None:
         """Make the next few segments while slots are free (one at a time per source)."""
         if any(m.read_ahead and m.source == source.video_id for m in self._making.values()):
             return
-        task = asyncio.create_task(self._read_ahead_run(source, method, segments, index))
+        task = asyncio.create_task(self._read_ahead_run(source, method, variant, segments, index))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
     async def _read_ahead_run(
-        self, source: SourceFile, method: PlaybackMethod, segments: Sequence[Segment], index: int
+        self,
+        source: SourceFile,
+        method: PlaybackMethod,
+        variant: StreamVariant,
+        segments: Sequence[Segment],
+        index: int,
     ) -> None:
         for ahead in range(index + 1, min(len(segments), index + 1 + self.settings.read_ahead)):
-            variant = self._variant(source, method)
-            path = self.cache.path_for(str(source.video_id), variant, f"{ahead}.ts")
+            path = self._segment_path(source, method, variant, ahead)
             if path in self._making or await asyncio.to_thread(self.cache.lookup, path):
                 continue
             if self._slots.locked():
                 return  # viewers first: read-ahead only uses a free slot
-            making = self._start(source, method, segments[ahead], ahead == len(segments) - 1, path, wait=False)
+            last = ahead == len(segments) - 1
+            making = self._start(source, method, variant, segments[ahead], last, path, wait=False)
             making.read_ahead = True
             try:
                 await asyncio.shield(making.task)

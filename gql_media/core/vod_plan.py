@@ -91,17 +91,23 @@ def segment_at(segments: list[Segment], index: int) -> Segment:
     return segments[index]
 
 
-def render_playlist(segments: list[Segment], segment_url: Callable[[int], str]) -> str:
-    """The m3u8 media playlist (VOD, complete, MPEG-TS segments)."""
+def render_playlist(segments: list[Segment], segment_url: Callable[[int], str], init_url: str | None = None) -> str:
+    """The m3u8 media playlist (VOD, complete): MPEG-TS segments, or fMP4 ones after the init segment ``init_url``.
+
+    fMP4 segments (``EXT-X-MAP``) need version 6 (7 as Apple's authoring rules ask for fMP4);
+    MPEG-TS keeps version 3, which every player reads.
+    """
     target = max(math.ceil(s.duration_s) for s in segments)
     lines = [
         "#EXTM3U",
-        "#EXT-X-VERSION:3",
+        "#EXT-X-VERSION:3" if init_url is None else "#EXT-X-VERSION:7",
         f"#EXT-X-TARGETDURATION:{target}",
         "#EXT-X-MEDIA-SEQUENCE:0",
         "#EXT-X-PLAYLIST-TYPE:VOD",
         "#EXT-X-INDEPENDENT-SEGMENTS",
     ]
+    if init_url is not None:
+        lines.append(f'#EXT-X-MAP:URI="{init_url}"')
     for segment in segments:
         lines.append(f"#EXTINF:{segment.duration_s:.3f},")
         lines.append(segment_url(segment.index))

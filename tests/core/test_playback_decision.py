@@ -9,8 +9,11 @@ from gql_media.core.playback import (
     Decision,
     PlaybackMethod,
     SourceStreams,
+    StreamVariant,
     client_codec_names,
+    client_hevc_tags,
     decide,
+    hevc_copy_blocker,
 )
 
 MP4_H264 = SourceStreams(container="mp4", duration_s=10.0, video_codec="h264", audio_codec="aac", width=640, height=360)
@@ -122,3 +125,65 @@ def test_a_container_the_client_lists_takes_the_default_codecs() -> None:
         decide(replace(mkv, video_codec="hevc"), direct_codecs=["video/x-matroska"]).method is PlaybackMethod.TRANSCODE
     )
     assert decide(replace(mkv, video_codec="hevc"), direct_codecs=["mkv", "hev1"]).method is PlaybackMethod.DIRECT
+
+
+# HEVC's sample entry in MP4: Safari plays hvc1 only, in MP4 and over HLS (then in fMP4 only).
+MP4_HEV1 = replace(MP4_H264, video_codec="hevc", video_tag="hev1")
+SAFARI = ["hvc1.1.6.L93.B0"]  # what the web UI sends where HEVC plays (frontend-example/src/playback.ts)
+
+
+def test_hev1_in_mp4_is_remuxed_into_hevc_fmp4_for_a_client_that_plays_hvc1() -> None:
+    decision = decide(MP4_HEV1, direct_codecs=SAFARI)
+    assert (decision.method, decision.mime_type, decision.variant) == (
+        PlaybackMethod.REMUX,
+        HLS_MIME_TYPE,
+        StreamVariant.HEVC,
+    )
+    assert decision.reason == (
+        "HEVC video tagged hev1 is not playable in this browser;"
+        " its streams are copied into HLS (fMP4, the video tagged hvc1) without re-encoding"
+    )
+    # A remux is no transcode: it plays with transcoding turned off too.
+    assert decide(MP4_HEV1, direct_codecs=SAFARI, transcode_enabled=False).variant is StreamVariant.HEVC
+
+
+def test_hvc1_in_mp4_stays_direct_and_hev1_is_direct_where_the_client_plays_it() -> None:
+    assert decide(replace(MP4_HEV1, video_tag="hvc1"), direct_codecs=SAFARI).method is PlaybackMethod.DIRECT
+    assert decide(MP4_HEV1, direct_codecs=["hev1.1.6.L93.B0"]).method is PlaybackMethod.DIRECT
+    # Our names and FFmpeg's say "HEVC" without a tag: they play both.
+    assert decide(MP4_HEV1, direct_codecs=["hevc"]).method is PlaybackMethod.DIRECT
+    assert decide(MP4_HEV1, direct_codecs=["H265"]).method is PlaybackMethod.DIRECT
+
+
+def test_hev1_for_a_client_without_hevc_is_transcoded_into_mpegts() -> None:
+    decision = decide(MP4_HEV1, direct_codecs=[])
+    assert (decision.method, decision.variant) == (PlaybackMethod.TRANSCODE, StreamVariant.MPEGTS)
+    assert decision.reason == "transcoding: HEVC video is not playable in this browser"
+
+
+def test_hevc_outside_mp4_is_copied_into_fmp4_for_a_client_that_plays_hvc1() -> None:
+    mkv = replace(MP4_HEV1, container="matroska", video_tag=None, audio_codec="ac3")
+    decision = decide(mkv, direct_codecs=SAFARI)
+    assert (decision.method, decision.variant) == (PlaybackMethod.REMUX, StreamVariant.HEVC)
+    assert decision.reason is not None and decision.reason.endswith("the AC-3 (Dolby Digital) audio converted to AAC")
+    # Rotated, a copy would show it sideways: transcoded (upright) into MPEG-TS.
+    rotated = decide(replace(mkv, rotation_deg=90), direct_codecs=SAFARI)
+    assert (rotated.method, rotated.variant) == (PlaybackMethod.TRANSCODE, StreamVariant.MPEGTS)
+
+
+def test_h264_remux_stays_mpegts() -> None:
+    assert decide(replace(MP4_H264, container="matroska"), direct_codecs=SAFARI).variant is StreamVariant.MPEGTS
+
+
+def test_client_hevc_tags_tell_hvc1_from_hev1() -> None:
+    assert client_hevc_tags(["hvc1.1.6.L93.B0", "mp4a.40.2"]) == {"hvc1"}
+    assert client_hevc_tags([" HEV1.2.4.L120.B0 ", "hev1"]) == {"hev1"}
+    assert client_hevc_tags(["h265"]) == {"hvc1", "hev1"}
+    assert client_hevc_tags(["hvc1x", "avc1.64001F", ""]) == set()
+    assert client_hevc_tags(None) == set()
+
+
+def test_the_hevc_stream_copies_unrotated_hevc_only() -> None:
+    assert hevc_copy_blocker(MP4_HEV1) is None
+    assert hevc_copy_blocker(MP4_H264) == "H.264 video is not HEVC"
+    assert hevc_copy_blocker(replace(MP4_HEV1, rotation_deg=270)) == "the HEVC video is shown rotated"

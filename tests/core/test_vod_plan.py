@@ -53,6 +53,24 @@ def test_playlist_is_complete_vod_with_every_segment_url() -> None:
     ]
 
 
+def test_an_fmp4_playlist_names_its_init_segment_first() -> None:
+    text = render_playlist(plan_segments(13.0, 6.0), lambda i: f"{i}.m4s?sig={i}", "init.mp4?sig=i")
+    assert text.splitlines() == [
+        "#EXTM3U",
+        "#EXT-X-VERSION:7",
+        "#EXT-X-TARGETDURATION:7",
+        "#EXT-X-MEDIA-SEQUENCE:0",
+        "#EXT-X-PLAYLIST-TYPE:VOD",
+        "#EXT-X-INDEPENDENT-SEGMENTS",
+        '#EXT-X-MAP:URI="init.mp4?sig=i"',
+        "#EXTINF:6.000,",
+        "0.m4s?sig=0",
+        "#EXTINF:7.000,",
+        "1.m4s?sig=1",
+        "#EXT-X-ENDLIST",
+    ]
+
+
 def test_a_copy_cuts_at_the_keyframes_of_the_index() -> None:
     keyframes = [0.0, 2.0, 4.0, 10.0, 12.5, 19.0, 20.0]
     segments = plan_segments(21.0, target_s=6.0, keyframes_s=keyframes)

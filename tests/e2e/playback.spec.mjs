@@ -1,5 +1,5 @@
 // Playback end to end in headless Chromium (issue 14): sources Chromium cannot play as they are
-// (MPEG-4 Part 2 in AVI, HEVC in Matroska) play through the server's HLS, seek to the middle,
+// (MPEG-4 Part 2 in AVI, H.264 and HEVC in Matroska) play through the server's HLS, seek to the middle,
 // and a sidecar subtitle track shows. tests/e2e/test_playback_browser.py starts the server.
 //
 //   GQL_MEDIA_E2E_URL=http://127.0.0.1:8765 node --test tests/e2e/playback.spec.mjs
@@ -63,11 +63,13 @@ async function playAndSeek(name, method) {
   return middle;
 }
 
-test('playback: AVI and HEVC MKV play and seek through HLS; a subtitle track shows', { skip, timeout: 240_000 }, async () => {
+test('playback: AVI, H.264 MKV and HEVC MKV play and seek through HLS; a subtitle track shows', { skip, timeout: 240_000 }, async () => {
   await page.goto(`${BASE}/`, { waitUntil: 'domcontentloaded' });
   await page.waitForSelector(byName('old camera.avi'), { timeout: 30_000 });
 
   await playAndSeek('old camera.avi', 'TRANSCODE');
+  // H.264 copied into MPEG-TS segments (no transcode): what hls.js plays from a remux.
+  await playAndSeek('h264 clip.mkv', 'REMUX');
   const middle = await playAndSeek('hevc clip.mkv', 'TRANSCODE');
 
   // The sidecar "hevc clip.en.srt" is offered; chosen, its cue shows at the middle.

@@ -1,4 +1,4 @@
-"""Playback in Chromium against a real server: an AVI and an HEVC MKV play through HLS and seek (issue 14).
+"""Playback in Chromium against a real server: an AVI, an H.264 MKV and an HEVC MKV play through HLS and seek.
 
 Runs tests/e2e/playback.spec.mjs (node's test runner + playwright-core driving Debian's chromium).
 Skips outside CI when node or chromium is missing, like tests/e2e/test_browser.py.
@@ -28,6 +28,8 @@ def server(tmp_path: Path) -> Iterator[str]:
     # 14 s each: 4 s segments, so the middle is in a segment after the first.
     encode_source(library, replace(SOURCES["avi_mpeg4_mp3"], width_px=160, height_px=120, duration_s=14.0))
     encode_source(library, replace(SOURCES["mkv_hevc"], width_px=160, height_px=120, duration_s=14.0))
+    # H.264 in Matroska: remuxed, its stream copied into MPEG-TS segments.
+    encode_source(library, replace(SOURCES["mkv_h264"], width_px=160, height_px=120, duration_s=14.0))
     (library / "hevc clip.en.srt").write_text(SIDECAR, encoding="utf-8")
     (library / "notes.mp4").write_bytes(b"not a video\n" * 10)
     with serve(library, tmp_path, "e2e-playback-server.log") as base:

@@ -37,18 +37,41 @@ def start_time_s(container: Any) -> float:
 
 
 def _keyframes_s(container: Any, video: Any) -> tuple[float, ...]:
-    """The video's keyframe times from the container's index (Matroska reads its cues on a first seek)."""
+    """The video's keyframe times (when shown) from the container's index (Matroska reads its cues on a first seek)."""
     if len(video.index_entries) < 2 and container.duration:
         with contextlib.suppress(av.FFmpegError):
             container.seek(int(container.duration), backward=True)
     if not video.time_base:
         return ()
-    start_s = start_time_s(container)
+    start_s = start_time_s(container) - _index_delay_s(container, video)
     return tuple(
         round(float(entry.timestamp * video.time_base) - start_s, 6)
         for entry in video.index_entries
         if entry.is_keyframe
     )
+
+
+def _index_delay_s(container: Any, video: Any) -> float:
+    """How long after its index time a keyframe is shown: an MP4's index holds decoding times, which
+    B-frames put before the showing times the segments are cut at (by the first keyframe's delay,
+    the encoder's reordering delay); Matroska's cues and AVI's index hold showing times already."""
+    if "mp4" not in str(container.format.name).split(","):
+        return 0.0
+    with contextlib.suppress(av.FFmpegError):
+        container.seek(0, stream=video, backward=True)
+        for count, packet in enumerate(container.demux(video)):
+            if packet.is_keyframe and packet.pts is not None and packet.dts is not None and packet.time_base:
+                return max(0.0, float((packet.pts - packet.dts) * packet.time_base))
+            if count >= _END_SCAN_PACKETS:
+                break
+    return 0.0
+
+
+def _codec_tag(stream: Any) -> str | None:
+    """The stream's codec tag in its container ("hvc1", "hev1", "avc1"...); None where it has none (Matroska)."""
+    raw = stream.codec_context.codec_tag
+    text = raw.strip("\x00 ") if isinstance(raw, str) else ""
+    return text if len(text) == 4 and text.isprintable() else None
 
 
 # Packets read past the last keyframe to find where the data ends (a GOP is far fewer).
@@ -113,6 +136,7 @@ def probe_streams(path: str | bytes) -> dict[str, Any]:
             audio_channels=int(audio.codec_context.channels) if audio is not None else 0,
             subtitles=subtitles,
             keyframes_s=_keyframes_s(container, video) if video is not None else (),
+            video_tag=_codec_tag(video) if video is not None else None,
         )
     return asdict(streams)
 

@@ -2,15 +2,19 @@
 
 Every segment is made on its own, from the source, in any order (a seek far ahead makes only
 its segment), and is decodable alone: MPEG-TS, starting with a keyframe, carrying its codec
-headers. Segments line up because every timestamp is the source's own presentation time (moved
-to start at ``OUTPUT_OFFSET_S``): a frame belongs to the segment whose window holds its time, so
-consecutive segments tile the clock with no gap and no overlap. Audio is cut on a 48 kHz sample
-grid fixed by the segment's start, so its samples line up across segments too.
+headers; or, for the HEVC stream, an fMP4 fragment decodable after the stream's init segment
+(``fmp4``), the video tagged ``hvc1``. Segments line up because every timestamp is the source's
+own presentation time (moved to start at ``OUTPUT_OFFSET_S``): a frame belongs to the segment
+whose window holds its time, so consecutive segments tile the clock with no gap and no overlap.
+Audio is cut on a 48 kHz sample grid fixed by the segment's start, so its samples line up across
+segments too.
 
 - TRANSCODE: video decoded and encoded by libx264 (yuv420p, even size, at most ``max_height_px``
   high, the display rotation applied), audio by AAC (stereo, 48 kHz).
 - REMUX: video packets copied (a segment must start on a keyframe: each nominal boundary is
   snapped to the first keyframe at or after it), audio copied when AAC, else encoded to AAC.
+  Into fMP4 the HEVC video is re-tagged ``hvc1`` (its parameter sets go into the sample entry, as
+  Safari needs; an ``hev1`` file's packets are copied as they are).
 
 ``OUTPUT_OFFSET_S`` keeps every decoding timestamp positive (B-frames decode before they show):
 a muxer that saw a negative one would shift that segment alone and break the shared clock.
@@ -18,11 +22,13 @@ a muxer that saw a negative one would shift that segment alone and break the sha
 
 from __future__ import annotations
 
+import io
 from fractions import Fraction
 from typing import Any
 
 import av
 
+from gql_media.adapters.media.fmp4 import FMP4_OPTIONS, split_init
 from gql_media.adapters.media.playback_probe import open_source, start_time_s
 from gql_media.adapters.media.probe import codec_name
 from gql_media.adapters.media.segment_streams import (
@@ -32,10 +38,10 @@ from gql_media.adapters.media.segment_streams import (
     VideoShaper,
     output_size,
 )
-from gql_media.core.playback import PlaybackMethod, SegmentSpec
+from gql_media.core.playback import HEVC_COPY_TAG, PlaybackMethod, SegmentSpec, StreamVariant
 from gql_media.core.ports import MediaError
 
-__all__ = ["AUDIO_RATE_HZ", "OUTPUT_OFFSET_S", "make_segment"]
+__all__ = ["AUDIO_RATE_HZ", "OUTPUT_OFFSET_S", "make_init_segment", "make_segment"]
 
 _TS_TIME_BASE = Fraction(1, 90_000)
 # A frame's time may sit a hair before a boundary it belongs after (rounding of time bases).
@@ -54,9 +60,11 @@ def _seek(container: Any, stream: Any, time_s: float, source_start_s: float) -> 
     container.seek(target, stream=stream, backward=True)
 
 
-def _new_output(output_path: str) -> Any:
+def _new_output(output: str | io.BytesIO, variant: StreamVariant = StreamVariant.MPEGTS) -> Any:
+    if variant.fragmented_mp4:
+        return av.open(output, "w", format="mp4", options=FMP4_OPTIONS)
     # mpegts chosen by name: the temp file's suffix is not ".ts".
-    return av.open(output_path, "w", format="mpegts", options={"mpegts_copyts": "1"})
+    return av.open(output, "w", format="mpegts", options={"mpegts_copyts": "1"})
 
 
 def _transcode_segment(
@@ -152,19 +160,34 @@ class _RemuxWindow:
     met before its start is known waits in ``pending``.
     """
 
-    def __init__(self, output: Any, video: Any, audio: Any | None, start_s: float, end_s: float | None) -> None:
+    def __init__(
+        self,
+        output: Any,
+        video: Any,
+        audio: Any | None,
+        start_s: float,
+        end_s: float | None,
+        video_tag: str | None = None,
+    ) -> None:
         self.output = output
         self.video = video
         self.video_out = output.add_stream_from_template(video)
+        if video_tag is not None:
+            self.video_out.codec_context.codec_tag = video_tag
         self.start_s, self.end_s = start_s, end_s
         self.source_start_s = start_time_s(video.container)
         self.copy_audio = audio is not None and codec_name(audio) == "aac"
         self.audio_out = output.add_stream_from_template(audio) if self.copy_audio else None
         self.has_audio = audio is not None
+        # Audio that is no AAC is encoded; its stream is added now, before the first packet
+        # writes the headers (an fMP4 init lists every stream). Its first sample is the cut's.
         self.cutter: AudioCutter | None = None
+        if audio is not None and not self.copy_audio:
+            self.cutter = AudioCutter(output, round(max(0.0, start_s) * AUDIO_RATE_HZ), None, self.source_start_s)
         self.cut_start_s: float | None = 0.0 if start_s <= 0 else None
         self.cut_end_s: float | None = None
         self.pending: list[Any] = []
+        self.undated: list[Any] = []  # video packets without a decoding time yet
         self.video_packets = 0
         self.audio_passed_end = False
 
@@ -184,22 +207,52 @@ class _RemuxWindow:
         if packet.is_keyframe and time_s is not None:
             if self.cut_start_s is None and time_s >= self.start_s - _EPSILON_S:
                 self.cut_start_s = time_s
-            elif self.end_s is not None and self.video_packets and time_s >= self.end_s - _EPSILON_S:
+            elif self.end_s is not None and self._any_video and time_s >= self.end_s - _EPSILON_S:
                 self.cut_end_s = time_s
                 self._flush_audio()
                 return
         if self.cut_start_s is None:
             return
+        if packet.dts is None and packet.duration:
+            self.undated.append(packet)
+            return
+        if self.undated and packet.dts is not None:
+            # Matroska keeps no decoding times: FFmpeg guesses them once it has read a few packets,
+            # so the first ones of a copy (from the start or after a seek) have none. They are
+            # counted back from the first guessed one, a frame each: decoding times keep rising
+            # (the mp4 muxer refuses them otherwise) and run on across segments made apart.
+            dts = packet.dts
+            for held in reversed(self.undated):
+                dts -= held.duration
+                held.dts = dts
+        self._mux_video(packet)
+
+    def _mux_video(self, packet: Any) -> None:
+        for held in self.undated:
+            self._mux_one_video(held)
+        self.undated.clear()
+        if packet is not None:
+            self._mux_one_video(packet)
+
+    def _mux_one_video(self, packet: Any) -> None:
         _shift_to_output(packet, self.source_start_s)
         packet.stream = self.video_out
         self.output.mux(packet)
         self.video_packets += 1
 
+    @property
+    def _any_video(self) -> bool:
+        return bool(self.video_packets or self.undated)
+
+    def headers_only(self) -> None:
+        """Write the headers of every output stream and no sample: an fMP4 init segment."""
+        self.output.start_encoding()
+
     def _flush_audio(self) -> None:
         if self.cut_start_s is None:
             return
-        if self.cutter is None and not self.copy_audio and self.has_audio:
-            self.cutter = AudioCutter(self.output, round(self.cut_start_s * AUDIO_RATE_HZ), None, self.source_start_s)
+        if self.cutter is not None:
+            self.cutter.first = round(self.cut_start_s * AUDIO_RATE_HZ)
         if self.cutter is not None and self.cut_end_s is not None:
             self.cutter.last = round(self.cut_end_s * AUDIO_RATE_HZ)
         for packet in self.pending:
@@ -219,17 +272,21 @@ class _RemuxWindow:
         self.pending.clear()
 
     def finish(self) -> None:
+        self._mux_video(None)  # never dated: shown as decoded (no B-frames)
         self._flush_audio()
         if self.cutter is not None:
             self.cutter.finish()
 
 
-def _remux_segment(container: Any, start_s: float, end_s: float | None, output_path: str) -> dict[str, Any]:
+def _remux_segment(
+    container: Any, start_s: float, end_s: float | None, output: str | io.BytesIO, variant: StreamVariant
+) -> dict[str, Any]:
     """Copy the video from the first keyframe at/after ``start_s`` to the first at/after ``end_s``."""
     video = container.streams.video[0]
     audio = container.streams.audio[0] if container.streams.audio else None
-    with _new_output(output_path) as output:
-        window = _RemuxWindow(output, video, audio, start_s, end_s)
+    tag = HEVC_COPY_TAG if variant is StreamVariant.HEVC else None
+    with _new_output(output, variant) as muxer:
+        window = _RemuxWindow(muxer, video, audio, start_s, end_s, video_tag=tag)
         _seek(container, video, start_s, window.source_start_s)
         for packet in container.demux(*[s for s in (video, audio) if s is not None]):
             if (packet.dts is not None or packet.pts is not None) and window.take(packet):
@@ -238,6 +295,54 @@ def _remux_segment(container: Any, start_s: float, end_s: float | None, output_p
     if window.video_packets == 0:
         raise MediaError("no video keyframe starts in this segment")
     return {"video_packets": window.video_packets, "start_s": window.cut_start_s, "end_s": window.cut_end_s}
+
+
+def _check_hevc(container: Any) -> None:
+    if not container.streams.video:
+        raise MediaError("the file has no video stream")
+    if codec_name(container.streams.video[0]) != "hevc":
+        raise MediaError("the HEVC stream copies HEVC video only")
+
+
+def _write_fragment(spec: SegmentSpec, made: bytes) -> None:
+    """Write the fragment of a made fMP4 to ``spec.output_path``; its init must be the stream's."""
+    try:
+        init, fragment = split_init(made)
+    except ValueError as error:
+        raise MediaError(f"the fMP4 segment is malformed: {error}") from None
+    if not fragment:
+        raise MediaError("the fMP4 segment holds no fragment")
+    if spec.init_path is not None:
+        try:
+            with open(spec.init_path, "rb") as handle:
+                stream_init = handle.read()
+        except FileNotFoundError:
+            stream_init = init  # evicted meanwhile: it is made again from the same streams
+        if stream_init != init:
+            # Never serve a fragment its player would read with other headers.
+            raise MediaError("the segment's headers differ from the stream's init segment")
+    with open(spec.output_path, "wb") as handle:
+        handle.write(fragment)
+
+
+def make_init_segment(spec: SegmentSpec) -> dict[str, Any]:
+    """Write the init segment (``ftyp`` + ``moov``) of the fMP4 stream ``spec.variant`` of
+    ``spec.path`` to ``spec.output_path``: the headers every one of its segments starts with."""
+    if not spec.variant.fragmented_mp4 or spec.method is not PlaybackMethod.REMUX:
+        raise MediaError(f"the {spec.variant} stream has no init segment")
+    buffer = io.BytesIO()
+    with open_source(spec.path) as container:
+        _check_hevc(container)
+        audio = container.streams.audio[0] if container.streams.audio else None
+        with _new_output(buffer, spec.variant) as muxer:
+            window = _RemuxWindow(muxer, container.streams.video[0], audio, 0.0, None, video_tag=HEVC_COPY_TAG)
+            window.headers_only()
+    init, fragment = split_init(buffer.getvalue())
+    if fragment:
+        raise MediaError("the init segment holds samples")
+    with open(spec.output_path, "wb") as handle:
+        handle.write(init)
+    return {"bytes": len(init)}
 
 
 def _shift_to_output(packet: Any, source_start_s: float) -> None:
@@ -254,12 +359,20 @@ def _shift_to_output(packet: Any, source_start_s: float) -> None:
 def make_segment(spec: SegmentSpec, max_height_px: int = 1080, preset: str = "veryfast") -> dict[str, Any]:
     """Make the HLS segment ``spec`` says: REMUX copies the video, TRANSCODE makes libx264 + AAC
     (at most ``max_height_px`` high, with x264's ``preset``). ``spec.output_path`` is where the
-    MPEG-TS goes (the caller renames it into the cache when whole)."""
+    MPEG-TS, or the fMP4 fragment, goes (the caller renames it into the cache when whole)."""
     with open_source(spec.path) as container:
         if not container.streams.video:
             raise MediaError("the file has no video stream")
+        if spec.variant.fragmented_mp4:
+            if spec.method is not PlaybackMethod.REMUX:
+                raise MediaError(f"the {spec.variant} stream is a copy, never a transcode")
+            _check_hevc(container)
+            buffer = io.BytesIO()
+            made = _remux_segment(container, spec.start_s, spec.end_s, buffer, spec.variant)
+            _write_fragment(spec, buffer.getvalue())
+            return made
         if spec.method == PlaybackMethod.REMUX:
-            return _remux_segment(container, spec.start_s, spec.end_s, spec.output_path)
+            return _remux_segment(container, spec.start_s, spec.end_s, spec.output_path, spec.variant)
         return _transcode_segment(
             container, spec.start_s, spec.end_s, spec.output_path, max_height_px, preset, spec.rotation_deg % 360
         )

@@ -31,12 +31,21 @@ def probe_streams_operation(path: str | bytes) -> dict[str, object]:
 
 
 def segment_operation(spec: SegmentSpec, max_height_px: int, preset: str) -> dict[str, object]:
-    """The "segment" operation: one MPEG-TS segment (see ``segments.make_segment``)."""
+    """The "segment" operation: one MPEG-TS segment or fMP4 fragment (see ``segments.make_segment``)."""
     from gql_media.adapters.media.probe import av_errors
     from gql_media.adapters.media.segments import make_segment
 
     with av_errors():
         return make_segment(spec, max_height_px, preset)
+
+
+def init_segment_operation(spec: SegmentSpec) -> dict[str, object]:
+    """The "init_segment" operation: the init segment of an fMP4 stream (see ``segments.make_init_segment``)."""
+    from gql_media.adapters.media.probe import av_errors
+    from gql_media.adapters.media.segments import make_init_segment
+
+    with av_errors():
+        return make_init_segment(spec)
 
 
 def subtitle_operation(path: str | bytes, stream_index: int, output_path: str) -> int:
@@ -49,7 +58,12 @@ def subtitle_operation(path: str | bytes, stream_index: int, output_path: str) -
 
 
 TRANSCODE_OPERATIONS: OperationTable = types.MappingProxyType(
-    {"probe_streams": probe_streams_operation, "segment": segment_operation, "subtitle": subtitle_operation}
+    {
+        "probe_streams": probe_streams_operation,
+        "segment": segment_operation,
+        "init_segment": init_segment_operation,
+        "subtitle": subtitle_operation,
+    }
 )
 
 
@@ -95,6 +109,9 @@ class PyAvSegmentWorkers(WorkerPool):
 
     async def make_segment(self, spec: SegmentSpec) -> None:
         await self._run("segment", spec, self.max_height_px, self.preset)
+
+    async def make_init_segment(self, spec: SegmentSpec) -> None:
+        await self._run("init_segment", spec)
 
     async def make_subtitle(self, path: str | bytes, stream_index: int, output_path: str) -> None:
         await self._run("subtitle", path, stream_index, output_path)
