@@ -48,7 +48,9 @@ export function directCodecs(video: HTMLVideoElement): string[] {
   const found: string[] = [];
   const mse = typeof MediaSource !== 'undefined' ? MediaSource : null;
   for (const [name, type] of CANDIDATES) {
-    const viaMse = mse?.isTypeSupported(type) ?? false;
+    // Where MSE is there (hls.js plays the streams through it), it must agree. Safari on iPhone
+    // has none: it plays files and HLS natively, so <video> alone answers (HEVC as hvc1 there).
+    const viaMse = mse ? mse.isTypeSupported(type) : true;
     // A file played as it is goes through <video src>: that element must agree too.
     if (viaMse && video.canPlayType(type) !== '') found.push(name);
   }
