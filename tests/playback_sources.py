@@ -40,6 +40,7 @@ SOURCES = {
     "avi_mpeg4_mp3": Source("old camera.avi", "mpeg4", "mp3"),
     "mkv_hevc": Source("hevc clip.mkv", "libx265", "aac", options={"x265-params": "log-level=none"}),
     "mkv_h264": Source("h264 clip.mkv", "libx264", "aac", subtitles=True),
+    "mkv_h264_mp3": Source("h264 mp3.mkv", "libx264", "mp3"),
     "webm_vp9": Source("vp9 clip.webm", "libvpx-vp9", "libopus", audio_rate_hz=48_000,
                        options={"deadline": "realtime", "cpu-used": "8"}),
     "ts_mpeg2": Source("broadcast.ts", "mpeg2video", "mp2", audio_rate_hz=48_000),

@@ -149,6 +149,17 @@ def test_remuxed_segments_copy_h264_and_line_up(sources: dict[str, Path], tmp_pa
         assert segment.streams.audio[0].codec_context.name == "aac"
 
 
+def test_remuxed_h264_with_mp3_gets_aac_in_every_segment(sources: dict[str, Path], tmp_path: Path) -> None:
+    # The AAC encoder's stream is added before the first packet writes the headers: added after
+    # them, the MPEG-TS muxer killed the worker (SIGFPE) on every segment but the first.
+    streams, decoded = _make_all(sources["mkv_h264_mp3"], "REMUX", tmp_path / "hls", order=[1, 0])
+    assert decide(streams).method is PlaybackMethod.REMUX
+    _check_timeline(streams, decoded)
+    for index in range(len(decoded)):
+        with av.open(str(tmp_path / "hls" / f"{index}.ts")) as segment:
+            assert segment.streams.audio[0].codec_context.name == "aac"
+
+
 def test_a_segment_far_ahead_is_made_without_the_ones_before(sources: dict[str, Path], tmp_path: Path) -> None:
     streams, decoded = _make_all(sources["mkv_hevc"], "TRANSCODE", tmp_path / "hls", order=[1, 0])
     _check_timeline(streams, decoded)
