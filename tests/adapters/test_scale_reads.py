@@ -382,9 +382,9 @@ async def test_a_shallow_scope_read_costs_the_same_in_a_bigger_root(store: tuple
 async def test_the_sync_reads_each_video_as_stored_whatever_its_path(
     store: tuple[Db, IndexStore, LibraryReads],
 ) -> None:
-    """The streamed sync's read of folders' videos (on SQLite one JSON text per statement) gives back
+    """The streamed sync's read of folders' videos (on SQLite two texts per statement: paths and hex) gives back
     every row exactly: quotes, backslashes, control characters and any script in a path, inodes and
-    devices past 2**63 (stored signed), zeros, and a folder with no video."""
+    devices past 2**63 (stored signed), a negative mtime, zeros, and a folder with no video."""
     _db, index, _reads = store
     (root,) = await index.ensure_roots(["/library"])
     folder_id, first_video = await index.reserve_ids(2, 6)
