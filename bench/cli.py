@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         nargs="?",
         const=0,
         metavar="N",
-        help="P15/P16 only: queries and peak RSS on N empty files (default 1,000,000; --quick: 100,000)",
+        help="P15/P16 only: queries and peak RSS on N files (default 1,000,000; --quick: 100,000)",
     )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the JSON results")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "gql_media_bench",

@@ -1,7 +1,10 @@
-"""Synthetic libraries: N empty files with video extensions spread over M folders.
+"""Synthetic libraries: N files with video extensions spread over M folders.
 
 Folders sit two levels deep (``g000/d00000``, a group per 100 folders) so that walks recurse as
 they do in a real library. A library is kept between runs and rebuilt only when its shape changes.
+
+The files are empty, or (``sized``) sparse files of varied sizes, 1 MiB to 4 GiB as videos are,
+that take no disk blocks: a sync keeps those sizes, so orders and totals by size mean something.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from pathlib import Path
 
 EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v")
 FOLDERS_PER_GROUP = 100
+_MIN_SIZE = 1 << 20
+_SIZE_SPAN = 1 << 32  # sizes up to 4 GiB above the smallest
 _MARKER = ".bench-library.json"  # a dotfile: the scanner ignores it
 
 
@@ -29,11 +34,21 @@ class Library:
         return self.root / f"g{index // FOLDERS_PER_GROUP:03d}" / f"d{index:05d}"
 
 
-def make_library(root: Path, files: int, folders: int) -> Library:
-    """Build (or reuse) a library of ``files`` empty videos in ``folders`` leaf folders under ``root``."""
+def file_size(number: int) -> int:
+    """The size of file ``number`` of a sized library: distinct for the first 2**32 files, spread evenly."""
+    return _MIN_SIZE + (number * 2654435761) % _SIZE_SPAN  # Knuth's multiplicative hash: a permutation
+
+
+def make_library(root: Path, files: int, folders: int, *, sized: bool = False) -> Library:
+    """Build (or reuse) a library of ``files`` videos in ``folders`` leaf folders under ``root``.
+
+    The files are empty, or with ``sized`` sparse files of ``file_size`` bytes (no disk blocks).
+    """
     library = Library(root, files, folders)
     marker = root / _MARKER
-    shape = {"files": files, "folders": folders, "layout": 1}
+    shape: dict[str, int] = {"files": files, "folders": folders, "layout": 1}
+    if sized:
+        shape["sizes"] = 1  # the version of ``file_size``: a change rebuilds the library
     if marker.is_file() and json.loads(marker.read_text()) == shape:
         return library
     if root.exists():
@@ -45,7 +60,11 @@ def make_library(root: Path, files: int, folders: int) -> Library:
         folder = library.folder(number % folders)
         path = folder / f"clip {number:06d}{EXTENSIONS[number % len(EXTENSIONS)]}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        os.close(fd)
+        try:
+            if sized:
+                os.ftruncate(fd, file_size(number))  # a hole: the size without the blocks
+        finally:
+            os.close(fd)
     marker.write_text(json.dumps(shape))
     return library
 

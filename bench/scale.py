@@ -1,4 +1,4 @@
-"""P15/P16: a library of N empty files (``python -m bench --scale N``; ``--quick``: 100k).
+"""P15/P16: a library of N files (``python -m bench --scale N``; ``--quick``: 100k).
 
 P15 times the queries a browser makes of a big index, each over HTTP against a real
 ``python -m gql_media serve`` (median of the reps after one warm-up), against the goals of
@@ -8,8 +8,11 @@ the peak RSS of ``gql_media scan`` (a first scan of the tree) and of the server 
 answered every query, and the server's start-up time to a served first query.
 
 The folders are 50 files each (20,000 for a million files) in groups of 100, as the issue's
-library. After the scan every video gets a status and a duration (the files are empty: a real
-library has been probed once), so the status and duration orders have something to sort.
+library. The files are sparse, of varied sizes (``bench.library.file_size``, no disk blocks), so the
+scan and the server's start-up sync keep sizes that the SIZE order and the totals can sum and sort.
+After the scan every video gets a status, a duration and (READY ones) its thumbnail's key, as a
+library the server has probed once: the start-up sync then finds nothing to probe or draw (the
+files hold no video), and the status and duration orders have something to sort.
 ``GQL_MEDIA_BENCH_DATABASE_URL`` runs the same against PostgreSQL (a database made for it).
 """
 
@@ -29,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from bench.library import Library
+from bench.library import Library, make_library
 from bench.measures import Bench, Row
 from bench.server import ServerProcess, server_env
 
@@ -74,7 +77,10 @@ QUERIES = (
 
 
 def scale_library(bench: Bench, files: int) -> Library:
-    return bench.library(files, max(1, files // FILES_PER_FOLDER))
+    """The sized library of ``files`` files, kept in the workdir between runs (apart from the empty ones)."""
+    folders = max(1, files // FILES_PER_FOLDER)
+    bench.log(f"library of {files:,} sized (sparse) files in {folders:,} folders")
+    return make_library(bench.workdir / f"scale-library-{files}-{folders}", files, folders, sized=True)
 
 
 def _database_url() -> str | None:
@@ -97,10 +103,12 @@ def _scan(library: Library, data_dir: Path, database_url: str | None) -> tuple[f
     return elapsed_s, usage.ru_maxrss / 1024
 
 
+# READY videos get the key their thumbnail would have (``ThumbnailSpec.key_for``, the default jpeg):
+# the start-up sync's thumbnail step would otherwise send every one of them to a media worker.
 _PROBED = (
     "UPDATE videos SET status = CASE id % 4 WHEN 0 THEN 'READY' WHEN 1 THEN 'BROKEN' WHEN 2 THEN 'READY'"
     " ELSE 'BROKEN' END, duration_s = CASE WHEN id % 4 = 1 THEN NULL ELSE (id * 7919) % 3600 END,"
-    " size = (id * 104729) % 1000000007"
+    " thumbnail_key = CASE WHEN id % 2 = 0 THEN id || '-' || size || '-' || mtime_ns || '.jpg' END"
 )
 
 
@@ -127,9 +135,8 @@ def _run_sql(data_dir: Path, database_url: str | None, sql: str) -> int | None:
 
 
 def _as_probed(data_dir: Path, database_url: str | None) -> None:
-    """Statuses, durations and sizes as a probed library has them (sizes change behind the sync's back
-    here, so the folder totals are recounted by the store's own check). The server's start-up sync
-    then gives the videos their files' sizes again (0: the files are empty); statuses and durations stay."""
+    """Statuses, durations and thumbnail keys as a probed library has them; sizes are the files' own,
+    so the server's start-up sync finds every video unchanged and keeps all of it."""
     _run_sql(data_dir, database_url, _PROBED)
 
 
@@ -144,7 +151,7 @@ def _wait_steady(server: ServerProcess, data_dir: Path, database_url: str | None
             return
         if time.monotonic() > deadline:
             raise RuntimeError(f"the folder totals were not recounted after {timeout_s:g} s")
-        time.sleep(0.1)
+        time.sleep(1.0)  # the sum reads every video (1M: ~0.1 s of CPU beside the server)
 
 
 def _vm_hwm_mb(pid: int) -> float:
