@@ -26,6 +26,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 
+from gql_media.core.changed_videos import VideoIds
 from gql_media.core.gc_hold import old_objects_left_alone
 from gql_media.core.job_state import ActiveJob, now_utc
 from gql_media.core.models import (
@@ -61,8 +62,9 @@ class _RunningJob:
     def __init__(self, runner: JobRunner, job: ActiveJob) -> None:
         self._runner = runner
         self._job = job
-        self._changed: list[int] = []
-        self._removed: list[int] = []
+        # Bounded: past ``VIDEO_IDS_KEPT`` only "many" (a first index of a million files held ~65 MB here).
+        self._changed = VideoIds()
+        self._removed = VideoIds()
 
     @property
     def job_id(self) -> int:
@@ -77,11 +79,11 @@ class _RunningJob:
         return self._job.scopes
 
     @property
-    def changed_video_ids(self) -> Sequence[int]:
+    def changed_video_ids(self) -> VideoIds:
         return self._changed
 
     @property
-    def removed_video_ids(self) -> Sequence[int]:
+    def removed_video_ids(self) -> VideoIds:
         return self._removed
 
     async def report(self, phase: SyncPhase, done: int, total: int | None, current_path: str | None = None) -> None:

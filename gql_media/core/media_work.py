@@ -13,14 +13,21 @@ after its row is written.
 Thumbnail files, their keys and their clean-up are ``thumbnails``'s: a changed file gets a new
 image (the old one deleted), a moved file keeps its own, a removed video's images are deleted. A
 video without a thumbnail key (BROKEN, failed, not made yet) is shown with the placeholder image.
+
+Memory stays a chunk of videos whatever the job's size: a job names its changed videos only while
+they are few (``changed_videos.VideoIds``); past that, and for the catch-up of a root synced whole,
+the steps read the store's PENDING / READY videos a page at a time, and the orphan sweep reads the
+thumbnail folder a batch at a time. One module past 400 lines: the three steps and the API's actions
+share the batching (``_work_in_batches``), the chunk size and the guarded writes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import TypeVar
 
@@ -36,8 +43,8 @@ from gql_media.core.models import (
     VideoFile,
     VideoStatus,
 )
-from gql_media.core.ports import MediaError, MediaStore, MediaTool, RunningJob
-from gql_media.core.thumbnails import ThumbnailSpec, remove_files, remove_orphan_thumbnails, remove_thumbnail_files
+from gql_media.core.ports import MediaError, MediaStore, MediaTool, RunningJob, VideoCursor
+from gql_media.core.thumbnails import ThumbnailSpec, remove_files, remove_thumbnail_files, video_thumbnails
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +66,14 @@ _WRITE_BATCH = 64
 def _full_root_ids(scopes: Sequence[Scope]) -> list[int]:
     """Roots this job synced whole: those get the catch-up of videos left unfinished before."""
     return sorted({scope.root_id for scope in scopes if scope.path == "" and scope.recursive})
+
+
+def _catch_up_root_ids(job: RunningJob) -> list[int]:
+    """Roots whose unfinished videos a step reads from the store, a page at a time: those synced whole,
+    and every root of the job when it changed too many videos to keep their ids (``VideoIds.many``)."""
+    if job.changed_video_ids.many:
+        return sorted({scope.root_id for scope in job.scopes})
+    return _full_root_ids(job.scopes)
 
 
 def _change(video: VideoFile, job_id: int) -> LibraryChange:
@@ -128,25 +143,25 @@ async def _work_in_batches(
         await flush()
 
 
+# Videos read from the store at a time, by id or a page of a status (a first index queues a million).
 _PROBE_CHUNK = 2_000
 _EMPTY_FILE = MediaInfo(status=VideoStatus.BROKEN, error="empty file")
 
 
 @dataclass(eq=False)
 class ProbeStep:
-    """PROBING: metadata of the videos the job added or changed (and, on a whole-root sync, PENDING ones)."""
+    """PROBING: metadata of the videos the job added or changed, and the PENDING ones of a root synced
+    whole or of every root of a job whose changes were too many to name (read by pages of the store)."""
 
     store: MediaStore
     media: MediaTool
     batch_size: int = _WRITE_BATCH
 
     async def __call__(self, job: RunningJob) -> None:
-        ids = list(job.changed_video_ids)
-        root_ids = _full_root_ids(job.scopes)
-        if root_ids:
-            ids.extend(await self.store.pending_video_ids(root_ids))
-        ids = list(dict.fromkeys(ids))
-        if not ids:
+        ids = list(dict.fromkeys(job.changed_video_ids))  # none when they were many
+        root_ids = _catch_up_root_ids(job)
+        pending = await self.store.count_videos(root_ids, VideoStatus.PENDING)
+        if not ids and not pending:
             return
 
         async def probe(video: VideoFile) -> tuple[VideoFile, MediaInfo] | None:
@@ -165,14 +180,29 @@ class ProbeStep:
         async def write(rows: Sequence[tuple[VideoFile, MediaInfo]]) -> None:
             await _write_media_infos(self.store, rows, job)
 
-        # A chunk of the videos in memory at a time: a first sync of a million files queues them all.
+        async def work(videos: Sequence[VideoFile], done: int, total: int) -> None:
+            await _work_in_batches(job, SyncPhase.PROBING, videos, probe, write, lanes=self.media.workers,
+                                   batch_size=self.batch_size, done_before=done, total=total)  # fmt: skip
+
+        # A chunk of the videos in memory at a time: first those named by id, then the PENDING ones of
+        # the caught-up roots by pages of the store's (a first index of a million files: all of them).
         done = 0
+        caught_up = set(root_ids)
         for start in range(0, len(ids), _PROBE_CHUNK):
             videos = await self.store.get_video_files(ids[start : start + _PROBE_CHUNK])
-            total = done + len(videos) + max(0, len(ids) - start - _PROBE_CHUNK)
+            # Those of a caught-up root come with its pages (still PENDING) or are probed already.
+            videos = [video for video in videos if video.root_id not in caught_up]
             if videos:
-                await _work_in_batches(job, SyncPhase.PROBING, videos, probe, write, lanes=self.media.workers,
-                                       batch_size=self.batch_size, done_before=done, total=total)  # fmt: skip
+                await work(videos, done, done + len(videos) + max(0, len(ids) - start - _PROBE_CHUNK) + pending)
+            done += len(videos)
+        total = done + pending
+        after: VideoCursor | None = None
+        while root_ids:
+            videos, after = await self.store.videos_page(root_ids, VideoStatus.PENDING, after, _PROBE_CHUNK)
+            if not videos:
+                break
+            total = max(total, done + len(videos))
+            await work(videos, done, total)
             done += len(videos)
 
 
@@ -193,24 +223,72 @@ class ThumbnailStep:
     batch_size: int = _WRITE_BATCH
 
     async def __call__(self, job: RunningJob) -> None:
-        if job.removed_video_ids:
-            await asyncio.to_thread(remove_thumbnail_files, self.spec.directory, set(job.removed_video_ids))
-        ids = list(job.changed_video_ids)
+        removed = job.removed_video_ids
+        if removed and not removed.many:
+            await asyncio.to_thread(remove_thumbnail_files, self.spec.directory, set(removed))
+        changed = job.changed_video_ids
         root_ids = _full_root_ids(job.scopes)
-        if root_ids:
-            # A whole-root sync also sweeps what an interrupted job left behind.
-            started_s = time.time()
-            keys = await self.store.thumbnail_keys()
-            await asyncio.to_thread(remove_orphan_thumbnails, self.spec.directory, keys, started_s)
-            ids.extend(await self.store.video_ids_without_thumbnail(root_ids))
-        videos = await self.store.get_video_files(list(dict.fromkeys(ids)))
+        if root_ids or removed.many:
+            # A whole-root sync also sweeps what an interrupted job left behind; the images of videos
+            # removed in numbers too great to name are such orphans too.
+            await self._remove_orphans()
+        ids = list(dict.fromkeys(changed))  # none when they were many
+        done = 0
+        for start in range(0, len(ids), _PROBE_CHUNK):
+            done = await self._draw(job, await self.store.get_video_files(ids[start : start + _PROBE_CHUNK]), done)
+        if changed.many:
+            # Which READY video changed is not known: any whose key is not its version's gets a new image,
+            # and a BROKEN one forgets the image of an earlier version.
+            every_root = sorted({scope.root_id for scope in job.scopes})
+            async for videos in self._pages(every_root, VideoStatus.READY, None):
+                done = await self._draw(job, videos, done)
+            async for videos in self._pages(every_root, VideoStatus.BROKEN, True):
+                done = await self._draw(job, videos, done)
+        elif root_ids:
+            named = set(ids)  # drawn above (or failed there: not twice)
+            async for videos in self._pages(root_ids, VideoStatus.READY, False):
+                done = await self._draw(job, [video for video in videos if video.id not in named], done)
+
+    async def _remove_orphans(self) -> None:
+        """Delete the images no video's key names, a batch of the folder at a time (by id: no set of every key).
+
+        A job killed between removing a video's row and deleting its images, or between writing an
+        image and recording its key, leaves such files; nothing else would ever delete them.
+        """
+        listing = video_thumbnails(self.spec.directory, time.time())
+        removed = 0
+        try:
+            while batch := await asyncio.to_thread(lambda: list(itertools.islice(listing, _PROBE_CHUNK))):
+                videos = await self.store.get_video_files(list(dict.fromkeys(video_id for video_id, _ in batch)))
+                keys = {video.id: video.thumbnail_key for video in videos}
+                orphans = [self.spec.path_for(name) for video_id, name in batch if keys.get(video_id) != name]
+                if orphans:
+                    await asyncio.to_thread(remove_files, orphans)
+                    removed += len(orphans)
+        finally:
+            listing.close()
+        if removed:
+            logger.info("removed %d orphan thumbnails", removed)
+
+    async def _pages(
+        self, root_ids: Sequence[int], status: VideoStatus, keyed: bool | None
+    ) -> AsyncIterator[list[VideoFile]]:
+        after: VideoCursor | None = None
+        while True:
+            videos, after = await self.store.videos_page(root_ids, status, after, _PROBE_CHUNK, keyed=keyed)
+            if not videos:
+                return
+            yield videos
+
+    async def _draw(self, job: RunningJob, videos: Sequence[VideoFile], done: int) -> int:
+        """Thumbnails of those of ``videos`` whose key is not their version's; returns ``done`` plus those drawn."""
         # A BROKEN video shows the placeholder: forget a thumbnail of an earlier version.
         stale = [(v, None) for v in videos if v.status is VideoStatus.BROKEN and v.thumbnail_key]
         if stale:
             await _write_thumbnails(self.store, self.spec, stale, job)
         todo = [v for v in videos if v.status is VideoStatus.READY and not self.spec.is_current(v)]
         if not todo:
-            return
+            return done
 
         async def make_thumbnail(video: VideoFile) -> tuple[VideoFile, str | None]:
             key = self.spec.key_for(video)
@@ -224,9 +302,9 @@ class ThumbnailStep:
         async def write(rows: Sequence[tuple[VideoFile, str | None]]) -> None:
             await _write_thumbnails(self.store, self.spec, rows, job)
 
-        await _work_in_batches(
-            job, SyncPhase.THUMBNAILS, todo, make_thumbnail, write, lanes=self.media.workers, batch_size=self.batch_size
-        )
+        await _work_in_batches(job, SyncPhase.THUMBNAILS, todo, make_thumbnail, write, lanes=self.media.workers,
+                               batch_size=self.batch_size, done_before=done, total=done + len(todo))  # fmt: skip
+        return done + len(todo)
 
 
 async def _write_thumbnails(

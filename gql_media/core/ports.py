@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import ClassVar, Protocol, TypeVar
 
+from gql_media.core.changed_videos import VideoIds
 from gql_media.core.debounce import PathChange
 from gql_media.core.hls import HlsPlaylist
 from gql_media.core.models import (
@@ -36,12 +37,16 @@ from gql_media.core.models import (
     SyncTarget,
     Update,
     VideoFile,
+    VideoStatus,
     WatcherStatus,
     WatchMode,
 )
 from gql_media.core.playback import SegmentSpec, SourceStreams
 
 T_co = TypeVar("T_co", covariant=True)
+
+# Where a page of ``MediaStore.videos_page`` ended: the last row's (name, id).
+VideoCursor = tuple[str, int]
 
 
 class LibraryStore(Protocol):
@@ -110,12 +115,22 @@ class MediaStore(Protocol):
 
     async def get_video_file(self, video_id: int) -> VideoFile | None: ...
 
-    async def pending_video_ids(self, root_ids: Sequence[int]) -> list[int]:
-        """Videos of these roots still PENDING (left by an interrupted job)."""
+    async def videos_page(
+        self,
+        root_ids: Sequence[int],
+        status: VideoStatus,
+        after: VideoCursor | None,
+        limit: int,
+        *,
+        keyed: bool | None = None,
+    ) -> tuple[list[VideoFile], VideoCursor | None]:
+        """Up to ``limit`` videos of these roots with ``status``, after ``after`` in the store's order of
+        that status, and where the page ended (None: no rows). ``keyed``: only the videos with (True)
+        or without (False) a thumbnail key; None: both. A step reads a status a page at a time."""
         ...
 
-    async def video_ids_without_thumbnail(self, root_ids: Sequence[int]) -> list[int]:
-        """READY videos of these roots without a thumbnail key."""
+    async def count_videos(self, root_ids: Sequence[int], status: VideoStatus) -> int:
+        """How many videos of these roots have ``status`` (a step's progress total)."""
         ...
 
     async def set_media_infos(self, rows: Sequence[tuple[VideoFile, MediaInfo]]) -> list[int]:
@@ -124,10 +139,6 @@ class MediaStore(Protocol):
 
     async def set_thumbnails(self, rows: Sequence[tuple[VideoFile, str | None]]) -> list[int]:
         """Write thumbnail keys (None: placeholder) in one transaction; returns the ids written."""
-        ...
-
-    async def thumbnail_keys(self) -> set[str]:
-        """Every thumbnail key the index refers to (all roots)."""
         ...
 
 
@@ -305,12 +316,13 @@ class RunningJob(Protocol):
         ...
 
     @property
-    def changed_video_ids(self) -> Sequence[int]:
-        """Videos this job added or whose content changed (grows when ``sync_targets`` adds more)."""
+    def changed_video_ids(self) -> VideoIds:
+        """Videos this job added or whose content changed (grows when ``sync_targets`` adds more); past
+        a bound only ``many`` (the steps then read the roots' unfinished videos from the store)."""
         ...
 
     @property
-    def removed_video_ids(self) -> Sequence[int]: ...
+    def removed_video_ids(self) -> VideoIds: ...
 
     async def report(self, phase: SyncPhase, done: int, total: int | None, current_path: str | None = None) -> None:
         """Publish progress (throttled to ~10/s; phase changes always go out)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 
 from gql_media.core.models import VideoFile
@@ -24,10 +24,10 @@ __all__ = [
     "ThumbnailSpec",
     "placeholder_path",
     "remove_files",
-    "remove_orphan_thumbnails",
     "remove_thumbnail_files",
     "thumbnail_path",
     "thumbnail_suffix",
+    "video_thumbnails",
 ]
 
 
@@ -100,31 +100,28 @@ def remove_thumbnail_files(directory: str, video_ids: Sequence[int] | set[int]) 
     return removed
 
 
-def remove_orphan_thumbnails(directory: str, keys: set[str], written_before_s: float) -> int:
-    """Delete video thumbnails no row refers to, written before ``written_before_s``; returns how many. Blocking.
+def video_thumbnails(directory: str, written_before_s: float) -> Generator[tuple[int, str], None, None]:
+    """(video id, file name) of each video's thumbnail in the folder written before ``written_before_s``.
 
-    A job killed between removing a video's row and deleting its images, or between writing an
-    image and recording its key, leaves such files; nothing else would ever delete them.
-    Newer files are spared: a thumbnail being regenerated is written before its key is.
+    A listing read as it goes (a library's worth of images is never one list): the orphan sweep takes
+    a batch at a time and asks the index about those. Newer files are left out: a thumbnail being
+    regenerated is written before its key is. Blocking, at each step.
     """
     try:
-        entries = list(os.scandir(directory))
+        listing = os.scandir(directory)
     except FileNotFoundError:
-        return 0
-    removed = 0
-    for entry in entries:
-        if entry.name in keys or not entry.name.split("-", 1)[0].isdigit():
-            continue  # in use, or not a video's thumbnail (the placeholder, temp files)
-        try:
-            if entry.stat(follow_symlinks=False).st_mtime >= written_before_s:
+        return
+    with listing:
+        for entry in listing:
+            head = entry.name.split("-", 1)[0]
+            if not head.isdigit():
+                continue  # not a video's thumbnail (the placeholder, temp files)
+            try:
+                if entry.stat(follow_symlinks=False).st_mtime >= written_before_s:
+                    continue
+            except FileNotFoundError:
                 continue
-            os.unlink(entry.path)
-        except FileNotFoundError:
-            continue
-        removed += 1
-    if removed:
-        logger.info("removed %d orphan thumbnails", removed)
-    return removed
+            yield int(head), entry.name
 
 
 def remove_files(paths: Sequence[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from gql_media.core import media_work
+from gql_media.core.changed_videos import VideoIds
 from gql_media.core.hls import HlsPlaylist, write_marker
 from gql_media.core.media_work import (
     MediaWork,
@@ -41,6 +43,7 @@ class FakeStore:
         self.videos = {v.id: v for v in videos}
         self.infos: dict[int, MediaInfo] = {}
         self.writes = 0
+        self.pages = 0
 
     async def get_video_files(self, ids: Sequence[int]) -> list[VideoFile]:
         return [self.videos[i] for i in ids if i in self.videos]
@@ -48,18 +51,32 @@ class FakeStore:
     async def get_video_file(self, video_id: int) -> VideoFile | None:
         return self.videos.get(video_id)
 
-    async def pending_video_ids(self, root_ids: Sequence[int]) -> list[int]:
-        return [v.id for v in self.videos.values() if v.status is VideoStatus.PENDING and v.root_id in root_ids]
+    def _with_status(self, root_ids: Sequence[int], status: VideoStatus, keyed: bool | None) -> list[VideoFile]:
+        return sorted(
+            (
+                v
+                for v in self.videos.values()
+                if v.status is status and v.root_id in root_ids and keyed in (None, v.thumbnail_key is not None)
+            ),
+            key=lambda v: (v.path, v.id),
+        )
 
-    async def video_ids_without_thumbnail(self, root_ids: Sequence[int]) -> list[int]:
-        return [
-            v.id
-            for v in self.videos.values()
-            if v.status is VideoStatus.READY and v.thumbnail_key is None and v.root_id in root_ids
-        ]
+    async def videos_page(
+        self,
+        root_ids: Sequence[int],
+        status: VideoStatus,
+        after: tuple[str, int] | None,
+        limit: int,
+        *,
+        keyed: bool | None = None,
+    ) -> tuple[list[VideoFile], tuple[str, int] | None]:
+        self.pages += 1
+        rows = [v for v in self._with_status(root_ids, status, keyed) if after is None or (v.path, v.id) > after]
+        page = rows[:limit]
+        return page, (page[-1].path, page[-1].id) if page else None
 
-    async def thumbnail_keys(self) -> set[str]:
-        return {v.thumbnail_key for v in self.videos.values() if v.thumbnail_key}
+    async def count_videos(self, root_ids: Sequence[int], status: VideoStatus) -> int:
+        return len(self._with_status(root_ids, status, None))
 
     def _current(self, video: VideoFile) -> bool:
         now = self.videos.get(video.id)
@@ -133,8 +150,8 @@ class FakeJob:
     """The running job (``ports.RunningJob``) as the steps see it, recording what they report."""
 
     root: Root
-    changed_video_ids: list[int] = field(default_factory=list)
-    removed_video_ids: list[int] = field(default_factory=list)
+    changed_video_ids: VideoIds = field(default_factory=VideoIds)  # a list given is made one
+    removed_video_ids: VideoIds = field(default_factory=VideoIds)
     scope_list: list[Scope] = field(default_factory=list)
     cancel_after: int | None = None
     reports: list[tuple[SyncPhase, int, int | None]] = field(default_factory=list)
@@ -144,6 +161,10 @@ class FakeJob:
     checks: int = 0
 
     job_id: int = 7
+
+    def __post_init__(self) -> None:
+        self.changed_video_ids = VideoIds(self.changed_video_ids)
+        self.removed_video_ids = VideoIds(self.removed_video_ids)
 
     @property
     def roots(self) -> Sequence[Root]:
@@ -376,3 +397,94 @@ async def test_media_work_wires_the_steps_and_the_api_actions(tmp_path: Path) ->
     folder = _hls_folder(tmp_path / "dl", "Talk")
     outcome = await work.merge_hls(str(folder))
     assert outcome.ok and outcome.source_deleted and not folder.exists()
+
+
+async def test_a_job_with_too_many_changes_to_keep_probes_its_roots_pending_videos_by_pages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(media_work, "_PROBE_CHUNK", 2)
+    videos = [video(i, f"{i}.mp4") for i in range(1, 6)] + [video(6, "done.mp4", VideoStatus.READY)]
+    store = FakeStore([*videos, replace(video(7, "other-root.mp4"), root_id=2)])
+    asked: list[Sequence[int]] = []
+    read = store.get_video_files
+
+    async def get_video_files(ids: Sequence[int]) -> list[VideoFile]:
+        asked.append(ids)
+        return await read(ids)
+
+    monkeypatch.setattr(store, "get_video_files", get_video_files)
+    media = FakeMedia()
+    context = FakeJob(ROOT, changed_video_ids=VideoIds(range(1, 6), limit=3))  # a folder's scope, many
+    await ProbeStep(store, media)(context)
+    # Every PENDING video of the job's root, once, read a page at a time; none by id, no other root's.
+    assert sorted(media.probed) == [f"/lib/sub/{i}.mp4" for i in range(1, 6)]
+    assert asked == [] and store.pages == 4  # 2 + 2 + 1, and the empty page that ends it
+    assert sorted(store.infos) == [1, 2, 3, 4, 5]
+    assert context.reports[0] == (SyncPhase.PROBING, 0, 5) and context.reports[-1] == (SyncPhase.PROBING, 5, 5)
+
+
+async def test_a_whole_root_sync_probes_a_changed_video_once_and_the_left_over_ones_by_pages() -> None:
+    store = FakeStore([video(1, "gone.mp4"), video(2, "a.mp4"), video(3, "left-over.mp4")])
+    media = FakeMedia()
+    context = FakeJob(ROOT, changed_video_ids=[1, 2], scope_list=[Scope(1, "")])
+    await ProbeStep(store, media)(context)
+    assert sorted(media.probed) == ["/lib/sub/a.mp4", "/lib/sub/gone.mp4", "/lib/sub/left-over.mp4"]
+    assert context.errors == [("/lib/sub/gone.mp4", "cannot be read: file not found")]  # not twice
+    assert context.reports[-1] == (SyncPhase.PROBING, 3, 3)
+
+
+async def test_a_job_with_too_many_changes_redraws_every_thumbnail_not_of_its_version(tmp_path: Path) -> None:
+    spec = ThumbnailSpec(str(tmp_path), 320, ".jpg")
+    for name in ("1-999-4.jpg", "2-1002-5.jpg", "4-1004-5.jpg", "9-10-11.jpg"):
+        (tmp_path / name).write_bytes(b"image")
+    store = FakeStore(
+        [
+            video(1, "a.mp4", VideoStatus.READY, key="1-999-4.jpg"),  # changed: an earlier version's image
+            video(2, "broken.mp4", VideoStatus.BROKEN, key="2-1002-5.jpg"),  # broke since
+            video(3, "new.mp4", VideoStatus.READY),
+            video(4, "kept.mp4", VideoStatus.READY, key="4-1004-5.jpg"),
+        ]
+    )
+    media = FakeMedia()
+    context = FakeJob(ROOT, changed_video_ids=VideoIds(range(1, 5), limit=2), removed_video_ids=VideoIds([9], limit=0))
+    await ThumbnailStep(store, media, spec)(context)
+    keys = [store.videos[i].thumbnail_key for i in (1, 2, 3, 4)]
+    assert keys == ["1-1001-5.jpg", None, "3-1003-5.jpg", "4-1004-5.jpg"]
+    assert sorted(os.path.basename(p) for p in media.thumbnails) == ["1-1001-5.jpg", "3-1003-5.jpg"]
+    # The old images and the removed video's (too many removed to name: the sweep finds it) are gone.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["1-1001-5.jpg", "3-1003-5.jpg", "4-1004-5.jpg"]
+
+
+async def test_a_whole_root_sync_sweeps_orphan_images_a_batch_of_the_folder_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(media_work, "_PROBE_CHUNK", 2)
+    spec = ThumbnailSpec(str(tmp_path), 320, ".jpg")
+    for name in ("1-1001-5.jpg", "1-999-4.jpg", "2-1002-5.jpg", "3-1003-5.jpg", "placeholder-320.jpg", "4-9-9.jpg"):
+        (tmp_path / name).write_bytes(b"image")
+    later = time.time() + 60
+    os.utime(tmp_path / "4-9-9.jpg", (later, later))  # written after the sweep began (a regeneration): kept
+    store = FakeStore(
+        [
+            video(1, "a.mp4", VideoStatus.READY, key="1-1001-5.jpg"),
+            video(3, "c.mp4", VideoStatus.READY, key="3-1003-5.jpg"),
+        ]
+    )
+    asked: list[int] = []
+    read = store.get_video_files
+
+    async def get_video_files(ids: Sequence[int]) -> list[VideoFile]:
+        asked.append(len(ids))
+        return await read(ids)
+
+    monkeypatch.setattr(store, "get_video_files", get_video_files)
+    media = FakeMedia()
+    await ThumbnailStep(store, media, spec)(FakeJob(ROOT, scope_list=[Scope(1, "")]))
+    # An earlier version's image and a gone video's are orphans; the keys, the placeholder and the new file stay.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "1-1001-5.jpg",
+        "3-1003-5.jpg",
+        "4-9-9.jpg",
+        "placeholder-320.jpg",
+    ]
+    assert len(asked) == 2 and max(asked) <= 2 and media.thumbnails == []

@@ -321,7 +321,7 @@ async def test_a_renamed_folder_keeps_the_ids_of_everything_in_it(library: Libra
     assert after[("video", "series/film.mov")] == before[("video", "film.mov")]
     assert (ChangeKind.MOVED, "series", "shows") in library.changes()
     assert job.tallies["moved"] == 4 and job.tallies["added"] == job.tallies["removed"] == 0
-    assert outcome.changed_video_ids == [] and outcome.removed_video_ids == []
+    assert list(outcome.changed_video_ids) == [] and list(outcome.removed_video_ids) == []
 
 
 async def test_a_shallow_scope_widens_to_a_tree_moved_in_and_a_folder_gone(library: Library) -> None:
@@ -336,7 +336,7 @@ async def test_a_shallow_scope_widens_to_a_tree_moved_in_and_a_folder_gone(libra
 
     assert set(library.store.tree()) == {("folder", ""), ("folder", "incoming"), ("folder", "incoming/sub"),
                                          ("video", "incoming/sub/y.mp4")}  # fmt: skip
-    assert outcome.removed_video_ids == [gone_id]
+    assert list(outcome.removed_video_ids) == [gone_id]
 
 
 async def test_a_changed_file_is_an_update_and_goes_to_the_media_steps(library: Library) -> None:
@@ -349,7 +349,7 @@ async def test_a_changed_file_is_an_update_and_goes_to_the_media_steps(library: 
 
     outcome = await library.sync(job=job)
 
-    assert outcome.changed_video_ids == [video_id]
+    assert list(outcome.changed_video_ids) == [video_id]
     assert library.changes() == {(ChangeKind.UPDATED, "a.mp4", None)}
     assert library.store.entries[(EntryKind.VIDEO, video_id)].size == len(b"longer")
     assert job.tallies["updated"] == 1

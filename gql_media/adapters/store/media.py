@@ -12,16 +12,16 @@ from typing import Any
 
 from gql_media.adapters.store.db import Db, RawConnection
 from gql_media.core.models import MediaInfo, VideoFile, VideoStatus
+from gql_media.core.ports import VideoCursor
 
 __all__ = ["SqlMediaStore"]
 
 # Ids per IN (...) list: far below SQLite's and asyncpg's parameter limits.
 _CHUNK = 500
 
-_SELECT_FILES = (
-    "SELECT v.id, v.root_id, r.path, v.path, v.path_bytes, v.size, v.mtime_ns, v.status, v.thumbnail_key"
-    " FROM videos v JOIN roots r ON r.id = v.root_id"
-)
+_FILE_COLUMNS = "v.id, v.root_id, r.path, v.path, v.path_bytes, v.size, v.mtime_ns, v.status, v.thumbnail_key"
+_FROM = " FROM videos v JOIN roots r ON r.id = v.root_id"
+_SELECT_FILES = f"SELECT {_FILE_COLUMNS}{_FROM}"
 
 
 def _chunks(ids: Sequence[int]) -> list[list[int]]:
@@ -76,21 +76,44 @@ class SqlMediaStore:
             row = await conn.fetch_one(f"{_SELECT_FILES} WHERE v.id = ?", (video_id,))
         return _video_file(row) if row is not None else None
 
-    async def pending_video_ids(self, root_ids: Sequence[int]) -> list[int]:
-        return await self._ids_where("status = 'PENDING'", root_ids)
-
-    async def video_ids_without_thumbnail(self, root_ids: Sequence[int]) -> list[int]:
-        return await self._ids_where("status = 'READY' AND thumbnail_key IS NULL", root_ids)
-
-    async def _ids_where(self, condition: str, root_ids: Sequence[int]) -> list[int]:
+    async def videos_page(
+        self,
+        root_ids: Sequence[int],
+        status: VideoStatus,
+        after: VideoCursor | None,
+        limit: int,
+        *,
+        keyed: bool | None = None,
+    ) -> tuple[list[VideoFile], VideoCursor | None]:
+        """A page in (name, id) order: a range of the (status, name, id) index, however many rows the
+        status has (a first index leaves a million PENDING; ordered by id, each page sorted them all)."""
         if not root_ids:
-            return []
+            return [], None
+        where = f"v.status = ? AND v.root_id IN ({_placeholders(len(root_ids))})"
+        params: list[Any] = [status.value, *root_ids]
+        if keyed is not None:
+            where += " AND v.thumbnail_key IS NOT NULL" if keyed else " AND v.thumbnail_key IS NULL"
+        if after is not None:
+            where += " AND (v.name, v.id) > (?, ?)"
+            params += [after[0], after[1]]
         async with self.db.reading() as conn:
             rows = await conn.fetch(
-                f"SELECT id FROM videos WHERE {condition} AND root_id IN ({_placeholders(len(root_ids))}) ORDER BY id",
-                list(root_ids),
+                f"SELECT {_FILE_COLUMNS}, v.name{_FROM} WHERE {where} ORDER BY v.name, v.id LIMIT ?", [*params, limit]
             )
-        return [int(row[0]) for row in rows]
+        if not rows:
+            return [], None
+        last = rows[-1]
+        return [_video_file(row) for row in rows], (str(last[9]), int(last[0]))
+
+    async def count_videos(self, root_ids: Sequence[int], status: VideoStatus) -> int:
+        if not root_ids:
+            return 0
+        async with self.db.reading() as conn:
+            row = await conn.fetch_one(
+                f"SELECT COUNT(*) FROM videos WHERE status = ? AND root_id IN ({_placeholders(len(root_ids))})",
+                [status.value, *root_ids],
+            )
+        return 0 if row is None else int(row[0])
 
     async def set_media_infos(self, rows: Sequence[tuple[VideoFile, MediaInfo]]) -> list[int]:
         if not rows:
@@ -120,11 +143,6 @@ class SqlMediaStore:
                 [(key, video.id, video.size, video.mtime_ns) for video, key in rows],
             )
             return await _unchanged_ids(conn, [video for video, _ in rows])
-
-    async def thumbnail_keys(self) -> set[str]:
-        async with self.db.reading() as conn:
-            rows = await conn.fetch("SELECT thumbnail_key FROM videos WHERE thumbnail_key IS NOT NULL")
-        return {str(row[0]) for row in rows}
 
     async def set_thumbnail(self, video: VideoFile, key: str | None) -> bool:
         """Write one thumbnail key; False when the file changed since ``video`` was read."""

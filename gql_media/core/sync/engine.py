@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TypeVar
 
+from gql_media.core.changed_videos import VideoIds
 from gql_media.core.gc_hold import collections_paused
 from gql_media.core.models import (
     ChangeKind,
@@ -69,8 +70,8 @@ _FOLDERS_PER_READ = 500
 class SyncOutcome:
     """Which videos a sync touched, for the media steps after it."""
 
-    changed_video_ids: list[int] = field(default_factory=list)
-    removed_video_ids: list[int] = field(default_factory=list)
+    changed_video_ids: VideoIds = field(default_factory=VideoIds)  # bounded: past it only ``many``
+    removed_video_ids: VideoIds = field(default_factory=VideoIds)
 
 
 class SyncEngine:

@@ -1,0 +1,76 @@
+"""The media steps' reads by pages (``SqlMediaStore.videos_page``), on both backends.
+
+A step that cannot name its videos (a first index of a million files) reads a status a page at a
+time: every video once, in the (status, name, id) index's order, and a page is a range of that
+index (no sort of every video of the status, which a first index leaves PENDING by the million).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from pathlib import Path
+
+from gql_media.adapters.store.media import SqlMediaStore
+from gql_media.adapters.store.migrate import migrate
+from gql_media.core.models import VideoStatus
+from gql_media.services import Services
+from tests.conftest import run_sync
+
+
+async def test_pages_of_a_status_hold_each_video_once_and_count_as_many(services: Services, library: Path) -> None:
+    for folder in range(3):
+        (library / f"d{folder}").mkdir()
+        for number in range(12):
+            # Equal names in each folder: the id breaks the ties.
+            (library / f"d{folder}" / f"clip {number % 5}{'x' * (number // 5)}.mp4").write_bytes(b"")
+    await run_sync(services, library)
+    store = SqlMediaStore(services.db)
+    root_ids = [root.id for root in services.roots]
+    async with services.db.writing() as conn:
+        await conn.execute("UPDATE videos SET status = 'READY', thumbnail_key = 'k' WHERE id % 3 = 0")
+        await conn.execute("UPDATE videos SET status = 'READY' WHERE id % 3 = 1")
+
+    async def every_page(status: VideoStatus, keyed: bool | None) -> list[list[int]]:
+        pages: list[list[int]] = []
+        after = None
+        while True:
+            videos, after = await store.videos_page(root_ids, status, after, 7, keyed=keyed)
+            if not videos:
+                return pages
+            assert all(video.status is status for video in videos)
+            pages.append([video.id for video in videos])
+
+    async with services.db.reading() as conn:
+        rows = [(int(r[0]), str(r[1]), str(r[2]), r[3]) for r in await conn.fetch(
+            "SELECT id, status, name, thumbnail_key FROM videos")]  # fmt: skip
+    for status, keyed in [(VideoStatus.PENDING, None), (VideoStatus.READY, None), (VideoStatus.READY, False),
+                          (VideoStatus.READY, True), (VideoStatus.BROKEN, None)]:  # fmt: skip
+        expected = sorted(
+            (name, video_id)
+            for video_id, row_status, name, key in rows
+            if row_status == status.value and keyed in (None, key is not None)
+        )
+        pages = await every_page(status, keyed)
+        assert [video_id for page in pages for video_id in page] == [video_id for _, video_id in expected]
+        assert all(len(page) == 7 for page in pages[:-1])
+        if keyed is None:
+            assert await store.count_videos(root_ids, status) == len(expected)
+    assert await store.videos_page([], VideoStatus.PENDING, None, 7) == ([], None)
+    assert await store.videos_page([root_ids[0] + 99], VideoStatus.PENDING, None, 7) == ([], None)
+
+
+def test_a_page_is_a_range_of_the_status_index(tmp_path: Path) -> None:
+    """SQLite's plan of a page after a cursor: a search of ix_videos_status, no temp b-tree for the order."""
+    url = f"sqlite:///{tmp_path / 'library.db'}"
+    asyncio.run(migrate(url))
+    with contextlib.closing(sqlite3.connect(tmp_path / "library.db")) as db:
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT v.id, r.path FROM videos v JOIN roots r ON r.id = v.root_id"
+            " WHERE v.status = ? AND v.root_id IN (?, ?) AND v.thumbnail_key IS NULL AND (v.name, v.id) > (?, ?)"
+            " ORDER BY v.name, v.id LIMIT ?",
+            ["PENDING", 1, 2, "a", 5, 10],
+        ).fetchall()
+    details = " | ".join(str(row[-1]) for row in plan)
+    assert "ix_videos_status" in details and "TEMP B-TREE" not in details, details
