@@ -11,13 +11,15 @@ Two forms:
 - across the many transactions of a streamed first index (``begin`` ... ``finish``): dropped at
   the first batch, made again after the last. Meanwhile the ``bulk_loads`` table (migration
   0008) holds one row, committed with the drop: the first video id the search table lacks, and
-  the statements that make the dropped indexes and triggers again. A kill in between leaves the
-  row; the next start calls ``finish_bulk_load`` (the load finished from its marker).
+  the statements that make the dropped indexes and triggers again. Each batch adds its videos
+  to the search table and moves that id past them (``fill_search``), so the fill overlaps the
+  walk. A kill in between leaves the row; the next start calls ``finish_bulk_load`` (the load
+  finished from its marker).
 
 While a load is open the search table stays right for the videos it holds: the delete and
-rename triggers are kept for the ids below the marker's (the others were never added to it:
-FTS5 must not be told to delete what it never held), and a name search matches the videos from
-the marker's id on by their names (``reads.py``). The unique (root_id, path) index stays (it
+rename triggers are kept for the ids below the marker's, as it is when they fire (the others
+were never added to it: FTS5 must not be told to delete what it never held), and a name search
+matches the videos from the marker's id on by their names (``reads.py``). The unique (root_id, path) index stays (it
 guards the rows going in), and so do ``KEPT_INDEXES``. Queries stay right; those the dropped
 indexes served get slower.
 """
@@ -36,8 +38,11 @@ _INSERT_TRIGGER = "videos_search_insert"
 # The search table's triggers that a load keeps for the videos the table already holds.
 _GUARDED_TRIGGERS = ("videos_search_delete", "videos_search_update")
 _TRIGGER_BODY = " ON videos BEGIN"
-_FILL_SEARCH = "INSERT INTO videos_search (rowid, name_fold) SELECT id, name_fold FROM videos WHERE id >= ? ORDER BY id"
+_FILL_FROM = "INSERT INTO videos_search (rowid, name_fold) SELECT id, name_fold FROM videos WHERE id >= ?"
+_FILL_SEARCH = f"{_FILL_FROM} ORDER BY id"
 _REBUILD_SEARCH = "INSERT INTO videos_search (videos_search) VALUES ('rebuild')"
+# The guarded triggers compare with the marker's id as it is when they fire (``fill_search`` moves it).
+_MARKER_SQL = f"(SELECT first_video_id FROM bulk_loads WHERE id = {_MARKER_ID})"
 
 
 async def _secondary_indexes(conn: RawConnection) -> list[tuple[str, str]]:
@@ -99,9 +104,10 @@ async def marker(conn: RawConnection) -> int | None:
     return None if row is None else int(row[0])
 
 
-async def begin(conn: RawConnection, first_video_id: int) -> None:
-    """Open a bulk load in the caller's transaction: drop the indexes (but ``KEPT_INDEXES``), keep the search table's
-    delete and rename triggers for the ids below ``first_video_id`` only, and write the marker.
+async def begin(conn: RawConnection, first_video_id: int) -> bool:
+    """Open a bulk load in the caller's transaction: drop the indexes (but ``KEPT_INDEXES``), keep the
+    search table's delete and rename triggers for the ids below the marker's only, and write the
+    marker (``first_video_id``); whether ``fill_search`` may move it on (the triggers read it).
 
     Every video inserted from here on must have an id of at least ``first_video_id`` (ids are
     handed out in increasing order, and the rows of this transaction are given).
@@ -112,7 +118,7 @@ async def begin(conn: RawConnection, first_video_id: int) -> None:
     for name, sql in sorted(triggers.items()):
         await conn.execute(f"DROP TRIGGER {name}")
         if name in _GUARDED_TRIGGERS:
-            guarded = sql.replace(_TRIGGER_BODY, f" ON videos WHEN old.id < {int(first_video_id)} BEGIN", 1)
+            guarded = sql.replace(_TRIGGER_BODY, f" ON videos WHEN old.id < {_MARKER_SQL} BEGIN", 1)
             if guarded == sql:  # not the trigger migration 0006 made: the search table is built whole
                 full_rebuild = True
             else:
@@ -122,6 +128,18 @@ async def begin(conn: RawConnection, first_video_id: int) -> None:
         "INSERT INTO bulk_loads (id, first_video_id, restore, started_at) VALUES (?, ?, ?, ?)",
         (_MARKER_ID, first_video_id, json.dumps(restore), time.time()),
     )
+    return bool(triggers) and not full_rebuild
+
+
+async def fill_search(conn: RawConnection, next_video_id: int) -> None:
+    """In a batch's transaction, after its rows: add the videos from the marker's id up to
+    ``next_video_id`` to the search table, and move the marker there (for a load ``begin`` said may).
+
+    Each batch's fill overlaps the walk of the next ones, instead of one fill after the last batch
+    that nothing overlaps (0.10 s per 100k videos); the search table then lacks nothing committed.
+    """
+    await conn.execute(f"{_FILL_FROM} AND id < ? ORDER BY id", (await marker(conn), next_video_id))
+    await conn.execute("UPDATE bulk_loads SET first_video_id = ? WHERE id = ?", (next_video_id, _MARKER_ID))
 
 
 async def finish(conn: RawConnection) -> bool:

@@ -223,6 +223,8 @@ class IndexStore:
                     await conn.executemany(_INSERT_VIDEO, await asyncio.to_thread(_video_rows, chunk, now))
             if rebuilt:
                 await bulk_load.build(conn, rebuilt)
+            if bulk and rows and self._bulk is not None and self.db.dialect == "sqlite":
+                await self._bulk.after_insert(conn, rows)
         self._inserted += len(rows)
         if self.db.dialect == "postgresql" and self._inserted >= self._analyze_at:
             self._analyze_at = 2 * self._inserted
@@ -423,6 +425,7 @@ class _BulkJob:
         self.held = held
         self.inserting = 0
         self.opened = False
+        self.fills = False  # whether each bulk write fills the search table (a load this job began)
 
     async def before_insert(self, conn: RawConnection, rows: Sequence[NewVideo]) -> None:
         """In the insert's transaction: open the bulk load once this job outnumbers the index.
@@ -434,8 +437,13 @@ class _BulkJob:
         if self.inserting < max(self.held, _BULK_MIN_ROWS):
             return
         if await bulk_load.marker(conn) is None:
-            await bulk_load.begin(conn, min(row[0] for row in rows))
+            self.fills = await bulk_load.begin(conn, min(row[0] for row in rows))
         self.opened = True  # by this job or a killed one before it: closed at this job's end
+
+    async def after_insert(self, conn: RawConnection, rows: Sequence[NewVideo]) -> None:
+        """In the insert's transaction, after its rows: the search table gets them (``bulk.fill_search``)."""
+        if self.fills:
+            await bulk_load.fill_search(conn, max(row[0] for row in rows) + 1)
 
 
 _FOLDER_COLUMNS = "SELECT id, root_id, path, 0, mtime_ns, inode, device FROM folders"
