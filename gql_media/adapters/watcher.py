@@ -1,4 +1,4 @@
-"""The change source on watchfiles: the one module that imports it.
+"""The change source on watchfiles: with ``folder_watch``, the only modules that import it.
 
 It drives watchfiles' ``RustNotify`` (what ``awatch`` runs) on a thread of its own rather than
 through ``awatch``, for two reasons: building the watch adds an inotify watch per folder, which
@@ -9,11 +9,9 @@ within one step; ``aclose`` then releases the inotify descriptor and the thread.
 Native watches are one per folder, not recursive: ``RustNotify`` builds its watch holding the GIL,
 and a recursive watch walks every entry of the tree for its folders (1M files: 13 s at load 11,
 the server frozen and deaf to a stop all along; issue 18). The folders are listed here, in the
-watch thread, by a walk that lets go of the GIL and stops at a stop, and the watch is built over
-them (20,000 folders: 0.5 s). A batch that brings a new folder (made or moved in) builds the watch
-again over the folders there are then, before the old one is closed; what the old one saw
-meanwhile is passed on with the next batch, and files made in the new folder before its watch
-are found by its sync (a new folder is synced whole).
+watch thread, by a walk that lets go of the GIL and stops at a stop, and watched by a
+``FolderWatch`` (``adapters/folder_watch.py``), which follows the folders made, moved in, removed
+and moved away without building the whole watch again each time.
 
 Native watching by default; polling when asked, or when a root lies on a network file system
 (per ``/proc/self/mounts``), where inotify sees nothing that other machines change.
@@ -21,10 +19,6 @@ Native watching by default; polling when asked, or when a root lies on a network
 Only what can matter reaches the service: videos, playlists and segments, folders. Dotfiles and
 dot-folders, partial downloads, the server's data folder and the paths the server is writing
 itself (``OwnWrites``) are dropped here, in the watch thread.
-
-Why one module past 400 lines: it is the one wrapper of watchfiles, and the path filter and the
-folder listing work on that library's raw events and watch in its thread; split, each part would
-still need the others' private state (the watch being rebuilt, the batch held for it).
 """
 
 from __future__ import annotations
@@ -36,7 +30,7 @@ import os
 import posixpath
 import stat
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -44,6 +38,7 @@ from typing import Any, TypeVar
 from watchfiles import Change
 from watchfiles._rust_notify import RustNotify
 
+from gql_media.adapters.folder_watch import FolderWatch, folders_under
 from gql_media.core.debounce import PathChange, PathChangeKind
 from gql_media.core.models import WatchMode
 from gql_media.core.own_writes import OwnWrites
@@ -57,6 +52,7 @@ __all__ = [
     "WatchOptions",
     "WatchfilesSource",
     "WatchfilesSourceFactory",
+    "folders_under",
     "network_roots",
 ]
 
@@ -228,6 +224,10 @@ class WatchOptions:
         step_ms: watchfiles' step; a stop takes effect within it.
         timeout_ms: how often the watch thread wakes without changes, to check the roots still exist.
         mounts_path: the mount table to find network file systems in.
+        side_max_folders: most folders made or moved in since the watch was built that are watched
+            apart from it (built again, small, for each batch that brings more), before they are
+            merged into it (the whole watch built again: 0.5 s holding the GIL at 20,000 folders).
+            0 merges at each new folder.
     """
 
     poll_delay_ms: int = 300
@@ -235,6 +235,7 @@ class WatchOptions:
     step_ms: int = 50
     timeout_ms: int = 1000
     mounts_path: str = "/proc/self/mounts"
+    side_max_folders: int = 1000
 
 
 class WatchfilesSource:
@@ -268,10 +269,7 @@ class WatchfilesSource:
         # One thread per source: it builds the watch, runs each watch() call and closes it, in order,
         # so close never races a running watch() (RustNotify is not reentrant).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gql-media-watch")
-        self._notify: RustNotify | None = None
-        # Native: every folder watched (one watch each); changes a replaced watch saw at its close.
-        self._folders: list[str] = []
-        self._carried: set[tuple[int, str]] = set()
+        self._notify: RustNotify | FolderWatch | None = None
         self._closed = False
 
     @property
@@ -330,8 +328,12 @@ class WatchfilesSource:
                 folders = folders_under(self._roots, self._stop.is_set, roots_must_exist=True)
                 if self._stop.is_set():
                     return
-                self._notify = self._native_watch(folders)
-                self._folders = folders
+                self._notify = FolderWatch(
+                    folders,
+                    side_max_folders=self._options.side_max_folders,
+                    poll_delay_ms=self._options.poll_delay_ms,
+                    stopped=self._stop.is_set,
+                )
         except FileNotFoundError as exc:
             missing = [r for r in self._roots if not os.path.isdir(r)]
             raise RootMissingError(errno.ENOENT, f"root not found: {exc}", missing[0] if missing else None) from exc
@@ -354,10 +356,12 @@ class WatchfilesSource:
                 raise RootMissingError(errno.ENOENT, "root disappeared", root)
         if isinstance(raw, str):  # "timeout", "stop" or "signal"
             raw = set()
-        if self._carried:
-            raw, self._carried = raw | self._carried, set()
-        if not self._polling and raw:
-            self._watch_new_folders(raw)
+        if isinstance(notify, FolderWatch) and raw:
+            try:
+                # Before the batch goes on: a new folder's sync must start after its watch is in place.
+                notify.follow(raw)
+            except Exception as exc:
+                raise watch_error(exc) from exc
         if not raw:
             return []
         changes = self._filter.classify_all(raw)
@@ -367,34 +371,6 @@ class WatchfilesSource:
             logger.info("%d changes in one batch: rescanning the roots in case events were dropped", len(raw))
             changes.extend(PathChange(PathChangeKind.ADDED, root, is_dir=True) for root in self._roots)
         return changes
-
-    def _native_watch(self, folders: list[str]) -> RustNotify:
-        return RustNotify(folders, False, False, self._options.poll_delay_ms, False, True)
-
-    def _watch_new_folders(self, raw: set[tuple[int, str]]) -> None:
-        """Build the watch again when ``raw`` brings folders it does not watch (a watch per folder is not recursive)."""
-        added = [path for change, path in raw if change == Change.added and os.path.isdir(path)]
-        if not added:
-            return
-        known = set(self._folders)
-        fresh = [path for path in folders_under(added, self._stop.is_set) if path not in known]
-        if not fresh or self._stop.is_set():
-            return
-        # A removed folder's watch went with it (and a moved one's keeps its old path): keep those there are.
-        folders = [path for path in self._folders if os.path.isdir(path)] + fresh
-        try:
-            notify = self._native_watch(folders)
-        except FileNotFoundError:
-            return  # a folder went meanwhile: the next batch, which reports it, tries again
-        except Exception as exc:
-            raise watch_error(exc) from exc
-        old, self._notify, self._folders = self._notify, notify, folders
-        if old is not None:
-            # Both watched the old folders until now: what the old one saw since its last batch goes on.
-            drained = old.watch(0, 1, 1, None)
-            if not isinstance(drained, str):
-                self._carried = set(drained)
-            old.close()
 
     def _close_in_thread(self) -> None:
         notify, self._notify = self._notify, None
@@ -419,43 +395,6 @@ class WatchfilesSourceFactory:
     def __call__(self, roots: Sequence[str], *, force_polling: bool) -> WatchfilesSource:
         path_filter = PathFilter(roots, ignored_paths=self.ignored_paths, own_writes=self.own_writes)
         return WatchfilesSource(roots, path_filter=path_filter, force_polling=force_polling, options=self.options)
-
-
-def folders_under(tops: Iterable[str], stopped: Callable[[], bool], *, roots_must_exist: bool = False) -> list[str]:
-    """``tops`` and every folder below them, as a recursive watch would have them; blocking, in Python
-    (it lets go of the GIL, unlike watchfiles' own walk). Symlinked folders are followed, each real
-    folder once. An unreadable folder is left out; a missing top raises FileNotFoundError if
-    ``roots_must_exist``. Ends early (with what it has) once ``stopped()``.
-    """
-    found: list[str] = []
-    seen: set[str] = set()
-    stack = [_absolute(top) for top in tops][::-1]
-    required = set(stack) if roots_must_exist else set()
-    while stack and not stopped():
-        folder = stack.pop()
-        real = os.path.realpath(folder)
-        if real in seen:
-            continue
-        seen.add(real)
-        try:
-            with os.scandir(folder) as listing:
-                below = [entry.path for entry in listing if _is_folder(entry)]
-        except FileNotFoundError:
-            if folder in required:
-                raise
-            continue
-        except OSError:
-            continue
-        found.append(folder)
-        stack.extend(sorted(below, reverse=True))
-    return found
-
-
-def _is_folder(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
 
 
 def _absolute(path: str) -> str:

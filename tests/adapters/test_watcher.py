@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from gql_media.adapters.folder_watch import FolderWatch
 from gql_media.adapters.watcher import (
     PathFilter,
     WatchfilesSource,
@@ -432,6 +433,86 @@ async def test_folders_made_or_moved_in_after_the_watch_opened_are_watched(libra
         await _until_seen(source, library / "newer" / "n.mp4")
     finally:
         await source.aclose()
+
+
+def _watched_inodes() -> list[int]:
+    """The inode of every inotify watch this process holds (one entry per watch)."""
+    inodes: list[int] = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if "inotify" not in os.readlink(f"/proc/self/fd/{fd}"):
+                continue
+            with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as info:
+                lines = [line for line in info if line.startswith("inotify wd:")]
+        except OSError:
+            continue
+        for line in lines:
+            fields = dict(field.split(":", 1) for field in line.split()[1:] if ":" in field)
+            inodes.append(int(fields["ino"], 16))
+    return inodes
+
+
+def _folder_inodes(top: Path) -> set[int]:
+    return {os.stat(folder).st_ino for folder in folders_under([str(top)], lambda: False)}
+
+
+# 0: every new folder builds the whole watch again; 1: the side watch is merged at its second folder.
+@pytest.mark.parametrize("side_max_folders", [0, 1, 1000])
+async def test_files_in_folders_made_after_the_watch_are_reported(
+    library: Path, tmp_path: Path, side_max_folders: int
+) -> None:
+    (library / "old" / "sub").mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    options = WatchOptions(side_max_folders=side_max_folders)
+    source = WatchfilesSource([str(library)], path_filter=PathFilter([str(library)]), options=options)
+    await source.open()
+    try:
+        (library / "new").mkdir()
+        await _until_seen(source, library / "new")
+        write(library / "new" / "a.mp4")
+        (library / "new" / "inner").mkdir()  # a folder made inside the new one
+        await _until_seen(source, library / "new" / "a.mp4", library / "new" / "inner")
+        write(library / "new" / "inner" / "b.mp4")
+        await _until_seen(source, library / "new" / "inner" / "b.mp4")
+        # A folder moved away (with the one below it), then one made again under the same name.
+        (library / "old").rename(outside / "old")
+        await _until_seen(source, library / "old")
+        (library / "old").mkdir()
+        await _until_seen(source, library / "old")
+        write(library / "old" / "c.mp4")
+        (library / "new").rename(library / "renamed")  # moved inside the library
+        await _until_seen(source, library / "old" / "c.mp4", library / "renamed")
+        write(library / "renamed" / "inner" / "d.mp4")
+        write(library / "e.mp4")  # the root's watch, built at the start, still watches
+        await _until_seen(source, library / "renamed" / "inner" / "d.mp4", library / "e.mp4")
+        # Every folder there is has one watch, and the folders moved away have none left.
+        present, away = _folder_inodes(library), _folder_inodes(outside / "old")
+
+        def watched_once() -> bool:
+            inodes = _watched_inodes()
+            return all(inodes.count(i) == 1 for i in present) and not away & set(inodes)
+
+        await wait_until(watched_once, "one watch per folder, none on the folders moved away")
+    finally:
+        await source.aclose()
+
+
+def test_a_folder_gone_before_its_watch_is_left_out(library: Path) -> None:
+    (library / "here").mkdir()
+    watch = FolderWatch(
+        [str(library), str(library / "here"), str(library / "gone")],
+        side_max_folders=10,
+        poll_delay_ms=100,
+        stopped=lambda: False,
+    )
+    try:
+        assert watch.folders == {str(library), str(library / "here")}
+        (library / "later").mkdir()
+        watch.follow({(1, str(library / "later")), (1, str(library / "flash"))})
+        assert watch.side_folders == {str(library / "later")}
+    finally:
+        watch.close()
 
 
 def test_folders_under_follows_links_once_and_stops_when_told(library: Path) -> None:
