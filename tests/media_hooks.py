@@ -64,3 +64,27 @@ TEST_OPERATIONS: OperationTable = {
     "test_niceness": niceness,
 }
 GATED_OPERATIONS: OperationTable = {**MEDIA_OPERATIONS, "merge": gated_merge}
+
+
+def gated_split_merge(playlist: HlsPlaylist, temp_path: str) -> str:
+    """The production merge with its second half demuxed by the worker's helper whatever the download's size
+    and the machine's load, stalled between its remux and its verify while the gate file exists."""
+    with av_errors(), claimed_temp_file(temp_path):
+        streams = remux_to(playlist, temp_path, split_min_bytes=0, when_busy=True)
+        _wait_for_gate()
+        return publish_merge(playlist, temp_path, streams)
+
+
+def tail_helper_pid() -> int | None:
+    """The worker's merge helper process (``tail_demux``), if it has one alive."""
+    from gql_media.adapters.media import remux
+
+    helper = remux._helper
+    return helper.pid if helper is not None and helper.alive else None
+
+
+SPLIT_OPERATIONS: OperationTable = {
+    **MEDIA_OPERATIONS,
+    "merge": gated_split_merge,
+    "tail_helper_pid": tail_helper_pid,
+}

@@ -6,10 +6,15 @@ stalled one) is built from the same parts:
 2. ``remux_to``: each track (the video variant, maybe its alternate audio) read as one byte
    stream (``segments``) is stream-copied into the temp file, the tracks interleaved, their clock
    started at zero and made monotonic across discontinuities; the disk starts on the temp file's
-   pages while it grows (``writeback``), so the fsync after it has little left to wait for;
+   pages while it grows (``writeback``), so the fsync after it has little left to wait for. A
+   large one-track MPEG-TS download has its second half demuxed by the worker's helper process
+   meanwhile (``tail_demux``), its packets then muxed through the same loop: the same file;
 3. ``publish_merge``: fsync (in a thread, beside the verify), verify (from the mp4's index:
    streams, packets per stream, duration; a frame decoded at each end), link to a free final
    name (never over an existing file), fsync the folder, write the "merged" marker.
+
+One module past 400 lines: the per-packet loop, the helper's half of it and the checks of what
+the loop counted (segments read, packets per stream in the verify) share the loop's state.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from __future__ import annotations
 import bisect
 import concurrent.futures
 import contextlib
+import dataclasses
 import errno
+import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,8 +34,23 @@ import av
 
 from gql_media.adapters.media.hls_reader import TrackReader
 from gql_media.adapters.media.probe import duration_s
+from gql_media.adapters.media.tail_demux import (
+    TailHelper,
+    TailUnavailable,
+    cpu_busy,
+    fork_available,
+    segment_finder,
+    tail_start,
+)
 from gql_media.adapters.media.writeback import early_writeback
-from gql_media.core.hls import MERGE_DURATION_TOLERANCE_S, HlsPlaylist, HlsTrack, free_output_path, write_marker
+from gql_media.core.hls import (
+    MERGE_DURATION_TOLERANCE_S,
+    HlsPlaylist,
+    HlsSegment,
+    HlsTrack,
+    free_output_path,
+    write_marker,
+)
 from gql_media.core.ports import MediaError
 
 __all__ = ["RemuxedStreams", "claimed_temp_file", "merge_hls", "publish_merge", "remux_to"]
@@ -56,10 +78,33 @@ def claimed_temp_file(temp_path: str) -> Iterator[None]:
         raise
 
 
-def remux_to(playlist: HlsPlaylist, temp_path: str) -> RemuxedStreams:
-    """Stream-copy the playlist's segments into an mp4 at ``temp_path``."""
+# A download smaller than this is merged by one process: the helper's request and its start-up
+# cost about what a second process gains.
+SPLIT_MIN_BYTES = 4_000_000
+# The share of the segments' bytes the helper demuxes (it demuxes and copies; this process demuxes,
+# muxes, then muxes the helper's packets), and its most: its packets wait in memory until muxed.
+_TAIL_SHARE = 0.5
+_TAIL_MAX_BYTES = 128_000_000
+
+
+def remux_to(
+    playlist: HlsPlaylist, temp_path: str, split_min_bytes: int | None = SPLIT_MIN_BYTES, when_busy: bool = False
+) -> RemuxedStreams:
+    """Stream-copy the playlist's segments into an mp4 at ``temp_path``.
+
+    A one-track MPEG-TS download of ``split_min_bytes`` or more (None: never) has its second half
+    demuxed by a helper process while this one remuxes the first (``tail_demux``), where this
+    process may fork and, unless ``when_busy``, while the CPU is not saturated; the same file.
+    """
     try:
-        return _remux(playlist, temp_path)
+        usable = fork_available() and (when_busy or not cpu_busy())
+        plan = _tail_plan(playlist, split_min_bytes) if usable else None
+        if plan is not None:
+            try:
+                return _remux(playlist, temp_path, plan)
+            except TailUnavailable:
+                pass  # the helper could not: the whole merge again, in this process alone
+        return _remux(playlist, temp_path, None)
     except av.FFmpegError as error:
         if isinstance(error, OSError) and error.errno == errno.ENOSPC:
             raise
@@ -117,24 +162,39 @@ def _open_track(number: int, track: HlsTrack, stack: contextlib.ExitStack) -> _I
     return _Input(number, track, reader, source, streams, [0] * len(reader.pieces), discontinuity_at)
 
 
-def _packets(item: _Input) -> Iterator[tuple[_Input, Any]]:
+# A packet to copy: its input, the packet, and the piece (of the input's reader) it starts in (-1: unknown).
+_Entry = tuple["_Input", Any, int]
+
+
+def _packets(item: _Input, stop_piece: int | None = None) -> Iterator[_Entry]:
+    """The input's packets with their pieces; with ``stop_piece``, those before it (a child has the rest)."""
+    boundaries = item.reader.boundaries
+    left = {stream.index for stream in item.streams}
     for packet in item.source.demux(*item.streams):
-        yield item, packet
+        position = packet.pos
+        piece = bisect.bisect_right(boundaries, position) - 1 if position is not None and position >= 0 else -1
+        if stop_piece is not None and piece >= stop_piece:
+            # A stream's packets come in byte order: this stream is done (its packet is the child's).
+            left.discard(packet.stream_index)
+            if not left:
+                return
+            continue
+        yield item, packet, piece
 
 
-def _interleaved(inputs: Sequence[_Input]) -> Iterator[tuple[_Input, Any]]:
+def _interleaved(inputs: Sequence[_Input]) -> Iterator[_Entry]:
     """The inputs' packets, the earliest on the download's shared clock first (one input: as they come)."""
     if len(inputs) == 1:
         return _packets(inputs[0])
     return _merged(inputs)
 
 
-def _merged(inputs: Sequence[_Input]) -> Iterator[tuple[_Input, Any]]:
+def _merged(inputs: Sequence[_Input]) -> Iterator[_Entry]:
     # Time bases as floats, once: a Fraction per packet cost more than the remux itself.
     seconds_per_tick = {(item.number, s.index): float(s.time_base) for item in inputs for s in item.streams}
 
-    def time_s(entry: tuple[_Input, Any]) -> float:
-        item, packet = entry
+    def time_s(entry: _Entry) -> float:
+        item, packet, _ = entry
         stamp = packet.dts if packet.dts is not None else packet.pts
         if stamp is None:
             return float("inf")  # the demuxer's end-of-stream packets: last
@@ -153,7 +213,19 @@ def _merged(inputs: Sequence[_Input]) -> Iterator[tuple[_Input, Any]]:
         heads[index] = next(iterators[index], None)
 
 
-def _remux(playlist: HlsPlaylist, temp_path: str) -> RemuxedStreams:
+def _remux(playlist: HlsPlaylist, temp_path: str, plan: tuple[int, int] | None) -> RemuxedStreams:
+    """The remux; with ``plan`` (the segment a helper starts at, the bytes it reads) in two processes."""
+    helper = _tail_helper() if plan is not None else None  # forked before this merge opens a file
+    try:
+        return _remux_with(playlist, temp_path, plan, helper)
+    finally:
+        if helper is not None:
+            _done_with(helper)
+
+
+def _remux_with(
+    playlist: HlsPlaylist, temp_path: str, plan: tuple[int, int] | None, helper: TailHelper | None
+) -> RemuxedStreams:
     tracks = [playlist.video, *([playlist.audio] if playlist.audio else [])]
     with contextlib.ExitStack() as stack:
         inputs = [_open_track(number, track, stack) for number, track in enumerate(tracks)]
@@ -174,10 +246,72 @@ def _remux(playlist: HlsPlaylist, temp_path: str) -> RemuxedStreams:
                     copy = _Stream(output_stream, int(start_s / stream.time_base))
                     item.copies[stream.index] = copy
                     muxed.append(copy)
-            _copy_packets(inputs, output, kick)
+            entries = _interleaved(inputs)
+            if plan is not None and helper is not None:
+                item, (start, tail_bytes) = inputs[0], plan
+                layout = [(s.type, s.codec_context.name) for s in item.streams]
+                helper.start(item.track, start, layout, tail_bytes)
+                head = _packets(item, item.reader.first_segment + start)
+                entries = itertools.chain(head, _tail_entries(item, helper))
+            _copy_packets(entries, output.mux_one, kick)
         for item in inputs:
             _check_every_segment_read(item)
     return RemuxedStreams(video=video_streams, audio=audio_streams, packets=tuple(c.muxed for c in muxed))
+
+
+def _tail_plan(playlist: HlsPlaylist, split_min_bytes: int | None) -> tuple[int, int] | None:
+    """Where a helper starts demuxing (segment index) and the bytes it reads; None: one process."""
+    track = playlist.video
+    # MPEG-TS segments start afresh; fMP4 fragments may lean on earlier ones (no tfdt), and a
+    # discontinuity may bring new stream ids that the one-process demux would not copy.
+    if split_min_bytes is None or playlist.audio is not None or track.is_fragmented_mp4:
+        return None
+    if any(segment.discontinuity for segment in track.segments[1:]):
+        return None
+    sizes = [_segment_bytes(segment) for segment in track.segments]
+    start = tail_start(sizes, split_min_bytes, _TAIL_MAX_BYTES, _TAIL_SHARE)
+    return None if start is None else (start, sum(sizes[start:]))
+
+
+def _segment_bytes(segment: HlsSegment) -> int:
+    return segment.byte_range.length if segment.byte_range else os.path.getsize(segment.path)
+
+
+# The worker's helper, forked at its first two-process merge and kept (see ``tail_demux``).
+_helper: TailHelper | None = None
+
+
+def _tail_helper() -> TailHelper:
+    global _helper
+    if _helper is not None and (_helper.busy or not _helper.alive):
+        _helper.stop()
+        _helper = None
+    if _helper is None:
+        _helper = TailHelper(_open_tail)
+    return _helper
+
+
+def _done_with(helper: TailHelper) -> None:
+    global _helper
+    if helper.busy:  # the merge failed while the helper worked: its late reply must not answer the next
+        helper.stop()
+        if _helper is helper:
+            _helper = None
+    else:
+        helper.release()
+
+
+def _open_tail(track: HlsTrack, start: int, stack: contextlib.ExitStack) -> tuple[list[Any], Iterator[Any], Any]:
+    """In the helper: the track from segment ``start`` on, opened afresh."""
+    item = _open_track(0, dataclasses.replace(track, segments=track.segments[start:]), stack)
+    finder = segment_finder(item.reader.boundaries, item.reader.first_segment, start)
+    return item.streams, item.source.demux(*item.streams), finder
+
+
+def _tail_entries(item: _Input, helper: TailHelper) -> Iterator[_Entry]:
+    first = item.reader.first_segment
+    for packet, segment in helper.packets(item.streams):
+        yield item, packet, first + segment if segment >= 0 else -1
 
 
 def _output_stream(output: Any, source: Any, item: _Input) -> Any:
@@ -205,16 +339,15 @@ def _output_stream(output: Any, source: Any, item: _Input) -> Any:
 _WRITEBACK_PACKETS = 256
 
 
-def _copy_packets(inputs: Sequence[_Input], output: Any, kick_writeback: Callable[[], None]) -> None:
-    """Mux every packet into ``output``, its clock started at zero and kept monotonic.
+def _copy_packets(entries: Iterator[_Entry], mux: Callable[[Any], None], kick_writeback: Callable[[], None]) -> None:
+    """Mux every packet of ``entries``, its clock started at zero and kept monotonic.
 
     The one loop run per packet (thousands a minute of video): it reads each PyAV property once
     and calls no Python function of its own, except at a discontinuity and every
     ``_WRITEBACK_PACKETS`` (the disk starts on what is written, see ``writeback``).
     """
-    mux = output.mux_one
     count = 0
-    for item, packet in _interleaved(inputs):
+    for item, packet, piece in entries:
         dts, pts = packet.dts, packet.pts
         if dts is None:
             if pts is None:
@@ -223,9 +356,7 @@ def _copy_packets(inputs: Sequence[_Input], output: Any, kick_writeback: Callabl
         elif pts is None:
             pts = dts
         copy = item.copies[packet.stream_index]
-        position = packet.pos
-        if position is not None and position >= 0:
-            piece = bisect.bisect_right(item.reader.boundaries, position) - 1
+        if piece >= 0:
             item.packets_per_piece[piece] += 1
             if item.discontinuity_at[-1]:
                 _rebase_at_discontinuity(item, piece, copy, dts, packet.duration)
@@ -358,8 +489,10 @@ def publish_merge(playlist: HlsPlaylist, temp_path: str, streams: RemuxedStreams
     return final
 
 
-def merge_hls(playlist: HlsPlaylist, temp_path: str) -> str:
+def merge_hls(
+    playlist: HlsPlaylist, temp_path: str, split_min_bytes: int | None = SPLIT_MIN_BYTES, when_busy: bool = False
+) -> str:
     """Remux, fsync, verify, then link to the final name and mark the source merged; returns the final path."""
     with claimed_temp_file(temp_path):
-        streams = remux_to(playlist, temp_path)
+        streams = remux_to(playlist, temp_path, split_min_bytes, when_busy)
         return publish_merge(playlist, temp_path, streams)

@@ -1,0 +1,349 @@
+"""The second half of a one-track MPEG-TS download demuxed by a helper process while the merge remuxes the first.
+
+A merge's CPU is FFmpeg's TS demux (its H.264 parser scans every byte) and MP4 mux, on one
+thread. Two threads of one process cannot share it (the GIL changes hands several times a packet:
+more CPU and a longer wall, measured), nor can a pipeline of two processes (a child demuxing
+every packet into a pipe cost as much CPU as the whole remux, measured). Here the merge's own
+process demuxes and muxes the segments before ``start`` while a helper demuxes the segments from
+``start`` on into shared memory (each packet's header, side data and bytes, copied once). Then
+the packets of the second half are muxed straight from that memory (no copy) through the same
+clock and checks as the first half's (``remux``): the merged file is the one a single process
+makes (tested byte for byte).
+
+MPEG-TS segments start afresh (HLS has each begin with its tables and a key frame), so a demuxer
+opened at ``start`` gives the packets one opened at the first segment gives from there.
+
+The helper (``TailHelper``) is a fork of the media worker, made at its first such merge and kept:
+a fork per merge cost more than it gained, the parent paying a copy-on-write fault for each page
+it wrote while the child lived (measured: +10 ms of CPU for a 60 s 720p remux). It:
+- is only forked from a process with one thread (a media worker): a fork of a threaded process
+  may inherit a lock another thread held;
+- never writes a file, ends with ``os._exit`` (none of the parent's clean-up runs twice), and
+  dies with its parent (``PR_SET_PDEATHSIG``, and the end of its request pipe): a worker killed
+  mid-merge leaves no process;
+- holds its shared memory only during a request (the memory file is emptied after each merge).
+
+Whatever the helper cannot give exactly (a stream layout other than the parent's, a packet flag
+other than key frame, more bytes than the memory holds, any error) it reports, and the caller
+merges in one process instead (``TailUnavailable``), so a damaged segment is named by that run.
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import ctypes
+import mmap
+import os
+import pickle
+import signal
+import struct
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NoReturn
+
+from av.packet import Packet, PacketSideData, packet_sidedata_type_from_literal
+
+__all__ = ["TailHelper", "TailOpener", "TailUnavailable", "fork_available", "segment_finder", "tail_start"]
+
+# What the helper opens for a request (in the helper): the streams to demux, their packets in
+# order, and the track's segment holding a byte position.
+TailOpener = Callable[[Any, int, contextlib.ExitStack], tuple[Sequence[Any], Iterator[Any], Callable[[int], int]]]
+
+# A packet's record in the shared memory: its stream (position among the demuxed streams), pts,
+# dts, duration, key frame flag, segment (-1: no byte position), side data bytes, data bytes.
+_RECORD = struct.Struct("<iqqqiiII")
+_SIDE = struct.Struct("<iI")
+_LENGTH = struct.Struct("<Q")
+_NO_VALUE = -(1 << 63)  # FFmpeg's AV_NOPTS_VALUE
+# Side data only FFmpeg's MPEG-TS muxer reads (the PES stream id the TS demuxer puts on every packet).
+_TS_ONLY_SIDE_DATA = "mpegts_stream_id"
+# Shared memory per byte of the helper's segments: the packets' bytes are fewer than the
+# segments' (TS headers), and there is a record per 188-byte TS packet at most.
+_MEMORY_PER_BYTE = 1 + _RECORD.size / 188
+_MEMORY_SLACK_BYTES = 1 << 20
+_PR_SET_PDEATHSIG = 1
+_FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 1, 2
+
+
+def _fallocate() -> Callable[[int, int, int, int], int] | None:
+    try:
+        function = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64)
+    function.restype = ctypes.c_int
+    return function
+
+
+_FALLOCATE = _fallocate() if sys.platform.startswith("linux") else None
+
+
+class TailUnavailable(Exception):
+    """The helper could not give the second half exactly: merge in one process."""
+
+
+def fork_available() -> bool:
+    """Whether a helper may be forked here (Linux, and this process runs one thread)."""
+    return sys.platform.startswith("linux") and hasattr(os, "memfd_create") and threading.active_count() == 1
+
+
+def cpu_busy(limit_percent: float = 75.0) -> bool:
+    """Whether runnable tasks waited for a CPU ``limit_percent`` of the last 10 s or more (Linux PSI).
+
+    A helper needs a free core: on a saturated machine it only adds its CPU (about what it saves
+    this process, plus its copy) and the merge ends later. Unknown (no PSI): not busy.
+    """
+    try:
+        with open("/proc/pressure/cpu", encoding="ascii") as handle:
+            some = handle.readline().split()
+        return float(some[1].partition("=")[2]) >= limit_percent
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+def tail_start(sizes: Sequence[int], min_bytes: int, max_tail_bytes: int, share: float) -> int | None:
+    """The segment the helper starts at (``share`` of the bytes from it on, ``max_tail_bytes`` at most); None: none."""
+    total = sum(sizes)
+    if len(sizes) < 2 or total < min_bytes:
+        return None
+    wanted = min(total * share, max_tail_bytes)
+    # The segment boundary nearest the wanted share (the helper's bytes: from ``index`` on).
+    best, best_gap, tail = None, float("inf"), total
+    for index, size in enumerate(sizes):
+        if index > 0 and abs(tail - wanted) < best_gap and tail <= max_tail_bytes:
+            best, best_gap = index, abs(tail - wanted)
+        tail -= size
+    return best
+
+
+def segment_finder(boundaries: list[int], first_piece: int, first_segment: int) -> Callable[[int], int]:
+    """The track's segment holding a byte position of a reader whose piece ``first_piece`` is ``first_segment``."""
+
+    def segment_of(position: int) -> int:
+        return bisect.bisect_right(boundaries, position) - 1 - first_piece + first_segment
+
+    return segment_of
+
+
+class TailHelper:
+    """A forked process that demuxes a track's tail into shared memory on request, one request at a time."""
+
+    def __init__(self, opener: TailOpener) -> None:
+        self._memory_fd = os.memfd_create("gql-media-merge-tail", os.MFD_CLOEXEC)
+        request_read, request_write = os.pipe()
+        reply_read, reply_write = os.pipe()
+        self.pid = os.fork()
+        if self.pid == 0:
+            os.close(request_write)
+            os.close(reply_read)
+            _serve(opener, request_read, reply_write, self._memory_fd)
+        os.close(request_read)
+        os.close(reply_write)
+        self._requests = request_write
+        self._replies = reply_read
+        self._busy = False
+        self._alive = True
+        self._memory: mmap.mmap | None = None
+
+    @property
+    def alive(self) -> bool:
+        if self._alive:
+            with contextlib.suppress(ChildProcessError):
+                pid, _ = os.waitpid(self.pid, os.WNOHANG)
+                self._alive = pid == 0
+        return self._alive
+
+    def start(self, track: Any, start: int, layout: list[tuple[str, str]], tail_bytes: int) -> None:
+        """Ask for the packets of ``track`` from segment ``start`` on (streams as ``layout``); returns at once."""
+        capacity = int(tail_bytes * _MEMORY_PER_BYTE) + _MEMORY_SLACK_BYTES
+        if os.fstat(self._memory_fd).st_size < capacity:  # never shrunk: an old mapping must not fault
+            os.ftruncate(self._memory_fd, capacity)
+        _send(self._requests, pickle.dumps((track, start, layout, capacity)))
+        self._busy = True
+
+    def packets(self, streams: Sequence[Any]) -> Iterator[tuple[Packet, int]]:  # type: ignore[type-arg]
+        """Wait for the helper, then yield ``(packet, its segment)`` in demux order, ``streams`` as the parent's.
+
+        Raises ``TailUnavailable`` before the first packet, never after.
+        """
+        reply = _receive(self._replies)
+        self._busy = False
+        if reply is None:
+            self.stop()
+            raise TailUnavailable("the merge's demuxing helper died")
+        kind, value = pickle.loads(reply)
+        if kind != "ok":
+            raise TailUnavailable(str(value))
+        length = int(value)
+        if not length:
+            return
+        # The helper is done writing; the packets below refer to this memory (no copy), which lives
+        # as long as the last of them.
+        memory = mmap.mmap(self._memory_fd, length, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
+        view = memoryview(memory)
+        time_bases = [stream.time_base for stream in streams]
+        unpack = _RECORD.unpack_from
+        record_size = _RECORD.size
+        offset = 0
+        while offset < length:
+            index, pts, dts, duration, key, segment, side_size, size = unpack(view, offset)
+            offset += record_size
+            side = view[offset : offset + side_size] if side_size else None
+            offset += side_size
+            packet = Packet(view[offset : offset + size])  # type: ignore[arg-type]
+            offset += size
+            packet.stream = streams[index]
+            packet.time_base = time_bases[index]
+            packet.pts = pts
+            packet.dts = dts
+            packet.duration = duration
+            if key:
+                packet.is_keyframe = True
+            if side is not None:
+                _attach_side_data(packet, side)
+            yield packet, segment
+
+    def release(self) -> None:
+        """After a merge: free the memory file's pages (a hole: a stale mapping reads zeros, never faults)."""
+        size = os.fstat(self._memory_fd).st_size
+        if size and _FALLOCATE is not None:
+            _FALLOCATE(self._memory_fd, _FALLOC_FL_KEEP_SIZE | _FALLOC_FL_PUNCH_HOLE, 0, size)
+
+    def stop(self) -> None:
+        """End the helper (a helper mid-request is killed) and let go of its pipes and memory."""
+        if self._alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self._alive = False
+        for fd in (self._requests, self._replies, self._memory_fd):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    @property
+    def busy(self) -> bool:
+        """A request was made and its reply not read (the helper must be stopped, not reused)."""
+        return self._busy
+
+
+def _send(fd: int, data: bytes) -> None:
+    data = _LENGTH.pack(len(data)) + data
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _receive(fd: int) -> bytes | None:
+    def exactly(size: int) -> bytes | None:
+        chunks, left = [], size
+        while left:
+            chunk = os.read(fd, left)
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    prefix = exactly(_LENGTH.size)
+    return None if prefix is None else exactly(_LENGTH.unpack(prefix)[0])
+
+
+def _attach_side_data(packet: Packet, side: memoryview) -> None:  # type: ignore[type-arg]
+    offset = 0
+    while offset < len(side):
+        dtype, size = _SIDE.unpack_from(side, offset)
+        offset += _SIDE.size
+        item = PacketSideData(dtype, size)  # type: ignore[call-arg]
+        memoryview(item)[:] = side[offset : offset + size]
+        offset += size
+        packet.set_sidedata(item, move=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The helper.
+
+
+def _serve(opener: TailOpener, requests: int, replies: int, memory_fd: int) -> NoReturn:
+    try:
+        _die_with_parent()
+        # None of the worker's descriptors (its pool pipes, open files) stays open through the helper.
+        keep = sorted({0, 1, 2, requests, replies, memory_fd})
+        for low, high in zip(keep, [*keep[1:], os.sysconf("SC_OPEN_MAX")], strict=True):
+            os.closerange(low + 1, high)
+        while (request := _receive(requests)) is not None:
+            track, start, layout, capacity = pickle.loads(request)
+            reply: tuple[str, object]
+            try:
+                with mmap.mmap(memory_fd, capacity, flags=mmap.MAP_SHARED) as memory:
+                    reply = ("ok", _demux_into(opener, track, start, layout, memory))
+            except TailUnavailable as error:
+                reply = ("unavailable", str(error))
+            except BaseException as error:  # the one-process run names the failure
+                reply = ("failed", f"{type(error).__name__}: {error}")
+            _send(replies, pickle.dumps(reply))
+    finally:
+        os._exit(0)  # never back into the parent's stack
+
+
+def _die_with_parent() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:  # the parent died before the prctl
+        os._exit(0)
+
+
+def _demux_into(opener: TailOpener, track: Any, start: int, layout: list[tuple[str, str]], memory: mmap.mmap) -> int:
+    with contextlib.ExitStack() as stack:
+        streams, demux, segment_of = opener(track, start, stack)
+        found = [(s.type, s.codec_context.name) for s in streams]
+        if found != layout:
+            raise TailUnavailable(f"the second half's streams {found} are not {layout}")
+        return _write_packets(streams, demux, segment_of, memory)
+
+
+def _write_packets(
+    streams: Sequence[Any], demux: Iterator[Any], segment_of: Callable[[int], int], memory: mmap.mmap
+) -> int:
+    positions = {stream.index: position for position, stream in enumerate(streams)}
+    pack_into = _RECORD.pack_into
+    record_size = _RECORD.size
+    capacity = len(memory)
+    offset = 0
+    for packet in demux:
+        dts, pts = packet.dts, packet.pts
+        if dts is None and pts is None:
+            continue  # the demuxer's end-of-stream packets
+        if packet.is_discard or packet.is_corrupt or packet.is_disposable:
+            raise TailUnavailable("a packet has flags the shared memory does not carry")
+        side = b""
+        for item in packet.iter_sidedata():
+            if item.data_type != _TS_ONLY_SIDE_DATA:
+                side += _SIDE.pack(packet_sidedata_type_from_literal(item.data_type), item.data_size) + bytes(item)
+        data = memoryview(packet)
+        size = len(data)
+        end = offset + record_size + len(side) + size
+        if end > capacity:
+            raise TailUnavailable("the second half's packets do not fit the shared memory")
+        position = packet.pos
+        duration = packet.duration
+        pack_into(
+            memory,
+            offset,
+            positions[packet.stream_index],
+            _NO_VALUE if pts is None else pts,
+            _NO_VALUE if dts is None else dts,
+            _NO_VALUE if duration is None else duration,
+            1 if packet.is_keyframe else 0,
+            segment_of(position) if position is not None and position >= 0 else -1,
+            len(side),
+            size,
+        )
+        offset += record_size
+        if side:
+            memory[offset : offset + len(side)] = side
+            offset += len(side)
+        memory[offset:end] = data
+        offset = end
+    return offset
