@@ -145,7 +145,13 @@ async def _work_in_batches(
 
 # Videos read from the store at a time, by id or a page of a status (a first index queues a million).
 _PROBE_CHUNK = 2_000
-_EMPTY_FILE = MediaInfo(status=VideoStatus.BROKEN, error="empty file")
+# Empty files' results per write (they need no worker): a write transaction per 64 of them was
+# most of the PROBING phase of a library of placeholders (bench P9: 10,000 of them).
+_EMPTY_WRITE_BATCH = 500
+# Changes published between two yields to the event loop.
+_PUBLISH_YIELD_EVERY = 100
+_EMPTY_REASON = "empty file"
+_EMPTY_FILE = MediaInfo(status=VideoStatus.BROKEN, error=_EMPTY_REASON)
 
 
 @dataclass(eq=False)
@@ -166,10 +172,7 @@ class ProbeStep:
 
         async def probe(video: VideoFile) -> tuple[VideoFile, MediaInfo] | None:
             try:
-                # An empty file is known without opening it: no worker round trip (a library of
-                # placeholders would otherwise queue one per file). If it grew meanwhile, the
-                # sync that sees the new size probes it again.
-                info = _EMPTY_FILE if video.size == 0 else await self.media.probe(video.file_path)
+                info = await self.media.probe(video.file_path)
             except MediaError as error:
                 job.add_error(video.display_path, f"cannot be read: {error}")
                 return None
@@ -181,8 +184,24 @@ class ProbeStep:
             await _write_media_infos(self.store, rows, job)
 
         async def work(videos: Sequence[VideoFile], done: int, total: int) -> None:
-            await _work_in_batches(job, SyncPhase.PROBING, videos, probe, write, lanes=self.media.workers,
-                                   batch_size=self.batch_size, done_before=done, total=total)  # fmt: skip
+            # An empty file is known without opening it: no worker round trip (a library of
+            # placeholders would otherwise queue one per file), nor a write per worker batch. If it
+            # grew meanwhile, the sync that sees the new size probes it again.
+            empty = [video for video in videos if video.size == 0]
+            if empty:
+                await job.report(SyncPhase.PROBING, done, total)
+            for first in range(0, len(empty), _EMPTY_WRITE_BATCH):
+                job.check_cancelled()
+                rows = [(video, _EMPTY_FILE) for video in empty[first : first + _EMPTY_WRITE_BATCH]]
+                for video, _info in rows:
+                    job.add_error(video.display_path, _EMPTY_REASON)
+                await write(rows)
+                done += len(rows)
+                await job.report(SyncPhase.PROBING, done, total, rows[-1][0].display_path)
+            probed = [video for video in videos if video.size != 0]
+            if probed:
+                await _work_in_batches(job, SyncPhase.PROBING, probed, probe, write, lanes=self.media.workers,
+                                       batch_size=self.batch_size, done_before=done, total=total)  # fmt: skip
 
         # A chunk of the videos in memory at a time: first those named by id, then the PENDING ones of
         # the caught-up roots by pages of the store's (a first index of a million files: all of them).
@@ -208,9 +227,15 @@ class ProbeStep:
 
 async def _write_media_infos(store: MediaStore, rows: Sequence[tuple[VideoFile, MediaInfo]], job: RunningJob) -> None:
     written = set(await store.set_media_infos(rows))
-    for video, _info in rows:
-        if video.id in written:
-            await job.publish_change(_change(video, job.job_id))
+    await _publish_written(job, [video for video, _info in rows if video.id in written])
+
+
+async def _publish_written(job: RunningJob, videos: Sequence[VideoFile]) -> None:
+    """One UPDATED per video, yielding to the loop every ``_PUBLISH_YIELD_EVERY`` (a query waits no longer)."""
+    for count, video in enumerate(videos, 1):
+        await job.publish_change(_change(video, job.job_id))
+        if count % _PUBLISH_YIELD_EVERY == 0:
+            await asyncio.sleep(0)
 
 
 @dataclass(eq=False)

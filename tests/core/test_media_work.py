@@ -248,6 +248,23 @@ async def test_probe_step_holds_a_chunk_of_videos_at_a_time(monkeypatch: pytest.
     ]
 
 
+async def test_empty_files_are_written_in_batches_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(media_work, "_EMPTY_WRITE_BATCH", 2)
+    empties = [replace(video(i, f"empty {i}.mp4"), size=0) for i in (1, 2, 4, 5, 6)]
+    store = FakeStore([*empties, video(3, "a.mp4")])
+    media = FakeMedia()
+    context = FakeJob(ROOT, changed_video_ids=[1, 2, 3, 4, 5, 6])
+    await ProbeStep(store, media, batch_size=64)(context)
+    assert media.probed == ["/lib/sub/a.mp4"]
+    # Five empty files two at a time (three writes), then the probed one.
+    assert store.writes == 4
+    assert [store.infos[i].error for i in (1, 2, 4, 5, 6)] == ["empty file"] * 5
+    assert store.infos[3] == READY
+    assert sorted(c.id or 0 for c in context.changes) == [1, 2, 3, 4, 5, 6]
+    assert [done for _, done, _ in context.reports] == [0, 2, 4, 5, 5, 6]
+    assert {total for _, _, total in context.reports} == {6}
+
+
 async def test_an_empty_file_is_decided_without_the_media_tool() -> None:
     empty = replace(video(1, "empty.mp4"), size=0)
     store = FakeStore([empty, video(2, "a.mp4")])
