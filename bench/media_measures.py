@@ -172,7 +172,7 @@ def measure_p7(bench: Bench) -> Row:
     row.ok = row.ratio <= 3
     row.n, row.reps = len(playlist.segment_paths), reps
     # The worker demuxes half of a large download in a helper process unless the CPU is saturated
-    # (tail_demux.cpu_busy: PSI "some" avg10 >= 75%): the pressure says which merge was timed.
+    # (tail_demux.cpu_busy: PSI "some" avg10 >= 90%): the pressure says which merge was timed.
     row.note = (
         "remux + fsync + verify vs cat + fsync, alternating;"
         f" CPU pressure (avg10) {pressure_before} -> {pressure_after}%"
