@@ -326,7 +326,12 @@ def _watch_service(
 
 async def _open_media(settings: Settings, db: Db, root_paths: list[str], stack: contextlib.AsyncExitStack) -> MediaWork:
     settings.thumbnails_dir.mkdir(parents=True, exist_ok=True)
-    tool = PyAvMediaTool(settings.media_workers, settings.media_timeout_s, niceness=settings.media_worker_nice)
+    tool = PyAvMediaTool(
+        settings.media_workers,
+        settings.media_timeout_s,
+        niceness=settings.media_worker_nice,
+        idle=settings.media_worker_idle,
+    )
     await tool.start()
     stack.push_async_callback(tool.aclose)
     # Drawn by a worker, beside start-up (this process never imports Pillow); until it is there the

@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     media_timeout_s: float = 60.0
     # How much lower the media workers run than the server (os.nice): queries get the CPU first.
     media_worker_nice: int = Field(default=10, ge=0, le=19)
+    # On Linux the media workers also run under SCHED_IDLE: they get only the CPU time nothing else
+    # wants, and a query's threads take a core from them as soon as they wake (bench P9; the curve
+    # of workers and priority: ``python -m bench.p9_curve``). Off: the niceness alone.
+    media_worker_idle: bool = True
     thumbnail_width: int = 320
     thumbnail_format: Literal["jpeg", "webp"] = "jpeg"
     hls_auto_merge: bool = True

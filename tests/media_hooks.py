@@ -37,6 +37,11 @@ def niceness() -> int:
     return os.nice(0)
 
 
+def scheduling_policy() -> int:
+    """The worker's scheduling policy (``os.SCHED_*``)."""
+    return os.sched_getscheduler(0)
+
+
 def failing_setup() -> None:
     """A worker that dies while starting, as one whose imports fail would."""
     os._exit(71)
@@ -62,6 +67,7 @@ TEST_OPERATIONS: OperationTable = {
     "test_crash": crash,
     "test_sleep": sleep,
     "test_niceness": niceness,
+    "test_policy": scheduling_policy,
 }
 GATED_OPERATIONS: OperationTable = {**MEDIA_OPERATIONS, "merge": gated_merge}
 

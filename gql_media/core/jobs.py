@@ -15,6 +15,10 @@ an index that cannot be written still refuses the request at once; past that the
 behind the answer. A job's start and end are written before it runs and before its last event goes
 out, as before, so what ``fail_unfinished_jobs`` finds after a crash is unchanged; a crash between
 an answer and its row loses only that queued job's row (a client asking for it gets NOT_FOUND).
+
+One module past 400 lines: the runner, the running job's view of it (``_RunningJob``) and the
+job rows' writer (``_JobRecords``) share the runner's state (the running, queued and recent jobs);
+split, each would reach into the others' private parts.
 """
 
 from __future__ import annotations

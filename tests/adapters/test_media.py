@@ -174,6 +174,15 @@ async def test_workers_run_at_the_configured_niceness(niceness: int) -> None:
         assert await media.call("test_niceness") == ("ok", min(19, os.nice(0) + niceness))
 
 
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+@pytest.mark.parametrize("idle", [False, True])
+async def test_workers_run_idle_when_asked(idle: bool) -> None:
+    async with PyAvMediaTool(workers=1, timeout_s=20, operations=TEST_OPERATIONS, niceness=3, idle=idle) as media:
+        policy = os.SCHED_IDLE if idle else os.sched_getscheduler(0)
+        assert await media.call("test_policy") == ("ok", policy)
+        assert await media.call("test_niceness") == ("ok", min(19, os.nice(0) + 3))
+
+
 async def test_a_hanging_decode_times_out_and_the_file_is_broken(clips: Clips, tmp_path: Path) -> None:
     # Opening a FIFO with no writer blocks forever inside FFmpeg: a real hang, not a sleep.
     fifo = tmp_path / "stuck.mp4"

@@ -30,8 +30,13 @@ WORKER_NICENESS = 10
 _MERGE_BYTES_PER_S = 20_000_000
 
 
-def setup_media_worker(niceness: int = WORKER_NICENESS) -> None:
-    """Run once in each worker: lower its priority and silence FFmpeg's own chatter (it would flood stderr)."""
+def setup_media_worker(niceness: int = WORKER_NICENESS, idle: bool = False) -> None:
+    """Run once in each worker: lower its priority and silence FFmpeg's own chatter (it would flood stderr).
+
+    ``idle``: also the SCHED_IDLE policy (Linux; elsewhere the niceness alone). A worker at nice 10
+    still holds a core until its time slice ends when a query's thread wakes; an idle one gives it
+    up at once, and gets only the time no other thread wants.
+    """
     import av
 
     # The operations' modules (PyAV, Pillow) are loaded here, before the worker says it is ready:
@@ -44,6 +49,9 @@ def setup_media_worker(niceness: int = WORKER_NICENESS) -> None:
 
     with contextlib.suppress(OSError):
         os.nice(niceness)
+    if idle and hasattr(os, "sched_setscheduler"):
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     av.logging.set_level(av.logging.PANIC)
 
 
@@ -104,6 +112,7 @@ class PyAvMediaTool(WorkerPool):
         operations: what the workers run; ``MEDIA_OPERATIONS`` unless a test adds its own.
         niceness: how much lower than this process the workers run (``os.nice``);
             settings.media_worker_nice.
+        idle: the workers run under SCHED_IDLE too (``setup_media_worker``); settings.media_worker_idle.
 
     Use ``async with PyAvMediaTool(...) as tool`` or ``await tool.start()`` / ``await tool.aclose()``.
     """
@@ -114,10 +123,11 @@ class PyAvMediaTool(WorkerPool):
         timeout_s: float = 60.0,
         operations: OperationTable | None = None,
         niceness: int = WORKER_NICENESS,
+        idle: bool = False,
     ) -> None:
         table = MEDIA_OPERATIONS if operations is None else operations
         # A partial of a module-level function pickles by reference, as the pool requires.
-        super().__init__(table, workers, timeout_s, setup=functools.partial(setup_media_worker, niceness))
+        super().__init__(table, workers, timeout_s, setup=functools.partial(setup_media_worker, niceness, idle))
 
     async def __aenter__(self) -> PyAvMediaTool:
         await self.start()
