@@ -8,8 +8,9 @@ plan) is an orphan: it is not written, and the next sync picks it up.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 
-from gql_media.core.models import EntryKind, Move, NewFolder, NewVideo, ScanEntry, SyncPlan, Update, parent_of
+from gql_media.core.models import EntryKind, Move, NewFolder, NewVideo, SyncPlan, Update, parent_of
 from gql_media.core.sync.diff import Diff, Key
 
 __all__ = ["Orphan", "assign_ids"]
@@ -51,18 +52,20 @@ def assign_ids(diff: Diff, first_folder_id: int, first_video_id: int) -> tuple[S
             continue
         plan.new_folders.append(NewFolder(folder_ids[key], key[0], parent, entry))
     # In path order, so ids and paths grow together: the store's indexes are appended to, not split.
-    diff.added_videos.sort(key=_path_of)
+    diff.added_videos.sort(key=_KEY)
     # One per new file (a first index: every file), so the folder's id is looked up once per run of
-    # its videos, and each row is made as the plain tuple it is (no NewVideo.__new__ frame).
+    # its videos (a video of the run before's folder: same root, its last "/" where the run's was,
+    # and the same text before it; no string made), and each row is made as the plain tuple it is.
     append = plan.new_videos.append
     make = tuple.__new__
-    last_folder: Key | None = None
+    last_root, last_cut, last_dir = -1, -2, ""
     folder_id: int | None = None
     for offset, (key, entry) in enumerate(diff.added_videos):
         root_id, path = key
-        folder = (root_id, path[: path.rfind("/")] if "/" in path else "")
-        if folder != last_folder:
-            last_folder = folder
+        cut = path.rfind("/")
+        if cut != last_cut or root_id != last_root or not path.startswith(last_dir):
+            last_root, last_cut, last_dir = root_id, cut, path[:cut] if cut > 0 else ""
+            folder = (root_id, last_dir)
             found = folder_ids.get(folder)
             folder_id = kept.get(folder) if found is None else found
         if folder_id is None:
@@ -80,5 +83,4 @@ def assign_ids(diff: Diff, first_folder_id: int, first_video_id: int) -> tuple[S
     return plan, orphans
 
 
-def _path_of(item: tuple[Key, ScanEntry]) -> tuple[int, str]:
-    return item[0]
+_KEY = itemgetter(0)  # of a (key, entry) pair: sorted by it in C
