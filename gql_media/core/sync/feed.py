@@ -67,6 +67,7 @@ class FolderFeed:
         self._cancelled = cancelled
         self._on_room = on_room
         self._changed = threading.Condition()
+        self._walked: _Chunk | None = None  # the chunk the walk is in (its thread's alone)
 
     # The reader's side (the event loop).
 
@@ -100,6 +101,7 @@ class FolderFeed:
             left = [row for chunk in self._chunks for row in chunk.videos.values()]
             self._chunks.clear()
             self._ahead = 0
+            self._walked = None
         return left
 
     # The walk's side (its thread).
@@ -113,6 +115,11 @@ class FolderFeed:
         index = self._at.get(rel_dir)
         if index is None:
             return None
+        walked = self._walked
+        if walked is not None and index < walked.end:
+            # Still in the chunk it is in (the walk's order only goes forward): no lock, nothing to wait
+            # for. Most folders are taken this way (a chunk is hundreds of them).
+            return walked.videos if index >= walked.start else None
         with self._changed:
             while True:
                 self._pass(index, left)
@@ -129,6 +136,7 @@ class FolderFeed:
                 # (chunks may hold more rows than the window).
                 chunk.entered = True
                 self._release(chunk.read)
+            self._walked = chunk
         return chunk.videos
 
     def _pass(self, index: int, left: list[KnownVideo]) -> None:
