@@ -4,7 +4,8 @@ Folders sit two levels deep (``g000/d00000``, a group per 100 folders) so that w
 they do in a real library. A library is kept between runs and rebuilt only when its shape changes.
 
 The files are empty, or (``sized``) sparse files of varied sizes, 1 MiB to 4 GiB as videos are,
-that take no disk blocks: a sync keeps those sizes, so orders and totals by size mean something.
+that take no disk blocks (and every 4th empty): a sync keeps those sizes, so orders and totals by
+size mean something.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ class Library:
 
 
 def file_size(number: int) -> int:
-    """The size of file ``number`` of a sized library: distinct for the first 2**32 files, spread evenly."""
+    """The size of file ``number`` of a sized library: every 4th is empty (a file whose kind is known
+    without opening it, as placeholders are), the others distinct for the first 2**32 files."""
+    if number % 4 == 3:
+        return 0
     return _MIN_SIZE + (number * 2654435761) % _SIZE_SPAN  # Knuth's multiplicative hash: a permutation
 
 
@@ -48,7 +52,7 @@ def make_library(root: Path, files: int, folders: int, *, sized: bool = False) -
     marker = root / _MARKER
     shape: dict[str, int] = {"files": files, "folders": folders, "layout": 1}
     if sized:
-        shape["sizes"] = 1  # the version of ``file_size``: a change rebuilds the library
+        shape["sizes"] = 2  # the version of ``file_size``: a change rebuilds the library
     if marker.is_file() and json.loads(marker.read_text()) == shape:
         return library
     if root.exists():
@@ -61,7 +65,7 @@ def make_library(root: Path, files: int, folders: int, *, sized: bool = False) -
         path = folder / f"clip {number:06d}{EXTENSIONS[number % len(EXTENSIONS)]}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            if sized:
+            if sized and file_size(number):
                 os.ftruncate(fd, file_size(number))  # a hole: the size without the blocks
         finally:
             os.close(fd)

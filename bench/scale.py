@@ -10,9 +10,10 @@ answered every query, and the server's start-up time to a served first query.
 The folders are 50 files each (20,000 for a million files) in groups of 100, as the issue's
 library. The files are sparse, of varied sizes (``bench.library.file_size``, no disk blocks), so the
 scan and the server's start-up sync keep sizes that the SIZE order and the totals can sum and sort.
-After the scan every video gets a status, a duration and (READY ones) its thumbnail's key, as a
-library the server has probed once: the start-up sync then finds nothing to probe or draw (the
-files hold no video), and the status and duration orders have something to sort.
+After the scan every non-empty video gets a status, a duration and (READY ones) its thumbnail's key,
+as a library the server has probed once (the files hold no video: a worker would fail on each); the
+empty quarter stays PENDING, so the server's start-up probes 250k videos at 1M (each decided without
+a worker) while P16 watches its memory, and the status and duration orders have something to sort.
 ``GQL_MEDIA_BENCH_DATABASE_URL`` runs the same against PostgreSQL (a database made for it).
 """
 
@@ -105,10 +106,11 @@ def _scan(library: Library, data_dir: Path, database_url: str | None) -> tuple[f
 
 # READY videos get the key their thumbnail would have (``ThumbnailSpec.key_for``, the default jpeg):
 # the start-up sync's thumbnail step would otherwise send every one of them to a media worker.
+# Empty files stay PENDING: the start-up probes them (no worker: an empty file is decided as such).
 _PROBED = (
-    "UPDATE videos SET status = CASE id % 4 WHEN 0 THEN 'READY' WHEN 1 THEN 'BROKEN' WHEN 2 THEN 'READY'"
-    " ELSE 'BROKEN' END, duration_s = CASE WHEN id % 4 = 1 THEN NULL ELSE (id * 7919) % 3600 END,"
-    " thumbnail_key = CASE WHEN id % 2 = 0 THEN id || '-' || size || '-' || mtime_ns || '.jpg' END"
+    "UPDATE videos SET status = CASE WHEN size = 0 THEN 'PENDING' WHEN id % 2 = 0 THEN 'READY' ELSE 'BROKEN' END,"
+    " duration_s = CASE WHEN size = 0 OR id % 4 = 1 THEN NULL ELSE (id * 7919) % 3600 END,"
+    " thumbnail_key = CASE WHEN size > 0 AND id % 2 = 0 THEN id || '-' || size || '-' || mtime_ns || '.jpg' END"
 )
 
 
@@ -135,8 +137,8 @@ def _run_sql(data_dir: Path, database_url: str | None, sql: str) -> int | None:
 
 
 def _as_probed(data_dir: Path, database_url: str | None) -> None:
-    """Statuses, durations and thumbnail keys as a probed library has them; sizes are the files' own,
-    so the server's start-up sync finds every video unchanged and keeps all of it."""
+    """Statuses, durations and thumbnail keys as a probed library has them, but for the empty files
+    (PENDING); sizes are the files' own, so the server's start-up sync finds every video unchanged."""
     _run_sql(data_dir, database_url, _PROBED)
 
 
