@@ -145,6 +145,9 @@ async def _work_in_batches(
 
 # Videos read from the store at a time, by id or a page of a status (a first index queues a million).
 _PROBE_CHUNK = 2_000
+# Rows of a page of a status: the store makes a page's videos on the event loop, about 5 us each
+# (2,000 of them were the loop's longest steps in bench P9, 10-18 ms at load 14).
+_PAGE_ROWS = 500
 # Empty files' results per write (they need no worker): a write transaction per 64 of them was
 # most of the PROBING phase of a library of placeholders (bench P9: 10,000 of them).
 _EMPTY_WRITE_BATCH = 500
@@ -217,7 +220,7 @@ class ProbeStep:
         total = done + pending
         after: VideoCursor | None = None
         while root_ids:
-            videos, after = await self.store.videos_page(root_ids, VideoStatus.PENDING, after, _PROBE_CHUNK)
+            videos, after = await self.store.videos_page(root_ids, VideoStatus.PENDING, after, _PAGE_ROWS)
             if not videos:
                 break
             total = max(total, done + len(videos))
@@ -300,7 +303,7 @@ class ThumbnailStep:
     ) -> AsyncIterator[list[VideoFile]]:
         after: VideoCursor | None = None
         while True:
-            videos, after = await self.store.videos_page(root_ids, status, after, _PROBE_CHUNK, keyed=keyed)
+            videos, after = await self.store.videos_page(root_ids, status, after, _PAGE_ROWS, keyed=keyed)
             if not videos:
                 return
             yield videos

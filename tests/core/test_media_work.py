@@ -222,6 +222,7 @@ async def test_probe_step_fills_in_and_publishes_each_video() -> None:
 
 async def test_probe_step_holds_a_chunk_of_videos_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(media_work, "_PROBE_CHUNK", 2)
+    monkeypatch.setattr(media_work, "_PAGE_ROWS", 2)
     store = FakeStore([video(1, "a.mp4"), video(2, "b.mp4"), video(3, "c.mp4"), video(4, "d.mp4"), video(5, "e.mp4")])
     asked: list[int] = []
     read = store.get_video_files
@@ -420,6 +421,7 @@ async def test_a_job_with_too_many_changes_to_keep_probes_its_roots_pending_vide
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(media_work, "_PROBE_CHUNK", 2)
+    monkeypatch.setattr(media_work, "_PAGE_ROWS", 2)
     videos = [video(i, f"{i}.mp4") for i in range(1, 6)] + [video(6, "done.mp4", VideoStatus.READY)]
     store = FakeStore([*videos, replace(video(7, "other-root.mp4"), root_id=2)])
     asked: list[Sequence[int]] = []
@@ -476,6 +478,7 @@ async def test_a_whole_root_sync_sweeps_orphan_images_a_batch_of_the_folder_at_a
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(media_work, "_PROBE_CHUNK", 2)
+    monkeypatch.setattr(media_work, "_PAGE_ROWS", 2)
     spec = ThumbnailSpec(str(tmp_path), 320, ".jpg")
     for name in ("1-1001-5.jpg", "1-999-4.jpg", "2-1002-5.jpg", "3-1003-5.jpg", "placeholder-320.jpg", "4-9-9.jpg"):
         (tmp_path / name).write_bytes(b"image")
