@@ -9,11 +9,14 @@ timeout or a kill lands mid-merge.
 from __future__ import annotations
 
 import os
+import signal
 import time
+from typing import Any
 
 from gql_media.adapters.media import MEDIA_OPERATIONS, OperationTable
 from gql_media.adapters.media.probe import av_errors
 from gql_media.adapters.media.remux import claimed_temp_file, publish_merge, remux_to
+from gql_media.adapters.media.tool import probe_operation
 from gql_media.core.hls import HlsPlaylist
 
 # The merge stalls while the file named by this variable exists (workers inherit the environment).
@@ -30,6 +33,19 @@ def crash() -> None:
 def sleep(seconds: float) -> None:
     """A decode that hangs."""
     time.sleep(seconds)
+
+
+def spin(*_args: object) -> None:
+    """A decoder caught in a loop: it burns CPU forever."""
+    while True:
+        pass
+
+
+def stopped_probe(path: str | bytes) -> dict[str, Any]:
+    """The production probe, run once the worker is continued: it stops itself first (SIGSTOP), as a
+    worker that gets no CPU at all; the test continues it (SIGCONT) once the call's deadline passed."""
+    os.kill(os.getpid(), signal.SIGSTOP)
+    return probe_operation(path)
 
 
 def niceness() -> int:
@@ -68,7 +84,12 @@ TEST_OPERATIONS: OperationTable = {
     "test_sleep": sleep,
     "test_niceness": niceness,
     "test_policy": scheduling_policy,
+    "test_spin": spin,
 }
+# A probe that waits stopped until the test continues its worker.
+STOPPED_PROBE_OPERATIONS: OperationTable = {**MEDIA_OPERATIONS, "probe": stopped_probe}
+# A probe that never ends, burning CPU.
+SPINNING_PROBE_OPERATIONS: OperationTable = {**MEDIA_OPERATIONS, "probe": spin}
 GATED_OPERATIONS: OperationTable = {**MEDIA_OPERATIONS, "merge": gated_merge}
 
 

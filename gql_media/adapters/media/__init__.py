@@ -12,7 +12,7 @@ Importing this package imports neither ``av`` nor Pillow: the operations import 
 first run, in a worker; the server's process never does (its imports are its start-up time).
 """
 
-from gql_media.adapters.media.pool import Operation, OperationTable, WorkerCrashed, WorkerFailure
+from gql_media.adapters.media.pool import Operation, OperationTable, WorkerCrashed, WorkerFailure, WorkerStarved
 from gql_media.adapters.media.tool import MEDIA_OPERATIONS, PyAvMediaTool
 from gql_media.core.thumbnails import thumbnail_suffix
 
@@ -23,5 +23,6 @@ __all__ = [
     "PyAvMediaTool",
     "WorkerCrashed",
     "WorkerFailure",
+    "WorkerStarved",
     "thumbnail_suffix",
 ]

@@ -17,6 +17,10 @@ optional per-worker setup; both go to each worker pickled, i.e. by reference, so
 module-level functions the worker can import. New operations (a transcoder, a segmenter) are
 added by registering them in the table; tests register their own (a crash, a sleep).
 
+A call past its timeout whose worker was starved (waiting for a CPU or the disk, or stopped), not
+hung, waits more, up to ``starved_periods`` timeouts (``starvation``); past that it fails with
+``WorkerStarved``: not the file's fault. (Past ~400 lines: both ends of the worker protocol live here.)
+
 An operation's outcome comes back as a reply ``(kind, value)``:
 - ``("ok", result)``;
 - ``("unreadable", reason)`` when it raised ``Unreadable`` (the file cannot be read at all);
@@ -38,12 +42,14 @@ from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, TypeAlias
 
+from gql_media.adapters.media.starvation import STARVED_PERIODS, Patience
 from gql_media.core.hls import HlsError
 from gql_media.core.ports import MediaError
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "STARVED_PERIODS",
     "Operation",
     "OperationTable",
     "Unreadable",
@@ -51,6 +57,7 @@ __all__ = [
     "WorkerFailure",
     "WorkerPool",
     "WorkerSetup",
+    "WorkerStarved",
     "serve_worker",
 ]
 
@@ -72,6 +79,13 @@ class WorkerFailure(MediaError):
 
 class WorkerCrashed(WorkerFailure):
     """The worker died during the call (the worker was replaced)."""
+
+
+class WorkerStarved(WorkerFailure):
+    """The call's worker got too little CPU (or waited on the disk) to answer within the wall cap.
+
+    Not the file's fault: a caller must not record the file as broken. The worker was replaced.
+    """
 
 
 class _WorkerLost(Exception):
@@ -198,16 +212,16 @@ class _Worker:
             raise _WorkerLost(f"the media worker did not start: {kind} {value}")
         self.ready = True
 
-    async def request(self, operation: str, args: tuple[Any, ...], timeout_s: float) -> Reply:
-        """One call on a ready worker. Raises ``TimeoutError`` past ``timeout_s``, ``_WorkerLost``."""
+    async def request(self, operation: str, args: tuple[Any, ...], patience: Patience) -> Reply:
+        """One call on a ready worker. Raises ``TimeoutError`` past its deadlines (``patience``), ``_WorkerLost``."""
         try:
             # Requests are a few hundred bytes: the pipe takes them without blocking.
             self.requests.send((operation, args))
         except (OSError, ValueError) as error:
             raise _WorkerLost("the media worker is gone") from error
-        return await self._receive(timeout_s)
+        return await self._receive(patience.timeout_s, patience)
 
-    async def _receive(self, timeout_s: float) -> Reply:
+    async def _receive(self, timeout_s: float, patience: Patience | None = None) -> Reply:
         loop = asyncio.get_running_loop()
         readable: asyncio.Future[None] = loop.create_future()
         fd = self.replies.fileno()
@@ -218,10 +232,18 @@ class _Worker:
 
         loop.add_reader(fd, on_readable)
         try:
-            async with asyncio.timeout(timeout_s):
-                await readable
+            # asyncio.wait leaves the future pending at a deadline: the next period waits on it again.
+            while not (await asyncio.wait((readable,), timeout=timeout_s))[0]:
+                if patience is None or not patience.wait_more():
+                    raise TimeoutError
+                if patience.waited_periods == 1:
+                    logger.info(
+                        "media worker pid %s starved (%.2f cpu_s in %g s): waiting up to %g s more",
+                        self.process.pid, patience.used_cpu_s, timeout_s, timeout_s * (patience.periods - 1),
+                    )  # fmt: skip
         finally:
             loop.remove_reader(fd)
+            readable.cancel()
         try:
             reply: Reply = self.replies.recv()
         except (EOFError, OSError) as error:
@@ -255,8 +277,10 @@ class WorkerPool:
     Args:
         operations: the table of what workers can run (module-level functions, sent by reference).
         workers: processes (and calls running at once).
-        timeout_s: the default limit of one call.
+        timeout_s: the default limit of one call: its first deadline and its CPU budget (cpu_s).
         setup: run once in each worker before its first call.
+        starved_periods: a call whose worker is starved (see the module) waits up to this many
+            periods of its timeout in wall time before it fails with ``WorkerStarved``.
 
     Use ``await pool.start()`` (the first call does it too) and ``await pool.aclose()``; ``await
     pool.wait_ready()`` before timing calls.
@@ -266,21 +290,34 @@ class WorkerPool:
     """
 
     def __init__(
-        self, operations: OperationTable, workers: int = 1, timeout_s: float = 60.0, setup: WorkerSetup | None = None
+        self,
+        operations: OperationTable,
+        workers: int = 1,
+        timeout_s: float = 60.0,
+        setup: WorkerSetup | None = None,
+        starved_periods: int = STARVED_PERIODS,
     ) -> None:
         self._table = pickle.dumps((dict(operations), setup))
         self._size = max(1, workers)
         self.timeout_s = timeout_s
+        self.starved_periods = max(1, starved_periods)
         self._idle: asyncio.Queue[_Worker] | None = None
         self._all: set[_Worker] = set()
         self._start_lock = asyncio.Lock()
         self._closed = False
         # Workers replaced after a timeout or a crash: the pool's health, for logs and tests.
         self.replaced_workers = 0
+        # Periods added to calls whose worker was starved at a deadline (for logs and tests).
+        self.starved_waits = 0
 
     @property
     def workers(self) -> int:
         return self._size
+
+    @property
+    def worker_pids(self) -> list[int]:
+        """The process ids of the current workers (for logs and tests)."""
+        return sorted(worker.process.pid for worker in self._all)
 
     async def start(self) -> None:
         """Start the worker processes (the first call does it too)."""
@@ -341,12 +378,20 @@ class WorkerPool:
         if worker.process.poll() is not None:
             # Died while idle (killed by the OOM killer or by hand): not the next file's fault.
             worker = await asyncio.shield(self._replace(worker))
+        patience: Patience | None = None
         try:
             await worker.wait_ready()  # a worker's start is not the call's time
-            return await worker.request(operation, args, limit_s)
+            patience = Patience(worker.process.pid, limit_s, self.starved_periods, self._count_starved_wait)
+            return await worker.request(operation, args, patience)
         except TimeoutError:
             worker = await self._replace(worker)
-            raise WorkerFailure(f"timed out after {limit_s:g} s (the media worker was stopped)") from None
+            waited_s = limit_s * (patience.waited_periods if patience is not None else 1)
+            if patience is not None and patience.starved:
+                raise WorkerStarved(
+                    f"the media worker was starved: {patience.used_cpu_s:.2f} s of CPU in "
+                    f"{waited_s:g} s (it was stopped; not the file's fault)"
+                ) from None
+            raise WorkerFailure(f"timed out after {waited_s:g} s (the media worker was stopped)") from None
         except _WorkerLost as error:
             worker = await self._replace(worker)
             raise WorkerCrashed(str(error)) from None
@@ -357,6 +402,9 @@ class WorkerPool:
         finally:
             if not self._closed:
                 idle.put_nowait(worker)
+
+    def _count_starved_wait(self) -> None:
+        self.starved_waits += 1
 
     async def _replace(self, worker: _Worker) -> _Worker:
         self.replaced_workers += 1

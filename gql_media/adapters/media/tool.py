@@ -15,7 +15,14 @@ import types
 from pathlib import Path
 from typing import Any
 
-from gql_media.adapters.media.pool import OperationTable, WorkerCrashed, WorkerFailure, WorkerPool
+from gql_media.adapters.media.pool import (
+    STARVED_PERIODS,
+    OperationTable,
+    WorkerCrashed,
+    WorkerFailure,
+    WorkerPool,
+    WorkerStarved,
+)
 from gql_media.core.hls import HlsPlaylist, temp_path_beside
 from gql_media.core.models import MediaInfo, VideoStatus
 from gql_media.core.ports import MediaError
@@ -113,6 +120,8 @@ class PyAvMediaTool(WorkerPool):
         niceness: how much lower than this process the workers run (``os.nice``);
             settings.media_worker_nice.
         idle: the workers run under SCHED_IDLE too (``setup_media_worker``); settings.media_worker_idle.
+        starved_periods: a call whose worker is starved waits up to this many ``timeout_s`` in all
+            (``pool``); past that it fails, and a probe leaves the file PENDING, never BROKEN.
 
     Use ``async with PyAvMediaTool(...) as tool`` or ``await tool.start()`` / ``await tool.aclose()``.
     """
@@ -124,10 +133,12 @@ class PyAvMediaTool(WorkerPool):
         operations: OperationTable | None = None,
         niceness: int = WORKER_NICENESS,
         idle: bool = False,
+        starved_periods: int = STARVED_PERIODS,
     ) -> None:
         table = MEDIA_OPERATIONS if operations is None else operations
         # A partial of a module-level function pickles by reference, as the pool requires.
-        super().__init__(table, workers, timeout_s, setup=functools.partial(setup_media_worker, niceness, idle))
+        setup = functools.partial(setup_media_worker, niceness, idle)
+        super().__init__(table, workers, timeout_s, setup=setup, starved_periods=starved_periods)
 
     async def __aenter__(self) -> PyAvMediaTool:
         await self.start()
@@ -144,6 +155,10 @@ class PyAvMediaTool(WorkerPool):
                 # Once more on a fresh worker: a killed worker is not a broken file; a file that
                 # crashes the decoder crashes it again.
                 kind, value = await self.call("probe", path)
+        except WorkerStarved as error:
+            # The machine was busy, not the file bad: it stays PENDING (the caller's MediaError),
+            # and the next sync probes it again. Never BROKEN for an error of ours.
+            raise MediaError(f"probe not finished: {error}") from None
         except WorkerFailure as error:
             # A file that hangs or crashes the decoder would do it again: it is broken for us.
             return MediaInfo(status=VideoStatus.BROKEN, error=f"probe failed: {error}")

@@ -1,0 +1,105 @@
+"""Whether a media call past its timeout may wait more: its worker was starved, not hung.
+
+The pool's workers run at a low priority (nice 10, SCHED_IDLE): on a busy machine a worker can
+wait a minute for a CPU, and a probe past its timeout marks a good file BROKEN. At a call's
+deadline ``Patience`` reads the worker's CPU time (``utime + stime``, all its threads) and its
+threads' states from ``/proc``. A worker that used less CPU than the timeout and has a thread
+runnable (``R``: waiting for a CPU), in disk wait (``D``) or stopped (``T``) is starved: the call
+waits one more period, up to ``periods`` periods of wall time. Otherwise it is hung as before: it
+burned its CPU budget (a decoder loop) or waits on something else (a sleep, a pipe, a FIFO: ``S``).
+Where ``/proc`` is missing (not Linux) the first deadline is the limit, as before.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+__all__ = ["STARVED_PERIODS", "Patience"]
+
+# A call whose worker was starved at its deadline waits one more timeout period, up to this many
+# periods of wall time in all (the default of ``WorkerPool(starved_periods=...)``).
+STARVED_PERIODS = 10
+# Thread states of a worker that waits for the machine, not for its operation: runnable but not
+# running (a CPU), uninterruptible disk wait, stopped (by a signal or a debugger).
+_STARVED_STATES = frozenset(b"RDTt")
+_CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+class _Usage:
+    """A worker's CPU time so far (all its threads) and whether a thread waits for the machine."""
+
+    __slots__ = ("cpu_s", "waiting")
+
+    def __init__(self, cpu_s: float, waiting: bool) -> None:
+        self.cpu_s = cpu_s
+        self.waiting = waiting
+
+
+def _stat_fields(raw: bytes) -> list[bytes]:
+    # /proc/<pid>/stat: "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    return raw[raw.rindex(b")") + 2 :].split()
+
+
+def _read_usage(pid: int, states: bool) -> _Usage | None:
+    """The worker's usage from ``/proc``; None where there is no ``/proc`` or the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = _stat_fields(stat.read())
+        # utime and stime: fields 14 and 15 of the line, 12th and 13th after comm.
+        cpu_s = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS_PER_S
+        waiting = fields[0][0] in _STARVED_STATES
+        if states and not waiting:
+            # The main thread may sleep while its decoding threads wait for a CPU.
+            for task in os.listdir(f"/proc/{pid}/task"):
+                try:
+                    with open(f"/proc/{pid}/task/{task}/stat", "rb") as stat:
+                        state = _stat_fields(stat.read())[0][0]
+                except (OSError, ValueError, IndexError):
+                    continue  # the thread ended meanwhile
+                if state in _STARVED_STATES:
+                    waiting = True
+                    break
+    except (OSError, ValueError, IndexError):
+        return None
+    return _Usage(cpu_s, waiting)
+
+
+class Patience:
+    """Whether one call past a deadline may wait one more period: its worker was starved, not hung.
+
+    Args:
+        pid: the worker's process; its CPU time is read now, at the call's start.
+        timeout_s: both the period and the call's CPU budget (in cpu_s).
+        periods: the call's wall cap, in periods.
+        on_wait: called each time the call is given one more period.
+    """
+
+    def __init__(self, pid: int, timeout_s: float, periods: int, on_wait: Callable[[], None]) -> None:
+        self.pid = pid
+        self.on_wait = on_wait
+        self.timeout_s = timeout_s
+        self.periods = periods
+        self.start = _read_usage(pid, states=False)
+        self.waited_periods = 0
+        # At the last deadline: starved (not the operation's fault), and the CPU it had used.
+        self.starved = False
+        self.used_cpu_s = 0.0
+
+    def wait_more(self) -> bool:
+        """Called at each deadline: True to wait one more period."""
+        self.waited_periods += 1
+        self.starved = False
+        if self.start is None:
+            return False  # no /proc: as before, the timeout is the limit
+        now = _read_usage(self.pid, states=True)
+        if now is None:
+            return False
+        self.used_cpu_s = now.cpu_s - self.start.cpu_s
+        if self.used_cpu_s >= self.timeout_s or not now.waiting:
+            return False  # a decoder loop burned its budget, or it waits on something else: hung
+        self.starved = True
+        if self.waited_periods >= self.periods:
+            return False
+        self.on_wait()
+        return True
