@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -46,6 +48,13 @@ def stopped_probe(path: str | bytes) -> dict[str, Any]:
     worker that gets no CPU at all; the test continues it (SIGCONT) once the call's deadline passed."""
     os.kill(os.getpid(), signal.SIGSTOP)
     return probe_operation(path)
+
+
+def wait_on_stopped_child() -> str:
+    """A worker waiting (asleep on a pipe) for its own helper process, as a merge waits for its
+    ``tail_demux`` helper; the helper stops itself until the test continues it."""
+    code = "import os, signal; os.kill(os.getpid(), signal.SIGSTOP); print('helped')"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, check=True, text=True).stdout.strip()
 
 
 def niceness() -> int:
@@ -85,6 +94,7 @@ TEST_OPERATIONS: OperationTable = {
     "test_niceness": niceness,
     "test_policy": scheduling_policy,
     "test_spin": spin,
+    "test_wait_on_stopped_child": wait_on_stopped_child,
 }
 # A probe that waits stopped until the test continues its worker.
 STOPPED_PROBE_OPERATIONS: OperationTable = {**MEDIA_OPERATIONS, "probe": stopped_probe}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from typing import Any
 
 import pytest
 
@@ -30,7 +31,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
     return make_clips(tmp_path_factory.mktemp("clips"))
 
 
-async def _wait_for_starved_wait(tool: PyAvMediaTool, task: asyncio.Task[MediaInfo]) -> None:
+async def _wait_for_starved_wait(tool: PyAvMediaTool, task: asyncio.Task[Any]) -> None:
     while tool.starved_waits == 0:
         assert not task.done(), "the call ended at its deadline instead of waiting for its starved worker"
         await asyncio.sleep(0.02)
@@ -50,6 +51,32 @@ async def test_a_starved_worker_still_answers_and_the_file_is_not_broken(clips: 
         assert info.video_codec == "h264"
         assert tool.replaced_workers == 0
         assert tool.worker_pids == [pid]
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        return [int(child) for child in children.read().split()]
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/self/task/{os.getpid()}/children"), reason="needs /proc children")
+async def test_a_worker_waiting_on_its_starved_helper_still_answers() -> None:
+    async with PyAvMediaTool(workers=1, timeout_s=0.2, operations=TEST_OPERATIONS, starved_periods=_PATIENT) as tool:
+        await tool.wait_ready()
+        (pid,) = tool.worker_pids
+        task = asyncio.create_task(tool.call("test_wait_on_stopped_child"))
+        # The worker sleeps on the helper's pipe (S); the helper is stopped (T): starved, not hung.
+        await _wait_for_starved_wait(tool, task)
+        while not (helpers := _children(pid)) or _state(helpers[0]) != "T":
+            assert not task.done()
+            await asyncio.sleep(0.02)
+        os.kill(helpers[0], signal.SIGCONT)
+        assert await task == ("ok", "helped")
+        assert tool.replaced_workers == 0
 
 
 async def test_a_worker_starved_past_the_wall_cap_leaves_the_file_pending(clips: Clips) -> None:

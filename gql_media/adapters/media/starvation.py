@@ -5,7 +5,8 @@ wait a minute for a CPU, and a probe past its timeout marks a good file BROKEN. 
 deadline ``Patience`` reads the worker's CPU time (``utime + stime``, all its threads) and its
 threads' states from ``/proc``. A worker that used less CPU than the timeout and has a thread
 runnable (``R``: waiting for a CPU), in disk wait (``D``) or stopped (``T``) is starved: the call
-waits one more period, up to ``periods`` periods of wall time. Otherwise it is hung as before: it
+waits one more period, up to ``periods`` periods of wall time. The worker's live child processes
+(a merge's ``tail_demux`` helper) count with it. Otherwise it is hung as before: it
 burned its CPU budget (a decoder loop) or waits on something else (a sleep, a pipe, a FIFO: ``S``).
 Where ``/proc`` is missing (not Linux) the first deadline is the limit, as before.
 """
@@ -41,28 +42,49 @@ def _stat_fields(raw: bytes) -> list[bytes]:
     return raw[raw.rindex(b")") + 2 :].split()
 
 
-def _read_usage(pid: int, states: bool) -> _Usage | None:
-    """The worker's usage from ``/proc``; None where there is no ``/proc`` or the process is gone."""
+def _read_stat(path: str) -> list[bytes] | None:
     try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            fields = _stat_fields(stat.read())
-        # utime and stime: fields 14 and 15 of the line, 12th and 13th after comm.
-        cpu_s = (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS_PER_S
+        with open(path, "rb") as stat:
+            return _stat_fields(stat.read())
+    except (OSError, ValueError):
+        return None  # gone meanwhile
+
+
+def _child_pids(pid: int) -> list[int]:
+    # A merge's worker waits on its helper process (``tail_demux``): the helper's CPU and state count.
+    pids: list[int] = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/children", "rb") as children:
+                pids.extend(int(child) for child in children.read().split())
+        except OSError:
+            continue  # the thread ended meanwhile, or a kernel without the children file
+    return pids
+
+
+def _read_usage(pid: int) -> _Usage | None:
+    """The worker's usage from ``/proc``, its live child processes included; None where there is no
+    ``/proc`` or the worker is gone."""
+    fields = _read_stat(f"/proc/{pid}/stat")
+    if fields is None:
+        return None
+    try:
+        # utime, stime, cutime, cstime: fields 14-17 of the line, 12th-15th after comm (a child's
+        # CPU moves from its own fields to the worker's cutime/cstime when it is reaped).
+        ticks = sum(int(field) for field in fields[11:15])
         waiting = fields[0][0] in _STARVED_STATES
-        if states and not waiting:
-            # The main thread may sleep while its decoding threads wait for a CPU.
-            for task in os.listdir(f"/proc/{pid}/task"):
-                try:
-                    with open(f"/proc/{pid}/task/{task}/stat", "rb") as stat:
-                        state = _stat_fields(stat.read())[0][0]
-                except (OSError, ValueError, IndexError):
-                    continue  # the thread ended meanwhile
-                if state in _STARVED_STATES:
-                    waiting = True
-                    break
+        # The main thread may sleep while its decoding threads, or its helper, wait for a CPU.
+        for task in os.listdir(f"/proc/{pid}/task"):
+            task_fields = _read_stat(f"/proc/{pid}/task/{task}/stat")
+            waiting = waiting or (task_fields is not None and task_fields[0][0] in _STARVED_STATES)
+        for child in _child_pids(pid):
+            child_fields = _read_stat(f"/proc/{child}/stat")
+            if child_fields is not None:
+                ticks += int(child_fields[11]) + int(child_fields[12])
+                waiting = waiting or child_fields[0][0] in _STARVED_STATES
     except (OSError, ValueError, IndexError):
         return None
-    return _Usage(cpu_s, waiting)
+    return _Usage(ticks / _CLOCK_TICKS_PER_S, waiting)
 
 
 class Patience:
@@ -80,7 +102,7 @@ class Patience:
         self.on_wait = on_wait
         self.timeout_s = timeout_s
         self.periods = periods
-        self.start = _read_usage(pid, states=False)
+        self.start = _read_usage(pid)
         self.waited_periods = 0
         # At the last deadline: starved (not the operation's fault), and the CPU it had used.
         self.starved = False
@@ -92,7 +114,7 @@ class Patience:
         self.starved = False
         if self.start is None:
             return False  # no /proc: as before, the timeout is the limit
-        now = _read_usage(self.pid, states=True)
+        now = _read_usage(self.pid)
         if now is None:
             return False
         self.used_cpu_s = now.cpu_s - self.start.cpu_s
