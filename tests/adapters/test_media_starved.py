@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gql_media.adapters.media import PyAvMediaTool, WorkerFailure, WorkerStarved
+from gql_media.adapters.store.media import SqlMediaStore
+from gql_media.core.media_work import MediaWork
 from gql_media.core.models import MediaInfo, VideoStatus
 from gql_media.core.ports import MediaError
+from gql_media.core.thumbnails import ThumbnailSpec
+from gql_media.services import Services, open_services
+from gql_media.settings import Settings
+from tests.conftest import run_sync
 from tests.media_fixtures import Clips, make_clips
 from tests.media_hooks import SPINNING_PROBE_OPERATIONS, STOPPED_PROBE_OPERATIONS, TEST_OPERATIONS
 
@@ -114,3 +122,32 @@ async def test_a_worker_waiting_on_something_else_still_times_out() -> None:
             await tool.call("test_sleep", 3600.0)
         assert not isinstance(raised.value, WorkerStarved)
         assert tool.replaced_workers == 1
+
+
+async def _statuses(services: Services) -> dict[str, tuple[object, object]]:
+    async with services.db.reading() as conn:
+        rows = await conn.fetch("SELECT path, status, video_codec FROM videos")
+    return {str(row[0]): (row[1], row[2]) for row in rows}
+
+
+async def test_a_sync_whose_probe_was_starved_leaves_the_video_pending_then_probes_it(
+    clips: Clips, tmp_path: Path
+) -> None:
+    library = tmp_path / "library"
+    library.mkdir()
+    shutil.copy(clips.h264_mp4, library / "clip.mp4")
+    settings = Settings(roots=[library], data_dir=tmp_path / "data", watch=False)
+    spec = ThumbnailSpec(str(settings.thumbnails_dir), 160, ".jpg")
+    async with open_services(settings) as services:
+        store = SqlMediaStore(services.db)
+        async with PyAvMediaTool(timeout_s=0.2, operations=STOPPED_PROBE_OPERATIONS, starved_periods=2) as starved:
+            services.runner.steps = list(MediaWork(store, starved, spec).steps())
+            job = await run_sync(services, library)
+        # The index keeps the video PENDING (never BROKEN); the job says why.
+        assert await _statuses(services) == {"clip.mp4": ("PENDING", None)}
+        assert [e.path for e in job.errors] == [str(library / "clip.mp4")]
+        assert "starved" in job.errors[0].message
+        async with PyAvMediaTool(timeout_s=20) as media:
+            services.runner.steps = list(MediaWork(store, media, spec).steps())
+            await run_sync(services, library)
+        assert await _statuses(services) == {"clip.mp4": ("READY", "h264")}
