@@ -14,9 +14,10 @@ still had not received when the drain ended (it was behind: these are not gaps),
 index equals the disk at the end. Goals: RSS growth
 <= 10%, file descriptors flat, 0 events lost, index == disk. A sync request that fails or times
 out is counted (and fails the run) but does not end it. The server's thread count is sampled too:
-a thread may take a glibc malloc arena of its own. ``--trace-memory`` runs the server under
-tracemalloc from the warm-up on and names the lines that allocated what its heap still holds at
-the end (``bench/memory_trace.py``; debug only: tracing changes the RSS it runs beside).
+a thread may take a glibc malloc arena of its own. ``--trace-memory native`` samples, inside the
+server, who holds its memory (glibc's arenas in use and free, SQLite, threads); ``--trace-memory``
+also runs it under tracemalloc from the warm-up on and names the lines that allocated what its
+heap still holds at the end (``bench/memory_trace.py``; debug only: tracing changes the RSS).
 """
 
 from __future__ import annotations
@@ -314,11 +315,12 @@ def _request_sync(client: httpx.Client, url: str, report: SoakReport, log: Any) 
     report.sync_request_max_s = round(max(report.sync_request_max_s, time.monotonic() - asked), 2)
 
 
-def run_soak(load: SoakLoad, workdir: Path, log: Any, *, trace_memory: bool = False) -> SoakReport:
+def run_soak(load: SoakLoad, workdir: Path, log: Any, *, trace_memory: str | None = None) -> SoakReport:
     """Build a fresh library, index it, serve it and put it under ``load``; the report of the run.
 
-    ``trace_memory``: the server runs under tracemalloc (``bench/memory_trace.py``), and the report
-    names what its Python heap gained from the end of the warm-up to the end.
+    ``trace_memory``: ``"native"`` samples the server's memory by who holds it (glibc's arenas,
+    SQLite, threads: ``bench/memory_trace.py``); ``"python"`` also runs it under tracemalloc from the
+    warm-up on, and the report names what its Python heap gained from then to the end.
     """
     soak_dir = workdir / "soak"
     if soak_dir.exists():
@@ -334,7 +336,8 @@ def run_soak(load: SoakLoad, workdir: Path, log: Any, *, trace_memory: bool = Fa
     server_process = ServerProcess([library.root], data_dir, watch=True)
     if trace_memory:
         server_process.module = "bench.memory_trace"
-        server_process.env = {memory_trace.DIR_ENV: str(trace_dir), memory_trace.FIRST_ENV: str(report.warm_up_s)}
+        server_process.env = {memory_trace.DIR_ENV: str(trace_dir), memory_trace.FIRST_ENV: str(report.warm_up_s),
+                              memory_trace.PYTHON_ENV: "1" if trace_memory == "python" else "0"}  # fmt: skip
     with server_process as server:
         server.wait_idle()
         process = psutil.Process(server.pid)
@@ -378,7 +381,7 @@ def run_soak(load: SoakLoad, workdir: Path, log: Any, *, trace_memory: bool = Fa
     report.queries_failed = query_result["failed"]
     report.index = _index_matches_disk(library.root, data_dir)
     if trace_memory:
-        report.memory_trace = memory_trace.growth(trace_dir)
+        report.memory_trace = memory_trace.growth(trace_dir, report.warm_up_s, RSS_WINDOW)
     return report
 
 
@@ -428,7 +431,13 @@ def render(report: SoakReport, console: Console) -> None:
         report.syncs_failed == 0)  # fmt: skip
     console.print(table)
     if report.memory_trace:
-        console.print(f"tracemalloc (the Python heap), MB over time: {report.memory_trace.get('traced_mb')}")
+        memory = Table(title="server memory by holder after the warm-up (bench/memory_trace.py)")
+        for column in ("figure", "at warm-up MB", "at end MB", "growth MB", "slope MB/min"):
+            memory.add_column(column, justify="right")
+        for name, figure in report.memory_trace.get("figures", {}).items():
+            memory.add_row(name, f"{figure['at_warm_up']}", f"{figure['at_end']}", f"{figure['growth']:+}",
+                           f"{figure['slope_mb_per_min']}")  # fmt: skip
+        console.print(memory)
         for line in report.memory_trace.get("lines", []):
             console.print(f"  {line['kb']:+,} KB in {line['blocks']:+,} blocks at {line['where']}")
 
@@ -442,9 +451,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, default=defaults.rate_per_client, help="queries per second per client")
     parser.add_argument("--files", type=int, default=defaults.files)
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="where to write the JSON report")
-    parser.add_argument("--trace-memory", action="store_true",
-                        help="run the server under tracemalloc and report what its Python heap gained after the "
-                        "warm-up (debug: tracing changes the RSS it measures)")  # fmt: skip
+    parser.add_argument("--trace-memory", nargs="?", const="python", choices=("python", "native"),
+                        help="sample the server's memory by holder (malloc arenas, SQLite, threads); 'python' "
+                        "(the default) also runs it under tracemalloc and reports what its Python heap gained "
+                        "after the warm-up (debug: tracing changes the RSS it measures)")  # fmt: skip
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "gql_media_bench")
     return parser
 
