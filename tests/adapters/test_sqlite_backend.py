@@ -161,3 +161,55 @@ async def test_writes_keep_one_connection_and_a_write_that_fails_or_is_cancelled
     for thread in left:
         thread.join(timeout=10)
     assert not any(thread.is_alive() for thread in left), "the kept writer was not closed on disconnect"
+
+
+async def test_readers_stay_bounded_under_many_concurrent_reads(tmp_path: Path) -> None:
+    """No more reader connections (nor their threads) than ``readers``, however many reads wait at once.
+
+    Past the bound a read waits for a free reader; before, each opened one more connection (a thread,
+    its pragmas, a cold page cache) and closed it after: under the soak's load the server's threads
+    swung between 16 and 34 and its RSS kept the memory they churned through.
+    """
+    before = _aiosqlite_threads()
+    database = SQLiteDatabase(f"sqlite:///{tmp_path / 'index.db'}", readers=2, timeout=30)
+    await database.connect()
+    inside = 0
+    most_inside = 0
+    release = asyncio.Event()
+    two_inside = asyncio.Event()
+    opened: set[int] = set()
+
+    async def read(n: int) -> int:
+        nonlocal inside, most_inside
+        async with database.reader() as connection:
+            inside += 1
+            most_inside = max(most_inside, inside)
+            opened.add(id(connection))
+            if inside == 2:
+                two_inside.set()
+            await release.wait()
+            rows = list(await connection.execute_fetchall("SELECT ?", (n,)))
+            inside -= 1
+        return int(rows[0][0])
+
+    try:
+        tasks = [asyncio.create_task(read(n)) for n in range(20)]
+        await two_inside.wait()
+        for _ in range(10):  # the other 18 had every chance to open a connection of their own
+            await asyncio.sleep(0)
+        assert inside == 2
+        assert len(_aiosqlite_threads() - before) == 2
+        release.set()
+        assert sorted(await asyncio.gather(*tasks)) == list(range(20))
+        assert most_inside == 2
+        assert len(opened) == 2  # the two were kept and served the 18 that waited
+    finally:
+        await database.disconnect()
+    for thread in _aiosqlite_threads() - before:
+        thread.join(timeout=10)
+    assert not _aiosqlite_threads() - before
+
+
+def test_a_database_needs_a_reader() -> None:
+    with pytest.raises(ValueError, match="at least one reader"):
+        SQLiteDatabase("sqlite:///unused.db", readers=0)

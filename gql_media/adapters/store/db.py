@@ -34,9 +34,10 @@ Dialect = Literal["sqlite", "postgresql"]
 Params = Sequence[Any]
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
-# Idle SQLite reader connections kept for reuse: `databases` opens a connection (a thread and
-# its pragmas, ~1.7 ms of CPU) per task, i.e. per read of a request or a DataLoader batch.
-SQLITE_IDLE_READERS = 4
+# SQLite reader connections, kept for reuse and never more at once (a read past them waits):
+# `databases` opens a connection (a thread and its pragmas, ~1.7 ms of CPU) per task, i.e. per read
+# of a request or a DataLoader batch; past the bound, under load, ones opened and closed at once.
+SQLITE_READERS = 4
 
 # Set inside ``Db.writing()`` to its connection: a read there must use the transaction's own connection.
 _writer: contextvars.ContextVar[RawConnection | None] = contextvars.ContextVar("gql_media_db_writer", default=None)
@@ -74,7 +75,7 @@ class Db:
         self._sqlite: SQLiteDatabase | None = None
         if scheme == "sqlite":
             self.dialect: Dialect = "sqlite"
-            self._sqlite = SQLiteDatabase(url, idle_readers=SQLITE_IDLE_READERS, timeout=SQLITE_BUSY_TIMEOUT_S)
+            self._sqlite = SQLiteDatabase(url, readers=SQLITE_READERS, timeout=SQLITE_BUSY_TIMEOUT_S)
             self.database: Database = self._sqlite
         elif scheme in ("postgresql", "postgres"):
             self.dialect = "postgresql"

@@ -6,8 +6,8 @@
   connection for each task and has no on-connect callback;
 - closing connections on disconnect: it never closes SQLite connections, and one that a
   cancelled task left open keeps aiosqlite's (non-daemon) thread alive, so the process cannot exit;
-- reader connections kept idle for the next read, in any task: a new one costs a thread and its
-  pragmas (about 1.7 ms of CPU) per read of a request or a DataLoader batch;
+- reader connections, at most a few, kept idle for the next read, in any task: a new one costs a
+  thread and its pragmas (about 1.7 ms of CPU) per read of a request or a DataLoader batch;
 - the writer's connection kept between write transactions (``write_transaction``), for the same
   reason: a one-file sync writes 7 times (its job row 4 of them).
 
@@ -23,6 +23,7 @@ through `databases`' public surface (``gql_media.adapters.store.db``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -88,25 +89,29 @@ class _PragmaBackend(SQLiteBackend):
 
 
 class SQLiteDatabase(Database):
-    """`databases.Database` on SQLite: the pragmas on every connection, idle readers, all closed on disconnect.
+    """`databases.Database` on SQLite: the pragmas on every connection, a few readers, all closed on disconnect.
 
     Args:
         url: an ``sqlite:///`` URL (options go in ``options``: in the URL they become part of the file name).
-        idle_readers: how many reader connections to keep open between reads.
+        readers: most reader connections open at once (kept open between reads); a read past them
+            waits for one to be free.
         options: aiosqlite's (``timeout=``).
     """
 
     # Database declares it a plain dict attribute; here too, or mypy refuses the override.
     SUPPORTED_BACKENDS = {**Database.SUPPORTED_BACKENDS, "sqlite": f"{__name__}:_PragmaBackend"}  # noqa: RUF012
 
-    def __init__(self, url: str, *, idle_readers: int = 4, **options: Any) -> None:
+    def __init__(self, url: str, *, readers: int = 4, **options: Any) -> None:
         super().__init__(url, **options)
         backend = self._backend
         if not isinstance(backend, _PragmaBackend):
             raise RuntimeError(f"databases did not pick the SQLite backend of {__name__}: see its docstring")
         self._pragma_pool = backend.pragma_pool
+        if readers < 1:
+            raise ValueError("an SQLite database needs at least one reader connection")
         self._idle_readers: list[aiosqlite.Connection] = []
-        self._keep_readers = idle_readers
+        self.readers = readers
+        self._reader_slots = asyncio.Semaphore(readers)
         self._idle_writer: aiosqlite.Connection | None = None
         self._file = self.url.database
 
@@ -114,19 +119,27 @@ class SQLiteDatabase(Database):
     async def reader(self) -> AsyncIterator[aiosqlite.Connection]:
         """A connection for reads, taken from the idle ones (or opened) and kept for the next read.
 
+        At most ``readers`` are open: a read past them waits for one, rather than opening (and, at
+        its end, closing) one more. Under load (the soak's 20 query clients and 50 subscribers) the
+        extra ones came and went many times a second (the server's threads swung between 16 and 34,
+        now a flat 16), each paying its thread, pragmas, schema and a cold page cache. More than a
+        few at once buys no throughput on a 2-core machine: reads are short statements, and the
+        event loop and the GIL are shared.
+
         SQLite connections are in autocommit mode, so no transaction outlives a statement; one that
         failed or was cancelled mid-read is closed rather than kept.
         """
-        connection = self._idle_readers.pop() if self._idle_readers else await self._pragma_pool.acquire()
-        reusable = False
-        try:
-            yield connection
-            reusable = True
-        finally:
-            if reusable and len(self._idle_readers) < self._keep_readers and self.is_connected:
-                self._idle_readers.append(connection)
-            else:
-                await self._pragma_pool.release(connection)
+        async with self._reader_slots:
+            connection = self._idle_readers.pop() if self._idle_readers else await self._pragma_pool.acquire()
+            reusable = False
+            try:
+                yield connection
+                reusable = True
+            finally:
+                if reusable and self.is_connected:
+                    self._idle_readers.append(connection)
+                else:
+                    await self._pragma_pool.release(connection)
 
     @asynccontextmanager
     async def write_transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -175,6 +188,11 @@ class SQLiteDatabase(Database):
         if not self._file or self._file == ":memory:" or self._file.startswith("file:"):
             return True
         return os.access(self._file, os.W_OK)
+
+    async def connect(self) -> None:
+        # A semaphore belongs to the event loop it first waited in: a new one for each connect.
+        self._reader_slots = asyncio.Semaphore(self.readers)
+        await super().connect()
 
     async def disconnect(self) -> None:
         self._idle_readers.clear()  # closed with every other connection the pool opened
