@@ -18,6 +18,9 @@ a thread may take a glibc malloc arena of its own. ``--trace-memory native`` sam
 server, who holds its memory (glibc's arenas in use and free, SQLite, threads); ``--trace-memory``
 also runs it under tracemalloc from the warm-up on and names the lines that allocated what its
 heap still holds at the end (``bench/memory_trace.py``; debug only: tracing changes the RSS).
+
+Past 400 lines, kept whole: the churn, the clients, the samplers and the report share one run's
+clock and its server process; split, each would take all of them as arguments.
 """
 
 from __future__ import annotations

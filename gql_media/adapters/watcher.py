@@ -19,6 +19,9 @@ Native watching by default; polling when asked, or when a root lies on a network
 Only what can matter reaches the service: videos, playlists and segments, folders. Dotfiles and
 dot-folders, partial downloads, the server's data folder and the paths the server is writing
 itself (``OwnWrites``) are dropped here, in the watch thread.
+
+About 400 lines, kept whole: it is the one wrapper of watchfiles beside ``folder_watch``, and the
+filter, the network-mount check and the source share its watch thread's state.
 """
 
 from __future__ import annotations

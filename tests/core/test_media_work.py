@@ -1,4 +1,8 @@
-"""The media job steps against fakes: counts, errors, cancel, keys, merges."""
+"""The media job steps against fakes: counts, errors, cancel, keys, merges.
+
+Past 400 lines, kept whole: the steps share one fake media tool and store, and their rules (what a
+probe, a thumbnail and a merge each leave behind on an error or a cancel) read best side by side.
+"""
 
 from __future__ import annotations
 

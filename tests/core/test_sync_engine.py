@@ -3,6 +3,9 @@
 The fake store keeps the real store's rules that the engine relies on: ids are never handed out
 twice, (root, path) is unique, and every entry's parent folder exists. A plan that breaks one
 of them fails here, without a database.
+
+Past 400 lines, kept whole: every test here shares the one fake store, and each states one rule
+of the engine (new, changed, removed, moved, escalated), which read best side by side.
 """
 
 from __future__ import annotations
