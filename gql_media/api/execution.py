@@ -1,5 +1,9 @@
 """How the schema executes: every use of graphql-core's and Strawberry's internals, in one place.
 
+Past 400 lines, kept whole on purpose: issue 13 asks that the private internals of an outside
+library be used in one wrapper module only, and this is that module for graphql-core and
+Strawberry; split, an upgrade of either would have to be checked in several places.
+
 ``engine(fast_paths)`` gives ``schema.py`` what it plugs into ``strawberry.Schema``: the executor
 class, the validation and error-masking extensions, and what to do to the built schema.
 
