@@ -44,7 +44,7 @@ from gql_media.core.playback import (
 )
 from gql_media.core.ports import MediaError, SegmentWorkers
 from gql_media.core.segment_cache import SegmentCache
-from gql_media.core.subtitles import Sidecar, decode_subtitle_bytes, sidecar_subtitles, srt_to_vtt
+from gql_media.core.subtitles import SubtitleTrack, decode_subtitle_bytes, sidecar_subtitles, srt_to_vtt
 from gql_media.core.vod_plan import DEFAULT_SEGMENT_S, Segment, plan_segments, segment_at
 
 logger = logging.getLogger(__name__)
@@ -85,15 +85,6 @@ class SourceFile:
 
 
 @dataclass(frozen=True, slots=True)
-class SubtitleTrack:
-    """A subtitle track of a video: ``key`` names it in its URL ("f:movie.en.srt" or "s:2")."""
-
-    key: str
-    language: str | None
-    label: str
-
-
-@dataclass(frozen=True, slots=True)
 class PlaybackSettings:
     """The streaming limits (from ``Settings``)."""
 
@@ -106,6 +97,23 @@ class PlaybackSettings:
     # A transcode's first segments: short, so that playback starts once 1 s of video is made.
     start_segments_s: tuple[float, ...] = (1.0, 1.0, 2.0)
     read_ahead: int = 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Stream:
+    """One source's HLS stream ``variant`` as planned: how it is made, its segments, its cache folder."""
+
+    source: SourceFile
+    method: PlaybackMethod
+    variant: StreamVariant
+    segments: list[Segment]
+    folder: str
+
+    def path(self, cache: SegmentCache, name: str) -> Path:
+        return cache.path_for(str(self.source.video_id), self.folder, name)
+
+    def segment_path(self, cache: SegmentCache, index: int) -> Path:
+        return self.path(cache, f"{index}{self.variant.segment_suffix}")
 
 
 @dataclass(eq=False)
@@ -214,7 +222,11 @@ class StreamingService:
 
     # -------------------------------------------------------------------------------- segments
 
-    def _variant(self, source: SourceFile, method: PlaybackMethod, variant: StreamVariant) -> str:
+    async def _stream(self, source: SourceFile, variant: StreamVariant) -> _Stream:
+        method, segments = await self.plan(source, variant)
+        return _Stream(source, method, variant, segments, self._folder(source, method, variant))
+
+    def _folder(self, source: SourceFile, method: PlaybackMethod, variant: StreamVariant) -> str:
         s = self.settings
         if variant is StreamVariant.HEVC:
             return f"remux-hevc-fmp4-{source.size}-{source.mtime_ns}-{s.segment_s:g}"
@@ -222,12 +234,6 @@ class StreamingService:
             return f"remux-{source.size}-{source.mtime_ns}-{s.segment_s:g}"
         ramp = "+".join(f"{length:g}" for length in s.start_segments_s)
         return f"transcode-{source.size}-{source.mtime_ns}-{ramp}+{s.segment_s:g}-{s.max_height_px}-{s.preset}"
-
-    def _path(self, source: SourceFile, method: PlaybackMethod, variant: StreamVariant, name: str) -> Path:
-        return self.cache.path_for(str(source.video_id), self._variant(source, method, variant), name)
-
-    def _segment_path(self, source: SourceFile, method: PlaybackMethod, variant: StreamVariant, index: int) -> Path:
-        return self._path(source, method, variant, f"{index}{variant.segment_suffix}")
 
     async def segment(self, source: SourceFile, index: int, variant: StreamVariant = StreamVariant.MPEGTS) -> Path:
         """The file of segment ``index`` of ``source``'s HLS stream ``variant``, made when not cached.
@@ -237,17 +243,17 @@ class StreamingService:
             MediaError: the source cannot be streamed, or the segment could not be made.
             PlaybackBusy: no transcode slot came free in time.
         """
-        method, segments = await self.plan(source, variant)
-        segment = segment_at(segments, index)
-        path = self._segment_path(source, method, variant, index)
+        stream = await self._stream(source, variant)
+        segment = segment_at(stream.segments, index)
+        path = stream.segment_path(self.cache, index)
         self._cancel_read_ahead(source.video_id, keep=range(index, index + self.settings.read_ahead + 1))
         if await asyncio.to_thread(self.cache.lookup, path):
-            self._read_ahead(source, method, variant, segments, index)
+            self._read_ahead(stream, index)
             return path
         making = self._making.get(path)
         if making is None:
-            making = self._start(source, method, variant, segment, index == len(segments) - 1, path, wait=True)
-        return await self._wait_for(making, lambda: self._read_ahead(source, method, variant, segments, index))
+            making = self._track(path, source, index, self._make(stream, segment, path, wait=True))
+        return await self._wait_for(making, lambda: self._read_ahead(stream, index))
 
     async def init_segment(self, source: SourceFile, variant: StreamVariant) -> Path:
         """The init segment of ``source``'s fMP4 stream ``variant`` (``EXT-X-MAP``), made when not cached.
@@ -258,13 +264,13 @@ class StreamingService:
         """
         if not variant.fragmented_mp4:
             raise MediaError(f"the {variant} stream has no init segment")
-        method, _segments = await self.plan(source, variant)
-        path = self._path(source, method, variant, _INIT_NAME)
+        stream = await self._stream(source, variant)
+        path = stream.path(self.cache, _INIT_NAME)
         if await asyncio.to_thread(self.cache.lookup, path):
             return path
         making = self._making.get(path)
         if making is None:
-            making = self._track(path, source, -1, self._make_init(source, method, variant, path))
+            making = self._track(path, source, -1, self._make_init(stream, path))
         return await self._wait_for(making, lambda: None)
 
     async def _wait_for(self, making: _Making, then: Callable[[], None]) -> Path:
@@ -280,18 +286,6 @@ class StreamingService:
         then()
         return result
 
-    def _start(
-        self,
-        source: SourceFile,
-        method: PlaybackMethod,
-        variant: StreamVariant,
-        segment: Segment,
-        last: bool,
-        path: Path,
-        wait: bool,
-    ) -> _Making:
-        return self._track(path, source, segment.index, self._make(source, method, variant, segment, last, path, wait))
-
     def _track(self, path: Path, source: SourceFile, index: int, make: Coroutine[object, object, Path]) -> _Making:
         task = asyncio.create_task(make)
         making = _Making(task=task, source=source.video_id, index=index)
@@ -305,51 +299,51 @@ class StreamingService:
         if making.task.done() and not making.task.cancelled():
             making.task.exception()  # read-ahead failures are seen by their viewer later, not logged as lost
 
-    async def _make(
-        self,
-        source: SourceFile,
-        method: PlaybackMethod,
-        variant: StreamVariant,
-        segment: Segment,
-        last: bool,
-        path: Path,
-        wait: bool,
-    ) -> Path:
+    async def _make(self, stream: _Stream, segment: Segment, path: Path, wait: bool) -> Path:
+        last = segment.index == len(stream.segments) - 1
         async with self._slot(wait):
-            streams = await self.streams(source)
-            temp = await asyncio.to_thread(self.cache.temp_path, path)
-            try:
+            streams = await self.streams(stream.source)
+            async with self._writing(path) as temp:
                 spec = SegmentSpec(
-                    path=source.path,
-                    method=method,
+                    path=stream.source.path,
+                    method=stream.method,
                     start_s=segment.start_s,
                     end_s=None if last else segment.end_s,
                     output_path=str(temp),
                     rotation_deg=streams.rotation_deg,
-                    variant=variant,
+                    variant=stream.variant,
                     # The worker checks the fragment's headers against the init already served.
-                    init_path=str(path.with_name(_INIT_NAME)) if variant.fragmented_mp4 else None,
+                    init_path=str(path.with_name(_INIT_NAME)) if stream.variant.fragmented_mp4 else None,
                 )
                 await self.workers.make_segment(spec)
-                await asyncio.to_thread(self.cache.commit, temp, path)
-            finally:
-                # A failed or cancelled make leaves no partial file (the worker may have been killed midway).
-                await asyncio.to_thread(self.cache.discard, temp)
         self.made_segments += 1
         return path
 
-    async def _make_init(self, source: SourceFile, method: PlaybackMethod, variant: StreamVariant, path: Path) -> Path:
-        async with self._slot(wait=True):
-            temp = await asyncio.to_thread(self.cache.temp_path, path)
-            try:
-                spec = SegmentSpec(
-                    path=source.path, method=method, start_s=0.0, end_s=None, output_path=str(temp), variant=variant
-                )
-                await self.workers.make_init_segment(spec)
-                await asyncio.to_thread(self.cache.commit, temp, path)
-            finally:
-                await asyncio.to_thread(self.cache.discard, temp)
+    async def _make_init(self, stream: _Stream, path: Path) -> Path:
+        async with self._slot(wait=True), self._writing(path) as temp:
+            spec = SegmentSpec(
+                path=stream.source.path,
+                method=stream.method,
+                start_s=0.0,
+                end_s=None,
+                output_path=str(temp),
+                variant=stream.variant,
+            )
+            await self.workers.make_init_segment(spec)
         return path
+
+    @contextlib.asynccontextmanager
+    async def _writing(self, path: Path) -> AsyncIterator[Path]:
+        """A temp file to make ``path`` in, committed to the cache as ``path`` when the block ends well.
+
+        A failed or cancelled make leaves no partial file (the worker may have been killed midway).
+        """
+        temp = await asyncio.to_thread(self.cache.temp_path, path)
+        try:
+            yield temp
+            await asyncio.to_thread(self.cache.commit, temp, path)
+        finally:
+            await asyncio.to_thread(self.cache.discard, temp)
 
     @contextlib.asynccontextmanager
     async def _slot(self, wait: bool) -> AsyncIterator[None]:
@@ -365,37 +359,24 @@ class StreamingService:
         finally:
             self._slots.release()
 
-    def _read_ahead(
-        self,
-        source: SourceFile,
-        method: PlaybackMethod,
-        variant: StreamVariant,
-        segments: Sequence[Segment],
-        index: int,
-    ) -> None:
+    def _read_ahead(self, stream: _Stream, index: int) -> None:
         """Make the next few segments while slots are free (one at a time per source)."""
-        if any(m.read_ahead and m.source == source.video_id for m in self._making.values()):
+        if any(m.read_ahead and m.source == stream.source.video_id for m in self._making.values()):
             return
-        task = asyncio.create_task(self._read_ahead_run(source, method, variant, segments, index))
+        task = asyncio.create_task(self._read_ahead_run(stream, index))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _read_ahead_run(
-        self,
-        source: SourceFile,
-        method: PlaybackMethod,
-        variant: StreamVariant,
-        segments: Sequence[Segment],
-        index: int,
-    ) -> None:
-        for ahead in range(index + 1, min(len(segments), index + 1 + self.settings.read_ahead)):
-            path = self._segment_path(source, method, variant, ahead)
+    async def _read_ahead_run(self, stream: _Stream, index: int) -> None:
+        for ahead in range(index + 1, min(len(stream.segments), index + 1 + self.settings.read_ahead)):
+            path = stream.segment_path(self.cache, ahead)
             if path in self._making or await asyncio.to_thread(self.cache.lookup, path):
                 continue
             if self._slots.locked():
                 return  # viewers first: read-ahead only uses a free slot
-            last = ahead == len(segments) - 1
-            making = self._start(source, method, variant, segments[ahead], last, path, wait=False)
+            making = self._track(
+                path, stream.source, ahead, self._make(stream, stream.segments[ahead], path, wait=False)
+            )
             making.read_ahead = True
             try:
                 await asyncio.shield(making.task)
@@ -411,10 +392,7 @@ class StreamingService:
 
     async def subtitles(self, source: SourceFile) -> list[SubtitleTrack]:
         """Sidecar files by the video's stem, then the embedded text streams."""
-        tracks = [
-            SubtitleTrack(key=f"f:{sidecar.name}", language=sidecar.language, label=sidecar.label)
-            for sidecar in await asyncio.to_thread(_sidecars, source.path)
-        ]
+        tracks = await asyncio.to_thread(_sidecars, source.path)
         if source.status is not VideoStatus.BROKEN:
             with contextlib.suppress(MediaError):
                 for stream in (await self.streams(source)).subtitles:
@@ -433,13 +411,8 @@ class StreamingService:
         variant = f"subtitles-{source.size}-{source.mtime_ns}"
         path = self.cache.path_for(str(source.video_id), variant, f"{int(name)}.vtt")
         if not await asyncio.to_thread(self.cache.lookup, path):
-            temp = await asyncio.to_thread(self.cache.temp_path, path)
-            try:
-                async with self._slot(wait=True):
-                    await self.workers.make_subtitle(source.path, int(name), str(temp))
-                await asyncio.to_thread(self.cache.commit, temp, path)
-            finally:
-                await asyncio.to_thread(self.cache.discard, temp)
+            async with self._writing(path) as temp, self._slot(wait=True):
+                await self.workers.make_subtitle(source.path, int(name), str(temp))
         return await asyncio.to_thread(path.read_bytes)
 
     # ---------------------------------------------------------------------------- invalidation
@@ -505,7 +478,7 @@ def _folder_and_name(path: str | bytes) -> tuple[str, str]:
     return os.path.dirname(text), os.path.basename(text)
 
 
-def _sidecars(path: str | bytes) -> list[Sidecar]:
+def _sidecars(path: str | bytes) -> list[SubtitleTrack]:
     folder, name = _folder_and_name(path)
     try:
         names = os.listdir(folder)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 __all__ = [
     "SIDECAR_EXTENSIONS",
     "Cue",
-    "Sidecar",
+    "SubtitleTrack",
     "ass_text",
     "cues_to_vtt",
     "decode_subtitle_bytes",
@@ -30,10 +30,11 @@ _ASS_OVERRIDE = re.compile(r"\{[^}]*\}")
 
 
 @dataclass(frozen=True, slots=True)
-class Sidecar:
-    """A subtitle file beside its video. ``name`` is its file name in the video's folder."""
+class SubtitleTrack:
+    """A subtitle track of a video. ``key`` names it in its URL: ``f:`` and the file name of a sidecar
+    in the video's folder ("f:movie.en.srt"), ``s:`` and the index of a stream of the video ("s:2")."""
 
-    name: str
+    key: str
     language: str | None
     label: str
 
@@ -52,10 +53,10 @@ def _stem(name: str) -> str:
     return name[:dot] if dot > 0 else name
 
 
-def sidecar_subtitles(video_name: str, sibling_names: Iterable[str]) -> list[Sidecar]:
+def sidecar_subtitles(video_name: str, sibling_names: Iterable[str]) -> list[SubtitleTrack]:
     """The sidecar subtitles of ``video_name`` among the names in its folder, by name."""
     stem = _stem(video_name)
-    found: list[Sidecar] = []
+    found: list[SubtitleTrack] = []
     for name in sibling_names:
         lowered = name.lower()
         extension = next((ext for ext in SIDECAR_EXTENSIONS if lowered.endswith(ext)), None)
@@ -67,8 +68,8 @@ def sidecar_subtitles(video_name: str, sibling_names: Iterable[str]) -> list[Sid
         tags = [tag for tag in middle.split(".") if tag]
         language = next((tag for tag in tags if _LANGUAGE.match(tag)), None)
         label = " ".join(tags) if tags else "Subtitles"
-        found.append(Sidecar(name=name, language=language, label=label))
-    return sorted(found, key=lambda sidecar: sidecar.name)
+        found.append(SubtitleTrack(key=f"f:{name}", language=language, label=label))
+    return sorted(found, key=lambda track: track.key)
 
 
 def decode_subtitle_bytes(data: bytes) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gql_media.core.subtitles import (
     Cue,
-    Sidecar,
+    SubtitleTrack,
     ass_text,
     cues_to_vtt,
     decode_subtitle_bytes,
@@ -16,9 +16,9 @@ from gql_media.core.subtitles import (
 def test_sidecars_are_found_by_the_videos_stem() -> None:
     names = ["movie.mkv", "movie.srt", "movie.en.srt", "movie.pt-BR.forced.vtt", "movie2.srt", "other.srt", "movie.txt"]
     assert sidecar_subtitles("movie.mkv", names) == [
-        Sidecar(name="movie.en.srt", language="en", label="en"),
-        Sidecar(name="movie.pt-BR.forced.vtt", language="pt-BR", label="pt-BR forced"),
-        Sidecar(name="movie.srt", language=None, label="Subtitles"),
+        SubtitleTrack(key="f:movie.en.srt", language="en", label="en"),
+        SubtitleTrack(key="f:movie.pt-BR.forced.vtt", language="pt-BR", label="pt-BR forced"),
+        SubtitleTrack(key="f:movie.srt", language=None, label="Subtitles"),
     ]
 
 
