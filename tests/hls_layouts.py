@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,22 @@ from PIL import Image
 
 AUDIO_RATE_HZ = 48_000
 FPS = 10
+
+Layout = Callable[[Path], Path]
+"""Makes one download in the folder it is given (one of the functions below), and returns the folder."""
+
+
+def make_templates(base: Path, layouts: Mapping[str, Layout]) -> Path:
+    """Each layout made once, in ``base / name``: a test module's templates, which its tests copy."""
+    for name, make in layouts.items():
+        make(base / name)
+    return base
+
+
+def copy_download(templates: Path, tmp_path: Path, name: str, parent: str = "Downloads") -> Path:
+    """A fresh copy of template ``name`` in ``tmp_path / parent``, for a test to merge or break."""
+    (tmp_path / parent).mkdir(exist_ok=True)
+    return Path(shutil.copytree(templates / name, tmp_path / parent / name))
 
 
 def encode_hls(

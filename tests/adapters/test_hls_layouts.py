@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import av
@@ -15,8 +15,7 @@ from gql_media.core.media_work import merge_hls
 from gql_media.core.models import EntryKind, ScanEntry
 from gql_media.core.scanner import Scanner, ScanResult
 from tests import hls_layouts
-
-Layout = Callable[[Path], Path]
+from tests.hls_layouts import Layout, copy_download, make_templates
 
 
 @pytest.fixture
@@ -28,10 +27,7 @@ async def tool() -> AsyncIterator[PyAvMediaTool]:
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Each layout made once; tests work on copies."""
-    base = tmp_path_factory.mktemp("layouts")
-    for name, make in MERGED.items():
-        make(base / name)
-    return base
+    return make_templates(tmp_path_factory.mktemp("layouts"), MERGED)
 
 
 MERGED: dict[str, Layout] = {
@@ -60,12 +56,6 @@ EXPECTED["master-show"] = EXPECTED["master-muxed-audio"] = (3.0, 96, 54, 1)
 EXPECTED["discontinuity"] = EXPECTED["hevc-discontinuity"] = (4.0, 64, 48, 1)
 
 
-def _download(templates: Path, tmp_path: Path, name: str) -> Path:
-    parent = tmp_path / "Downloads"
-    parent.mkdir(exist_ok=True)
-    return Path(shutil.copytree(templates / name, parent / name))
-
-
 def _indexed(root: Path) -> list[str]:
     result = ScanResult()
     Scanner(str(root)).walk("", True, result)
@@ -76,7 +66,7 @@ def _indexed(root: Path) -> list[str]:
 async def test_layout_is_merged_with_the_right_duration_and_size(
     tool: PyAvMediaTool, templates: Path, tmp_path: Path, name: str
 ) -> None:
-    download = _download(templates, tmp_path, name)
+    download = copy_download(templates, tmp_path, name)
     # Before the merge: none of the download's files is a video of its own (init.mp4, segments).
     assert _indexed(tmp_path) == []
     assert find_hls_downloads([str(tmp_path)]) == [str(download)]
@@ -114,7 +104,7 @@ async def test_merged_hevc_is_tagged_hvc1_unless_its_parameter_sets_may_be_in_ba
     # Safari plays HEVC in MP4 only as hvc1 (parameter sets in the sample entry, none in the
     # samples). FFmpeg moves a TS stream's in-band ones there; an hev1 source may keep them in its
     # samples, and after a discontinuity they may change (here the size does): those stay hev1.
-    outcome = await merge_hls(str(_download(templates, tmp_path, name)), False, tool)
+    outcome = await merge_hls(str(copy_download(templates, tmp_path, name)), False, tool)
     assert outcome.ok and outcome.output_path, outcome.error
     with av.open(outcome.output_path) as merged:
         video = merged.streams.video[0]
@@ -142,7 +132,7 @@ def _nal_type(unit: bytes, codec: str) -> int:
 async def test_delete_source_removes_a_master_download_with_its_variant_folders(
     tool: PyAvMediaTool, templates: Path, tmp_path: Path
 ) -> None:
-    download = _download(templates, tmp_path, "master-show")
+    download = copy_download(templates, tmp_path, "master-show")
     outcome = await merge_hls(str(download), True, tool)
     assert outcome.ok and outcome.source_deleted, outcome.error
     assert not download.exists()
@@ -150,7 +140,7 @@ async def test_delete_source_removes_a_master_download_with_its_variant_folders(
 
 
 def test_a_walk_of_a_variant_folder_alone_indexes_none_of_its_files(templates: Path, tmp_path: Path) -> None:
-    download = _download(templates, tmp_path, "master-show")
+    download = copy_download(templates, tmp_path, "master-show")
     for variant in ("720p", "audio/en"):
         result = ScanResult()
         Scanner(str(tmp_path)).walk(f"Downloads/master-show/{variant}", True, result)
@@ -191,7 +181,7 @@ async def test_layout_is_refused_with_its_reason(
 
 
 def test_missing_remote_segments_are_named(templates: Path, tmp_path: Path) -> None:
-    download = _download(templates, tmp_path, "cdn-names")
+    download = copy_download(templates, tmp_path, "cdn-names")
     (download / "index1.ts").unlink()
     with pytest.raises(HlsIncomplete, match=r"1 of 3 segments are missing: index1.ts") as caught:
         parse_playlist(str(download / "index.m3u8"))

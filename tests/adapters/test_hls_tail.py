@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -20,10 +19,9 @@ from gql_media.adapters.media.remux import claimed_temp_file, remux_to
 from gql_media.core.hls import MARKER_NAME, find_playlist, parse_playlist
 from gql_media.core.media_work import merge_hls
 from tests import hls_layouts
+from tests.hls_layouts import Layout, copy_download, make_templates
 from tests.media_fixtures import tree_digest
 from tests.media_hooks import MERGE_GATE_ENV, SPLIT_OPERATIONS
-
-Layout = Callable[[Path], Path]
 
 # The MPEG-TS layouts (a helper demuxes only those): 3 s in 1 s segments, the helper from the second on.
 LAYOUTS: dict[str, Layout] = {
@@ -41,21 +39,13 @@ LAYOUTS: dict[str, Layout] = {
 
 @pytest.fixture(scope="module")
 def templates(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("tail-layouts")
-    for name, make in LAYOUTS.items():
-        make(base / name)
-    return base
+    return make_templates(tmp_path_factory.mktemp("tail-layouts"), LAYOUTS)
 
 
 @pytest.fixture
 async def tool() -> AsyncIterator[PyAvMediaTool]:
     async with PyAvMediaTool(workers=1, timeout_s=30, operations=SPLIT_OPERATIONS) as media:
         yield media
-
-
-def _copy(templates: Path, tmp_path: Path, name: str, parent: str = "Downloads") -> Path:
-    (tmp_path / parent).mkdir(exist_ok=True)
-    return Path(shutil.copytree(templates / name, tmp_path / parent / name))
 
 
 def _one_process_file(download: Path, tmp_path: Path) -> bytes:
@@ -81,7 +71,7 @@ async def test_the_merged_file_is_the_one_a_single_process_makes(
     pids = set()
     # Twice in one worker: its helper is made once and serves both.
     for parent in ("Downloads", "More"):
-        outcome = await merge_hls(str(_copy(templates, tmp_path, name, parent)), False, tool)
+        outcome = await merge_hls(str(copy_download(templates, tmp_path, name, parent)), False, tool)
         assert outcome.ok, outcome.error
         assert outcome.output_path is not None
         assert _digest(Path(outcome.output_path).read_bytes()) == expected
@@ -113,7 +103,7 @@ async def test_a_damaged_second_half_ends_as_in_one_process_and_keeps_the_source
     # The production table: these small downloads are merged by one process.
     async with PyAvMediaTool(workers=1, timeout_s=30) as one_process:
         for parent, media in (("Downloads", tool), ("Alone", one_process)):
-            download = _copy(templates, tmp_path, "mpegts", parent)
+            download = copy_download(templates, tmp_path, "mpegts", parent)
             damage(download)
             before = tree_digest(download)
             outcome = await merge_hls(str(download), False, media)
@@ -125,7 +115,7 @@ async def test_a_damaged_second_half_ends_as_in_one_process_and_keeps_the_source
     if damage is not _truncate_last:  # a second short by its last segment's end is within the tolerance
         assert not outcomes[0][0]
     # The worker and its helper go on: the next merge works.
-    healthy = await merge_hls(str(_copy(templates, tmp_path, "mpegts", "More")), False, tool)
+    healthy = await merge_hls(str(copy_download(templates, tmp_path, "mpegts", "More")), False, tool)
     assert healthy.ok, healthy.error
 
 
@@ -143,10 +133,10 @@ async def test_a_worker_killed_mid_merge_takes_its_helper_along_and_leaves_the_s
     gate = tmp_path / "merge-gate"
     monkeypatch.setenv(MERGE_GATE_ENV, str(gate))
     async with PyAvMediaTool(workers=1, timeout_s=30, operations=SPLIT_OPERATIONS) as media:
-        assert (await merge_hls(str(_copy(templates, tmp_path, "mpegts", "More")), False, media)).ok
+        assert (await merge_hls(str(copy_download(templates, tmp_path, "mpegts", "More")), False, media)).ok
         kind, pid = await media.call("tail_helper_pid")
         assert kind == "ok" and isinstance(pid, int)
-        download = _copy(templates, tmp_path, "mpegts")
+        download = copy_download(templates, tmp_path, "mpegts")
         before = tree_digest(tmp_path / "Downloads")
         gate.touch()
         media.timeout_s = 0.5

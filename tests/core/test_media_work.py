@@ -48,8 +48,10 @@ class FakeStore:
         self.infos: dict[int, MediaInfo] = {}
         self.writes = 0
         self.pages = 0
+        self.reads: list[int] = []  # how many ids each get_video_files asked for
 
     async def get_video_files(self, ids: Sequence[int]) -> list[VideoFile]:
+        self.reads.append(len(ids))
         return [self.videos[i] for i in ids if i in self.videos]
 
     async def get_video_file(self, video_id: int) -> VideoFile | None:
@@ -228,17 +230,9 @@ async def test_probe_step_holds_a_chunk_of_videos_at_a_time(monkeypatch: pytest.
     monkeypatch.setattr(media_work, "_PROBE_CHUNK", 2)
     monkeypatch.setattr(media_work, "_PAGE_ROWS", 2)
     store = FakeStore([video(1, "a.mp4"), video(2, "b.mp4"), video(3, "c.mp4"), video(4, "d.mp4"), video(5, "e.mp4")])
-    asked: list[int] = []
-    read = store.get_video_files
-
-    async def get_video_files(ids: Sequence[int]) -> list[VideoFile]:
-        asked.append(len(ids))
-        return await read(ids)
-
-    monkeypatch.setattr(store, "get_video_files", get_video_files)
     context = FakeJob(ROOT, changed_video_ids=[1, 2, 3, 4, 5])
     await ProbeStep(store, FakeMedia())(context)
-    assert asked == [2, 2, 1]
+    assert store.reads == [2, 2, 1]
     assert sorted(store.infos) == [1, 2, 3, 4, 5]
     # One progress for the whole step: done only grows, the total stays.
     assert [(done, total) for _, done, total in context.reports] == [
@@ -428,20 +422,12 @@ async def test_a_job_with_too_many_changes_to_keep_probes_its_roots_pending_vide
     monkeypatch.setattr(media_work, "_PAGE_ROWS", 2)
     videos = [video(i, f"{i}.mp4") for i in range(1, 6)] + [video(6, "done.mp4", VideoStatus.READY)]
     store = FakeStore([*videos, replace(video(7, "other-root.mp4"), root_id=2)])
-    asked: list[Sequence[int]] = []
-    read = store.get_video_files
-
-    async def get_video_files(ids: Sequence[int]) -> list[VideoFile]:
-        asked.append(ids)
-        return await read(ids)
-
-    monkeypatch.setattr(store, "get_video_files", get_video_files)
     media = FakeMedia()
     context = FakeJob(ROOT, changed_video_ids=VideoIds(range(1, 6), limit=3))  # a folder's scope, many
     await ProbeStep(store, media)(context)
     # Every PENDING video of the job's root, once, read a page at a time; none by id, no other root's.
     assert sorted(media.probed) == [f"/lib/sub/{i}.mp4" for i in range(1, 6)]
-    assert asked == [] and store.pages == 4  # 2 + 2 + 1, and the empty page that ends it
+    assert store.reads == [] and store.pages == 4  # 2 + 2 + 1, and the empty page that ends it
     assert sorted(store.infos) == [1, 2, 3, 4, 5]
     assert context.reports[0] == (SyncPhase.PROBING, 0, 5) and context.reports[-1] == (SyncPhase.PROBING, 5, 5)
 
@@ -494,14 +480,6 @@ async def test_a_whole_root_sync_sweeps_orphan_images_a_batch_of_the_folder_at_a
             video(3, "c.mp4", VideoStatus.READY, key="3-1003-5.jpg"),
         ]
     )
-    asked: list[int] = []
-    read = store.get_video_files
-
-    async def get_video_files(ids: Sequence[int]) -> list[VideoFile]:
-        asked.append(len(ids))
-        return await read(ids)
-
-    monkeypatch.setattr(store, "get_video_files", get_video_files)
     media = FakeMedia()
     await ThumbnailStep(store, media, spec)(FakeJob(ROOT, scope_list=[Scope(1, "")]))
     # An earlier version's image and a gone video's are orphans; the keys, the placeholder and the new file stay.
@@ -511,4 +489,4 @@ async def test_a_whole_root_sync_sweeps_orphan_images_a_batch_of_the_folder_at_a
         "4-9-9.jpg",
         "placeholder-320.jpg",
     ]
-    assert len(asked) == 2 and max(asked) <= 2 and media.thumbnails == []
+    assert len(store.reads) == 2 and max(store.reads) <= 2 and media.thumbnails == []
