@@ -175,28 +175,24 @@ class Debouncer:
 
     def due_at(self) -> float | None:
         """Clock time at which ``take`` has something to give, or None when nothing is pending."""
-        candidates: list[float] = []
-        if self._targets and self._first_at is not None and self._last_at is not None:
-            candidates.append(min(self._last_at + self._settle_s, self._first_at + self._max_wait_s))
-        if self._recheck and self._recheck_at is not None:
-            candidates.append(self._recheck_at)
-        return min(candidates) if candidates else None
+        candidates = [self._fire_at(), self._recheck_at if self._recheck else None]
+        due = [at for at in candidates if at is not None]
+        return min(due) if due else None
 
     def take(self) -> Fire:
         """Everything due now: coalesced targets, and files to look at. Empty when nothing is due."""
         now = self._clock()
         targets: tuple[SyncTarget, ...] = ()
         files: set[str] = set()
-        if self._targets and self._first_at is not None and self._last_at is not None:
-            fire_at = min(self._last_at + self._settle_s, self._first_at + self._max_wait_s)
-            if now >= fire_at:
-                targets = _coalesce(self._targets)
-                files = self._files
-                # A fresh change makes the next look a first look: the sync about to run sees it.
-                for path in files:
-                    self._looks.pop(path, None)
-                    self._recheck.discard(path)
-                self._reset_pending()
+        fire_at = self._fire_at()
+        if fire_at is not None and now >= fire_at:
+            targets = _coalesce(self._targets)
+            files = self._files
+            # A fresh change makes the next look a first look: the sync about to run sees it.
+            for path in files:
+                self._looks.pop(path, None)
+                self._recheck.discard(path)
+            self._reset_pending()
         if self._recheck and self._recheck_at is not None and now >= self._recheck_at:
             files |= self._recheck
             self._recheck = set()
@@ -241,6 +237,13 @@ class Debouncer:
         self._looks.clear()
         self._recheck.clear()
         self._recheck_at = None
+
+    def _fire_at(self) -> float | None:
+        """When the pending targets fire (``settle_ms`` after the last change, at most ``max_wait_ms``
+        after the first), or None when none is pending."""
+        if not self._targets or self._first_at is None or self._last_at is None:
+            return None
+        return min(self._last_at + self._settle_s, self._first_at + self._max_wait_s)
 
     def _put(self, folder: str, recursive: bool) -> None:
         self._targets[folder] = self._targets.get(folder, False) or recursive

@@ -105,18 +105,23 @@ def fire_now(debouncer: Debouncer, clock: FakeClock) -> Fire:
     return debouncer.take()
 
 
-def test_file_changes_target_their_folder_shallow_once(clock: FakeClock) -> None:
+def targets_after(clock: FakeClock, *batches: list[PathChange]) -> tuple[SyncTarget, ...]:
+    """What a debouncer of ``ROOT`` and ``OTHER_ROOT`` fires once these batches of changes settled."""
     debouncer = make(clock)
-    debouncer.add(
-        [
-            file(ADDED, "/lib/a/1.mp4"),
-            file(MODIFIED, "/lib/a/2.mp4"),
-            file(DELETED, "/lib/a/3.mp4"),
-            file(ADDED, "/lib/top.mkv"),
-            file(ADDED, "/other/b/c/4.webm"),
-        ]
-    )
-    assert fire_now(debouncer, clock).targets == (
+    for batch in batches:
+        debouncer.add(batch)
+    return fire_now(debouncer, clock).targets
+
+
+def test_file_changes_target_their_folder_shallow_once(clock: FakeClock) -> None:
+    changes = [
+        file(ADDED, "/lib/a/1.mp4"),
+        file(MODIFIED, "/lib/a/2.mp4"),
+        file(DELETED, "/lib/a/3.mp4"),
+        file(ADDED, "/lib/top.mkv"),
+        file(ADDED, "/other/b/c/4.webm"),
+    ]
+    assert targets_after(clock, changes) == (
         SyncTarget("/lib", recursive=False),
         SyncTarget("/lib/a", recursive=False),
         SyncTarget("/other/b/c", recursive=False),
@@ -124,46 +129,37 @@ def test_file_changes_target_their_folder_shallow_once(clock: FakeClock) -> None
 
 
 def test_added_folder_is_rescanned_whole_and_swallows_its_children(clock: FakeClock) -> None:
-    debouncer = make(clock)
     # What `mv tree /lib/new` or `mkdir -p` with files looks like: the top folder, maybe a few children.
-    debouncer.add(
-        [
-            file(ADDED, "/lib/new/sub/deep/x.mp4"),
-            folder(ADDED, "/lib/new"),
-            folder(ADDED, "/lib/new/sub"),
-            file(ADDED, "/lib/new/y.mp4"),
-            file(ADDED, "/lib/newer/z.mp4"),  # a sibling sharing a prefix is not a child
-        ]
-    )
-    assert fire_now(debouncer, clock).targets == (
+    changes = [
+        file(ADDED, "/lib/new/sub/deep/x.mp4"),
+        folder(ADDED, "/lib/new"),
+        folder(ADDED, "/lib/new/sub"),
+        file(ADDED, "/lib/new/y.mp4"),
+        file(ADDED, "/lib/newer/z.mp4"),  # a sibling sharing a prefix is not a child
+    ]
+    assert targets_after(clock, changes) == (
         SyncTarget("/lib/new", recursive=True),
         SyncTarget("/lib/newer", recursive=False),
     )
 
 
 def test_gone_path_of_unknown_kind_is_rescanned_as_a_folder(clock: FakeClock) -> None:
-    debouncer = make(clock)
-    debouncer.add([PathChange(DELETED, "/lib/old", is_dir=None), file(DELETED, "/lib/old/a.mp4")])
-    assert fire_now(debouncer, clock).targets == (SyncTarget("/lib/old", recursive=True),)
+    changes = [PathChange(DELETED, "/lib/old", is_dir=None), file(DELETED, "/lib/old/a.mp4")]
+    assert targets_after(clock, changes) == (SyncTarget("/lib/old", recursive=True),)
 
 
 def test_modified_folder_is_shallow(clock: FakeClock) -> None:
-    debouncer = make(clock)
-    debouncer.add([folder(MODIFIED, "/lib/a")])
-    assert fire_now(debouncer, clock).targets == (SyncTarget("/lib/a", recursive=False),)
+    assert targets_after(clock, [folder(MODIFIED, "/lib/a")]) == (SyncTarget("/lib/a", recursive=False),)
 
 
 def test_same_path_seen_twice_keeps_the_widest_target(clock: FakeClock) -> None:
-    debouncer = make(clock)
-    debouncer.add([folder(MODIFIED, "/lib/a")])
-    debouncer.add([folder(ADDED, "/lib/a")])
-    assert fire_now(debouncer, clock).targets == (SyncTarget("/lib/a", recursive=True),)
+    assert targets_after(clock, [folder(MODIFIED, "/lib/a")], [folder(ADDED, "/lib/a")]) == (
+        SyncTarget("/lib/a", recursive=True),
+    )
 
 
 def test_shallow_parent_and_recursive_child_both_stay(clock: FakeClock) -> None:
-    debouncer = make(clock)
-    debouncer.add([file(ADDED, "/lib/a/x.mp4"), folder(ADDED, "/lib/a/b")])
-    assert fire_now(debouncer, clock).targets == (
+    assert targets_after(clock, [file(ADDED, "/lib/a/x.mp4"), folder(ADDED, "/lib/a/b")]) == (
         SyncTarget("/lib/a", recursive=False),
         SyncTarget("/lib/a/b", recursive=True),
     )
