@@ -180,9 +180,19 @@ def _time_queries(server: ServerProcess, bench: Bench) -> list[dict[str, Any]]:
     return results
 
 
+def _check_empty(database_url: str) -> None:
+    """P16 times a first scan: a PostgreSQL database already holding an index would make it a resync
+    (the SQLite file is made again in a fresh data dir; a database is not dropped behind its owner's back)."""
+    held = _run_sql(Path(), database_url, "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()")
+    if held:
+        raise RuntimeError(f"{database_url} already holds {held} tables: the scale bench needs an empty database")
+
+
 def run_scale(bench: Bench, files: int) -> tuple[Row, Row]:
-    library = scale_library(bench, files)
     database_url = _database_url()
+    if database_url:
+        _check_empty(database_url)
+    library = scale_library(bench, files)
     backend = "postgresql" if database_url else "sqlite"
     data_dir = bench.fresh_data_dir(f"scale-{files}")
     walk_started = time.perf_counter()
