@@ -8,10 +8,22 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gql_media.adapters.store.db import Db
-from gql_media.adapters.store.migrate import migrate
+from gql_media.adapters.store.migrate import TRIGRAM_INDEX, migrate
 from gql_media.adapters.store.reads import LibraryReads, VideoQuery, VideoSort
 
 VIDEOS = 100_000
+# What 0006 leaves (index: its columns): every order ends in the id, and the depth-first keys.
+KEYSET_INDEXES = {
+    "ix_videos_size": "(size, id)",
+    "ix_videos_mtime": "(mtime_ns, id)",
+    "ix_videos_name": "(name, id)",
+    "ix_videos_status": "(status, name, id)",
+    "ix_videos_folder_name": "(folder_id, name, id)",
+    "ix_folders_parent_name": "(parent_id, name, id)",
+    "ix_videos_duration_key": ", id)",
+    "ix_videos_depth_first": "(root_id, ",
+    "ix_folders_depth_first": "(root_id, ",
+}
 GROUPS = 20
 FOLDERS_PER_GROUP = 100
 
@@ -88,4 +100,19 @@ async def test_migration_builds_totals_and_indexes_and_logs_progress(
             sql = await conn.fetch_one("SELECT sql FROM sqlite_master WHERE name = 'videos_search'")
             assert sql is not None and "columnsize=0" in str(sql[0])
             await conn.execute("INSERT INTO videos_search (videos_search, rank) VALUES ('integrity-check', 1)")
+    # The indexes themselves, as the database holds them.
+    async with old_index.reading() as conn:
+        if old_index.dialect == "sqlite":
+            rows = await conn.fetch("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+        else:
+            rows = await conn.fetch("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()")
+        has_trigrams = old_index.dialect == "postgresql" and bool(
+            (await conn.fetch_one("SELECT count(*) FROM pg_available_extensions WHERE name = 'pg_trgm'") or [0])[0]
+        )
+    definitions = {str(r[0]): " ".join(str(r[1]).split()) for r in rows}
+    for name, columns in KEYSET_INDEXES.items():
+        assert columns in definitions.get(name, ""), (name, definitions.get(name))
+    assert "ix_videos_duration" not in definitions
+    if has_trigrams:
+        assert "gin_trgm_ops" in definitions[TRIGRAM_INDEX]
     assert await migrate(database_url) is False
