@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from bench.library import make_library
-from gql_media.adapters.folder_watch import folders_under
+from gql_media.adapters.folder_watch import folders_under, native_watch
 from gql_media.adapters.watcher import PathFilter, WatchfilesSource, WatchOptions
 
 VARIANTS = (("before (whole watch)", 0), ("after (side watch)", WatchOptions().side_max_folders))
@@ -69,10 +69,8 @@ async def _rep(root: Path, side_max_folders: int, name: str) -> tuple[float, flo
 
 
 def _build_cpu_s(folders: list[str]) -> float:
-    from watchfiles._rust_notify import RustNotify
-
     started = time.process_time()
-    notify = RustNotify(folders, False, False, 300, False, False)
+    notify = native_watch(folders, 300)
     spent = time.process_time() - started
     notify.close()
     return spent

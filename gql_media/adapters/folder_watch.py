@@ -17,6 +17,10 @@ watch in notify (its watch and those below it are dropped), and leaves the sets 
 
 Blocking throughout, and not thread-safe: one watch thread builds, polls and closes it, in order
 (``RustNotify`` is not reentrant).
+
+The one module that imports watchfiles' private ``_rust_notify`` (hence the upper pin in
+pyproject.toml): ``watcher.py`` gets its polling watch from ``polling_watch`` and drives either
+kind through ``Watch``; ``bench.watch_lag`` times ``native_watch``.
 """
 
 from __future__ import annotations
@@ -24,13 +28,13 @@ from __future__ import annotations
 import os
 import posixpath
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Literal, Protocol
 
 from watchfiles import Change
 from watchfiles._rust_notify import RustNotify
 
-__all__ = ["FolderWatch", "RawChanges", "folders_under"]
+__all__ = ["FolderWatch", "RawChanges", "Watch", "folders_under", "native_watch", "polling_watch"]
 
 RawChanges = set[tuple[int, str]]
 WatchResult = RawChanges | Literal["signal", "stop", "timeout"]
@@ -43,6 +47,30 @@ _BUILD_ATTEMPTS = 5
 
 class StopEvent(Protocol):
     def is_set(self) -> bool: ...
+
+
+class Watch(Protocol):
+    """What the watch thread drives: a ``FolderWatch``, or watchfiles' own watch (``polling_watch``)."""
+
+    def watch(self, batch_ms: int, step_ms: int, timeout_ms: int, stop: StopEvent, /) -> WatchResult: ...
+
+    def close(self) -> None: ...
+
+
+def polling_watch(roots: Sequence[str], poll_delay_ms: int) -> Watch:
+    """A recursive polling watch of ``roots`` (a network file system, or when asked), as ``awatch``
+    builds it; a permission denied on a folder does not end it. FileNotFoundError for a missing root."""
+    return RustNotify(list(roots), False, True, poll_delay_ms, True, True)
+
+
+def native_watch(folders: Sequence[str], poll_delay_ms: int) -> Watch:
+    """One native watch over ``folders``, each alone (not recursive), as ``FolderWatch`` builds its
+    base and side watches: built holding the GIL. FileNotFoundError for a missing folder."""
+    return _native(list(folders), poll_delay_ms)
+
+
+def _native(folders: list[str], poll_delay_ms: int) -> RustNotify:
+    return RustNotify(folders, False, False, poll_delay_ms, False, False)
 
 
 class FolderWatch:
@@ -198,11 +226,11 @@ class FolderWatch:
         the watch limit too, and leave folders unwatched without a word)."""
         for _ in range(_BUILD_ATTEMPTS - 1):
             try:
-                return RustNotify(sorted(folders), False, False, self._poll_delay_ms, False, False)
+                return _native(sorted(folders), self._poll_delay_ms)
             except (FileNotFoundError, PermissionError):
                 # A folder went between its listing and its watch: its removal is in the next batch.
                 folders.difference_update([path for path in folders if not _watchable(path)])
-        return RustNotify(sorted(folders), False, False, self._poll_delay_ms, False, False)
+        return _native(sorted(folders), self._poll_delay_ms)
 
 
 def _watchable(path: str) -> bool:

@@ -1,6 +1,7 @@
 """The change source on watchfiles: with ``folder_watch``, the only modules that import it.
 
-It drives watchfiles' ``RustNotify`` (what ``awatch`` runs) on a thread of its own rather than
+It drives watchfiles' ``RustNotify`` (what ``awatch`` runs; built in ``folder_watch``, the one
+module that imports watchfiles' private ``_rust_notify``) on a thread of its own rather than
 through ``awatch``, for two reasons: building the watch adds an inotify watch per folder, which
 must stay off the event loop, and the service needs to know when the watch is established
 (``open``), so its reconcile cannot miss a change. A stop event ends a pending ``watch`` call
@@ -39,9 +40,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from watchfiles import Change
-from watchfiles._rust_notify import RustNotify
 
-from gql_media.adapters.folder_watch import FolderWatch, folders_under
+from gql_media.adapters.folder_watch import FolderWatch, Watch, folders_under, polling_watch
 from gql_media.core.debounce import PathChange, PathChangeKind
 from gql_media.core.models import WatchMode
 from gql_media.core.own_writes import OwnWrites
@@ -272,7 +272,7 @@ class WatchfilesSource:
         # One thread per source: it builds the watch, runs each watch() call and closes it, in order,
         # so close never races a running watch() (RustNotify is not reentrant).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gql-media-watch")
-        self._notify: RustNotify | FolderWatch | None = None
+        self._notify: Watch | None = None
         self._closed = False
 
     @property
@@ -326,7 +326,7 @@ class WatchfilesSource:
                 self._polling = True
         try:
             if self._polling:
-                self._notify = RustNotify(list(self._roots), False, True, self._options.poll_delay_ms, True, True)
+                self._notify = polling_watch(self._roots, self._options.poll_delay_ms)
             else:
                 folders = folders_under(self._roots, self._stop.is_set, roots_must_exist=True)
                 if self._stop.is_set():
