@@ -11,7 +11,7 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -270,7 +270,7 @@ class FileRoutes:
         return _not_modified(request, response) or response
 
 
-def _health_endpoint(services: ServicesGetter) -> Callable[[Request], Any]:
+def _health_endpoint(services: ServicesGetter) -> Callable[[Request], Awaitable[Response]]:
     async def healthz(request: Request) -> Response:
         try:
             async with services().db.reading() as conn:
@@ -325,7 +325,7 @@ def routes(settings: Settings, services: ServicesGetter) -> list[BaseRoute]:
     return result
 
 
-def _file_endpoint(path: Path) -> Callable[[Request], Any]:
+def _file_endpoint(path: Path) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         return FileResponse(path)
 
