@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,10 +13,11 @@ import av
 import pytest
 from PIL import Image, ImageStat
 
-from gql_media.adapters.demo import make_demo_library
+from gql_media.adapters.demo import ClipSpec, encode_clip, make_demo_library
 from gql_media.adapters.media import PyAvMediaTool, WorkerCrashed
 from gql_media.adapters.media.placeholder import ensure_placeholder
 from gql_media.adapters.media.pool import WorkerPool
+from gql_media.adapters.media.thumbnail import make_thumbnail
 from gql_media.adapters.store.media import SqlMediaStore
 from gql_media.core.hls import TEMP_PREFIX
 from gql_media.core.media_work import MediaWork
@@ -129,6 +131,23 @@ async def test_thumbnail_skips_a_black_intro(tool: PyAvMediaTool, clips: Clips, 
     await tool.make_thumbnail(str(clips.dark_intro_mp4), str(output), 64)
     with Image.open(output) as image:
         assert ImageStat.Stat(image.convert("L")).mean[0] > 40
+
+
+def test_a_thumbnail_runs_on_one_thread(tmp_path: Path) -> None:
+    # A worker is one core's worth of work (the pool runs workers side by side). FFmpeg's scaler
+    # starts a thread per CPU for each frame it converts unless told otherwise: with one worker
+    # that borrowed the second core (P6's N/1 baseline), with two the four threads fought over two.
+    clip = encode_clip(tmp_path / "wide.mp4", ClipSpec(width_px=640, height_px=360, fps=10, duration_s=1.0,
+                                                      audio_codec=None))  # fmt: skip
+    make_thumbnail(str(clip), str(tmp_path / "warm.jpg"), 320)
+    thread_before = time.clock_gettime(time.CLOCK_THREAD_CPUTIME_ID)
+    process_before = time.clock_gettime(time.CLOCK_PROCESS_CPUTIME_ID)
+    for index in range(3):
+        make_thumbnail(str(clip), str(tmp_path / f"{index}.jpg"), 320)
+    process_s = time.clock_gettime(time.CLOCK_PROCESS_CPUTIME_ID) - process_before
+    thread_s = time.clock_gettime(time.CLOCK_THREAD_CPUTIME_ID) - thread_before
+    # The process's clock counts the CPU of threads that ended meanwhile; this one's does not.
+    assert process_s - thread_s < 50e-6, f"other threads used {process_s - thread_s:.6f} s of CPU"
 
 
 def test_placeholder_is_made_once(tmp_path: Path) -> None:
