@@ -8,7 +8,9 @@ runnable (``R``: waiting for a CPU), in disk wait (``D``) or stopped (``T``) is 
 waits one more period, up to ``periods`` periods of wall time. The worker's live child processes
 (a merge's ``tail_demux`` helper) count with it. Otherwise it is hung as before: it
 burned its CPU budget (a decoder loop) or waits on something else (a sleep, a pipe, a FIFO: ``S``).
-Where ``/proc`` is missing (not Linux) the first deadline is the limit, as before.
+Where ``/proc`` is missing (not Linux) the first deadline is the limit, as before. The CPU count
+starts from the worker's own figure in its last reply (``pool``): ``/proc`` is read at deadlines
+only, not on every call of the server.
 """
 
 from __future__ import annotations
@@ -91,18 +93,27 @@ class Patience:
     """Whether one call past a deadline may wait one more period: its worker was starved, not hung.
 
     Args:
-        pid: the worker's process; its CPU time is read now, at the call's start.
+        pid: the worker's process.
         timeout_s: both the period and the call's CPU budget (in cpu_s).
         periods: the call's wall cap, in periods.
         on_wait: called each time the call is given one more period.
+        start_cpu_s: the worker's CPU time (utime + stime + cutime + cstime, s) at the call's start,
+            as it reported it; None: read from ``/proc`` now.
     """
 
-    def __init__(self, pid: int, timeout_s: float, periods: int, on_wait: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        pid: int,
+        timeout_s: float,
+        periods: int,
+        on_wait: Callable[[], None],
+        start_cpu_s: float | None = None,
+    ) -> None:
         self.pid = pid
         self.on_wait = on_wait
         self.timeout_s = timeout_s
         self.periods = periods
-        self.start = _read_usage(pid)
+        self.start = _read_usage(pid) if start_cpu_s is None else _Usage(start_cpu_s, False)
         self.waited_periods = 0
         # At the last deadline: starved (not the operation's fault), and the CPU it had used.
         self.starved = False
