@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from gql_media.adapters.media import MEDIA_OPERATIONS, OperationTable
@@ -120,8 +121,52 @@ def tail_helper_pid() -> int | None:
     return helper.pid if helper is not None and helper.alive else None
 
 
+# Per merge whose helper failed: the packets the worker had muxed from it before the failure.
+_PACKETS_BEFORE_FAILURE: list[int] = []
+
+
+def fail_helper_midway() -> None:
+    """The helper reports each packet it writes and fails at its sixth, as at a packet whose flags
+    the shared memory does not carry; the worker has muxed some of its packets by then (the helper
+    is forked at the next merge, with this in place)."""
+    from gql_media.adapters.media import tail_demux
+
+    tail_demux._REPORT_BYTES = 1
+    write_packets = tail_demux._write_packets
+
+    def cut(demux: Iterator[Any]) -> Iterator[Any]:
+        for count, packet in enumerate(demux):
+            if count == 5:
+                raise tail_demux.TailUnavailable("a packet has flags the shared memory does not carry")
+            yield packet
+
+    def failing(streams: Any, demux: Iterator[Any], *rest: Any) -> int:
+        return write_packets(streams, cut(demux), *rest)
+
+    tail_demux._write_packets = failing
+    packets = tail_demux.TailHelper.packets
+
+    def counted(self: tail_demux.TailHelper, streams: Any) -> Iterator[Any]:
+        given = 0
+        try:
+            for entry in packets(self, streams):
+                given += 1
+                yield entry
+        except tail_demux.TailUnavailable:
+            _PACKETS_BEFORE_FAILURE.append(given)
+            raise
+
+    tail_demux.TailHelper.packets = counted  # type: ignore[method-assign]
+
+
+def packets_before_failure() -> list[int]:
+    return _PACKETS_BEFORE_FAILURE
+
+
 SPLIT_OPERATIONS: OperationTable = {
     **MEDIA_OPERATIONS,
     "merge": gated_split_merge,
     "tail_helper_pid": tail_helper_pid,
+    "fail_helper_midway": fail_helper_midway,
+    "packets_before_failure": packets_before_failure,
 }

@@ -1,14 +1,18 @@
-"""The second half of a one-track MPEG-TS download demuxed by a helper process while the merge remuxes the first.
+"""Most of a one-track MPEG-TS download demuxed by a helper process, its packets muxed by the merge as they come.
 
 A merge's CPU is FFmpeg's TS demux (its H.264 parser scans every byte) and MP4 mux, on one
 thread. Two threads of one process cannot share it (the GIL changes hands several times a packet:
 more CPU and a longer wall, measured), nor can a pipeline of two processes (a child demuxing
 every packet into a pipe cost as much CPU as the whole remux, measured). Here the merge's own
 process demuxes and muxes the segments before ``start`` while a helper demuxes the segments from
-``start`` on into shared memory (each packet's header, side data and bytes, copied once). Then
-the packets of the second half are muxed straight from that memory (no copy) through the same
-clock and checks as the first half's (``remux``): the merged file is the one a single process
-makes (tested byte for byte).
+``start`` on into shared memory (each packet's header, side data and bytes, copied once),
+reporting over its pipe what it wrote every ``_REPORT_BYTES``. Once done with its own segments,
+the merge muxes the helper's packets straight from that memory (no copy) as they are reported,
+through the same clock and checks as its own (``remux``): the merged file is the one a single
+process makes (tested byte for byte). The mux is the longer half of the work (FFmpeg's MP4 muxer
+scans every H.264 byte again to write length-prefixed NAL units), so the helper takes most of
+the segments and the merge muxes while the helper demuxes: 60 s 720p, per merge, the worker's
+CPU then runs beside the helper's instead of after it (perf and CPU time in the commit).
 
 MPEG-TS segments start afresh (HLS has each begin with its tables and a key frame), so a demuxer
 opened at ``start`` gives the packets one opened at the first segment gives from there.
@@ -28,7 +32,8 @@ it wrote while the child lived (measured: +10 ms of CPU for a 60 s 720p remux). 
 
 Whatever the helper cannot give exactly (a stream layout other than the parent's, a packet flag
 other than key frame, more bytes than the memory holds, any error) it reports, and the caller
-merges in one process instead (``TailUnavailable``), so a damaged segment is named by that run.
+merges in one process instead (``TailUnavailable``, before its first packet or after some: the
+temp file is then written afresh), so a damaged segment is named by that run.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import ctypes
+import functools
 import mmap
 import os
 import pickle
@@ -69,6 +75,9 @@ _MEMORY_SLACK_BYTES = 1 << 20
 # What the memory file keeps filled between merges: a download of up to about twice this is
 # demuxed into pages already there; an idle worker holds this much shared memory at most.
 KEPT_MEMORY_BYTES = 32 << 20
+# The helper reports what it wrote after each this many bytes (about 64 packets of 720p): the
+# parent muxes them meanwhile. A report is a pipe write; a merge's stay far below a pipe's buffer.
+_REPORT_BYTES = 256 << 10
 _MADV_POPULATE_READ = 22  # linux/mman.h (5.14): map what is already there, in one call
 _PR_SET_PDEATHSIG = 1
 _FALLOC_FL_KEEP_SIZE, _FALLOC_FL_PUNCH_HOLE = 1, 2
@@ -88,7 +97,7 @@ _FALLOCATE = _fallocate() if sys.platform.startswith("linux") else None
 
 
 class TailUnavailable(Exception):
-    """The helper could not give the second half exactly: merge in one process."""
+    """The helper could not give its segments' packets exactly: merge in one process."""
 
 
 def fork_available() -> bool:
@@ -155,6 +164,7 @@ class TailHelper:
         self._busy = False
         self._alive = True
         self._memory: mmap.mmap | None = None  # the memory file mapped here, kept across requests
+        self._capacity = 0  # the memory the current request may fill
 
     @property
     def alive(self) -> bool:
@@ -171,31 +181,33 @@ class TailHelper:
             os.ftruncate(self._memory_fd, capacity)
         _send(self._requests, pickle.dumps((track, start, layout, capacity)))
         self._busy = True
+        self._capacity = capacity
 
     def packets(self, streams: Sequence[Any]) -> Iterator[tuple[Packet, int]]:  # type: ignore[type-arg]
-        """Wait for the helper, then yield ``(packet, its segment)`` in demux order, ``streams`` as the parent's.
+        """Yield ``(packet, its segment)`` in demux order, ``streams`` as the parent's, as the helper writes them.
 
-        Raises ``TailUnavailable`` before the first packet, never after.
+        Raises ``TailUnavailable`` if the helper cannot give them all exactly (before the first
+        packet or after any): the caller then merges in one process, its output written afresh.
         """
-        reply = _receive(self._replies)
-        self._busy = False
-        if reply is None:
-            self.stop()
-            raise TailUnavailable("the merge's demuxing helper died")
-        kind, value = pickle.loads(reply)
-        if kind != "ok":
-            raise TailUnavailable(str(value))
-        length = int(value)
-        if not length:
-            return
-        # The helper is done writing; the packets below refer to this memory (no copy), which lives
-        # as long as the last of them.
-        view = memoryview(self._mapped(length))[:length]
+        # The packets below refer to this memory (no copy), which lives as long as the last of them;
+        # the helper writes only past what it reported.
+        memory = self._mapped(self._capacity)
+        view = memoryview(memory)
         time_bases = [stream.time_base for stream in streams]
         unpack = _RECORD.unpack_from
         record_size = _RECORD.size
-        offset = 0
-        while offset < length:
+        offset = available = 0
+        done = False
+        while True:
+            if offset >= available:
+                if done:
+                    return
+                reported, done = self._progress()
+                with contextlib.suppress(OSError, ValueError):  # older kernels: the pages fault in as read
+                    start = available - available % mmap.PAGESIZE
+                    memory.madvise(_MADV_POPULATE_READ, start, reported - start)
+                available = reported
+                continue
             index, pts, dts, duration, key, segment, side_size, size = unpack(view, offset)
             offset += record_size
             side = view[offset : offset + side_size] if side_size else None
@@ -213,13 +225,26 @@ class TailHelper:
                 _attach_side_data(packet, side)
             yield packet, segment
 
+    def _progress(self) -> tuple[int, bool]:
+        """Wait for the helper's next report: the bytes of whole records written so far, and whether that is all."""
+        reply = _receive(self._replies)
+        if reply is None:
+            self._busy = False
+            self.stop()
+            raise TailUnavailable("the merge's demuxing helper died")
+        kind, value = pickle.loads(reply)
+        if kind == "more":
+            return int(value), False
+        self._busy = False
+        if kind != "ok":
+            raise TailUnavailable(str(value))
+        return int(value), True
+
     def _mapped(self, length: int) -> mmap.mmap:
-        """The memory file mapped here (once, again only when it grew), its first ``length`` bytes in the page table."""
+        """The memory file mapped here, at least ``length`` bytes (mapped once, again only when it grew)."""
         if self._memory is None or len(self._memory) < length:
             # A mapping replaced here closes when the last packet made from it goes.
             self._memory = mmap.mmap(self._memory_fd, os.fstat(self._memory_fd).st_size, flags=mmap.MAP_SHARED)
-        with contextlib.suppress(OSError, ValueError):  # older kernels: the pages fault in as read
-            self._memory.madvise(_MADV_POPULATE_READ, 0, length)
         return self._memory
 
     def release(self) -> None:
@@ -300,7 +325,8 @@ def _serve(opener: TailOpener, requests: int, replies: int, memory_fd: int) -> N
                     if memory is not None:
                         memory.close()
                     memory = mmap.mmap(memory_fd, os.fstat(memory_fd).st_size, flags=mmap.MAP_SHARED)
-                reply = ("ok", _demux_into(opener, track, start, layout, memory, capacity))
+                report = functools.partial(_report, replies)
+                reply = ("ok", _demux_into(opener, track, start, layout, memory, capacity, report))
             except TailUnavailable as error:
                 reply = ("unavailable", str(error))
             except BaseException as error:  # the one-process run names the failure
@@ -317,24 +343,40 @@ def _die_with_parent() -> None:
         os._exit(0)
 
 
+def _report(replies: int, length: int) -> None:
+    _send(replies, pickle.dumps(("more", length)))
+
+
 def _demux_into(
-    opener: TailOpener, track: Any, start: int, layout: list[tuple[str, str]], memory: mmap.mmap, capacity: int
+    opener: TailOpener,
+    track: Any,
+    start: int,
+    layout: list[tuple[str, str]],
+    memory: mmap.mmap,
+    capacity: int,
+    report: Callable[[int], None],
 ) -> int:
     with contextlib.ExitStack() as stack:
         streams, demux, segment_of = opener(track, start, stack)
         found = [(s.type, s.codec_context.name) for s in streams]
         if found != layout:
-            raise TailUnavailable(f"the second half's streams {found} are not {layout}")
-        return _write_packets(streams, demux, segment_of, memory, capacity)
+            raise TailUnavailable(f"the helper's segments hold streams {found}, not {layout}")
+        return _write_packets(streams, demux, segment_of, memory, capacity, report)
 
 
 def _write_packets(
-    streams: Sequence[Any], demux: Iterator[Any], segment_of: Callable[[int], int], memory: mmap.mmap, capacity: int
+    streams: Sequence[Any],
+    demux: Iterator[Any],
+    segment_of: Callable[[int], int],
+    memory: mmap.mmap,
+    capacity: int,
+    report: Callable[[int], None],
 ) -> int:
+    """Write the packets' records into ``memory``; ``report`` the length of what is whole every so often."""
     positions = {stream.index: position for position, stream in enumerate(streams)}
     pack_into = _RECORD.pack_into
     record_size = _RECORD.size
-    offset = 0
+    offset = reported = 0
     for packet in demux:
         dts, pts = packet.dts, packet.pts
         if dts is None and pts is None:
@@ -349,7 +391,7 @@ def _write_packets(
         size = len(data)
         end = offset + record_size + len(side) + size
         if end > capacity:
-            raise TailUnavailable("the second half's packets do not fit the shared memory")
+            raise TailUnavailable("the helper's packets do not fit the shared memory")
         position = packet.pos
         duration = packet.duration
         pack_into(
@@ -370,4 +412,7 @@ def _write_packets(
             offset += len(side)
         memory[offset:end] = data
         offset = end
+        if offset - reported >= _REPORT_BYTES:
+            report(offset)
+            reported = offset
     return offset
