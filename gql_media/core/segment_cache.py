@@ -24,6 +24,7 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = ["TEMP_MARKER", "SegmentCache"]
@@ -117,15 +118,33 @@ class SegmentCache:
 
     def drop_source(self, source: str) -> int:
         """Remove every file of ``source``; returns the bytes freed."""
-        folder = str(self.root / source) + os.sep
+        return self.drop_sources([source]).get(source, 0)
+
+    def drop_sources(self, sources: Iterable[str]) -> dict[str, int]:
+        """Remove every file of each of ``sources``; returns the bytes freed by each source that had files.
+
+        One pass over the files counted and one listing of the cache folder, whatever the number of
+        sources: a sync that probes 10,000 videos drops them all, nearly all with nothing cached, and
+        a ``rmtree`` per source (a failed ``lstat`` and its exception each) held the GIL beside the
+        server's queries for a quarter of a second (bench P9).
+        """
+        wanted = set(sources)
+        prefix = str(self.root) + os.sep
+        freed: dict[str, int] = {}
         with self._lock:
-            gone = [key for key in self._sizes if key.startswith(folder)]
-            freed = 0
-            for key in gone:
-                freed += self._sizes.pop(key)
-            self._total_bytes -= freed
-        shutil.rmtree(self.root / source, ignore_errors=True)
-        return freed
+            gone = [(key, source) for key in self._sizes if (source := _source_of(key, prefix)) in wanted]
+            for key, source in gone:
+                size = self._sizes.pop(key)
+                self._total_bytes -= size
+                freed[source] = freed.get(source, 0) + size
+        try:
+            present = os.listdir(self.root)
+        except FileNotFoundError:
+            present = []
+        for name in present:
+            if name in wanted:
+                shutil.rmtree(self.root / name, ignore_errors=True)
+        return {source: size for source, size in freed.items() if size}
 
     def _remember(self, key: str, size: int) -> None:
         with self._lock:
@@ -153,3 +172,8 @@ class SegmentCache:
         for key in victims:
             with contextlib.suppress(OSError):
                 os.unlink(key)
+
+
+def _source_of(key: str, prefix: str) -> str | None:
+    """The source folder of a counted file's path (``<root>/<source>/...``), None for one not under ``prefix``."""
+    return key[len(prefix) :].partition(os.sep)[0] if key.startswith(prefix) else None

@@ -469,8 +469,8 @@ class StreamingService:
 
 def _drop_from_cache(cache: SegmentCache, video_ids: Sequence[int]) -> list[tuple[int, int]]:
     """Each video's files removed from ``cache``; the videos that had some, with the bytes freed."""
-    freed = [(video_id, cache.drop_source(str(video_id))) for video_id in video_ids]
-    return [(video_id, count) for video_id, count in freed if count]
+    freed = cache.drop_sources(str(video_id) for video_id in video_ids)
+    return [(video_id, freed[str(video_id)]) for video_id in video_ids if str(video_id) in freed]
 
 
 def _folder_and_name(path: str | bytes) -> tuple[str, str]:

@@ -74,3 +74,21 @@ def test_a_use_keeps_the_making_time_and_the_order_survives_a_restart(tmp_path: 
     restarted.load()
     c = _make(restarted, "2", "0.ts", 100)
     assert a.exists() and c.exists() and not b.exists()
+
+
+def test_dropping_many_sources_at_once_frees_each_and_keeps_the_others(tmp_path: Path) -> None:
+    cache = SegmentCache(tmp_path / "cache", max_bytes=10_000)
+    cache.load()
+    one = [_make(cache, "1", "0.ts", 100), _make(cache, "1", "1.ts", 20)]
+    two = _make(cache, "2", "0.ts", 30)
+    kept = _make(cache, "12", "0.ts", 50)
+    # A source with a folder but nothing counted yet (a segment being made) goes too.
+    making = tmp_path / "cache" / "7" / "variant" / "0.ts.tmp-abc"
+    making.parent.mkdir(parents=True)
+    making.write_bytes(b"x")
+    freed = cache.drop_sources(["1", "2", "7", "404"])
+    assert freed == {"1": 120, "2": 30}
+    assert not any(path.exists() for path in [*one, two, making])
+    assert kept.exists()
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["12"]
+    assert cache.total_bytes == 50
