@@ -64,7 +64,12 @@ logger = logging.getLogger(__name__)
 # its stats), and the event loop and a query's driver thread each wait for the GIL when they wake,
 # several times a query. A loop waking every millisecond beside a thread running Python, alternating
 # 3 reps at load 17-19: woken late by p50 7.0/10.2/8.8 -> 1.3/4.9/0.2 ms, p90 19/22/22 -> 10/10/8 ms.
-SERVER_SWITCH_INTERVAL_S = 0.001
+# 1 ms -> 0.2 ms: a query-like chain on the loop (5 round trips to a driver-like thread, a little
+# Python at each end) beside a thread running Python, 8 alternating reps at load 8, medians: p90
+# 6.3 -> 4.1 ms, p99 20.9 -> 15.2 ms (with no busy thread: p90 0.4 ms); the busy thread did 30%
+# less meanwhile (the loop's share of the GIL is what grew). Two threads running Python alone did
+# as much work per CPU second at 0.2 as at 1 ms (the switches cost nothing measurable here).
+SERVER_SWITCH_INTERVAL_S = 0.0002
 
 
 @dataclass(slots=True)
