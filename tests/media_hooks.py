@@ -125,10 +125,10 @@ def tail_helper_pid() -> int | None:
 _PACKETS_BEFORE_FAILURE: list[int] = []
 
 
-def fail_helper_midway() -> None:
+def fail_helper_midway(dies: bool = False) -> None:
     """The helper reports each packet it writes and fails at its sixth, as at a packet whose flags
-    the shared memory does not carry; the worker has muxed some of its packets by then (the helper
-    is forked at the next merge, with this in place)."""
+    the shared memory does not carry (or ``dies`` there, as a crashing demuxer would); the worker
+    has muxed some of its packets by then (the helper is forked at the next merge, with this in place)."""
     from gql_media.adapters.media import tail_demux
 
     tail_demux._REPORT_BYTES = 1
@@ -137,6 +137,8 @@ def fail_helper_midway() -> None:
     def cut(demux: Iterator[Any]) -> Iterator[Any]:
         for count, packet in enumerate(demux):
             if count == 5:
+                if dies:
+                    os._exit(1)
                 raise tail_demux.TailUnavailable("a packet has flags the shared memory does not carry")
             yield packet
 

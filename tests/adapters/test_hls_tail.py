@@ -119,12 +119,13 @@ async def test_a_damaged_second_half_ends_as_in_one_process_and_keeps_the_source
     assert healthy.ok, healthy.error
 
 
+@pytest.mark.parametrize("dies", [False, True], ids=["fails", "dies"])
 async def test_a_helper_failing_after_some_of_its_packets_were_muxed_gives_the_one_process_file(
-    templates: Path, tmp_path: Path
+    templates: Path, tmp_path: Path, dies: bool
 ) -> None:
     expected = _digest(_one_process_file(templates / "mpegts", tmp_path))
     async with PyAvMediaTool(workers=1, timeout_s=30, operations=SPLIT_OPERATIONS) as media:
-        assert await media.call("fail_helper_midway") == ("ok", None)
+        assert await media.call("fail_helper_midway", dies) == ("ok", None)
         download = copy_download(templates, tmp_path, "mpegts")
         before = tree_digest(download)
         outcome = await merge_hls(str(download), False, media)
@@ -134,6 +135,11 @@ async def test_a_helper_failing_after_some_of_its_packets_were_muxed_gives_the_o
         assert {k: v for k, v in tree_digest(download).items() if k != MARKER_NAME} == before
         kind, given = await media.call("packets_before_failure")
         assert kind == "ok" and len(given) == 1 and given[0] > 0  # it failed midway, the merge went on alone
+        # The worker goes on with a helper (a new one if that one died): the next merge is the same file.
+        again = await merge_hls(str(copy_download(templates, tmp_path, "mpegts", "More")), False, media)
+        assert again.ok, again.error
+        assert again.output_path is not None
+        assert _digest(Path(again.output_path).read_bytes()) == expected
 
 
 def _dead(pid: int) -> bool:
