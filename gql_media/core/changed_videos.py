@@ -11,7 +11,7 @@ video's thumbnail is an orphan that the sweep of the thumbnail folder finds.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sized
 
 __all__ = ["VIDEO_IDS_KEPT", "VideoIds"]
 
@@ -44,7 +44,7 @@ class VideoIds:
             return
         kept = self._ids
         if kept is None:
-            self.added += sum(1 for _ in ids)
+            self.added += len(ids) if isinstance(ids, Sized) else sum(1 for _ in ids)
             return
         before = len(kept)
         kept.extend(ids)

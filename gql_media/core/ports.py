@@ -76,6 +76,11 @@ class LibraryStore(Protocol):
         """Reserve fresh ids: returns the first folder id and the first video id of each range."""
         ...
 
+    async def return_ids(self, folder: int, folder_end: int, video: int, video_end: int) -> None:
+        """Ids reserved and left unused, ``[folder, folder_end)`` and ``[video, video_end)``: each range
+        is handed out again when it ends where the next reservation would start (none came after it)."""
+        ...
+
     async def apply_structure(self, plan: SyncPlan) -> None:
         """Write removals, moves and new folders of ``plan`` in one transaction."""
         ...

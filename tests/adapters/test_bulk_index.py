@@ -43,6 +43,12 @@ async def test_a_big_first_index_keeps_every_index_search_and_totals(services: S
 
     assert final.progress.added == FILES + FOLDERS
     assert await services.index.count_entries() == (FOLDERS + 1, FILES)
+    # Its ids were reserved ahead of its batches; those left were given back: no gap, none lost.
+    async with services.db.reading() as conn:
+        ids = await conn.fetch_one("SELECT MIN(id), MAX(id) FROM videos")
+        counters = dict(await conn.fetch("SELECT name, next_id FROM id_counters"))
+    assert ids == (1, FILES) and counters["videos"] == FILES + 1
+    assert counters["folders"] == FOLDERS + 2
     # The same indexes and triggers as before the write, made again from their own statements.
     assert await _schema(services) == before
     reads = LibraryReads(services.db)

@@ -104,6 +104,11 @@ class FakeIndexStore:
     async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:
         return self._take(EntryKind.FOLDER, folders), self._take(EntryKind.VIDEO, videos)
 
+    async def return_ids(self, folder: int, folder_end: int, video: int, video_end: int) -> None:
+        for kind, first, end in ((EntryKind.FOLDER, folder, folder_end), (EntryKind.VIDEO, video, video_end)):
+            if first < end and self.next_ids[kind] == end:
+                self.next_ids[kind] = first
+
     async def apply_structure(self, plan: SyncPlan) -> None:
         for gone in plan.removed:
             del self.entries[(gone.kind, gone.id)]
@@ -395,6 +400,26 @@ async def test_a_first_index_is_one_bulk_load_across_its_batches(library: Librar
     await library.sync()
     assert loads == []
     assert ("video", "new/v.mp4") in library.store.tree()
+
+
+async def test_a_first_index_takes_ids_ahead_and_gives_back_those_left(tmp_path: Path) -> None:
+    """A first index plans each batch while the one before is written, from ids reserved ahead: in
+    the end its ids have no gap, follow the paths, and the counters are where they would be."""
+    library = await open_library(tmp_path)
+    library.engine.walk_batch = 5
+    for folder in "abcd":
+        for number in range(3):
+            write(library.path / folder / f"{number}.mp4")
+
+    await library.sync()
+
+    store = library.store
+    tree = store.tree()
+    videos = sorted(path for kind, path in tree if kind == "video")
+    assert [tree[("video", path)] for path in videos] == list(range(1, 13))
+    assert sorted(tree[("folder", name)] for name in "abcd") == [2, 3, 4, 5]  # the root's own folder is 1
+    assert store.next_ids == {EntryKind.FOLDER: 6, EntryKind.VIDEO: 13}
+    assert len(store.video_batches) >= 3  # several batches, one reservation
 
 
 class CancellingStore(FakeIndexStore):

@@ -132,6 +132,16 @@ class IndexStore:
         async with self.db.writing() as conn:
             return await take_ids(conn, "folders", folders), await take_ids(conn, "videos", videos)
 
+    async def return_ids(self, folder: int, folder_end: int, video: int, video_end: int) -> None:
+        if folder >= folder_end and video >= video_end:
+            return
+        async with self.db.writing() as conn:
+            ranges = (("folders", folder, folder_end), ("videos", video, video_end))
+            await conn.executemany(
+                "UPDATE id_counters SET next_id = ? WHERE name = ? AND next_id = ?",
+                [(first, name, end) for name, first, end in ranges if first < end],
+            )
+
     async def apply_structure(self, plan: SyncPlan) -> None:
         now = time.time()
         async with self.db.writing() as conn:
@@ -437,13 +447,13 @@ class _BulkJob:
         if self.inserting < max(self.held, _BULK_MIN_ROWS):
             return
         if await bulk_load.marker(conn) is None:
-            self.fills = await bulk_load.begin(conn, min(row[0] for row in rows))
+            self.fills = await bulk_load.begin(conn, min(map(_VIDEO_ID, rows)))
         self.opened = True  # by this job or a killed one before it: closed at this job's end
 
     async def after_insert(self, conn: RawConnection, rows: Sequence[NewVideo]) -> None:
         """In the insert's transaction, after its rows: the search table gets them (``bulk.fill_search``)."""
         if self.fills:
-            await bulk_load.fill_search(conn, max(row[0] for row in rows) + 1)
+            await bulk_load.fill_search(conn, max(map(_VIDEO_ID, rows)) + 1)
 
 
 _FOLDER_COLUMNS = "SELECT id, root_id, path, 0, mtime_ns, inode, device FROM folders"
@@ -477,6 +487,7 @@ def _scope_queries(scope: Scope) -> tuple[str, str, tuple[Any, ...]]:
 
 
 _INODE, _DEVICE = operator.itemgetter(5), operator.itemgetter(6)
+_VIDEO_ID = operator.itemgetter(0)  # of a NewVideo
 
 
 def _unsigned(rows: list[tuple[Any, ...]]) -> list[IndexRow]:

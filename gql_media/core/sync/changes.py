@@ -50,9 +50,10 @@ class JobChanges:
     def summarised(self) -> bool:
         return self.events is None
 
-    def count(self, plan: SyncPlan) -> None:
+    def count(self, plan: SyncPlan, places: set[Key] | None = None) -> None:
+        """Count a plan in; ``places``: its ``plan_places`` when the planner knew them already (a first index)."""
         self.counted += plan_changes(plan)
-        self.places |= plan_places(plan)
+        self.places |= plan_places(plan) if places is None else places
         if self.counted > self.threshold:
             self.events = None
 

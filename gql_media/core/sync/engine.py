@@ -34,8 +34,15 @@ from gql_media.core.scanner import ScanCancelled, Scanner
 from gql_media.core.sync.changes import JobChanges, change
 from gql_media.core.sync.diff import Diff, Key, classify
 from gql_media.core.sync.feed import FolderFeed, walk_order
-from gql_media.core.sync.plan import assign_ids
-from gql_media.core.sync.stream import StreamedScope, WalkBatches, compare_batch, hold_the_rest, index_is_empty
+from gql_media.core.sync.plan import IdBlock, Orphan, assign_ids
+from gql_media.core.sync.stream import (
+    StreamedScope,
+    WalkBatches,
+    compare_batch,
+    hold_the_rest,
+    index_is_empty,
+    plan_first_batch,
+)
 from gql_media.core.sync.summary import topmost_subtrees
 from gql_media.core.sync.survey import (
     ScopeRows,
@@ -60,6 +67,7 @@ _PUBLISH_YIELD_EVERY = 250
 _UPDATES_HELD = 10_000
 _WALK_POLL_S = 0.1
 _VIDEO_ID = itemgetter(0)  # of a NewVideo (a tuple)
+_KIND = itemgetter(0)  # of a ScanEntry
 # A streamed walk hands on a batch at this many entries (and unchanged videos) per write batch.
 _WALK_BATCHES_PER_WRITE_BATCH = 10
 # The read-ahead of a streamed scope's videos: folders per statement.
@@ -195,14 +203,38 @@ class SyncEngine:
         walker = WalkBatches(scanner, scope, feed, self.walk_batch)
         folder_ids = [streamed.folders[path][0] for path in order]
         reader = asyncio.ensure_future(self._read_ahead(feed, room, folder_ids))
+        ids = IdBlock()
+        # A first index writes a batch while it plans the next (``plan_first_batch``): at most one write
+        # at a time, in order.
+        writing: asyncio.Future[None] | None = None
         walker.start()
         try:
             async for batch in walker.batches():
                 if job.is_cancelled():
                     scanner.cancel()
-                diff = await asyncio.to_thread(compare_batch, batch, scope.root_id, streamed.folders, survey, add_now)
-                await self._write(diff, changes, outcome, job, last=False)
+                if not add_now:
+                    diff = await asyncio.to_thread(
+                        compare_batch, batch, scope.root_id, streamed.folders, survey, add_now
+                    )
+                    await self._write(diff, changes, outcome, job, last=False)
+                else:
+                    kinds = list(map(_KIND, batch.entries))
+                    folders = kinds.count(EntryKind.FOLDER)
+                    if ids.lacks(folders, len(kinds) - folders):
+                        if writing is not None:
+                            await writing  # (its transaction would hold the reservation up anyway)
+                        await self._reserve(ids, folders, len(kinds) - folders)
+                    plan, orphans, places = await asyncio.to_thread(
+                        plan_first_batch, batch, scope.root_id, streamed.folders, survey, ids
+                    )
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(self._apply(plan, orphans, changes, outcome, job, places=places))
                 await job.report(SyncPhase.SCANNING, scanner.seen, None)
+            if writing is not None:
+                await writing
+            if add_now:
+                await self.store.return_ids(ids.folder, ids.folder_end, ids.video, ids.video_end)
             assert walker.task is not None
             try:
                 await walker.task
@@ -217,7 +249,17 @@ class SyncEngine:
             if not reader.done():
                 reader.cancel()
             await asyncio.wait([reader])
+            if writing is not None and not writing.done():
+                writing.cancel()
+                await asyncio.wait([writing])
         await asyncio.to_thread(hold_the_rest, streamed, feed.rest(), survey)
+
+    async def _reserve(self, ids: IdBlock, folders: int, videos: int) -> None:
+        """Reserve ids for a first index's batches ahead: this batch's and, at least as many, the next ones'."""
+        ahead = 2 * self.walk_batch
+        folders, videos = max(2 * folders, ahead // 10), max(2 * videos, ahead)
+        first_folder, first_video = await self.store.reserve_ids(folders, videos)
+        ids.add(first_folder, folders, first_video, videos)
 
     async def _read_ahead(self, feed: FolderFeed, room: asyncio.Event, folder_ids: list[int]) -> None:
         """Read the videos of ``folder_ids`` (in the walk's order) into ``feed``, staying within its window."""
@@ -283,6 +325,23 @@ class SyncEngine:
                 len(diff.added_folders), len(diff.added_videos)
             )
         plan, orphans = await asyncio.to_thread(assign_ids, diff, first_folder_id, first_video_id)
+        await self._apply(plan, orphans, changes, outcome, job, last=last)
+        for folder in plan.new_folders:  # the batches after this one plan against them
+            diff.kept_folders[(folder.root_id, folder.entry.path)] = folder.id
+        return plan
+
+    async def _apply(
+        self,
+        plan: SyncPlan,
+        orphans: Sequence[Orphan],
+        changes: JobChanges,
+        outcome: SyncOutcome,
+        job: RunningJob,
+        *,
+        last: bool = False,
+        places: set[Key] | None = None,
+    ) -> None:
+        """Write one plan (``places``: the folders its new entries go into, when known; see ``_write``)."""
         for orphan in orphans:
             job.add_error(orphan.key[1], orphan.reason)
         total = plan.size
@@ -290,15 +349,13 @@ class SyncEngine:
         if last:
             await job.report(SyncPhase.WRITING, done, total)
         job.check_cancelled()
-        changes.count(plan)
+        changes.count(plan, places)
         if plan.removed or plan.moves or plan.new_folders:
             await self.store.apply_structure(plan)
             done += len(plan.removed) + len(plan.moves) + len(plan.new_folders)
             job.tally(removed=len(plan.removed), moved=len(plan.moves), added=len(plan.new_folders))
             outcome.removed_video_ids.extend(e.id for e in plan.removed if e.kind is EntryKind.VIDEO)
             changes.note_structure(plan, self.roots, job.job_id)
-            for folder in plan.new_folders:  # the batches after this one plan against them
-                diff.kept_folders[(folder.root_id, folder.entry.path)] = folder.id
             if last:
                 await job.report(SyncPhase.WRITING, done, total)
         # A summarised job publishes nothing per video: its new videos go in one bulk write (a streamed batch's).
@@ -309,7 +366,7 @@ class SyncEngine:
             await self.store.insert_videos(batch, bulk=summarised)
             done += len(batch)
             job.tally(added=len(batch))
-            outcome.changed_video_ids.extend(map(_VIDEO_ID, batch))
+            outcome.changed_video_ids.extend(list(map(_VIDEO_ID, batch)))
             changes.note_videos(batch, self.roots, job.job_id)
             if last:
                 await job.report(SyncPhase.WRITING, done, total, batch[-1].entry.path)
@@ -325,7 +382,6 @@ class SyncEngine:
                 await self._publish_all(changes.take_updates())
             if last:
                 await job.report(SyncPhase.WRITING, done, total, changed[-1].entry.path)
-        return plan
 
     async def _announce(self, changes: JobChanges, kept_folders: Mapping[Key, int], job_id: int) -> None:
         """Publish what the job wrote: one change per entry, or one SUBTREE_CHANGED per changed subtree."""

@@ -3,17 +3,22 @@
 Pure (no I/O). New folders take ids from a reserved range, shallowest first; every new or moved
 entry gets its parent folder's id. An entry whose parent is not indexed (nor written in this
 plan) is an orphan: it is not written, and the next sync picks it up.
+
+A first index plans each walked batch at once (``plan_new_entries``): its entries are all new, in
+the walk's order (a folder before what it holds), so they need no ``Diff`` and take their ids from
+an ``IdBlock`` reserved ahead, while the batch before is still being written.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
-from gql_media.core.models import EntryKind, Move, NewFolder, NewVideo, SyncPlan, Update, parent_of
+from gql_media.core.models import EntryKind, Move, NewFolder, NewVideo, ScanEntry, SyncPlan, Update, parent_of
 from gql_media.core.sync.diff import Diff, Key
 
-__all__ = ["Orphan", "assign_ids"]
+__all__ = ["IdBlock", "Orphan", "assign_ids", "plan_new_entries"]
 
 _ORPHAN_REASON = "parent folder not indexed; will be picked up by the next sync"
 
@@ -84,3 +89,84 @@ def assign_ids(diff: Diff, first_folder_id: int, first_video_id: int) -> tuple[S
 
 
 _KEY = itemgetter(0)  # of a (key, entry) pair: sorted by it in C
+
+
+@dataclass(slots=True)
+class IdBlock:
+    """Ids reserved ahead for the batches of a first index: folders ``[folder, folder_end)``, videos
+    ``[video, video_end)``. A batch is planned from the block while the batch before is still being
+    written (a reservation would wait for that write); what is left at the end is given back."""
+
+    folder: int = 0
+    folder_end: int = 0
+    video: int = 0
+    video_end: int = 0
+
+    def lacks(self, folders: int, videos: int) -> bool:
+        return self.folder + folders > self.folder_end or self.video + videos > self.video_end
+
+    def add(self, first_folder: int, folders: int, first_video: int, videos: int) -> None:
+        """A new reservation: it continues the block where it follows it, else replaces it (the rest unused)."""
+        if first_folder != self.folder_end:
+            self.folder = first_folder
+        self.folder_end = first_folder + folders
+        if first_video != self.video_end:
+            self.video = first_video
+        self.video_end = first_video + videos
+
+
+def plan_new_entries(
+    entries: Sequence[ScanEntry], root_id: int, kept: dict[Key, int], ids: IdBlock
+) -> tuple[SyncPlan, list[Orphan], set[Key]]:
+    """The plan of a first index's batch (``entries``: all new, of one root, in the walk's order, so
+    a folder comes before its entries); the folders its new entries go into (``SyncPlan`` places).
+
+    New folders take their ids in that order and go into ``kept`` at once (the next batches hold
+    their entries); videos take theirs in path order, as ``assign_ids`` gives them. The ids come
+    from ``ids``, which must hold enough (``IdBlock.lacks``).
+    """
+    plan = SyncPlan()
+    orphans: list[Orphan] = []
+    places: set[Key] = set()
+    videos: list[ScanEntry] = []
+    add_video = videos.append
+    folder_kind = EntryKind.FOLDER
+    make = tuple.__new__
+    for entry in entries:
+        if entry[0] is not folder_kind:
+            add_video(entry)
+            continue
+        path = entry[1]
+        parent = (root_id, parent_of(path))
+        parent_id = kept.get(parent)
+        if parent_id is None or not path:
+            orphans.append(Orphan((root_id, path)))
+            continue
+        kept[(root_id, path)] = ids.folder
+        places.add(parent)
+        plan.new_folders.append(NewFolder(ids.folder, root_id, parent_id, entry))
+        ids.folder += 1
+    videos.sort(key=_PATH)
+    append = plan.new_videos.append
+    video_id = ids.video
+    last_cut, last_dir = -2, ""
+    folder_id: int | None = None
+    for entry in videos:
+        path = entry[1]
+        cut = path.rfind("/")
+        if cut != last_cut or not path.startswith(last_dir):  # another folder's run (see ``assign_ids``)
+            last_cut, last_dir = cut, path[:cut] if cut > 0 else ""
+            folder = (root_id, last_dir)
+            folder_id = kept.get(folder)
+            if folder_id is not None:
+                places.add(folder)
+        if folder_id is None:
+            orphans.append(Orphan((root_id, path)))
+        else:
+            append(make(NewVideo, (video_id, root_id, folder_id, entry)))
+        video_id += 1
+    ids.video = video_id
+    return plan, orphans, places
+
+
+_PATH = itemgetter(1)  # of a ScanEntry

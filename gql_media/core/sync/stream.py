@@ -14,6 +14,10 @@ batch the walk hands on is compared here with what the index holds of the folder
 
 So memory follows the size of a batch and of the change, not of the library. What is held goes
 into the job's ``Survey`` (``disk`` and ``rows``), as a survey round would have put it.
+
+A first index (nothing indexed but the scopes' own folders) skips the comparison: each batch is
+planned at once (``plan_first_batch``), ids from a block reserved ahead, so that the engine plans
+a batch while the one before is being written.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ import threading
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
-from gql_media.core.models import EntryKind, IndexedEntry, IndexRow, Scope
+from gql_media.core.models import EntryKind, IndexedEntry, IndexRow, Scope, SyncPlan, Update
 from gql_media.core.scanner import Scanner, ScanResult
-from gql_media.core.sync.diff import Diff
+from gql_media.core.sync.diff import Diff, Key
 from gql_media.core.sync.feed import FolderFeed
+from gql_media.core.sync.plan import IdBlock, Orphan, plan_new_entries
 from gql_media.core.sync.survey import Survey
 
-__all__ = ["StreamedScope", "WalkBatches", "compare_batch", "hold_the_rest"]
+__all__ = ["StreamedScope", "WalkBatches", "compare_batch", "hold_the_rest", "plan_first_batch"]
 
 _EMIT_WAIT_S = 0.05
 
@@ -85,6 +90,38 @@ def compare_batch(batch: ScanResult, root_id: int, folders: dict[str, IndexRow],
     survey.incomplete.update((root_id, path) for path in batch.incomplete)
     survey.errors.extend(batch.errors)
     return diff
+
+
+def plan_first_batch(
+    batch: ScanResult, root_id: int, folders: dict[str, IndexRow], survey: Survey, ids: IdBlock
+) -> tuple[SyncPlan, list[Orphan], set[Key]]:
+    """``compare_batch`` and ``plan.assign_ids`` at once, for a batch of a first index (nothing indexed
+    but the scope's own folders, in ``folders``): every other entry is new. Returns the plan, its
+    orphans and the folders its new entries go into (see ``plan_new_entries``; ids from ``ids``)."""
+    entries = batch.entries
+    kept = survey.kept_folders
+    updates: list[Update] = []
+    folder = EntryKind.FOLDER
+    found = batch.unchanged + len(entries)
+    met = [n for n, entry in enumerate(entries) if entry[0] is folder and entry[1] in folders] if folders else []
+    for n in met:  # the scope's own folder, at the start of its first batch
+        entry = entries[n]
+        row = folders.pop(entry.path)
+        kept[(root_id, entry.path)] = row[0]
+        if entry.mtime_ns != row[4] or entry.inode != row[5]:
+            updates.append(Update(folder, row[0], root_id, entry))
+        if not entry.path:
+            found -= 1  # the root's own folder is not one of its entries
+    if met:
+        skip = set(met)
+        entries = [entry for n, entry in enumerate(entries) if n not in skip]
+    plan, orphans, places = plan_new_entries(entries, root_id, kept, ids)
+    plan.updates = updates
+    survey.rows.update(((root_id, row[2]), (EntryKind.VIDEO, row)) for row in batch.left)  # none: nothing was indexed
+    survey.found[root_id] = survey.found.get(root_id, 0) + found
+    survey.incomplete.update((root_id, path) for path in batch.incomplete)
+    survey.errors.extend(batch.errors)
+    return plan, orphans, places
 
 
 def hold_the_rest(streamed: StreamedScope, rest: list[IndexRow], survey: Survey) -> None:
