@@ -148,10 +148,10 @@ def fail_helper_midway(dies: bool = False) -> None:
     tail_demux._write_packets = failing
     packets = tail_demux.TailHelper.packets
 
-    def counted(self: tail_demux.TailHelper, streams: Any) -> Iterator[Any]:
+    def counted(self: tail_demux.TailHelper, *args: Any) -> Iterator[Any]:
         given = 0
         try:
-            for entry in packets(self, streams):
+            for entry in packets(self, *args):
                 given += 1
                 yield entry
         except tail_demux.TailUnavailable:

@@ -314,9 +314,7 @@ def _open_tail(track: HlsTrack, start: int, stack: contextlib.ExitStack) -> tupl
 
 
 def _tail_entries(item: _Input, helper: TailHelper) -> Iterator[_Entry]:
-    first = item.reader.first_segment
-    for packet, segment in helper.packets(item.streams):
-        yield item, packet, first + segment if segment >= 0 else -1
+    return helper.packets(item.streams, item, item.reader.first_segment)
 
 
 def _output_stream(output: Any, source: Any, item: _Input) -> Any:

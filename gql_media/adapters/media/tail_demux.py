@@ -50,7 +50,7 @@ import struct
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from av.packet import Packet, PacketSideData, packet_sidedata_type_from_literal
 
@@ -93,6 +93,9 @@ def _fallocate() -> Callable[[int, int, int, int], int] | None:
 
 
 _FALLOCATE = _fallocate() if sys.platform.startswith("linux") else None
+
+
+_Owner = TypeVar("_Owner")
 
 
 class TailUnavailable(Exception):
@@ -182,8 +185,9 @@ class TailHelper:
         self._busy = True
         self._capacity = capacity
 
-    def packets(self, streams: Sequence[Any]) -> Iterator[tuple[Packet, int]]:  # type: ignore[type-arg]
-        """Yield ``(packet, its segment)`` in demux order, ``streams`` as the parent's, as the helper writes them.
+    def packets(self, streams: Sequence[Any], owner: _Owner, first: int) -> Iterator[tuple[_Owner, Packet, int]]:  # type: ignore[type-arg]
+        """Yield ``(owner, packet, first + its segment or -1)`` in demux order, ``streams`` as the parent's,
+        as the helper writes them (the caller's own entries: no generator of its own per packet).
 
         Raises ``TailUnavailable`` if the helper cannot give them all exactly (before the first
         packet or after any): the caller then merges in one process, its output written afresh.
@@ -219,7 +223,7 @@ class TailHelper:
                 packet.is_keyframe = True
             if side is not None:
                 _attach_side_data(packet, side)
-            yield packet, segment
+            yield owner, packet, first + segment if segment >= 0 else -1
 
     def _progress(self) -> tuple[int, bool]:
         """Wait for the helper's next report: the bytes of whole records written so far, and whether that is all."""
