@@ -34,6 +34,9 @@ Whatever the helper cannot give exactly (a stream layout other than the parent's
 other than key frame, more bytes than the memory holds, any error) it reports, and the caller
 merges in one process instead (``TailUnavailable``, before its first packet or after some: the
 temp file is then written afresh), so a damaged segment is named by that run.
+
+Past 400 lines, kept whole: the worker's side and the helper's side of one protocol (the record
+layout, the reports, the memory file's life) change together.
 """
 
 from __future__ import annotations
