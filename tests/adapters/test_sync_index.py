@@ -230,6 +230,33 @@ async def test_symlinks_never_escape_the_root_and_loops_end(services: Services, 
     assert job.state is JobState.SUCCEEDED
 
 
+async def test_a_resync_takes_no_symlink_for_the_file_it_points_at(
+    services: Services, library: Path, tmp_path: Path
+) -> None:
+    """A folder of indexed videos settled at once on a resync (all unchanged) holds no symlink: a link
+    whose target left the root has that file's very stamps (inode too), and must go all the same."""
+    target = write(library / "real" / "v.mp4", b"video")
+    (library / "links").mkdir()
+    (library / "links" / "a.mp4").symlink_to(target)
+    write(library / "links" / "b.mp4", b"another")
+    await run_sync(services, library)
+    assert {("video", "links/a.mp4"), ("video", "real/v.mp4")} <= set(await index_tree(services))
+
+    unchanged = await run_sync(services, library)  # the link is followed, and found unchanged
+    assert (unchanged.progress.added, unchanged.progress.updated, unchanged.progress.removed) == (0, 0, 0)
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.rename(target, outside / "v.mp4")  # the same file (inode, size, mtime), now out of the root
+    (library / "links" / "a.mp4").unlink()
+    (library / "links" / "a.mp4").symlink_to(outside / "v.mp4")
+    await run_sync(services, library)
+
+    tree = set(await index_tree(services))
+    assert ("video", "links/a.mp4") not in tree and ("video", "real/v.mp4") not in tree
+    assert ("video", "links/b.mp4") in tree
+
+
 async def test_a_file_vanishing_mid_walk_is_an_error_and_the_walk_goes_on(
     services: Services, library: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
