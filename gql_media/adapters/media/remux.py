@@ -121,6 +121,10 @@ def remux_to(
 # frame rate a stream copy never uses (a 720p TS track: 8.7 -> 2.8 ms of CPU); the codec
 # parameters the mp4 needs (size, extradata) come from the parser all the same.
 _OPEN_OPTIONS = {"fpsprobesize": "0"}
+# The merged mp4, opened to be verified: its index gives all the verify reads (streams, packets,
+# durations) and it decodes its frames itself, so the probe reads one packet, not frames of each
+# stream for pixel and sample formats (60 s 720p, medians of 30: the verify's CPU 2.75 -> 2.17 ms).
+_VERIFY_OPTIONS = {"fpsprobesize": "0", "probesize": "32", "analyzeduration": "0"}
 # What the demuxer asks of the track's reader at a time: PyAV's default 32 KB means a Python call
 # (and a bytes object) per 32 KB of segments.
 _READ_BUFFER_BYTES = 1 << 20
@@ -424,7 +428,7 @@ def _verify_merge(temp_path: str, streams: RemuxedStreams, expected_s: float) ->
     packet count (what the remux muxed), the video's duration (the playlist's), and the first
     frame of the first and of the last group of pictures decoded.
     """
-    with av.open(temp_path, options=_OPEN_OPTIONS) as merged:
+    with av.open(temp_path, options=_VERIFY_OPTIONS) as merged:
         if len(merged.streams.video) != streams.video or len(merged.streams.audio) != streams.audio:
             raise MediaError(
                 f"merged file has {len(merged.streams.video)} video/{len(merged.streams.audio)} audio streams,"
