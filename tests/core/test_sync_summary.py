@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gql_media.core.models import ChangeKind, EntryKind, Scope
+from gql_media.core.models import ChangeKind, EntryKind, NewVideo, ScanEntry, Scope, SyncPlan
+from gql_media.core.sync.changes import COUNTED_ON_LOOP, JobChanges
 from tests.core.test_sync_engine import FakeJob, Library, open_library, write
 
 
@@ -81,3 +82,28 @@ async def test_a_summary_names_the_folder_holding_a_new_tree_not_each_folder_in_
 
     assert summaries(library) == [(ids[("folder", "shows")], "shows")]
     assert ("video", "shows/s1/e1.mp4") in library.store.tree()
+
+
+async def test_a_plan_counted_in_a_thread_is_counted_as_on_the_loop(library: Library) -> None:
+    # Past COUNTED_ON_LOOP entries a plan whose places the planner did not give is counted in a
+    # thread (``JobChanges.count_plan``); a first index's planner gives them.
+    for number in range(COUNTED_ON_LOOP + 200):
+        write(library.path / ("a" if number % 2 else "b/c") / f"{number}.mp4")
+    outcome = await library.sync()
+
+    assert summaries(library) == [(library.root.folder_id, "")]
+    assert len(outcome.changed_video_ids) == COUNTED_ON_LOOP + 200
+
+    big = SyncPlan(new_videos=[NewVideo(n, 1, 1, ScanEntry(EntryKind.VIDEO, f"f{n % 3}/{n}.mp4", None, 0, 0, n, 1))
+                               for n in range(COUNTED_ON_LOOP + 1)])  # fmt: skip
+    small = SyncPlan(new_videos=big.new_videos[:2])
+    for plan, places in ((big, None), (small, None), (big, {(1, "f0")})):
+        on_loop, counted = JobChanges(threshold=5), JobChanges(threshold=5)
+        on_loop.count(plan, places)
+        await counted.count_plan(plan, places)
+        assert (counted.counted, counted.places, counted.summarised) == (
+            on_loop.counted,
+            on_loop.places,
+            on_loop.summarised,
+        )
+    assert counted.places == {(1, "f0")} and counted.summarised

@@ -7,6 +7,7 @@ folders holding a change are kept. UPDATED changes (never summarised) come last.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 
 from gql_media.core.models import ChangeKind, EntryKind, LibraryChange, NewVideo, Root, SyncPlan, Update
@@ -14,6 +15,11 @@ from gql_media.core.sync.diff import Key
 from gql_media.core.sync.summary import plan_changes, plan_places
 
 __all__ = ["JobChanges", "change"]
+
+# A plan adding, removing or moving more entries than this is counted in a thread (``count_plan``):
+# the set of the folders holding its entries is built per entry, and a plan of 20,000 new videos
+# took 5.4 ms of CPU (10,050: 2.7 ms), one step of the event loop beside the queries.
+COUNTED_ON_LOOP = 1000
 
 
 def change(
@@ -56,6 +62,15 @@ class JobChanges:
         self.places |= plan_places(plan) if places is None else places
         if self.counted > self.threshold:
             self.events = None
+
+    async def count_plan(self, plan: SyncPlan, places: set[Key] | None = None) -> None:
+        """``count``, in a thread when its places are to be found for more than ``COUNTED_ON_LOOP``
+        entries (a first index's planner knows them already; the watcher's one new file is not
+        worth a thread's round trip)."""
+        if places is None and plan_changes(plan) > COUNTED_ON_LOOP:
+            await asyncio.to_thread(self.count, plan)
+        else:
+            self.count(plan, places)
 
     def note_structure(self, plan: SyncPlan, roots: Mapping[int, Root], job_id: int) -> None:
         if self.events is None:

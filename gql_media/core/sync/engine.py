@@ -349,7 +349,7 @@ class SyncEngine:
         if last:
             await job.report(SyncPhase.WRITING, done, total)
         job.check_cancelled()
-        changes.count(plan, places)
+        await changes.count_plan(plan, places)
         if plan.removed or plan.moves or plan.new_folders:
             await self.store.apply_structure(plan)
             done += len(plan.removed) + len(plan.moves) + len(plan.new_folders)
