@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import shutil
 import time
@@ -48,6 +49,17 @@ async def _lag_probe(samples: list[tuple[float, float]], interval_s: float = 0.0
         samples.append((time.time(), time.perf_counter() - started - interval_s))
 
 
+async def _phase_marks(services: Any, marks: list[tuple[float, str]]) -> None:
+    """The wall time at which the running job enters each phase (its progress events)."""
+    subscription = services.bus.subscribe_progress()
+    try:
+        async for progress in subscription:
+            if not marks or marks[-1][1] != progress.phase.name:
+                marks.append((time.time(), progress.phase.name))
+    finally:
+        await subscription.aclose()
+
+
 async def _p9_run(bench: Bench, content: Path, root: Path, data_dir: Path) -> dict[str, Any]:
     import uvicorn
 
@@ -61,7 +73,9 @@ async def _p9_run(bench: Bench, content: Path, root: Path, data_dir: Path) -> di
     server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="on"))
     serving = asyncio.create_task(server.serve())
     lags: list[tuple[float, float]] = []
+    marks: list[tuple[float, str]] = []
     probe: asyncio.Task[None] | None = None
+    phases: asyncio.Task[None] | None = None
     client: ClientProcess | None = None
     try:
         for _ in range(1200):
@@ -79,6 +93,7 @@ async def _p9_run(bench: Bench, content: Path, root: Path, data_dir: Path) -> di
         idle_from = time.time()
         await asyncio.sleep(bench.sizes.p9_idle_s)
         idle_to = time.time()
+        phases = asyncio.create_task(_phase_marks(services, marks))
         with moved_in(content, root / "content"):
             request = SyncRequest(SyncMode.FULL, SyncTrigger.MANUAL, (SyncTarget(str(root)),))
             job = await services.runner.submit(request)
@@ -90,12 +105,13 @@ async def _p9_run(bench: Bench, content: Path, root: Path, data_dir: Path) -> di
             client = None
         sync_from = final.started_at.timestamp() if final.started_at else idle_to
         return {"lags": lags, "samples": samples, "idle": (idle_from, idle_to), "sync": (sync_from, sync_to),
-                "added": final.progress.added}  # fmt: skip
+                "added": final.progress.added, "phases": marks}  # fmt: skip
     finally:
         if client is not None:
             client.close()
-        if probe is not None:
-            probe.cancel()
+        for task in (probe, phases):
+            if task is not None:
+                task.cancel()
         server.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(serving, 60)
@@ -103,6 +119,22 @@ async def _p9_run(bench: Bench, content: Path, root: Path, data_dir: Path) -> di
 
 def _within(samples: list[Any], window: tuple[float, float]) -> list[float]:
     return [value for at, value in samples if window[0] <= at <= window[1]]
+
+
+def _by_phase(
+    samples: list[Any], marks: list[tuple[float, str]], window: tuple[float, float], slow_s: float
+) -> dict[str, Any]:
+    """Per phase of the sync: how long it lasted, its queries, their p99 and how many reached ``slow_s`` (the p99
+    of the whole window): where the slow queries fall (the index's writes, or the media work after them)."""
+    bounds = [(max(at, window[0]), name) for at, name in marks if at < window[1]] + [(window[1], "END")]
+    seconds: dict[str, float] = {}
+    values: dict[str, list[float]] = {}
+    for (start, name), (end, _next) in itertools.pairwise(bounds):
+        seconds[name] = seconds.get(name, 0.0) + max(0.0, end - start)
+        values.setdefault(name, []).extend(value for at, value in samples if start <= at < end)
+    return {name: {"s": round(seconds[name], 2), "n": len(found), "slow": sum(v >= slow_s for v in found),
+                   "p99_ms": round(percentile(found, 0.99) * 1000, 1) if found else None}
+            for name, found in values.items()}  # fmt: skip
 
 
 def _run_loop(factory: Callable[[], Any]) -> Any:
@@ -138,10 +170,13 @@ def measure_p9(bench: Bench) -> Row:
     row.value, row.unit = round(max_lag * 1000, 1), "ms max lag"
     row.ok = max_lag <= 0.100 and ratio <= 3
     row.n, row.reps = len(busy), 1
+    phases = _by_phase(result["samples"], result["phases"], result["sync"], busy_p99)
+    slow_in = ", ".join(f"{name.lower()} {phase['slow']}/{phase['n']} in {phase['s']:.2f} s"
+                        for name, phase in phases.items() if phase["n"])  # fmt: skip
     row.note = (f"lag p99 {percentile(lags, 0.99) * 1000:.0f} ms; query p99 {busy_p99 * 1000:.1f} ms "
                 f"during ({len(busy)} queries, sync {sync_s:.1f} s) vs {idle_p99 * 1000:.1f} ms idle "
-                f"({len(idle)})")  # fmt: skip
+                f"({len(idle)}); queries at the p99 or over, by phase: {slow_in}")  # fmt: skip
     row.extra = {"max_lag_ms": round(max_lag * 1000, 1), "lag_p99_ms": round(percentile(lags, 0.99) * 1000, 1),
                  "query_p99_sync_ms": round(busy_p99 * 1000, 2), "query_p99_idle_ms": round(idle_p99 * 1000, 2),
-                 "sync_s": round(sync_s, 2)}  # fmt: skip
+                 "sync_s": round(sync_s, 2), "phases": phases}  # fmt: skip
     return row
