@@ -234,17 +234,25 @@ class _Worker:
 
     async def _receive(self, timeout_s: float, patience: Patience | None = None) -> Reply:
         loop = asyncio.get_running_loop()
-        readable: asyncio.Future[None] = loop.create_future()
         fd = self.replies.fileno()
+        # One future woken by the pipe (True) or by the period's deadline (False): the reply wakes
+        # the call in one turn of the loop (asyncio.wait took two, and more objects, per call).
+        waiter: asyncio.Future[bool] = loop.create_future()
 
-        def on_readable() -> None:
-            if not readable.done():
-                readable.set_result(None)
+        def wake(readable: bool) -> None:
+            if not waiter.done():
+                waiter.set_result(readable)
 
-        loop.add_reader(fd, on_readable)
+        loop.add_reader(fd, wake, True)
         try:
-            # asyncio.wait leaves the future pending at a deadline: the next period waits on it again.
-            while not (await asyncio.wait((readable,), timeout=timeout_s))[0]:
+            while True:
+                deadline = loop.call_later(timeout_s, wake, False)
+                try:
+                    readable = await waiter
+                finally:
+                    deadline.cancel()
+                if readable:
+                    break
                 if patience is None or not patience.wait_more():
                     raise TimeoutError
                 if patience.waited_periods == 1:
@@ -252,9 +260,10 @@ class _Worker:
                         "media worker pid %s starved (%.2f cpu_s in %g s): waiting up to %g s more",
                         self.process.pid, patience.used_cpu_s, timeout_s, timeout_s * (patience.periods - 1),
                     )  # fmt: skip
+                waiter = loop.create_future()  # the next period (``wake`` sees the new one)
         finally:
             loop.remove_reader(fd)
-            readable.cancel()
+            waiter.cancel()
         try:
             kind, value, self.cpu_s = self.replies.recv()
         except (EOFError, OSError) as error:
