@@ -26,6 +26,14 @@ async def _marker(services: Services) -> list[tuple[object, ...]]:
         return await conn.fetch("SELECT first_video_id FROM bulk_loads")
 
 
+async def _autocheckpoint(services: Services) -> int:
+    """The writer connection's WAL checkpoint threshold (pages)."""
+    async with services.db.writing() as conn:
+        row = await conn.fetch_one("PRAGMA wal_autocheckpoint")
+    assert row is not None
+    return int(row[0])
+
+
 async def _search_is_sound(services: Services) -> None:
     """FTS5's own check of the search table against the videos (raises if they differ)."""
     if services.db.dialect == "sqlite":
@@ -67,6 +75,7 @@ async def test_reads_stay_right_while_a_bulk_load_is_open(services: Services, li
         # whose videos the search table got), the secondary indexes gone but the kept ones
         assert await _marker(services) == [(second[-1].id + 1,)]
         assert {row[1] for row in await _schema(services) if row[0] == "index"} == KEPT_INDEXES
+        assert await _autocheckpoint(services) == 0  # a reader checkpoints after each bulk write
     # Searches find the videos written before the load, in its first write and in the rest.
     assert await _names(reads, "old alpha") == ["old alpha.mp4"]
     assert await _names(reads, "new 0 0042") == ["new 0 0042.mp4"]
@@ -93,6 +102,8 @@ async def test_reads_stay_right_while_a_bulk_load_is_open(services: Services, li
 
     assert await _marker(services) == []
     assert await _schema(services) == before  # the same indexes and triggers, made from their statements
+    if sqlite:
+        assert await _autocheckpoint(services) == 1000  # the writer checkpoints again, as SQLite's default
     await _search_is_sound(services)
     assert await _names(reads, "renamed delta") == ["renamed delta.mp4"]
     assert await _names(reads, "new 0 0042") == ["new 0 0042.mp4"]

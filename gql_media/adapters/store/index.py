@@ -12,6 +12,7 @@ import array
 import asyncio
 import binascii
 import functools
+import logging
 import operator
 import os
 import sys
@@ -32,6 +33,8 @@ from gql_media.core.models import (
     Update,
     name_of,
 )
+
+logger = logging.getLogger(__name__)
 
 _ANALYZE_FIRST_AT = 10_000
 _U64 = 1 << 64
@@ -235,6 +238,8 @@ class IndexStore:
                 await bulk_load.build(conn, rebuilt)
             if bulk and rows and self._bulk is not None and self.db.dialect == "sqlite":
                 await self._bulk.after_insert(conn, rows)
+        if self._bulk is not None and self._bulk.opened:
+            self._bulk.checkpoint(self.db)
         self._inserted += len(rows)
         if self.db.dialect == "postgresql" and self._inserted >= self._analyze_at:
             self._analyze_at = 2 * self._inserted
@@ -256,8 +261,10 @@ class IndexStore:
         """The job's writes are done: the indexes and the search table are made, if its writes dropped them."""
         job, self._bulk = self._bulk, None
         if job is not None and job.opened:
+            await job.checkpointed()
             async with self.db.writing() as conn:
                 await bulk_load.finish(conn)
+                await conn.execute(f"PRAGMA wal_autocheckpoint = {_WAL_AUTOCHECKPOINT_PAGES}")
 
     async def update_entries(self, rows: Sequence[Update]) -> None:
         async with self.db.writing() as conn:
@@ -428,14 +435,53 @@ def _sqlite_inserts(rows: Sequence[NewVideo], now: float) -> list[tuple[str, lis
     return statements
 
 
+# SQLite's default: a commit that leaves the WAL past this many pages copies it into the database.
+_WAL_AUTOCHECKPOINT_PAGES = 1000
+
+
 class _BulkJob:
-    """One job's bulk load: how many videos the index held when it began, how many it brought."""
+    """One job's bulk load: how many videos the index held when it began, how many it brought.
+
+    While it is open the writer leaves the WAL's checkpoints to a reader connection, which runs one
+    after each bulk write, beside the next: a checkpoint copies the pages written into the database
+    file and waits for the disk twice (the WAL's fsync and the database's), and in the writer's
+    commit it held up every write after it. A first index of 100k files (strace, load 8): the
+    writer's fdatasyncs 22 taking 0.24 s -> 9 taking 0.07 s (the reader's 13, 0.19 s). The end of
+    the load gives the writer its checkpoints back.
+    """
 
     def __init__(self, held: int) -> None:
         self.held = held
         self.inserting = 0
         self.opened = False
         self.fills = False  # whether each bulk write fills the search table (a load this job began)
+        self._checkpoint: asyncio.Future[None] | None = None
+        self._again = False
+
+    def checkpoint(self, db: Db) -> None:
+        """After a bulk write's commit: a checkpoint on a reader, now or right after the one running."""
+        if self._checkpoint is not None and not self._checkpoint.done():
+            self._again = True
+            return
+        self._checkpoint = asyncio.ensure_future(self._checkpoints(db))
+
+    async def _checkpoints(self, db: Db) -> None:
+        again = True
+        while again:
+            self._again = False
+            try:
+                async with db.reading() as conn:
+                    # PASSIVE: it copies what it can and waits for no reader or writer.
+                    await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # the next commit of the writer checkpoints (or the next start does)
+                logger.debug("a checkpoint during a bulk load failed", exc_info=True)
+                return
+            again = self._again
+
+    async def checkpointed(self) -> None:
+        """The checkpoint running, if any, is over."""
+        if self._checkpoint is not None:
+            await asyncio.wait([self._checkpoint])
 
     async def before_insert(self, conn: RawConnection, rows: Sequence[NewVideo]) -> None:
         """In the insert's transaction: open the bulk load once this job outnumbers the index.
@@ -448,6 +494,8 @@ class _BulkJob:
             return
         if await bulk_load.marker(conn) is None:
             self.fills = await bulk_load.begin(conn, min(map(_VIDEO_ID, rows)))
+        if not self.opened:
+            await conn.execute("PRAGMA wal_autocheckpoint = 0")  # a reader checkpoints (``checkpoint``)
         self.opened = True  # by this job or a killed one before it: closed at this job's end
 
     async def after_insert(self, conn: RawConnection, rows: Sequence[NewVideo]) -> None:
