@@ -251,16 +251,20 @@ class Scanner:
                 continue
             fd, children = listing
             try:
+                # Indexed videos found unchanged are dropped first (most of a resync: most folders end there).
+                known = walk.known if by_folder is None else (by_folder.take(rel, result.left) or {})
+                listed = self._drop_unchanged(children, rel + "/" if rel else "", abs_dir, known, result)
+                pushed = len(stack)
                 if by_folder is None:
                     changed: list[KnownVideo] = []
-                    self._walk_folder(rel, os_rel, abs_dir, has_raw, children, stack if recursive else None, visited,
-                                      result, walk.known, changed)  # fmt: skip
-                    walk.known.update((row[2], row) for row in changed)  # what the sync must still compare
+                    if listed:
+                        self._walk_folder(rel, os_rel, abs_dir, has_raw, listed, stack if recursive else None,
+                                          visited, result, known, changed)  # fmt: skip
+                        walk.known.update((row[2], row) for row in changed)  # what the sync must still compare
                     continue
-                known = by_folder.take(rel, result.left) or {}
-                pushed = len(stack)
-                self._walk_folder(rel, os_rel, abs_dir, has_raw, children, stack if recursive else None, visited,
-                                  result, known, result.left)  # fmt: skip
+                if listed:
+                    self._walk_folder(rel, os_rel, abs_dir, has_raw, listed, stack if recursive else None, visited,
+                                      result, known, result.left)  # fmt: skip
             finally:
                 os.close(fd)
             result.listed.append(rel)
@@ -282,15 +286,16 @@ class Scanner:
         known: dict[str, KnownVideo],
         changed: list[KnownVideo],
     ) -> None:
-        """The entries of one listed folder; sub-folders to enter go on ``stack`` (None: not recursive).
+        """The entries of one listed folder but its unchanged videos (``children``: what
+        ``_drop_unchanged`` left of its listing); sub-folders to enter go on ``stack`` (None: not recursive).
 
         A row of ``known`` whose file changed is taken out and goes to ``changed``.
         """
-        # Indexed videos found unchanged are dropped first (``_drop_unchanged``: most of a resync).
-        # The rest is the hot loop of a first index: names are lowered once, the common case (an
-        # ASCII name, not a symlink) takes no extra calls, and ``seen`` is published once per folder.
+        # The hot loop of a first index: names are lowered once, the common case (an ASCII name,
+        # not a symlink) takes no extra calls, and ``seen`` is published once per folder. (A folder
+        # holding a playlist has its whole listing here: ``_drop_unchanged`` drops nothing of it.)
         prefix = rel + "/" if rel else ""
-        listed = self._drop_unchanged(children, prefix, abs_dir, known, result)
+        listed = children
         append = result.entries.append
         take = known.pop
         video = EntryKind.VIDEO
