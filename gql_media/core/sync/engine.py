@@ -255,9 +255,11 @@ class SyncEngine:
         await asyncio.to_thread(hold_the_rest, streamed, feed.rest(), survey)
 
     async def _reserve(self, ids: IdBlock, folders: int, videos: int) -> None:
-        """Reserve ids for a first index's batches ahead: this batch's and, at least as many, the next ones'."""
-        ahead = 2 * self.walk_batch
-        folders, videos = max(2 * folders, ahead // 10), max(2 * videos, ahead)
+        """Reserve ids for a first index's batches ahead: this batch's and the next ones', at least as many
+        as were reserved before (a reservation waits for the batch being written: a few per job)."""
+        ahead = 4 * self.walk_batch
+        folders = max(2 * folders, ahead // 20, ids.folders_reserved)
+        videos = max(2 * videos, ahead, ids.videos_reserved)
         first_folder, first_video = await self.store.reserve_ids(folders, videos)
         ids.add(first_folder, folders, first_video, videos)
 

@@ -101,12 +101,16 @@ class IdBlock:
     folder_end: int = 0
     video: int = 0
     video_end: int = 0
+    folders_reserved: int = 0  # by every reservation so far
+    videos_reserved: int = 0
 
     def lacks(self, folders: int, videos: int) -> bool:
         return self.folder + folders > self.folder_end or self.video + videos > self.video_end
 
     def add(self, first_folder: int, folders: int, first_video: int, videos: int) -> None:
         """A new reservation: it continues the block where it follows it, else replaces it (the rest unused)."""
+        self.folders_reserved += folders
+        self.videos_reserved += videos
         if first_folder != self.folder_end:
             self.folder = first_folder
         self.folder_end = first_folder + folders
