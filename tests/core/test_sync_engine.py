@@ -449,6 +449,30 @@ async def test_a_cancelled_first_index_ends_its_bulk_load(tmp_path: Path) -> Non
     assert 0 < len(store.inserted) < 30
 
 
+class FailingStore(FakeIndexStore):
+    """Its second write of videos fails (the disk full, say)."""
+
+    async def insert_videos(self, rows: Sequence[NewVideo], *, bulk: bool = False) -> None:
+        if self.video_batches:
+            raise RuntimeError("the second write failed")
+        await super().insert_videos(rows, bulk=bulk)
+
+
+async def test_a_first_index_whose_write_fails_raises_that_error_and_ends_its_bulk_load(tmp_path: Path) -> None:
+    """A batch is written while the next is planned: the write's error is the job's, and nothing hangs."""
+    store = FailingStore()
+    (root,) = await store.ensure_roots([str(tmp_path)])
+    for number in range(30):
+        write(tmp_path / f"d{number:02d}" / "v.mp4")
+    engine = SyncEngine(store, RecordingBus(), [root], batch_size=2, summary_threshold=5)
+
+    with pytest.raises(RuntimeError, match="the second write failed"):
+        await engine.sync([Scope(root.id, "")], FakeJob())
+
+    assert store.bulk_loads[0] == "begin" and store.bulk_loads[-1] == "end"
+    assert len(store.video_batches) == 1
+
+
 async def test_a_sync_streamed_in_many_batches_keeps_ids_across_them(tmp_path: Path) -> None:
     """Walk batches of 5 entries, the index read 2 folders at a time: moves between folders of different
     batches and chunks still keep their ids."""

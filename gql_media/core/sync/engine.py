@@ -249,9 +249,11 @@ class SyncEngine:
             if not reader.done():
                 reader.cancel()
             await asyncio.wait([reader])
-            if writing is not None and not writing.done():
+            if writing is not None:  # an error or a cancel before it was awaited: stopped, its error taken
                 writing.cancel()
                 await asyncio.wait([writing])
+                if not writing.cancelled():
+                    writing.exception()  # (the error being raised is the job's)
         await asyncio.to_thread(hold_the_rest, streamed, feed.rest(), survey)
 
     async def _reserve(self, ids: IdBlock, folders: int, videos: int) -> None:
