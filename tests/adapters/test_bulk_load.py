@@ -5,9 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from gql_media.adapters.store import index as store_index
+from gql_media.adapters.store import sqlite_backend
 from gql_media.adapters.store.bulk import KEPT_INDEXES, finish_bulk_load
 from gql_media.adapters.store.index import IndexStore
 from gql_media.adapters.store.reads import LibraryReads, VideoQuery, VideoSort
+from gql_media.adapters.store.sqlite_backend import WAL_SIZE_LIMIT_BYTES
 from gql_media.core.models import EntryKind, IndexedEntry, Move, NewVideo, ScanEntry, SyncPlan
 from gql_media.services import Services
 from tests.adapters.test_bulk_index import _schema
@@ -135,3 +140,44 @@ async def test_a_start_up_finishes_a_bulk_load_left_open(services: Services, lib
     await run_sync(services, library)
     await _search_is_sound(services)
     assert await _names(reads, "later one") == ["later one.mp4"]
+
+
+async def test_the_wal_is_cut_back_after_a_bulk_load(
+    services: Services, library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bulk load's WAL (its checkpoints on a reader, the writer's off) does not keep its size after the load."""
+    if services.db.dialect != "sqlite":
+        pytest.skip("a SQLite WAL")
+    async with services.db.writing() as conn:  # every connection has the limit
+        row = await conn.fetch_one("PRAGMA journal_size_limit")
+    assert row is not None and int(row[0]) == WAL_SIZE_LIMIT_BYTES
+    # A limit this load's WAL outgrows, on connections opened from now on (the open ones close), and
+    # the writer's checkpoint threshold after the load below its WAL (as a large load's WAL is).
+    limit = 256 * 1024
+    monkeypatch.setattr(store_index, "_WAL_AUTOCHECKPOINT_PAGES", 100)
+    await services.db.disconnect()
+    monkeypatch.setattr(
+        sqlite_backend,
+        "SQLITE_CONNECTION_PRAGMAS",
+        (*sqlite_backend.SQLITE_CONNECTION_PRAGMAS, f"PRAGMA journal_size_limit = {limit}"),
+    )
+    await services.db.connect()
+    assert services.db.sqlite_path is not None
+    wal = services.db.sqlite_path.with_name(services.db.sqlite_path.name + "-wal")
+
+    await services.index.begin_bulk_load()
+    await _insert(services, 0)
+    await _insert(services, 1)
+    await services.index.end_bulk_load()
+    grown = wal.stat().st_size
+    assert grown > limit
+    # The writer's next commits: one checkpoints all of the WAL (the writer checkpoints again), the
+    # next starts it over from its beginning and cuts the file back to the limit (the commits after
+    # it add their own pages again).
+    root = services.roots[0]
+    for n in range(3):
+        _folder, video_id = await services.index.reserve_ids(0, 1)
+        entry = ScanEntry(EntryKind.VIDEO, f"after {n}.mp4", None, 10, 1, 0, 0)
+        await services.index.insert_videos([NewVideo(video_id, root.id, root.folder_id, entry)])
+    assert wal.stat().st_size <= limit < grown
+    assert await services.index.count_entries() == (1, 2 * BATCH + 3)
