@@ -211,11 +211,15 @@ class PyAvMediaTool(WorkerPool):
         timeout_s = self.timeout_s + playlist.total_bytes / _MERGE_BYTES_PER_S
         try:
             kind, value = await self.call("merge", playlist, temp_path, timeout_s=timeout_s)
-        finally:
+        except BaseException:
             # The worker removes it on failure, but not when it was killed mid-merge.
             await asyncio.to_thread(_remove_if_present, temp_path)
+            raise
         if kind != "ok":
+            await asyncio.to_thread(_remove_if_present, temp_path)  # the worker's removal may have failed
             raise MediaError(str(value))
+        # A merge that succeeded gave the temp file its final name: nothing left to remove, and no
+        # thread round trip on the merge's path.
         return str(value)
 
 
