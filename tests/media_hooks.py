@@ -125,6 +125,13 @@ def tail_helper_pid() -> int | None:
 _PACKETS_BEFORE_FAILURE: list[int] = []
 
 
+def helper_forkable() -> bool:
+    """Whether the worker may fork its merge helper now (``tail_demux.fork_available``: one thread)."""
+    from gql_media.adapters.media.tail_demux import fork_available
+
+    return fork_available()
+
+
 def fail_helper_midway(dies: bool = False) -> None:
     """The helper reports each packet it writes and fails at its sixth, as at a packet whose flags
     the shared memory does not carry (or ``dies`` there, as a crashing demuxer would); the worker
@@ -169,6 +176,7 @@ SPLIT_OPERATIONS: OperationTable = {
     **MEDIA_OPERATIONS,
     "merge": gated_split_merge,
     "tail_helper_pid": tail_helper_pid,
+    "helper_forkable": helper_forkable,
     "fail_helper_midway": fail_helper_midway,
     "packets_before_failure": packets_before_failure,
 }

@@ -481,26 +481,6 @@ def _link_to_free_name(temp_path: str, playlist: HlsPlaylist) -> str:
     raise MediaError("no free name for the merged file")
 
 
-# The thread that fsyncs beside the publish's own work, kept for the worker's life: a pool made
-# per merge started (and joined) a thread each time (66 vs 19 us a round trip, idle machine).
-_syncer: concurrent.futures.ThreadPoolExecutor | None = None
-
-
-def _sync_thread() -> concurrent.futures.ThreadPoolExecutor:
-    global _syncer
-    if _syncer is None:
-        _syncer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="merge-fsync")
-    return _syncer
-
-
-def _forget_sync_thread() -> None:
-    global _syncer
-    _syncer = None  # a forked child (the tail helper) has no copy of the thread
-
-
-os.register_at_fork(after_in_child=_forget_sync_thread)
-
-
 def publish_merge(playlist: HlsPlaylist, temp_path: str, streams: RemuxedStreams) -> str:
     """Make the remuxed temp file durable, verify it, and give it its final name; returns that path.
 
@@ -508,20 +488,22 @@ def publish_merge(playlist: HlsPlaylist, temp_path: str, streams: RemuxedStreams
     """
     # The disk writes while the verify reads the page cache (the same bytes); the name is given
     # only once both are done.
-    syncer = _sync_thread()
-    durable = syncer.submit(_fsync_path, temp_path)
-    try:
-        _verify_merge(temp_path, streams, playlist.duration_s)
-    finally:
-        durable.result()
-    final = _link_to_free_name(temp_path, playlist)
-    named = syncer.submit(_fsync_path, os.path.dirname(final), True)
-    try:
-        # The marker is a hint, checked against the output whenever it is read (``downloads``):
-        # written while the folder's fsync waits on the disk, not after it.
-        write_marker(playlist, final)
-    finally:
-        named.result()
+    # The thread ends with the publish: a thread kept in the worker would stop every later merge
+    # from forking its helper (``tail_demux.fork_available``).
+    with concurrent.futures.ThreadPoolExecutor(1) as syncer:
+        durable = syncer.submit(_fsync_path, temp_path)
+        try:
+            _verify_merge(temp_path, streams, playlist.duration_s)
+        finally:
+            durable.result()
+        final = _link_to_free_name(temp_path, playlist)
+        named = syncer.submit(_fsync_path, os.path.dirname(final), True)
+        try:
+            # The marker is a hint, checked against the output whenever it is read (``downloads``):
+            # written while the folder's fsync waits on the disk, not after it.
+            write_marker(playlist, final)
+        finally:
+            named.result()
     return final
 
 
