@@ -11,7 +11,8 @@ of the server once it has answered every query, and the server's start-up time t
 query. Right after the first scan P16 also times ``gql_media scan --full`` of the unchanged tree (its
 wall and peak RSS) between two bare walks, against the mean of the two (issue 18: <= 2x a walk): the
 walks bracket the rescan, so a page cache as warm as the rescan's and a load that drifts during it
-weigh the same on both sides; the first scan's own walk ran before it, on a cache the scan then warmed.
+weigh the same on both sides. The first scan is timed the same way (issue 18: <= 4x a walk): an
+untimed walk warms the cache, then walk, scan, walk, against the mean of those two walks.
 
 The folders are 50 files each (20,000 for a million files) in groups of 100, as the issue's
 library. The files are sparse, of varied sizes (``bench.library.file_size``, no disk blocks), so the
@@ -230,14 +231,22 @@ def run_scale(bench: Bench, files: int) -> tuple[Row, Row]:
     library = scale_library(bench, files)
     backend = "postgresql" if database_url else "sqlite"
     data_dir = bench.fresh_data_dir(f"scale-{files}")
-    walk_s = _walk_s(library)
+    # Issue 18's first scan (<= 4x a walk): an untimed walk first, so that the timed one reads the
+    # tree from the same warm cache as the scan right after it does (a cold first walk read 5.7 s
+    # beside warm ones of 3.2 s at 1M and made the ratio 2.4 instead of 4.3); then the scan, then a
+    # walk, against the mean of the two walks around it.
+    _walk_s(library)
+    first_walks_s = [_walk_s(library)]
     scan_s, scan_rss_mb = _scan(library, data_dir, database_url)
-    bench.log(
-        f"P16 scan of {files:,} files: {scan_s:.2f} s ({scan_s / walk_s:.1f}x a {walk_s:.2f} s walk),"
-        f" peak {scan_rss_mb:.0f} MB"
-    )
     # Issue 18's unchanged rescan (<= 2x a walk): walk, rescan, walk, against the walks' mean.
     walks_s = [_walk_s(library)]
+    first_walks_s.append(walks_s[0])
+    walk_s = statistics.mean(first_walks_s)
+    scan_ratio = scan_s / walk_s
+    bench.log(
+        f"P16 scan of {files:,} files: {scan_s:.2f} s ({scan_ratio:.1f}x the mean of walks of"
+        f" {first_walks_s[0]:.2f} / {first_walks_s[1]:.2f} s, goal <= 4x), peak {scan_rss_mb:.0f} MB"
+    )
     rescan_s, rescan_rss_mb = _scan(library, data_dir, database_url, full=True)
     walks_s.append(_walk_s(library))
     rescan_walk_s = statistics.mean(walks_s)
@@ -272,21 +281,24 @@ def run_scale(bench: Bench, files: int) -> tuple[Row, Row]:
     p16 = Row(
         "P16",
         f"peak RSS, {files:,} files ({backend}): scan / server",
-        "scan <= 400 MB, server <= 300 MB, start <= 10 s, unchanged rescan <= 2x a walk",
+        "scan <= 400 MB and <= 4x a walk, server <= 300 MB, start <= 10 s, unchanged rescan <= 2x a walk",
     )
     p16.value = round(max(scan_rss_mb, server_rss_mb), 1)
     p16.unit = "MB (larger)"
-    p16.ok = scan_rss_mb <= 400 and server_rss_mb <= 300 and start_s <= 10 and rescan_ratio <= 2
+    p16.ok = scan_rss_mb <= 400 and scan_ratio <= 4 and server_rss_mb <= 300 and start_s <= 10 and rescan_ratio <= 2
     p16.n = files
     p16.extra = {"backend": backend, "scan_peak_mb": round(scan_rss_mb, 1), "server_peak_mb": round(server_rss_mb, 1),
                  "scan_s": round(scan_s, 2), "walk_s": round(walk_s, 3),
+                 "walks_s": [round(w, 3) for w in first_walks_s], "walk_is": "mean of the walks before, after",
+                 "scan_ratio": round(scan_ratio, 2), "scan_goal_ratio": 4.0, "scan_ok": scan_ratio <= 4,
                  "start_to_first_query_s": round(start_s, 2),
                  "rescan_s": round(rescan_s, 2), "rescan_walk_s": round(rescan_walk_s, 3),
                  "rescan_walks_s": [round(w, 3) for w in walks_s], "rescan_walk_is": "mean of the walks before, after",
                  "rescan_ratio": round(rescan_ratio, 2), "rescan_goal_ratio": 2.0, "rescan_ok": rescan_ratio <= 2,
                  "rescan_peak_mb": round(rescan_rss_mb, 1), "rescan_changes": rescan_changes}  # fmt: skip
     p16.note = (
-        f"scan {scan_rss_mb:.0f} MB in {scan_s:.1f} s, server {server_rss_mb:.0f} MB,"
+        f"scan {scan_rss_mb:.0f} MB in {scan_s:.1f} s = {scan_ratio:.1f}x a {walk_s:.2f} s walk (mean of 2;"
+        f" goal <= 4x), server {server_rss_mb:.0f} MB,"
         f" first query after {start_s:.1f} s; unchanged rescan {rescan_s:.1f} s = {rescan_ratio:.1f}x"
         f" a {rescan_walk_s:.2f} s walk (mean of 2; goal <= 2x), {rescan_rss_mb:.0f} MB"
     )
