@@ -6,6 +6,11 @@ where the survey says they must be (``survey.next_scopes``). What is held back a
 rounds found go to ``diff.classify`` (what counts as a move), ``plan.assign_ids`` (the ids) and
 the store, in batches. The job's changes are published once its writes are done: one per entry,
 or past the summary threshold one per changed subtree (``summary``).
+
+Past 400 lines, kept whole: what each step does already lives in its own module (``diff``,
+``plan``, ``stream``, ``feed``, ``survey``, ``summary``); what stays here is their order and the
+state they share within one job (the store, the reserved id block, the writes in flight, what is
+held back for the diff), which a split would have to pass between modules.
 """
 
 from __future__ import annotations
