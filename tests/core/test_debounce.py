@@ -105,64 +105,69 @@ def fire_now(debouncer: Debouncer, clock: FakeClock) -> Fire:
     return debouncer.take()
 
 
-def targets_after(clock: FakeClock, *batches: list[PathChange]) -> tuple[SyncTarget, ...]:
+def shallow(path: str) -> SyncTarget:
+    return SyncTarget(path, recursive=False)
+
+
+def deep(path: str) -> SyncTarget:
+    return SyncTarget(path, recursive=True)
+
+
+# Each rule of coalescing: the batches of changes a debouncer gets, and the targets it fires.
+COALESCING = [
+    pytest.param(
+        [
+            [
+                file(ADDED, "/lib/a/1.mp4"),
+                file(MODIFIED, "/lib/a/2.mp4"),
+                file(DELETED, "/lib/a/3.mp4"),
+                file(ADDED, "/lib/top.mkv"),
+                file(ADDED, "/other/b/c/4.webm"),
+            ]
+        ],
+        (shallow("/lib"), shallow("/lib/a"), shallow("/other/b/c")),
+        id="file-changes-target-their-folder-shallow-once",
+    ),
+    # What `mv tree /lib/new` or `mkdir -p` with files looks like: the top folder, maybe a few children.
+    pytest.param(
+        [
+            [
+                file(ADDED, "/lib/new/sub/deep/x.mp4"),
+                folder(ADDED, "/lib/new"),
+                folder(ADDED, "/lib/new/sub"),
+                file(ADDED, "/lib/new/y.mp4"),
+                file(ADDED, "/lib/newer/z.mp4"),  # a sibling sharing a prefix is not a child
+            ]
+        ],
+        (deep("/lib/new"), shallow("/lib/newer")),
+        id="an-added-folder-is-rescanned-whole-and-swallows-its-children",
+    ),
+    pytest.param(
+        [[PathChange(DELETED, "/lib/old", is_dir=None), file(DELETED, "/lib/old/a.mp4")]],
+        (deep("/lib/old"),),
+        id="a-gone-path-of-unknown-kind-is-rescanned-as-a-folder",
+    ),
+    pytest.param([[folder(MODIFIED, "/lib/a")]], (shallow("/lib/a"),), id="a-modified-folder-is-shallow"),
+    pytest.param(
+        [[folder(MODIFIED, "/lib/a")], [folder(ADDED, "/lib/a")]],
+        (deep("/lib/a"),),
+        id="the-same-path-seen-twice-keeps-the-widest-target",
+    ),
+    pytest.param(
+        [[file(ADDED, "/lib/a/x.mp4"), folder(ADDED, "/lib/a/b")]],
+        (shallow("/lib/a"), deep("/lib/a/b")),
+        id="a-shallow-parent-and-a-recursive-child-both-stay",
+    ),
+]
+
+
+@pytest.mark.parametrize(("batches", "targets"), COALESCING)
+def test_coalescing(clock: FakeClock, batches: list[list[PathChange]], targets: tuple[SyncTarget, ...]) -> None:
     """What a debouncer of ``ROOT`` and ``OTHER_ROOT`` fires once these batches of changes settled."""
     debouncer = make(clock)
     for batch in batches:
         debouncer.add(batch)
-    return fire_now(debouncer, clock).targets
-
-
-def test_file_changes_target_their_folder_shallow_once(clock: FakeClock) -> None:
-    changes = [
-        file(ADDED, "/lib/a/1.mp4"),
-        file(MODIFIED, "/lib/a/2.mp4"),
-        file(DELETED, "/lib/a/3.mp4"),
-        file(ADDED, "/lib/top.mkv"),
-        file(ADDED, "/other/b/c/4.webm"),
-    ]
-    assert targets_after(clock, changes) == (
-        SyncTarget("/lib", recursive=False),
-        SyncTarget("/lib/a", recursive=False),
-        SyncTarget("/other/b/c", recursive=False),
-    )
-
-
-def test_added_folder_is_rescanned_whole_and_swallows_its_children(clock: FakeClock) -> None:
-    # What `mv tree /lib/new` or `mkdir -p` with files looks like: the top folder, maybe a few children.
-    changes = [
-        file(ADDED, "/lib/new/sub/deep/x.mp4"),
-        folder(ADDED, "/lib/new"),
-        folder(ADDED, "/lib/new/sub"),
-        file(ADDED, "/lib/new/y.mp4"),
-        file(ADDED, "/lib/newer/z.mp4"),  # a sibling sharing a prefix is not a child
-    ]
-    assert targets_after(clock, changes) == (
-        SyncTarget("/lib/new", recursive=True),
-        SyncTarget("/lib/newer", recursive=False),
-    )
-
-
-def test_gone_path_of_unknown_kind_is_rescanned_as_a_folder(clock: FakeClock) -> None:
-    changes = [PathChange(DELETED, "/lib/old", is_dir=None), file(DELETED, "/lib/old/a.mp4")]
-    assert targets_after(clock, changes) == (SyncTarget("/lib/old", recursive=True),)
-
-
-def test_modified_folder_is_shallow(clock: FakeClock) -> None:
-    assert targets_after(clock, [folder(MODIFIED, "/lib/a")]) == (SyncTarget("/lib/a", recursive=False),)
-
-
-def test_same_path_seen_twice_keeps_the_widest_target(clock: FakeClock) -> None:
-    assert targets_after(clock, [folder(MODIFIED, "/lib/a")], [folder(ADDED, "/lib/a")]) == (
-        SyncTarget("/lib/a", recursive=True),
-    )
-
-
-def test_shallow_parent_and_recursive_child_both_stay(clock: FakeClock) -> None:
-    assert targets_after(clock, [file(ADDED, "/lib/a/x.mp4"), folder(ADDED, "/lib/a/b")]) == (
-        SyncTarget("/lib/a", recursive=False),
-        SyncTarget("/lib/a/b", recursive=True),
-    )
+    assert fire_now(debouncer, clock).targets == targets
 
 
 def test_nested_root_claims_its_own_paths(clock: FakeClock) -> None:
