@@ -26,8 +26,9 @@ import logging
 import os
 import posixpath
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from gql_media.core.models import SyncTarget
 
@@ -63,6 +64,10 @@ class Fire:
 
     def __bool__(self) -> bool:
         return bool(self.targets or self.files_to_look)
+
+
+# What the debouncer is handed: changes the watcher saw, or targets put back.
+_Pathed = TypeVar("_Pathed", PathChange, SyncTarget)
 
 
 class Debouncer:
@@ -138,12 +143,8 @@ class Debouncer:
         """Record changes; never blocks, never drops (beyond the bound they become root rescans)."""
         now = self._clock()
         touched = False
-        for change in changes:
-            path = _normalize(change.path)
-            root = self._root_of(path)
-            if root is None:
-                logger.debug("change outside the roots ignored: %s", path)
-                continue
+        for change, path, root in self._in_roots(changes):
+            # Under a collapsed root it is pending already, and still extends the window.
             touched = True
             if root in self._collapsed:
                 continue
@@ -162,15 +163,12 @@ class Debouncer:
     def add_targets(self, targets: Iterable[SyncTarget]) -> None:
         """Put targets back to fire after the next quiet period (e.g. a submit that failed)."""
         now = self._clock()
-        touched = False
-        for target in targets:
-            path = _normalize(target.path)
-            root = self._root_of(path)
-            if root is None or root in self._collapsed:
-                continue
-            touched = True
-            self._put(path, target.recursive)
-        if touched:
+        put = False
+        for target, path, root in self._in_roots(targets):
+            if root not in self._collapsed:
+                self._put(path, target.recursive)
+                put = True
+        if put:
             self._touch(now)
 
     def due_at(self) -> float | None:
@@ -277,6 +275,16 @@ class Debouncer:
         self._collapsed = set()
         self._first_at = None
         self._last_at = None
+
+    def _in_roots(self, items: Iterable[_Pathed]) -> Iterator[tuple[_Pathed, str, str]]:
+        """Each item whose path lies under a root, with that path normalised and the root; the rest is ignored."""
+        for item in items:
+            path = _normalize(item.path)
+            root = self._root_of(path)
+            if root is None:
+                logger.debug("change outside the roots ignored: %s", path)
+                continue
+            yield item, path, root
 
     def _root_of(self, path: str) -> str | None:
         for root in self._roots:
