@@ -188,10 +188,6 @@ class BroadcastBus(MemoryBus):
         await super().publish_watcher(status)
         self._enqueue("w", encode_watcher(status))
 
-    async def publish_resync(self) -> LibraryChange:
-        """Tell every subscriber on every replica to refetch (e.g. a new leader took over)."""
-        return await self.publish_change(LibraryChange(ChangeKind.RESYNC, None, None, None, None, None))
-
     def _enqueue(self, kind: str, data: Any) -> None:
         self._stream += 1
         if len(self._outbox) >= self._outbox_size:

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Generic, TypeVar
 
-from gql_media.core.models import ChangeKind, LibraryChange, SyncProgress, WatcherStatus
+from gql_media.core.models import LibraryChange, SyncProgress, WatcherStatus
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ class LocalFanout:
         self._watcher: set[QueueSubscription[WatcherStatus]] = set()
 
     def _resync_change(self) -> LibraryChange:
-        return LibraryChange(ChangeKind.RESYNC, None, None, None, None, None, sequence=self.sequence)
+        return LibraryChange.resync(self.sequence)
 
     def _resync(self, items: deque[LibraryChange], _item: LibraryChange) -> None:
         # The subscriber missed changes: drop what it had not read and tell it to refetch.

@@ -17,7 +17,6 @@ from gql_media.adapters.store.requests import ForwardedRequest, RequestQueue
 from gql_media.cluster.commands import Command, decode, encode
 from gql_media.cluster.term import LeaderTerm, Workers, execute
 from gql_media.core.models import (
-    ChangeKind,
     LibraryChange,
     SyncJob,
     SyncMode,
@@ -163,7 +162,7 @@ class Cluster:
             ]
             if takeover:
                 # A previous leader may have died mid-stream: every subscriber refetches.
-                await self.bus.publish_change(LibraryChange(ChangeKind.RESYNC, None, None, None, None, None))
+                await self.bus.publish_change(LibraryChange.resync())
             await self._publish_status(term)
             if self.serve:
                 # The watch (one per folder) grows with the library: it opens beside the term, so a

@@ -231,6 +231,11 @@ class LibraryChange:
     job_id: int | None = None
     sequence: int = 0
 
+    @classmethod
+    def resync(cls, sequence: int = 0) -> LibraryChange:
+        """The change that tells a subscriber it may have missed some: it reads everything again."""
+        return cls(ChangeKind.RESYNC, None, None, None, None, None, sequence=sequence)
+
 
 @dataclass(frozen=True, slots=True)
 class NewFolder:
