@@ -1,8 +1,8 @@
 """The one place that wires the core to its adapters (used by the server and the CLI).
 
 Past 400 lines, kept whole: it is the composition root, the one module that imports the core and
-every adapter, and the SQLite and PostgreSQL openers share each builder below it (engine, workers,
-watcher, media, roots); split, the one map from ``Settings`` to the constructors' arguments would
+every adapter, and one opener serves SQLite and PostgreSQL alike with the builders below it (engine,
+workers, watcher, media, roots); split, the one map from ``Settings`` to the constructors' arguments would
 be spread over several modules.
 """
 
@@ -124,91 +124,73 @@ async def open_services(settings: Settings, *, media: bool = True, serve: bool =
 
 @contextlib.asynccontextmanager
 async def _open_services(settings: Settings, *, media: bool, serve: bool) -> AsyncIterator[Services]:
+    """The index side always; the workers in this process (SQLite), or on PostgreSQL this replica's
+    part in the cluster, whose leader runs them (``runner``, ``watcher`` and ``media`` are its facades)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.effective_database_url
-    if Db(url).dialect == "postgresql":
-        async with _open_cluster(settings, url, media=media, serve=serve) as services:
-            yield services
-        return
-    await migrate(url)
-    db = Db(url)
-    await db.connect()
-    async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(db.disconnect)
-        index = IndexStore(db)
-        jobs = SqlJobStore(db)
-        roots = await index.ensure_roots(settings.root_paths)
-        bus = MemoryBus()
-        engine = _sync_engine(settings, index, bus, roots)
-        opened: list[Workers] = []
-        library = _library_roots(settings, db, roots, engine, bus, lambda: _root_workers(opened[0] if opened else None))
-        await library.load()
-        open_workers = _workers_opener(settings, db, engine, jobs, bus, roots, library, media=media)
-        workers = await open_workers(stack, bus.publish_watcher)
-        opened.append(workers)
-        playback = await stack.enter_async_context(open_playback(settings, bus)) if media else None
-        yield Services(
-            settings,
-            db,
-            index,
-            jobs,
-            bus,
-            roots,
-            engine,
-            workers.runner,
-            workers.watcher,
-            library,
-            media=workers.media,
-            playback=playback,
-        )
-
-
-@contextlib.asynccontextmanager
-async def _open_cluster(settings: Settings, url: str, *, media: bool, serve: bool) -> AsyncIterator[Services]:
-    """One replica on a shared PostgreSQL database: the index side always, the leader's work when elected."""
+    clustered = Db(url).dialect == "postgresql"
     # Replicas starting together take turns at the schema and the root rows.
-    async with advisory_lock(url, STARTUP_LOCK_KEY):
+    async with advisory_lock(url, STARTUP_LOCK_KEY) if clustered else contextlib.nullcontext():
         await migrate(url)
         db = Db(url)
         await db.connect()
+        index = IndexStore(db)
         try:
-            roots = await IndexStore(db).ensure_roots(settings.root_paths)
+            roots = await index.ensure_roots(settings.root_paths)
         except BaseException:
             await db.disconnect()
             raise
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(db.disconnect)
-        index = IndexStore(db)
         jobs = SqlJobStore(db)
         instance = settings.instance
-        bus = await stack.enter_async_context(
-            open_bus(settings.broadcast_url, instance=instance, channel=settings.broadcast_channel)
+        bus: EventBus = (
+            await stack.enter_async_context(
+                open_bus(settings.broadcast_url, instance=instance, channel=settings.broadcast_channel)
+            )
+            if clustered
+            else MemoryBus()
         )
         engine = _sync_engine(settings, index, bus, roots)
+        # Whose runner and watcher sync and watch a root added or removed: this process's, or the
+        # leader's of this term (None until they are open, or while no term runs here).
+        own: Workers | None = None
+        cluster: Cluster | None = None
 
-        clusters: list[Cluster] = []
-
-        def leader_workers() -> RootWorkers | None:
-            term = clusters[0].term if clusters else None
+        def root_workers() -> RootWorkers | None:
+            if cluster is None:
+                return _root_workers(own)
+            term = cluster.term
             return _root_workers(None if term is None else term.workers)
 
-        library = _library_roots(settings, db, roots, engine, bus, leader_workers)
+        library = _library_roots(settings, db, roots, engine, bus, root_workers)
         await library.load()
-        cluster = Cluster(
-            settings=settings,
-            db=db,
-            jobs=jobs,
-            bus=bus,
-            instance=instance,
-            open_workers=_workers_opener(settings, db, engine, jobs, bus, roots, library, media=media),
-            serve=serve,
-        )
-        clusters.append(cluster)
-        await cluster.open()
-        stack.push_async_callback(cluster.aclose)
-        # A root the leader adds or removes reaches this replica's list (and its API) by the bus.
-        follower = asyncio.create_task(_follow_roots(bus, library), name="gql-media-roots")
-        stack.push_async_callback(_cancel, follower)
+        open_workers = _workers_opener(settings, db, engine, jobs, bus, roots, library, media=media)
+        runner: Runner
+        watcher: Watcher
+        library_roots: Roots
+        work: Media | None
+        if clustered:
+            cluster = Cluster(
+                settings=settings,
+                db=db,
+                jobs=jobs,
+                bus=bus,
+                instance=instance,
+                open_workers=open_workers,
+                serve=serve,
+            )
+            await cluster.open()
+            stack.push_async_callback(cluster.aclose)
+            # A root the leader adds or removes reaches this replica's list (and its API) by the bus.
+            follower = asyncio.create_task(_follow_roots(bus, library), name="gql-media-roots")
+            stack.push_async_callback(_cancel, follower)
+            runner, watcher = ClusterRunner(cluster), ClusterWatcher(cluster, roots)
+            library_roots, work = ClusterRoots(cluster, library), ClusterMedia(cluster) if media else None
+        else:
+            own = await open_workers(stack, bus.publish_watcher)
+            runner, watcher, library_roots, work = own.runner, own.watcher, library, own.media
+        # Every replica streams to its own viewers (not a leader's job).
         playback = await stack.enter_async_context(open_playback(settings, bus)) if media else None
         yield Services(
             settings,
@@ -218,10 +200,10 @@ async def _open_cluster(settings: Settings, url: str, *, media: bool, serve: boo
             bus,
             roots,
             engine,
-            ClusterRunner(cluster),
-            ClusterWatcher(cluster, roots),
-            ClusterRoots(cluster, library),
-            media=ClusterMedia(cluster) if media else None,
+            runner,
+            watcher,
+            library_roots,
+            media=work,
             cluster=cluster,
             playback=playback,
         )
