@@ -14,12 +14,9 @@ from gql_media.adapters.broadcast import BroadcastBus
 from gql_media.adapters.leader import PgLeaderElection
 from gql_media.adapters.store import migrate
 from gql_media.adapters.transports import transport_for
-from gql_media.core.models import ChangeKind, EntryKind, LibraryChange, WatcherStatus, WatchMode
+from gql_media.core.models import ChangeKind, WatcherStatus, WatchMode
+from tests.changes import video_added
 from tests.postgres import PostgresForTests
-
-
-def change(path: str) -> LibraryChange:
-    return LibraryChange(ChangeKind.ADDED, EntryKind.VIDEO, 1, 1, "/lib", path)
 
 
 # Redis is covered by tests/scaleout (real processes); in-process here its pub/sub connection's
@@ -58,7 +55,7 @@ async def test_events_reach_the_other_replica_in_the_leaders_order(
     leader, follower = pair
     changes, statuses = follower.subscribe_changes(), follower.subscribe_watcher()
     own = leader.subscribe_changes()
-    sent = [await leader.publish_change(change(f"v{i}.mp4")) for i in range(500)]
+    sent = [await leader.publish_change(video_added(f"v{i}.mp4")) for i in range(500)]
     status = WatcherStatus(True, WatchMode.NATIVE, ("/lib",), 300, leader="A")
     await leader.publish_watcher(status)
     received = await take(changes, 500)
@@ -68,14 +65,14 @@ async def test_events_reach_the_other_replica_in_the_leaders_order(
     # The publisher's own subscribers get each event once (its echo from the channel is ignored).
     assert await take(own, 500) == sent
     # A follower that takes over numbers on from the last change it saw.
-    assert (await follower.publish_change(change("next.mp4"))).sequence == 501
+    assert (await follower.publish_change(video_added("next.mp4"))).sequence == 501
     assert follower.gaps == 0
 
 
 async def test_a_hole_in_a_senders_stream_gives_one_resync(pair: tuple[BroadcastBus, BroadcastBus]) -> None:
     leader, follower = pair
     changes = follower.subscribe_changes()
-    await leader.publish_change(change("a.mp4"))
+    await leader.publish_change(video_added("a.mp4"))
     assert [c.path for c in await take(changes, 1)] == ["a.mp4"]
     # The sender's next message skips stream numbers, as when the broadcast lost a message.
     hole = {"s": leader.source, "e": [[leader._stream + 5, "h", None]]}

@@ -5,18 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from gql_media.adapters.bus import MemoryBus
-from gql_media.core.models import (
-    ChangeKind,
-    EntryKind,
-    JobState,
-    LibraryChange,
-    SyncPhase,
-    SyncProgress,
-)
-
-
-def change(n: int) -> LibraryChange:
-    return LibraryChange(ChangeKind.ADDED, EntryKind.VIDEO, n, 1, "/lib", f"v{n}.mp4")
+from gql_media.core.models import ChangeKind, JobState, LibraryChange, SyncPhase, SyncProgress
+from tests.changes import video_added
 
 
 async def test_slow_subscriber_gets_resync_while_a_fast_one_misses_nothing() -> None:
@@ -33,7 +23,7 @@ async def test_slow_subscriber_gets_resync_while_a_fast_one_misses_nothing() -> 
 
     reader = asyncio.create_task(read_fast())
     for n in range(50):
-        await bus.publish_change(change(n))
+        await bus.publish_change(video_added(f"v{n}.mp4", n))
         await asyncio.sleep(0)  # the fast reader keeps up; the slow one never reads
     await asyncio.wait_for(reader, 5)
 
@@ -69,7 +59,7 @@ async def test_publishing_never_waits_for_subscribers() -> None:
     bus = MemoryBus(queue_size=5, change_queue_size=5)
     subscriptions = [bus.subscribe_changes() for _ in range(100)]
     for n in range(1000):
-        await bus.publish_change(change(n))
+        await bus.publish_change(video_added(f"v{n}.mp4", n))
     assert bus.sequence == 1000
     for sub in subscriptions:
         await sub.aclose()
