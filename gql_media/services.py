@@ -143,10 +143,9 @@ async def _open_services(settings: Settings, *, media: bool, serve: bool) -> Asy
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(db.disconnect)
         jobs = SqlJobStore(db)
-        instance = settings.instance
         bus: EventBus = (
             await stack.enter_async_context(
-                open_bus(settings.broadcast_url, instance=instance, channel=settings.broadcast_channel)
+                open_bus(settings.broadcast_url, instance=settings.instance, channel=settings.broadcast_channel)
             )
             if clustered
             else MemoryBus()
@@ -176,7 +175,6 @@ async def _open_services(settings: Settings, *, media: bool, serve: bool) -> Asy
                 db=db,
                 jobs=jobs,
                 bus=bus,
-                instance=instance,
                 open_workers=open_workers,
                 serve=serve,
             )

@@ -62,21 +62,20 @@ class Cluster:
         db: Db,
         jobs: SqlJobStore,
         bus: EventBus,
-        instance: str,
         open_workers: OpenWorkers,
         serve: bool,
     ) -> None:
         self.settings = settings
-        self.db = db
         self.jobs = jobs
         self.bus = bus
-        self.instance = instance
+        # This replica's name: in the watcher's status, the leader row and the requests it forwards.
+        self.instance = settings.instance
         self.serve = serve
         self._open_workers = open_workers
-        self.requests = RequestQueue(db, instance)
+        self.requests = RequestQueue(db, self.instance)
         self.election = PgLeaderElection(
             db.url,
-            instance,
+            self.instance,
             on_elected=self._on_elected,
             on_lost=self._on_lost,
             poll_s=settings.leader_poll_s,
