@@ -24,83 +24,26 @@ import time
 import uuid
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 from gql_media.adapters.bus import DEFAULT_QUEUE_SIZE, MemoryBus
-from gql_media.adapters.transports import DEFAULT_CHANNEL, Transport, transport_for
-from gql_media.core.models import (
-    ChangeKind,
-    EntryKind,
-    JobState,
-    LibraryChange,
-    SyncPhase,
-    SyncProgress,
-    WatcherStatus,
-    WatchMode,
+from gql_media.adapters.codecs import (
+    decode_change,
+    decode_progress,
+    decode_watcher,
+    encode_change,
+    encode_progress,
+    encode_watcher,
 )
+from gql_media.adapters.transports import DEFAULT_CHANNEL, Transport, transport_for
+from gql_media.core.models import LibraryChange, SyncProgress, WatcherStatus
 from gql_media.core.ports import EventBus
 
-__all__ = ["BroadcastBus", "decode_watcher", "encode_watcher", "open_bus"]
+__all__ = ["BroadcastBus", "open_bus"]
 
 logger = logging.getLogger(__name__)
 
 MAX_SOURCES_TRACKED = 256
-
-
-def _ts(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
-def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-def encode_change(c: LibraryChange) -> list[Any]:
-    entry = None if c.entry_kind is None else c.entry_kind.value
-    return [c.kind.value, entry, c.id, c.root_id, c.root_path, c.path, c.old_path, c.job_id, c.sequence]
-
-
-def decode_change(d: list[Any]) -> LibraryChange:
-    entry = None if d[1] is None else EntryKind(d[1])
-    return LibraryChange(ChangeKind(d[0]), entry, d[2], d[3], d[4], d[5], d[6], d[7], d[8])
-
-
-def encode_progress(p: SyncProgress) -> list[Any]:
-    return [p.job_id, p.sequence, p.state.value, p.phase.value, p.done, p.total, p.current_path,
-            p.added, p.updated, p.removed, p.moved, p.failed, p.elapsed_s]  # fmt: skip
-
-
-def decode_progress(d: list[Any]) -> SyncProgress:
-    return SyncProgress(d[0], d[1], JobState(d[2]), SyncPhase(d[3]), *d[4:13])
-
-
-def encode_watcher(s: WatcherStatus) -> dict[str, Any]:
-    return {
-        "enabled": s.enabled,
-        "mode": s.mode.value,
-        "roots": list(s.roots),
-        "settle_ms": s.settle_ms,
-        "pending_paths": s.pending_paths,
-        "error": s.error,
-        "last_event_at": _ts(s.last_event_at),
-        "last_sync_at": _ts(s.last_sync_at),
-        "leader": s.leader,
-    }
-
-
-def decode_watcher(d: dict[str, Any]) -> WatcherStatus:
-    return WatcherStatus(
-        enabled=bool(d["enabled"]),
-        mode=WatchMode(d["mode"]),
-        roots=tuple(d["roots"]),
-        settle_ms=int(d["settle_ms"]),
-        pending_paths=int(d["pending_paths"]),
-        error=d["error"],
-        last_event_at=_dt(d["last_event_at"]),
-        last_sync_at=_dt(d["last_sync_at"]),
-        leader=d.get("leader"),
-    )
 
 
 class BroadcastBus(MemoryBus):

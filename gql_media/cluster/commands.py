@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
-from gql_media.adapters.broadcast import decode_watcher, encode_watcher
+from gql_media.adapters.codecs import decode_watcher, encode_watcher
 from gql_media.core.models import MergeOutcome, Root, SyncMode, SyncRequest, SyncTarget, SyncTrigger, WatcherStatus
 from gql_media.core.roots import RefusalCode, RootRefused, refusal_code
 

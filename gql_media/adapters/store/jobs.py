@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from gql_media.adapters.codecs import epoch_s, from_epoch_s
 from gql_media.adapters.store.db import Db
 from gql_media.adapters.store.index import take_ids
 from gql_media.core.models import (
@@ -19,14 +20,6 @@ from gql_media.core.models import (
 )
 
 _COLUMNS = "id, mode, trigger, paths, state, created_at, started_at, finished_at, progress, errors"
-
-
-def _ts(value: datetime | None) -> float | None:
-    return None if value is None else value.timestamp()
-
-
-def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
 
 
 def _progress_json(progress: SyncProgress) -> str:
@@ -54,7 +47,7 @@ def _job_from_row(row: tuple[Any, ...]) -> SyncJob:
     progress["state"] = JobState(progress["state"])
     progress["phase"] = SyncPhase(progress["phase"])
     errors = tuple(SyncErrorInfo(path=e["path"], message=e["message"]) for e in json.loads(row[9]))
-    created = _dt(row[5])
+    created = from_epoch_s(row[5])
     assert created is not None
     return SyncJob(
         id=job_id,
@@ -63,8 +56,8 @@ def _job_from_row(row: tuple[Any, ...]) -> SyncJob:
         paths=tuple(json.loads(row[3])),
         state=JobState(row[4]),
         created_at=created,
-        started_at=_dt(row[6]),
-        finished_at=_dt(row[7]),
+        started_at=from_epoch_s(row[6]),
+        finished_at=from_epoch_s(row[7]),
         progress=SyncProgress(job_id=job_id, **progress),
         errors=errors,
     )
@@ -94,9 +87,9 @@ class SqlJobStore:
                     job.trigger.value,
                     json.dumps(list(job.paths)),
                     job.state.value,
-                    _ts(job.created_at),
-                    _ts(job.started_at),
-                    _ts(job.finished_at),
+                    epoch_s(job.created_at),
+                    epoch_s(job.started_at),
+                    epoch_s(job.finished_at),
                     _progress_json(job.progress),
                     errors,
                 ),
