@@ -25,7 +25,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import compress, repeat
 from typing import Protocol, cast
 
 from gql_media.core.hls import owned_files
@@ -262,6 +262,8 @@ class Scanner:
                                           visited, result, known, changed)  # fmt: skip
                         walk.known.update((row[2], row) for row in changed)  # what the sync must still compare
                     continue
+                if listed and not known and not has_raw:
+                    listed = self._add_new_videos(listed, rel + "/" if rel else "", result)
                 if listed:
                     self._walk_folder(rel, os_rel, abs_dir, has_raw, listed, stack if recursive else None, visited,
                                       result, known, result.left)  # fmt: skip
@@ -420,6 +422,46 @@ class Scanner:
         result.unchanged += unchanged
         return others
 
+    def _add_new_videos(
+        self, children: list[os.DirEntry[str]], prefix: str, result: ScanResult
+    ) -> list[os.DirEntry[str]]:
+        """The children left once the plain new videos among them are added to ``result`` (a streamed
+        walk's folder holding no indexed video: a first index's every folder).
+
+        A plain video: a regular file (no symlink) with a video's extension, its name ASCII and no
+        dotfile, in a folder whose names hold no playlist, while no download's files are known. In
+        a folder whose every name is ASCII and which holds no symlink, they are found and their
+        entries made by calls in C over the whole listing (a first index: no Python line per file,
+        which was most of its walk's own CPU); the rules decide the rest (sub-folders, other files).
+        """
+        names = list(map(_NAME, children))
+        joined = "/".join(names)
+        lowered = joined.lower()
+        if self._owned or PLAYLIST_EXTENSION in lowered or not joined.isascii() or any(map(_IS_LINK, children)):
+            return children
+        try:
+            stats = list(map(_STAT, children))  # (no symlink among them: ``stat()`` is their lstat)
+        except OSError:
+            return children  # (one of them vanished or cannot be read: the rules say which)
+        # (Split, ``lowered`` gives each name lowered. No partial download ends as a video does.)
+        lowers = lowered.split("/")
+        plain = list(
+            map(operator.and_, map(_IS_REG, map(_MODE, stats)), map(str.endswith, lowers, repeat(_VIDEO_ENDINGS)))
+        )
+        if joined[:1] == "." or "/." in joined:  # dotfiles: never videos
+            plain = list(map(operator.and_, plain, map(operator.not_, map(str.startswith, lowers, repeat(".")))))
+        count = sum(plain)
+        if not count:
+            return children
+        if count < len(children):
+            names, stats = list(compress(names, plain)), list(compress(stats, plain))
+        result.entries.extend(
+            map(_new_entry, repeat(ScanEntry), zip(repeat(EntryKind.VIDEO), map(prefix.__add__, names), repeat(None),
+                map(_SIZE, stats), map(_MTIME, stats), map(_INODE, stats), map(_DEVICE, stats)))
+        )  # fmt: skip
+        self.seen += count
+        return [] if count == len(children) else list(compress(children, map(operator.not_, plain)))
+
     def _add_folder(
         self,
         child: os.DirEntry[str],
@@ -483,6 +525,10 @@ _IS_REG = stat.S_ISREG
 # A video's stamps as the index row and the stat give them: equal tuples are an unchanged file (``_same_file``).
 _ROW_STAMPS = operator.itemgetter(3, 4, 5, 6)
 _STAMPS = operator.attrgetter("st_size", "st_mtime_ns", "st_ino", "st_dev")
+_SIZE, _MTIME = operator.attrgetter("st_size"), operator.attrgetter("st_mtime_ns")
+_INODE, _DEVICE = operator.attrgetter("st_ino"), operator.attrgetter("st_dev")
+_new_entry = tuple.__new__  # a ``ScanEntry`` from its fields, in C (no call of its ``__new__``)
+_VIDEO_ENDINGS = tuple(sorted(VIDEO_EXTENSIONS))  # (what a lowered video's name ends with)
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
