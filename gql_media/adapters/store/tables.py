@@ -18,11 +18,16 @@ metadata = sa.MetaData()
 PathText = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
 
 
+def _store_id() -> sa.Column[int]:
+    """The id of a row the store numbers (from ``id_counters``): never given by the database, never reused."""
+    return sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False)
+
+
 def _entry_columns(parent: sa.Column[int]) -> list[sa.Column[Any]]:
     """The columns that place a folder or a video in the tree: its id, its root, ``parent`` (the
     column of the folder it is in), its path (as text, and as bytes when not valid UTF-8) and its name."""
     return [
-        sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+        _store_id(),
         sa.Column("root_id", sa.BigInteger, sa.ForeignKey("roots.id", ondelete="CASCADE"), nullable=False),
         parent,
         sa.Column("path", PathText, nullable=False),
@@ -34,7 +39,7 @@ def _entry_columns(parent: sa.Column[int]) -> list[sa.Column[Any]]:
 roots = sa.Table(
     "roots",
     metadata,
-    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    _store_id(),
     sa.Column("path", sa.Text, nullable=False, unique=True),
     sa.Column("created_at", sa.Float, nullable=False),
     # CONFIG: from the command line or the environment; API: added by addRoot, loaded at start (0005).
@@ -106,7 +111,7 @@ id_counters = sa.Table(
 sync_jobs = sa.Table(
     "sync_jobs",
     metadata,
-    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    _store_id(),
     sa.Column("mode", sa.Text, nullable=False),
     sa.Column("trigger", sa.Text, nullable=False),
     sa.Column("paths", sa.Text, nullable=False),
