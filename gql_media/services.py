@@ -358,6 +358,7 @@ async def _open_media(settings: Settings, db: Db, root_paths: list[str], stack: 
         auto_merge=settings.hls_auto_merge,
         delete_source=settings.hls_delete_source,
         downloads=SqlDownloadLog(db),
+        summary_threshold=settings.sync_summary_threshold,
     )
 
 

@@ -103,6 +103,9 @@ class _RunningJob:
     def add_error(self, path: str, message: str) -> None:
         self._job.add_error(path, message)
 
+    def count_failures(self, count: int) -> None:
+        self._job.failed += count
+
     def is_cancelled(self) -> bool:
         return self._job.cancel_requested
 

@@ -8,7 +8,7 @@ the same job and records each download's state), then ``ProbeStep`` (metadata of
 changed video), then ``ThumbnailStep``. A file's failure is recorded on the job (``add_error``)
 and the job goes on; cancelling the job stops a phase between two files. Results are written in
 small batches by the single writer and each video filled in is published as an UPDATED change
-after its row is written.
+after its row is written. Empty files are decided first, all in one write (``ProbeStep``).
 
 Thumbnail files, their keys and their clean-up are ``thumbnails``'s: a changed file gets a new
 image (the old one deleted), a moved file keeps its own, a removed video's images are deleted. A
@@ -26,12 +26,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import TypeVar
 
 from gql_media.core.downloads import DownloadLog, MergeStep, merge_hls, record_merge
+from gql_media.core.job_state import MAX_ERRORS_KEPT
 from gql_media.core.models import (
     ChangeKind,
     EntryKind,
@@ -43,7 +45,8 @@ from gql_media.core.models import (
     VideoFile,
     VideoStatus,
 )
-from gql_media.core.ports import MediaError, MediaStore, MediaTool, RunningJob, VideoCursor
+from gql_media.core.ports import EmptyVideos, MediaError, MediaStore, MediaTool, RunningJob, VideoCursor
+from gql_media.core.sync.summary import topmost_subtrees
 from gql_media.core.thumbnails import ThumbnailSpec, remove_files, remove_thumbnail_files, video_thumbnails
 
 logger = logging.getLogger(__name__)
@@ -148,23 +151,30 @@ _PROBE_CHUNK = 2_000
 # Rows of a page of a status: the store makes a page's videos on the event loop, about 5 us each
 # (2,000 of them were the loop's longest steps in bench P9, 10-18 ms at load 14).
 _PAGE_ROWS = 500
-# Empty files' results per write (they need no worker): a write transaction per 64 of them was
-# most of the PROBING phase of a library of placeholders (bench P9: 10,000 of them).
-_EMPTY_WRITE_BATCH = 500
 # Changes published between two yields to the event loop.
 _PUBLISH_YIELD_EVERY = 100
 _EMPTY_REASON = "empty file"
-_EMPTY_FILE = MediaInfo(status=VideoStatus.BROKEN, error=_EMPTY_REASON)
+# Folders whose topmost subtrees are found on the loop; past that, in a thread (as the sync engine does).
+_SUBTREES_ON_LOOP = 1000
 
 
 @dataclass(eq=False)
 class ProbeStep:
     """PROBING: metadata of the videos the job added or changed, and the PENDING ones of a root synced
-    whole or of every root of a job whose changes were too many to name (read by pages of the store)."""
+    whole or of every root of a job whose changes were too many to name (read by pages of the store).
+
+    Empty files first, set-wise (``MediaStore.break_empty_videos``): an empty file is known without
+    opening it, and a library of placeholders (bench P9: 10,000) took ~135 us of the server's CPU per
+    file when each was read, written and published one by one beside the queries. They are published
+    as the sync publishes what it wrote: one UPDATED each up to ``summary_threshold``, past it one
+    SUBTREE_CHANGED per topmost folder holding them. Each is a failure of the job; the first
+    ``MAX_ERRORS_KEPT`` are listed by path (a job keeps no more), the rest counted.
+    """
 
     store: MediaStore
     media: MediaTool
     batch_size: int = _WRITE_BATCH
+    summary_threshold: int = 2000
 
     async def __call__(self, job: RunningJob) -> None:
         ids = list(dict.fromkeys(job.changed_video_ids))  # none when they were many
@@ -172,6 +182,15 @@ class ProbeStep:
         pending = await self.store.count_videos(root_ids, VideoStatus.PENDING)
         if not ids and not pending:
             return
+        await job.report(SyncPhase.PROBING, 0, len(ids) + pending)
+        done = 0
+        empty = await self._break_empty(job, root_ids, ids)
+        if empty.count:
+            done = empty.count
+            pending = await self.store.count_videos(root_ids, VideoStatus.PENDING)
+            last = _display_path(empty.videos[-1][2], empty.videos[-1][3]) if empty.videos else None
+            # The named ones among them are not probed again (a job naming its videos found them there).
+            await job.report(SyncPhase.PROBING, done, max(done, len(ids)) + pending, last)
 
         async def probe(video: VideoFile) -> tuple[VideoFile, MediaInfo] | None:
             try:
@@ -187,32 +206,16 @@ class ProbeStep:
             await _write_media_infos(self.store, rows, job)
 
         async def work(videos: Sequence[VideoFile], done: int, total: int) -> None:
-            # An empty file is known without opening it: no worker round trip (a library of
-            # placeholders would otherwise queue one per file), nor a write per worker batch. If it
-            # grew meanwhile, the sync that sees the new size probes it again.
-            empty = [video for video in videos if video.size == 0]
-            if empty:
-                await job.report(SyncPhase.PROBING, done, total)
-            for first in range(0, len(empty), _EMPTY_WRITE_BATCH):
-                job.check_cancelled()
-                rows = [(video, _EMPTY_FILE) for video in empty[first : first + _EMPTY_WRITE_BATCH]]
-                for video, _info in rows:
-                    job.add_error(video.display_path, _EMPTY_REASON)
-                await write(rows)
-                done += len(rows)
-                await job.report(SyncPhase.PROBING, done, total, rows[-1][0].display_path)
-            probed = [video for video in videos if video.size != 0]
-            if probed:
-                await _work_in_batches(job, SyncPhase.PROBING, probed, probe, write, lanes=self.media.workers,
-                                       batch_size=self.batch_size, done_before=done, total=total)  # fmt: skip
+            await _work_in_batches(job, SyncPhase.PROBING, videos, probe, write, lanes=self.media.workers,
+                                   batch_size=self.batch_size, done_before=done, total=total)  # fmt: skip
 
         # A chunk of the videos in memory at a time: first those named by id, then the PENDING ones of
         # the caught-up roots by pages of the store's (a first index of a million files: all of them).
-        done = 0
         caught_up = set(root_ids)
         for start in range(0, len(ids), _PROBE_CHUNK):
-            videos = await self.store.get_video_files(ids[start : start + _PROBE_CHUNK])
-            # Those of a caught-up root come with its pages (still PENDING) or are probed already.
+            # Not the empty ones (BROKEN above), nor those probed already.
+            videos = await self.store.get_video_files(ids[start : start + _PROBE_CHUNK], needing="probe")
+            # Those of a caught-up root come with its pages (still PENDING).
             videos = [video for video in videos if video.root_id not in caught_up]
             if videos:
                 await work(videos, done, done + len(videos) + max(0, len(ids) - start - _PROBE_CHUNK) + pending)
@@ -227,6 +230,28 @@ class ProbeStep:
             await work(videos, done, total)
             done += len(videos)
 
+    async def _break_empty(self, job: RunningJob, root_ids: Sequence[int], ids: Sequence[int]) -> EmptyVideos:
+        """The empty files of the job (named or PENDING in ``root_ids``) BROKEN at once, their errors and events."""
+        threshold = self.summary_threshold
+        empty = await self.store.break_empty_videos(
+            root_ids, ids, _EMPTY_REASON, listed=max(threshold, MAX_ERRORS_KEPT), folders_over=threshold
+        )
+        if not empty.count:
+            return empty
+        listed = empty.videos[:MAX_ERRORS_KEPT]
+        for _id, _root_id, root_path, path in listed:
+            job.add_error(_display_path(root_path, path), _EMPTY_REASON)
+        job.count_failures(empty.count - len(listed))
+        if empty.count <= threshold:
+            changes = [
+                LibraryChange(ChangeKind.UPDATED, EntryKind.VIDEO, video_id, root_id, root_path, path, None, job.job_id)
+                for video_id, root_id, root_path, path in empty.videos
+            ]
+        else:
+            changes = await _subtrees_changed(job, empty.folders)
+        await _publish(job, changes)
+        return empty
+
 
 async def _write_media_infos(store: MediaStore, rows: Sequence[tuple[VideoFile, MediaInfo]], job: RunningJob) -> None:
     written = set(await store.set_media_infos(rows))
@@ -234,11 +259,38 @@ async def _write_media_infos(store: MediaStore, rows: Sequence[tuple[VideoFile, 
 
 
 async def _publish_written(job: RunningJob, videos: Sequence[VideoFile]) -> None:
-    """One UPDATED per video, yielding to the loop every ``_PUBLISH_YIELD_EVERY`` (a query waits no longer)."""
-    for count, video in enumerate(videos, 1):
-        await job.publish_change(_change(video, job.job_id))
+    """One UPDATED per video."""
+    await _publish(job, [_change(video, job.job_id) for video in videos])
+
+
+async def _publish(job: RunningJob, changes: Sequence[LibraryChange]) -> None:
+    """Yielding to the loop every ``_PUBLISH_YIELD_EVERY`` (a query waits no longer)."""
+    for count, change in enumerate(changes, 1):
+        await job.publish_change(change)
         if count % _PUBLISH_YIELD_EVERY == 0:
             await asyncio.sleep(0)
+
+
+def _display_path(root_path: str, path: str) -> str:
+    """``VideoFile.display_path`` of a row."""
+    return os.path.join(root_path, path) if path else root_path
+
+
+async def _subtrees_changed(job: RunningJob, folders: Sequence[tuple[int, int, str]]) -> list[LibraryChange]:
+    """One SUBTREE_CHANGED per topmost one of ``folders`` ((id, root id, path): none of them is above another)."""
+    kept = {(root_id, path): folder_id for folder_id, root_id, path in folders}
+    roots = {root.id: root for root in job.roots}
+    root_folders = {root_id: root.folder_id for root_id, root in roots.items()}
+    if len(kept) > _SUBTREES_ON_LOOP:
+        subtrees = await asyncio.to_thread(topmost_subtrees, set(kept), kept, root_folders)
+    else:
+        subtrees = topmost_subtrees(set(kept), kept, root_folders)
+    root_paths = {root_id: root.path for root_id, root in roots.items()}
+    kind, entry_kind, job_id = ChangeKind.SUBTREE_CHANGED, EntryKind.FOLDER, job.job_id
+    return [
+        LibraryChange(kind, entry_kind, folder_id, root_id, root_paths.get(root_id), path, None, job_id)
+        for folder_id, root_id, path in subtrees
+    ]
 
 
 @dataclass(eq=False)
@@ -263,7 +315,8 @@ class ThumbnailStep:
         ids = list(dict.fromkeys(changed))  # none when they were many
         done = 0
         for start in range(0, len(ids), _PROBE_CHUNK):
-            done = await self._draw(job, await self.store.get_video_files(ids[start : start + _PROBE_CHUNK]), done)
+            videos = await self.store.get_video_files(ids[start : start + _PROBE_CHUNK], needing="thumbnail")
+            done = await self._draw(job, videos, done)
         if changed.many:
             # Which READY video changed is not known: any whose key is not its version's gets a new image,
             # and a BROKEN one forgets the image of an earlier version.
@@ -398,6 +451,7 @@ class MediaWork:
         auto_merge: settings.hls_auto_merge.
         delete_source: settings.hls_delete_source (the default of ``merge_hls``).
         downloads: where each HLS download's state is recorded (``SqlDownloadLog``); None: nowhere.
+        summary_threshold: settings.sync_summary_threshold (past it, probing publishes summaries).
     """
 
     store: MediaStore
@@ -407,12 +461,13 @@ class MediaWork:
     auto_merge: bool = True
     delete_source: bool = False
     downloads: DownloadLog | None = None
+    summary_threshold: int = 2000
 
     def steps(self) -> list[MergeStep | ProbeStep | ThumbnailStep]:
         """The steps to run after every job's index writes, in order."""
         return [
             MergeStep(self.media, self.auto_merge, self.delete_source, self.downloads),
-            ProbeStep(self.store, self.media),
+            ProbeStep(self.store, self.media, summary_threshold=self.summary_threshold),
             ThumbnailStep(self.store, self.media, self.thumbnails),
         ]
 

@@ -16,7 +16,8 @@ Every seam of the core lives here; adapters implement them and tests fake them:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import ClassVar, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import ClassVar, Literal, Protocol, TypeVar
 
 from gql_media.core.changed_videos import VideoIds
 from gql_media.core.debounce import PathChange
@@ -111,11 +112,28 @@ class LibraryStore(Protocol):
         ...
 
 
+# Which of its named videos a media step reads (``MediaStore.get_video_files``).
+VideoNeed = Literal["probe", "thumbnail"]
+
+
+@dataclass(frozen=True, slots=True)
+class EmptyVideos:
+    """The empty files ``MediaStore.break_empty_videos`` marked BROKEN in one go."""
+
+    count: int
+    # (id, root id, root path, path) of the first of them, in the order of a page of PENDING ones.
+    videos: list[tuple[int, int, str, str]]
+    # (folder id, root id, path) of every folder holding one of them; only when they were many.
+    folders: list[tuple[int, int, str]]
+
+
 class MediaStore(Protocol):
     """The index's media fields. Writes apply only while the row still has the probed size and mtime."""
 
-    async def get_video_files(self, ids: Sequence[int]) -> list[VideoFile]:
-        """The rows of these ids that still exist (any order)."""
+    async def get_video_files(self, ids: Sequence[int], *, needing: VideoNeed | None = None) -> list[VideoFile]:
+        """The rows of these ids that still exist (any order). ``needing``: only those a step may have
+        work for: "probe" the PENDING ones not empty, "thumbnail" the READY ones and the BROKEN ones
+        with a key (to forget); None: all."""
         ...
 
     async def get_video_file(self, video_id: int) -> VideoFile | None: ...
@@ -140,6 +158,17 @@ class MediaStore(Protocol):
 
     async def set_media_infos(self, rows: Sequence[tuple[VideoFile, MediaInfo]]) -> list[int]:
         """Write probe results in one transaction; returns the ids written (unchanged since read)."""
+        ...
+
+    async def break_empty_videos(
+        self, root_ids: Sequence[int], ids: Sequence[int], error: str, *, listed: int, folders_over: int
+    ) -> EmptyVideos:
+        """Mark BROKEN with ``error``, in one transaction, every PENDING video of size 0 of these roots
+        and of these ids (an empty file needs no probe: a set-wise write, nothing built per video).
+
+        Returns how many, the first ``listed`` of them, and, when they were more than ``folders_over``,
+        the folders holding them. A file that grows later is PENDING again after the sync that sees it.
+        """
         ...
 
     async def set_thumbnails(self, rows: Sequence[tuple[VideoFile, str | None]]) -> list[int]:
@@ -339,6 +368,10 @@ class RunningJob(Protocol):
 
     def add_error(self, path: str, message: str) -> None:
         """Record a per-file failure on the job (counted in ``failed``); the job goes on."""
+        ...
+
+    def count_failures(self, count: int) -> None:
+        """Count ``count`` more failed files whose errors are not listed (past those a job keeps)."""
         ...
 
     def is_cancelled(self) -> bool:

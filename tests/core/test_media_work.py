@@ -36,7 +36,7 @@ from gql_media.core.models import (
     VideoFile,
     VideoStatus,
 )
-from gql_media.core.ports import JobCancelled, MediaError
+from gql_media.core.ports import EmptyVideos, JobCancelled, MediaError, VideoNeed
 from gql_media.core.thumbnails import ThumbnailSpec
 
 READY = MediaInfo(VideoStatus.READY, 2.0, 64, 48, "h264", "aac", "mp4", 100_000)
@@ -49,10 +49,20 @@ class FakeStore:
         self.writes = 0
         self.pages = 0
         self.reads: list[int] = []  # how many ids each get_video_files asked for
+        self.folder_ids = {"sub": 10, "sub/deeper": 11, "other": 12}
 
-    async def get_video_files(self, ids: Sequence[int]) -> list[VideoFile]:
+    async def get_video_files(self, ids: Sequence[int], *, needing: VideoNeed | None = None) -> list[VideoFile]:
         self.reads.append(len(ids))
-        return [self.videos[i] for i in ids if i in self.videos]
+        found = [self.videos[i] for i in ids if i in self.videos]
+        if needing == "probe":
+            return [v for v in found if v.status is VideoStatus.PENDING and v.size != 0]
+        if needing == "thumbnail":
+            return [
+                v
+                for v in found
+                if v.status is VideoStatus.READY or (v.status is VideoStatus.BROKEN and v.thumbnail_key)
+            ]
+        return found
 
     async def get_video_file(self, video_id: int) -> VideoFile | None:
         return self.videos.get(video_id)
@@ -97,6 +107,29 @@ class FakeStore:
                 self.videos[video.id] = replace(self.videos[video.id], status=info.status)
                 written.append(video.id)
         return written
+
+    async def break_empty_videos(
+        self, root_ids: Sequence[int], ids: Sequence[int], error: str, *, listed: int, folders_over: int
+    ) -> EmptyVideos:
+        self.writes += 1
+        named = set(ids)
+        empty = [
+            v
+            for v in self.videos.values()
+            if v.status is VideoStatus.PENDING and v.size == 0 and (v.root_id in root_ids or v.id in named)
+        ]
+        empty.sort(key=lambda v: (v.path.rsplit("/", 1)[-1], v.id))
+        for v in empty:
+            self.infos[v.id] = MediaInfo(VideoStatus.BROKEN, error=error)
+            self.videos[v.id] = replace(v, status=VideoStatus.BROKEN)
+        folders = sorted(
+            {(self.folder_ids[v.path.rsplit("/", 1)[0]], v.root_id, v.path.rsplit("/", 1)[0]) for v in empty}
+        )
+        return EmptyVideos(
+            len(empty),
+            [(v.id, v.root_id, v.root_path, v.path) for v in empty[:listed]],
+            folders if len(empty) > folders_over else [],
+        )
 
     async def set_thumbnails(self, rows: Sequence[tuple[VideoFile, str | None]]) -> list[int]:
         self.writes += 1
@@ -165,6 +198,7 @@ class FakeJob:
     changes: list[LibraryChange] = field(default_factory=list)
     synced: list[SyncTarget] = field(default_factory=list)
     checks: int = 0
+    unlisted: int = 0  # failures counted without a path
 
     job_id: int = 7
 
@@ -185,6 +219,9 @@ class FakeJob:
 
     def add_error(self, path: str, message: str) -> None:
         self.errors.append((path, message))
+
+    def count_failures(self, count: int) -> None:
+        self.unlisted += count
 
     def tally(self, *, added: int = 0, updated: int = 0, removed: int = 0, moved: int = 0) -> None:
         raise AssertionError("the media steps write no index entries")
@@ -221,7 +258,7 @@ async def test_probe_step_fills_in_and_publishes_each_video() -> None:
     assert {c.kind for c in context.changes} == {ChangeKind.UPDATED}
     assert context.reports[0] == (SyncPhase.PROBING, 0, 4)
     assert context.reports[-1] == (SyncPhase.PROBING, 4, 4)
-    assert [done for _, done, _ in context.reports] == [0, 1, 2, 3, 4]
+    assert [done for _, done, _ in context.reports] == [0, 0, 1, 2, 3, 4]  # the phase starts before any write
     # BROKEN files are sync errors too, and the job went on.
     assert sorted(p for p, _ in context.errors) == ["/lib/sub/broken.mp4", "/lib/sub/hang.mp4"]
 
@@ -237,6 +274,7 @@ async def test_probe_step_holds_a_chunk_of_videos_at_a_time(monkeypatch: pytest.
     # One progress for the whole step: done only grows, the total stays.
     assert [(done, total) for _, done, total in context.reports] == [
         (0, 5),
+        (0, 5),
         (1, 5),
         (2, 5),
         (2, 5),
@@ -247,21 +285,46 @@ async def test_probe_step_holds_a_chunk_of_videos_at_a_time(monkeypatch: pytest.
     ]
 
 
-async def test_empty_files_are_written_in_batches_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(media_work, "_EMPTY_WRITE_BATCH", 2)
+async def test_empty_files_are_broken_in_one_write_and_published_one_by_one_when_few() -> None:
     empties = [replace(video(i, f"empty {i}.mp4"), size=0) for i in (1, 2, 4, 5, 6)]
     store = FakeStore([*empties, video(3, "a.mp4")])
     media = FakeMedia()
     context = FakeJob(ROOT, changed_video_ids=[1, 2, 3, 4, 5, 6])
-    await ProbeStep(store, media, batch_size=64)(context)
-    assert media.probed == ["/lib/sub/a.mp4"]
-    # Five empty files two at a time (three writes), then the probed one.
-    assert store.writes == 4
+    await ProbeStep(store, media, batch_size=64, summary_threshold=5)(context)
+    assert media.probed == ["/lib/sub/a.mp4"]  # the empty files need no media tool
+    # One write for the five empty files, then the probed one.
+    assert store.writes == 2
     assert [store.infos[i].error for i in (1, 2, 4, 5, 6)] == ["empty file"] * 5
     assert store.infos[3] == READY
+    assert context.errors == [(f"/lib/sub/empty {i}.mp4", "empty file") for i in (1, 2, 4, 5, 6)]
+    assert context.unlisted == 0
     assert sorted(c.id or 0 for c in context.changes) == [1, 2, 3, 4, 5, 6]
-    assert [done for _, done, _ in context.reports] == [0, 2, 4, 5, 5, 6]
-    assert {total for _, _, total in context.reports} == {6}
+    assert {c.kind for c in context.changes} == {ChangeKind.UPDATED}
+    # Progress as one: the phase begins, the five at once, then the probed one, out of six.
+    assert [(done, total) for _, done, total in context.reports] == [(0, 6), (5, 6), (5, 6), (6, 6)]
+
+
+async def test_many_empty_files_are_published_as_their_topmost_folders_and_their_errors_past_the_kept_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(media_work, "MAX_ERRORS_KEPT", 2)
+    empties = [replace(video(i, f"e{i}.mp4"), size=0) for i in (1, 2)]
+    empties += [replace(video(i, f"e{i}.mp4"), size=0, path=f"sub/deeper/e{i}.mp4") for i in (3, 4)]
+    empties += [replace(video(5, "e5.mp4"), size=0, path="other/e5.mp4")]
+    store = FakeStore([*empties, video(6, "a.mp4")])
+    context = FakeJob(ROOT, changed_video_ids=[1, 2, 3, 4, 5, 6])
+    await ProbeStep(store, FakeMedia(), summary_threshold=4)(context)
+    assert all(store.infos[i].error == "empty file" for i in range(1, 6)) and store.infos[6] == READY
+    # Five past the threshold of four: the folders holding them, "sub/deeper" within "sub".
+    summaries = [(c.kind, c.id, c.path, c.root_path) for c in context.changes if c.id != 6]
+    assert summaries == [
+        (ChangeKind.SUBTREE_CHANGED, 12, "other", "/lib"),
+        (ChangeKind.SUBTREE_CHANGED, 10, "sub", "/lib"),
+    ]
+    assert [(c.kind, c.id) for c in context.changes if c.id == 6] == [(ChangeKind.UPDATED, 6)]
+    # The first two listed by path (a job keeps no more), the other three counted.
+    assert context.errors == [("/lib/sub/e1.mp4", "empty file"), ("/lib/sub/e2.mp4", "empty file")]
+    assert context.unlisted == 3
 
 
 async def test_an_empty_file_is_decided_without_the_media_tool() -> None:

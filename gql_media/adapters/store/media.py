@@ -12,7 +12,7 @@ from typing import Any
 
 from gql_media.adapters.store.db import Db, RawConnection
 from gql_media.core.models import MediaInfo, VideoFile, VideoStatus
-from gql_media.core.ports import VideoCursor
+from gql_media.core.ports import EmptyVideos, VideoCursor, VideoNeed
 
 __all__ = ["SqlMediaStore"]
 
@@ -22,6 +22,12 @@ _CHUNK = 500
 _FILE_COLUMNS = "v.id, v.root_id, r.path, v.path, v.path_bytes, v.size, v.mtime_ns, v.status, v.thumbnail_key"
 _FROM = " FROM videos v JOIN roots r ON r.id = v.root_id"
 _SELECT_FILES = f"SELECT {_FILE_COLUMNS}{_FROM}"
+# What a step needs of its named videos (``get_video_files``): the statuses are constants of ours.
+_NEEDING: dict[VideoNeed, str] = {
+    "probe": f" AND v.status = '{VideoStatus.PENDING.value}' AND v.size <> 0",
+    "thumbnail": f" AND (v.status = '{VideoStatus.READY.value}'"
+    f" OR (v.status = '{VideoStatus.BROKEN.value}' AND v.thumbnail_key IS NOT NULL))",
+}
 
 
 def _chunks(ids: Sequence[int]) -> list[list[int]]:
@@ -60,11 +66,12 @@ class SqlMediaStore:
     def __init__(self, db: Db) -> None:
         self.db = db
 
-    async def get_video_files(self, ids: Sequence[int]) -> list[VideoFile]:
+    async def get_video_files(self, ids: Sequence[int], *, needing: VideoNeed | None = None) -> list[VideoFile]:
         files: list[VideoFile] = []
+        needed = "" if needing is None else _NEEDING[needing]
         async with self.db.reading() as conn:
             for chunk in _chunks(ids):
-                rows = await conn.fetch(f"{_SELECT_FILES} WHERE v.id IN ({_placeholders(len(chunk))})", chunk)
+                rows = await conn.fetch(f"{_SELECT_FILES} WHERE v.id IN ({_placeholders(len(chunk))}){needed}", chunk)
                 files.extend(_video_file(row) for row in rows)
         order = {video_id: n for n, video_id in enumerate(dict.fromkeys(ids))}
         files.sort(key=lambda f: order.get(f.id, 0))
@@ -129,6 +136,58 @@ class SqlMediaStore:
                 ],
             )  # fmt: skip
             return await _unchanged_ids(conn, [video for video, _ in rows])
+
+    async def break_empty_videos(
+        self, root_ids: Sequence[int], ids: Sequence[int], error: str, *, listed: int, folders_over: int
+    ) -> EmptyVideos:
+        """Up to four statements per part (the roots, then each chunk of the ids not in those roots): a
+        count, the first rows, the folders when many, one UPDATE; no video is built in Python."""
+        roots = [int(root_id) for root_id in dict.fromkeys(root_ids)]
+        # Each part's condition, "{v}" for the table's alias; the parts are disjoint (counted once each).
+        parts: list[tuple[str, list[Any]]] = []
+        if roots:
+            parts.append((f"{{v}}root_id IN ({_placeholders(len(roots))})", roots))
+        not_in_roots = f" AND {{v}}root_id NOT IN ({_placeholders(len(roots))})" if roots else ""
+        parts.extend(
+            (f"{{v}}id IN ({_placeholders(len(chunk))}){not_in_roots}", [*chunk, *roots]) for chunk in _chunks(ids)
+        )
+        if not parts:
+            return EmptyVideos(0, [], [])
+        pending = VideoStatus.PENDING.value
+        empty = "{v}status = ? AND {v}size = 0 AND "
+        async with self.db.writing() as conn:
+            counts: list[int] = []
+            for where, params in parts:
+                row = await conn.fetch_one(
+                    "SELECT COUNT(*) FROM videos WHERE " + (empty + where).format(v=""), [pending, *params]
+                )
+                counts.append(0 if row is None else int(row[0]))
+            count = sum(counts)
+            videos: list[tuple[int, int, str, str]] = []
+            folders: dict[int, tuple[int, int, str]] = {}
+            for (where, params), found in zip(parts, counts, strict=True):
+                if not found:
+                    continue
+                if len(videos) < listed:
+                    rows = await conn.fetch(
+                        f"SELECT v.id, v.root_id, r.path, v.path{_FROM} WHERE {(empty + where).format(v='v.')}"
+                        " ORDER BY v.name, v.id LIMIT ?",
+                        [pending, *params, listed - len(videos)],
+                    )
+                    videos.extend((int(r[0]), int(r[1]), str(r[2]), str(r[3])) for r in rows)
+                selected = (empty + where).format(v="")
+                if count > folders_over:
+                    holding = f"SELECT folder_id FROM videos WHERE {selected}"
+                    rows = await conn.fetch(
+                        f"SELECT id, root_id, path FROM folders WHERE id IN ({holding})", [pending, *params]
+                    )
+                    folders.update((int(r[0]), (int(r[0]), int(r[1]), str(r[2]))) for r in rows)
+                await conn.execute(
+                    "UPDATE videos SET status = ?, duration_s = NULL, width = NULL, height = NULL, video_codec = NULL,"
+                    f" audio_codec = NULL, container = NULL, bitrate = NULL, error = ? WHERE {selected}",
+                    [VideoStatus.BROKEN.value, error, pending, *params],
+                )
+        return EmptyVideos(count, videos, sorted(folders.values(), key=lambda folder: (folder[1], folder[2])))
 
     async def set_media_info(self, video: VideoFile, info: MediaInfo) -> bool:
         """Write one probe result; False when the file changed since ``video`` was read."""
