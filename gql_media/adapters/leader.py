@@ -74,7 +74,6 @@ class PgLeaderElection:
         on_lost: Callback,
         poll_s: float = 1.0,
         check_timeout_s: float = 3.0,
-        key: int = LEADER_LOCK_KEY,
     ) -> None:
         self._dsn = asyncpg_dsn(url)
         self.instance = instance
@@ -82,7 +81,6 @@ class PgLeaderElection:
         self._on_lost = on_lost
         self._poll_s = poll_s
         self._check_timeout_s = check_timeout_s
-        self._key = key
         self._connection: asyncpg.Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self.is_leader = False
@@ -96,7 +94,7 @@ class PgLeaderElection:
             return True
         connection = await self._connect()
         won = await asyncio.wait_for(
-            connection.fetchval("SELECT pg_try_advisory_lock($1)", self._key), timeout=self._check_timeout_s
+            connection.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY), timeout=self._check_timeout_s
         )
         if not won:
             row = await connection.fetchrow("SELECT instance FROM cluster_leader WHERE id = 1")
