@@ -99,12 +99,9 @@ strawberry.enum(
 ChangeKind = models.ChangeKind
 
 
-@strawberry.enum
-class VideoOrderField(enum.Enum):
-    NAME = "NAME"
-    MODIFIED_AT = "MODIFIED_AT"
-    SIZE = "SIZE"
-    DURATION = "DURATION"
+# The store's sort keys, by the API's name for them.
+strawberry.enum(VideoOrderKey, name="VideoOrderField")
+VideoOrderField = VideoOrderKey
 
 
 @strawberry.enum
@@ -119,7 +116,7 @@ class VideoOrder:
     direction: OrderDirection = OrderDirection.ASC
 
     def to_sort(self) -> VideoSort:
-        return VideoSort(key=VideoOrderKey(self.field.value), descending=self.direction is OrderDirection.DESC)
+        return VideoSort(key=self.field, descending=self.direction is OrderDirection.DESC)
 
 
 @strawberry.input
