@@ -8,6 +8,9 @@ a file that grows later is probed again by the sync that sees it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import pytest
 
 from gql_media.adapters.demo import ClipSpec, encode_clip
 from gql_media.adapters.store.media import SqlMediaStore
+from gql_media.adapters.store.migrate import migrate
 from gql_media.core import job_state, media_work
 from gql_media.core.models import ChangeKind, EntryKind, LibraryChange, SyncJob
 from gql_media.services import Services, open_services
@@ -183,3 +187,24 @@ async def test_the_store_breaks_the_empty_files_of_roots_and_of_ids_once_each(
         again = await store.break_empty_videos([first_id], named, "empty file", listed=10, folders_over=5)
         assert (again.count, again.videos, again.folders) == (0, [], [])
         assert (await store.break_empty_videos([], [], "empty file", listed=1, folders_over=0)).count == 0
+
+
+def test_the_pending_and_empty_searches_are_ranges_of_the_status_index(tmp_path: Path) -> None:
+    """SQLite's plans of ``count_videos`` and of ``break_empty_videos``'s roots part: the PENDING range of
+    ix_videos_status. With the root's or the size's index SQLite read every video of the root (a count of
+    10 PENDING among 300k videos: 42 ms against 0.03 ms) or every empty file, BROKEN ones too."""
+    url = f"sqlite:///{tmp_path / 'library.db'}"
+    asyncio.run(migrate(url))
+    statements = [
+        "SELECT COUNT(*) FROM videos WHERE status = ? AND +root_id IN (?, ?)",
+        "SELECT COUNT(*) FROM videos WHERE status = ? AND +size = 0 AND +root_id IN (?, ?)",
+        "SELECT v.id, v.root_id, r.path, v.path FROM videos v JOIN roots r ON r.id = v.root_id"
+        " WHERE v.status = ? AND +v.size = 0 AND +v.root_id IN (?, ?) ORDER BY v.name, v.id LIMIT 10",
+        "SELECT id, root_id, path FROM folders WHERE id IN"
+        " (SELECT folder_id FROM videos WHERE status = ? AND +size = 0 AND +root_id IN (?, ?))",
+        "UPDATE videos SET status = 'BROKEN' WHERE status = ? AND +size = 0 AND +root_id IN (?, ?)",
+    ]
+    with contextlib.closing(sqlite3.connect(tmp_path / "library.db")) as db:
+        for sql in statements:
+            plan = " | ".join(str(row[-1]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", ["PENDING", 1, 2]))
+            assert "USING INDEX ix_videos_status (status=?)" in plan and "TEMP B-TREE" not in plan, (sql, plan)

@@ -113,11 +113,12 @@ class SqlMediaStore:
         return [_video_file(row) for row in rows], (str(last[9]), int(last[0]))
 
     async def count_videos(self, root_ids: Sequence[int], status: VideoStatus) -> int:
+        """A range of the status index (``+root_id``: SQLite took the root's index and read all its videos)."""
         if not root_ids:
             return 0
         async with self.db.reading() as conn:
             row = await conn.fetch_one(
-                f"SELECT COUNT(*) FROM videos WHERE status = ? AND root_id IN ({_placeholders(len(root_ids))})",
+                f"SELECT COUNT(*) FROM videos WHERE status = ? AND +root_id IN ({_placeholders(len(root_ids))})",
                 [status.value, *root_ids],
             )
         return 0 if row is None else int(row[0])
@@ -141,12 +142,16 @@ class SqlMediaStore:
         self, root_ids: Sequence[int], ids: Sequence[int], error: str, *, listed: int, folders_over: int
     ) -> EmptyVideos:
         """Up to four statements per part (the roots, then each chunk of the ids not in those roots): a
-        count, the first rows, the folders when many, one UPDATE; no video is built in Python."""
+        count, the first rows, the folders when many, one UPDATE; no video is built in Python.
+
+        The roots' part searches the PENDING range of the status index (``+``: no index on size or
+        root): by root, SQLite read every video of the root (a million after a first index), by
+        size every empty file, the BROKEN ones too."""
         roots = [int(root_id) for root_id in dict.fromkeys(root_ids)]
         # Each part's condition, "{v}" for the table's alias; the parts are disjoint (counted once each).
         parts: list[tuple[str, list[Any]]] = []
         if roots:
-            parts.append((f"{{v}}root_id IN ({_placeholders(len(roots))})", roots))
+            parts.append((f"+{{v}}root_id IN ({_placeholders(len(roots))})", roots))
         not_in_roots = f" AND {{v}}root_id NOT IN ({_placeholders(len(roots))})" if roots else ""
         parts.extend(
             (f"{{v}}id IN ({_placeholders(len(chunk))}){not_in_roots}", [*chunk, *roots]) for chunk in _chunks(ids)
@@ -154,7 +159,7 @@ class SqlMediaStore:
         if not parts:
             return EmptyVideos(0, [], [])
         pending = VideoStatus.PENDING.value
-        empty = "{v}status = ? AND {v}size = 0 AND "
+        empty = "{v}status = ? AND +{v}size = 0 AND "
         async with self.db.writing() as conn:
             counts: list[int] = []
             for where, params in parts:
