@@ -124,7 +124,7 @@ async def _ready_times(
     bench: Bench, source: Path, segment: str, warm_with: Path, max_height_px: int = 1080
 ) -> tuple[list[float], PlaybackMethod, int]:
     """Seconds from the playlist to segment ``segment`` ("first" or "middle"), each rep on a cold cache."""
-    workers = PyAvSegmentWorkers(2, timeout_s=120, max_height_px=max_height_px, preset="veryfast")
+    workers = PyAvSegmentWorkers(2, timeout_s=120)
     try:
         await workers.probe_streams(str(warm_with))  # processes started, av imported
         times: list[float] = []
@@ -132,7 +132,9 @@ async def _ready_times(
         index = 0
         for rep in range(REPS):
             cache = SegmentCache(bench.fresh_data_dir(f"p1x-{rep}"), 1 << 30)
-            service = StreamingService(workers, cache, PlaybackSettings(slots=1, read_ahead=0))
+            service = StreamingService(
+                workers, cache, PlaybackSettings(max_height_px=max_height_px, preset="veryfast", slots=1, read_ahead=0)
+            )
             await service.start()
             file = _file(1000 + rep, source)
             started = time.perf_counter()
@@ -183,7 +185,7 @@ def measure_p12(bench: Bench) -> Row:
     source = _mpeg4_avi(bench)
 
     async def run() -> tuple[float, float]:
-        workers = PyAvSegmentWorkers(1, timeout_s=300, max_height_px=720, preset="veryfast")
+        workers = PyAvSegmentWorkers(1, timeout_s=300)
         try:
             streams = await workers.probe_streams(str(source))
             segments = plan_segments(streams.duration_s)
@@ -198,6 +200,8 @@ def measure_p12(bench: Bench) -> Row:
                     start_s=segment.start_s,
                     end_s=None if last else segment.end_s,
                     output_path=str(out / f"{segment.index}.ts"),
+                    max_height_px=720,
+                    preset="veryfast",
                 )
                 await workers.make_segment(spec)
             return streams.duration_s, time.perf_counter() - started

@@ -30,12 +30,7 @@ def playback_settings(settings: Settings) -> PlaybackSettings:
 async def open_playback(settings: Settings, bus: EventBus) -> AsyncIterator[StreamingService]:
     """A running ``StreamingService`` following ``bus``'s changes; its workers start with the first segment."""
     # One worker more than segment slots: a probe or a subtitle never waits behind a transcode.
-    workers = PyAvSegmentWorkers(
-        settings.transcode_workers + 1,
-        settings.media_timeout_s,
-        max_height_px=settings.transcode_max_height,
-        preset=settings.transcode_preset,
-    )
+    workers = PyAvSegmentWorkers(settings.transcode_workers + 1, settings.media_timeout_s)
     cache = SegmentCache(settings.transcode_cache_dir, settings.transcode_cache_mb * 1024 * 1024)
     service = StreamingService(workers, cache, playback_settings(settings))
     await service.start()

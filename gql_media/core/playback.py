@@ -119,10 +119,11 @@ class SourceStreams:
 class SegmentSpec:
     """One HLS segment to make: ``[start_s, end_s)`` of ``path`` (0 = its first frame; ``end_s`` None:
     to its end) by ``method`` (REMUX or TRANSCODE) into ``output_path``; a transcode turns the picture
-    upright by ``rotation_deg``. ``variant`` says the segment's format (MPEG-TS, or fMP4 tagged hvc1);
-    an fMP4 segment holds its fragment only (``moof`` + ``mdat``), and when ``init_path`` names the
-    stream's init segment already made, its own header must equal it. It goes whole from the
-    streaming service to a worker process."""
+    upright by ``rotation_deg``, is at most ``max_height_px`` high and made with x264's ``preset``
+    (the streaming service's ``PlaybackSettings``, which name its cache folder too). ``variant``
+    says the segment's format (MPEG-TS, or fMP4 tagged hvc1); an fMP4 segment holds its fragment
+    only (``moof`` + ``mdat``), and when ``init_path`` names the stream's init segment already
+    made, its own header must equal it. It goes whole from the streaming service to a worker process."""
 
     path: str | bytes
     method: PlaybackMethod
@@ -132,6 +133,8 @@ class SegmentSpec:
     rotation_deg: int = 0
     variant: StreamVariant = StreamVariant.MPEGTS
     init_path: str | None = None
+    max_height_px: int = 1080
+    preset: str = "veryfast"
 
 
 @dataclass(frozen=True, slots=True)

@@ -314,6 +314,9 @@ class StreamingService:
                     variant=stream.variant,
                     # The worker checks the fragment's headers against the init already served.
                     init_path=str(path.with_name(_INIT_NAME)) if stream.variant.fragmented_mp4 else None,
+                    # What _folder() names the stream by: the cache key and the worker's limits are one.
+                    max_height_px=self.settings.max_height_px,
+                    preset=self.settings.preset,
                 )
                 await self.workers.make_segment(spec)
         self.made_segments += 1

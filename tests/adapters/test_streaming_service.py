@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import av
 import pytest
 
 from gql_media.adapters.media.transcode import PyAvSegmentWorkers
@@ -39,7 +40,7 @@ def _source(video_id: int, path: Path) -> SourceFile:
 
 
 async def _rig(tmp_path: Path, max_bytes: int = 1 << 30, preset: str = "ultrafast", **limits: float) -> Rig:
-    workers = PyAvSegmentWorkers(workers=2, timeout_s=60, preset=preset)
+    workers = PyAvSegmentWorkers(workers=2, timeout_s=60)
     cache = SegmentCache(tmp_path / "cache", max_bytes)
     settings = PlaybackSettings(
         slots=1,
@@ -48,6 +49,7 @@ async def _rig(tmp_path: Path, max_bytes: int = 1 << 30, preset: str = "ultrafas
         read_ahead=int(limits.get("read_ahead", 0)),
         start_segments_s=(),
         preset=preset,
+        max_height_px=int(limits.get("max_height_px", 1080)),
     )
     service = StreamingService(workers, cache, settings)
     await service.start()
@@ -86,6 +88,18 @@ async def test_viewers_of_one_segment_share_its_making(tmp_path: Path, clips: di
     assert rig.service.made_segments == 1
     with pytest.raises(IndexError):
         await rig.service.segment(source, 99)
+
+
+async def test_the_workers_transcode_to_the_services_limits(
+    tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]
+) -> None:
+    # The settings that name the cache folder are the ones the worker is given, not a copy of its own.
+    rig = await _rig(tmp_path, max_height_px=32)
+    rigs.append(rig)
+    made = await rig.service.segment(_source(1, clips["avi"]), 0)
+    assert "-32-ultrafast" in made.parent.name
+    with av.open(str(made)) as segment:
+        assert (segment.streams.video[0].width, segment.streams.video[0].height) == (48, 32)
 
 
 async def test_the_next_segments_are_made_ahead(tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]) -> None:

@@ -7,7 +7,7 @@ one (each made alone, as the server makes them on demand), and each segment is d
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -94,7 +94,7 @@ def _make_all(
             output_path=str(folder / f"{index}.ts"),
             rotation_deg=streams.rotation_deg,
         )
-        make_segment(spec, 1080, "veryfast")
+        make_segment(spec)
     return streams, [_decode_alone(folder / f"{i}.ts") for i in range(len(segments))]
 
 
@@ -175,7 +175,7 @@ def test_odd_sizes_become_even_and_rotation_is_applied(sources: dict[str, Path],
 
 def test_sources_above_the_max_height_are_scaled_down(sources: dict[str, Path], tmp_path: Path) -> None:
     output = tmp_path / "small.ts"
-    make_segment(_transcode(sources["mkv_odd_size"], 0.0, 2.0, output), 120, "ultrafast")
+    make_segment(replace(_transcode(sources["mkv_odd_size"], 0.0, 2.0, output), max_height_px=120, preset="ultrafast"))
     decoded = _decode_alone(output)
     assert (decoded.width, decoded.height) == (160, 120)
 

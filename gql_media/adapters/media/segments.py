@@ -356,9 +356,9 @@ def _shift_to_output(packet: Any, source_start_s: float) -> None:
     packet.dts += shift
 
 
-def make_segment(spec: SegmentSpec, max_height_px: int = 1080, preset: str = "veryfast") -> dict[str, Any]:
+def make_segment(spec: SegmentSpec) -> dict[str, Any]:
     """Make the HLS segment ``spec`` says: REMUX copies the video, TRANSCODE makes libx264 + AAC
-    (at most ``max_height_px`` high, with x264's ``preset``). ``spec.output_path`` is where the
+    (at most ``spec.max_height_px`` high, with x264's ``spec.preset``). ``spec.output_path`` is where the
     MPEG-TS, or the fMP4 fragment, goes (the caller renames it into the cache when whole)."""
     with open_source(spec.path) as container:
         if not container.streams.video:
@@ -374,5 +374,11 @@ def make_segment(spec: SegmentSpec, max_height_px: int = 1080, preset: str = "ve
         if spec.method == PlaybackMethod.REMUX:
             return _remux_segment(container, spec.start_s, spec.end_s, spec.output_path, spec.variant)
         return _transcode_segment(
-            container, spec.start_s, spec.end_s, spec.output_path, max_height_px, preset, spec.rotation_deg % 360
+            container,
+            spec.start_s,
+            spec.end_s,
+            spec.output_path,
+            spec.max_height_px,
+            spec.preset,
+            spec.rotation_deg % 360,
         )

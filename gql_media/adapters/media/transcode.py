@@ -30,13 +30,13 @@ def probe_streams_operation(path: str | bytes) -> dict[str, object]:
         return probe_streams(path)
 
 
-def segment_operation(spec: SegmentSpec, max_height_px: int, preset: str) -> dict[str, object]:
+def segment_operation(spec: SegmentSpec) -> dict[str, object]:
     """The "segment" operation: one MPEG-TS segment or fMP4 fragment (see ``segments.make_segment``)."""
     from gql_media.adapters.media.probe import av_errors
     from gql_media.adapters.media.segments import make_segment
 
     with av_errors():
-        return make_segment(spec, max_height_px, preset)
+        return make_segment(spec)
 
 
 def init_segment_operation(spec: SegmentSpec) -> dict[str, object]:
@@ -81,7 +81,6 @@ class PyAvSegmentWorkers(WorkerPool):
         workers: processes: segments made at once (settings.transcode_workers, the service's slots) plus
             one, so that probes and subtitles never wait behind segments.
         timeout_s: the longest one segment may take (settings.media_timeout_s).
-        max_height_px, preset: the transcode's limits (settings.transcode_max_height, transcode_preset).
         operations: what the workers run; ``TRANSCODE_OPERATIONS`` unless a test adds its own.
     """
 
@@ -89,14 +88,10 @@ class PyAvSegmentWorkers(WorkerPool):
         self,
         workers: int = 1,
         timeout_s: float = 60.0,
-        max_height_px: int = 1080,
-        preset: str = "veryfast",
         operations: OperationTable | None = None,
     ) -> None:
         table = TRANSCODE_OPERATIONS if operations is None else operations
         super().__init__(table, workers, timeout_s, setup=setup_media_worker)
-        self.max_height_px = max_height_px
-        self.preset = preset
 
     async def _run(self, operation: str, *args: object) -> object:
         kind, value = await self.call(operation, *args)
@@ -108,7 +103,7 @@ class PyAvSegmentWorkers(WorkerPool):
         return _streams_from(await self._run("probe_streams", path))
 
     async def make_segment(self, spec: SegmentSpec) -> None:
-        await self._run("segment", spec, self.max_height_px, self.preset)
+        await self._run("segment", spec)
 
     async def make_init_segment(self, spec: SegmentSpec) -> None:
         await self._run("init_segment", spec)
