@@ -43,6 +43,7 @@ from gql_media.core.models import (
     WatchMode,
 )
 from gql_media.core.playback import SegmentSpec, SourceStreams
+from gql_media.core.scanner import FolderStamps
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -71,6 +72,11 @@ class LibraryStore(Protocol):
 
     async def read_folder_videos(self, folder_ids: Sequence[int]) -> list[IndexRow]:
         """The indexed videos directly in these folders (any order): a big scope's videos, a batch at a time."""
+        ...
+
+    async def read_folder_stamps(self, folder_ids: Sequence[int]) -> list[FolderStamps]:
+        """The indexed videos directly in these folders, a ``FolderStamps`` per folder holding any (any order):
+        what a resync compares its walk with, a batch at a time."""
         ...
 
     async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:

@@ -13,8 +13,9 @@ Rules a user expects:
 - what cannot be read is reported, never taken as deleted: the walk records the path as
   *incomplete* so the sync leaves its index entries alone.
 
-Past 400 lines, kept whole: the streamed walk's hand-over (``KnownByFolder``, ``emit``) and the
-unchanged videos' short way (``_drop_unchanged``) sit in the hot loop they feed.
+Past 400 lines, kept whole: the streamed walk's hand-over (``KnownByFolder``, ``FolderVideos``,
+``emit``) and the unchanged videos' short ways (``_same_folder``, ``_drop_unchanged``) sit in the
+hot loop they feed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from typing import Protocol, cast
 
 from gql_media.core.hls import owned_files
@@ -78,16 +79,47 @@ class ScanCancelled(Exception):
 KnownVideo = tuple[int, int, str, int, int, int, int]
 
 
+# One folder's indexed videos as the store reads them for a resync (``LibraryStore.read_folder_stamps``):
+# (folder id, their names joined by "/" in code point order, their stamps in that order (size,
+# mtime_ns, inode, device per video, flat, unsigned 64-bit), their ids in that order joined by ",").
+FolderStamps = tuple[int, str, list[int], str]
+
+
+class FolderVideos:
+    """A folder's indexed videos as a streamed walk compares them: names and stamps as read, rows on demand.
+
+    An unchanged folder (most of a resync) is settled by comparing its listing's names and stamps
+    with ``names`` and ``stamps`` whole: no row, no id, no path is made for it. ``rows`` makes the
+    rows of a folder that differs (a file changed, added or gone) or that the walk passed by.
+    """
+
+    __slots__ = ("count", "ids", "names", "prefix", "root_id", "stamps")
+
+    def __init__(self, root_id: int, rel_dir: str, stamps: FolderStamps) -> None:
+        self.root_id = root_id
+        self.prefix = rel_dir + "/" if rel_dir else ""
+        _folder_id, self.names, self.stamps, self.ids = stamps
+        self.count = len(self.stamps) // 4
+
+    def rows(self) -> list[KnownVideo]:
+        """The videos as index rows ``(id, root_id, path, size, mtime_ns, inode, device)``."""
+        v = self.stamps
+        # (A negative mtime, before 1970, was read as its 64 bits: turned back here.)
+        mtimes = [m - _U64 if m >= _I63 else m for m in v[1::4]]
+        return list(zip(map(int, self.ids.split(",")), repeat(self.root_id, self.count),
+                        map(self.prefix.__add__, self.names.split("/")), v[0::4], mtimes, v[2::4], v[3::4],
+                        strict=True))  # fmt: skip
+
+
 class KnownByFolder(Protocol):
     """Index rows handed to a walk as it lists folders (``Scanner.walk`` with ``by_folder``).
 
     ``take`` is called from the walk's thread as each folder is listed, in the walk's order, and
-    may wait for the rows to be read; it returns a dict holding the folder's videos by path (and
-    maybe other folders' too: the walk pops only what it finds; None: none indexed). Whatever it
-    lets go of (rows the walk passed by without finding them) goes to ``left``.
+    may wait for the rows to be read; it returns the folder's indexed videos (None: none indexed).
+    Whatever it lets go of (rows of folders the walk passed by without listing them) goes to ``left``.
     """
 
-    def take(self, rel_dir: str, left: list[KnownVideo]) -> dict[str, KnownVideo] | None: ...
+    def take(self, rel_dir: str, left: list[KnownVideo]) -> FolderVideos | None: ...
 
 
 @dataclass(slots=True)
@@ -251,22 +283,31 @@ class Scanner:
                 continue
             fd, children = listing
             try:
-                # Indexed videos found unchanged are dropped first (most of a resync: most folders end there).
-                known = walk.known if by_folder is None else (by_folder.take(rel, result.left) or {})
-                listed = self._drop_unchanged(children, rel + "/" if rel else "", abs_dir, known, result)
                 pushed = len(stack)
                 if by_folder is None:
+                    # Indexed videos found unchanged are dropped first (most of a resync: most folders end there).
+                    known = walk.known
+                    listed = self._drop_unchanged(children, rel + "/" if rel else "", abs_dir, known, result)
                     changed: list[KnownVideo] = []
                     if listed:
                         self._walk_folder(rel, os_rel, abs_dir, has_raw, listed, stack if recursive else None,
                                           visited, result, known, changed)  # fmt: skip
                         walk.known.update((row[2], row) for row in changed)  # what the sync must still compare
                     continue
-                if listed and not known and not has_raw:
-                    listed = self._add_new_videos(listed, rel + "/" if rel else "", result)
-                if listed:
-                    self._walk_folder(rel, os_rel, abs_dir, has_raw, listed, stack if recursive else None, visited,
-                                      result, known, result.left)  # fmt: skip
+                videos = by_folder.take(rel, result.left)
+                if videos is not None and self._same_folder(children, videos):
+                    self.seen += videos.count
+                    result.unchanged += videos.count
+                else:
+                    # Rows found changed, and those not found at all (gone), go to ``result.left``.
+                    known = {} if videos is None else {row[2]: row for row in videos.rows()}
+                    listed = self._drop_unchanged(children, rel + "/" if rel else "", abs_dir, known, result)
+                    if listed and not known and not has_raw:
+                        listed = self._add_new_videos(listed, rel + "/" if rel else "", result)
+                    if listed:
+                        self._walk_folder(rel, os_rel, abs_dir, has_raw, listed, stack if recursive else None,
+                                          visited, result, known, result.left)  # fmt: skip
+                    result.left.extend(known.values())
             finally:
                 os.close(fd)
             result.listed.append(rel)
@@ -348,6 +389,26 @@ class Scanner:
                 self._add_folder(child, child_rel, raw, st, os_prefix + name, stack, visited, result)
         self.seen += seen
         result.unchanged += unchanged
+
+    def _same_folder(self, children: list[os.DirEntry[str]], videos: FolderVideos) -> bool:
+        """Whether the folder's listing is exactly its indexed videos, unchanged (most folders of a resync).
+
+        Calls in C over the whole listing, no Python line per file: the names (sorted as the store
+        sorts them) against ``videos.names``, then the stamps of their stats against ``videos.stamps``.
+        Every name was a video's when it was indexed, so only what may have changed about a file
+        is checked again: not a regular file any more, a symlink, a download's file.
+        """
+        if len(children) != videos.count or self._owned:
+            return False
+        children.sort(key=_NAME)
+        joined = "/".join(map(_NAME, children))
+        if joined != videos.names or PLAYLIST_EXTENSION in joined.lower() or any(map(_IS_LINK, children)):
+            return False
+        try:
+            stats = list(map(_STAT, children))  # (no symlink among them: ``stat()`` is their lstat)
+        except OSError:
+            return False  # (one of them vanished or cannot be read: the rules say which)
+        return list(chain.from_iterable(map(_STAMPS, stats))) == videos.stamps and all(map(_IS_REG, map(_MODE, stats)))
 
     def _drop_unchanged(
         self,
@@ -530,6 +591,8 @@ _INODE, _DEVICE = operator.attrgetter("st_ino"), operator.attrgetter("st_dev")
 _new_entry = tuple.__new__  # a ``ScanEntry`` from its fields, in C (no call of its ``__new__``)
 _VIDEO_ENDINGS = tuple(sorted(VIDEO_EXTENSIONS))  # (what a lowered video's name ends with)
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_U64 = 1 << 64
+_I63 = 1 << 63
 
 
 def _list(rel: str, abs_dir: str, result: ScanResult) -> tuple[int, list[os.DirEntry[str]]] | None:

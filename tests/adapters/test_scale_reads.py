@@ -48,6 +48,7 @@ from gql_media.core.models import (
     SyncPlan,
     VideoStatus,
 )
+from gql_media.core.scanner import FolderVideos
 
 ALPHABET = "abcxyzAZ _%\\\"'.-ÜüßẞéÉ日本語\ufffdİı0123456789"
 QUERY_ALPHABET = "abcxzAÜüßẞé日\ufffd _%\\\"'.İı01"
@@ -382,21 +383,21 @@ async def test_a_shallow_scope_read_costs_the_same_in_a_bigger_root(store: tuple
 async def test_the_sync_reads_each_video_as_stored_whatever_its_path(
     store: tuple[Db, IndexStore, LibraryReads],
 ) -> None:
-    """The streamed sync's read of folders' videos (on SQLite two texts per statement: paths and hex) gives back
+    """The streamed sync's reads of folders' videos (on SQLite texts: paths or names, hex, ids) give back
     every row exactly: quotes, backslashes, control characters and any script in a path, inodes and
     devices past 2**63 (stored signed), a negative mtime, zeros, and a folder with no video."""
     _db, index, _reads = store
     (root,) = await index.ensure_roots(["/library"])
-    folder_id, first_video = await index.reserve_ids(2, 6)
+    folder_id, first_video = await index.reserve_ids(2, 8)
     folders = [
         NewFolder(folder_id, root.id, root.folder_id, ScanEntry(EntryKind.FOLDER, 'a "b" \\c', None, 0, 1, 5, 1)),
         NewFolder(folder_id + 1, root.id, root.folder_id, ScanEntry(EntryKind.FOLDER, "empty", None, 0, 1, 6, 1)),
     ]
     await index.apply_structure(SyncPlan(new_folders=folders))
     names = ['quote " and \\ backslash.mp4', "tab\tnew\nline.mkv", "日本語 ✓ 🎬.webm", "bad \ufffd byte.mp4",
-             "big.mov", "zero.avi"]  # fmt: skip
+             "big.mov", "zero.avi", "Zebra.mp4", "émile.mp4"]  # fmt: skip
     stamps = [(1, 2, 3, 4), (0, 0, 0, 0), (2**40, 2**62, 2**63 + 5, 2**64 - 1), (7, -1, 8, 9),
-              (10, 11, 2**64 - 1, 2**63), (0, 1, 0, 0)]  # fmt: skip
+              (10, 11, 2**64 - 1, 2**63), (0, 1, 0, 0), (1, 1, 1, 1), (2, 2, 2, 2)]  # fmt: skip
     videos = [
         NewVideo(first_video + n, root.id, folder_id, ScanEntry(EntryKind.VIDEO, f'a "b" \\c/{name}', None, *stamp))
         for n, (name, stamp) in enumerate(zip(names, stamps, strict=True))
@@ -406,4 +407,10 @@ async def test_the_sync_reads_each_video_as_stored_whatever_its_path(
                       for v in videos)  # fmt: skip
     assert sorted(await index.read_folder_videos([folder_id, folder_id + 1])) == expected
     assert await index.read_folder_videos([folder_id + 1]) == []
+    # As a resync reads them: one folder, names in code point order (as Python sorts them), stamps unsigned.
+    ((read_id, joined, numbers, ids),) = await index.read_folder_stamps([folder_id, folder_id + 1])
+    assert read_id == folder_id and joined.split("/") == sorted(names)
+    assert numbers == [n % 2**64 for row in sorted(expected, key=lambda r: r[2]) for n in row[3:]]
+    assert sorted(FolderVideos(root.id, 'a "b" \\c', (read_id, joined, numbers, ids)).rows()) == expected
+    assert await index.read_folder_stamps([folder_id + 1]) == []
     assert sorted((await index.read_scope_rows(Scope(root.id, "")))[1]) == expected

@@ -34,7 +34,7 @@ from gql_media.core.models import (
     parent_of,
 )
 from gql_media.core.ports import JobCancelled
-from gql_media.core.scanner import KnownVideo, Scanner, ScanResult
+from gql_media.core.scanner import FolderStamps, FolderVideos, KnownVideo, Scanner, ScanResult
 from gql_media.core.sync import SyncEngine, SyncOutcome
 from gql_media.core.sync.feed import FolderFeed, walk_order
 
@@ -100,6 +100,20 @@ class FakeIndexStore:
     async def read_folder_videos(self, folder_ids: Sequence[int]) -> list[IndexRow]:
         wanted = set(folder_ids)
         return [e.row() for e in self.entries.values() if e.kind is EntryKind.VIDEO and e.parent_id in wanted]
+
+    async def read_folder_stamps(self, folder_ids: Sequence[int]) -> list[FolderStamps]:
+        wanted = set(folder_ids)
+        videos = sorted((e.parent_id or 0, e.path.rpartition("/")[2], e) for e in self.entries.values()
+                        if e.kind is EntryKind.VIDEO and e.parent_id in wanted)  # fmt: skip
+        folders: dict[int, list[tuple[str, Entry]]] = {}
+        for folder_id, name, entry in videos:
+            folders.setdefault(folder_id, []).append((name, entry))
+        return [
+            (folder_id, "/".join(name for name, _ in named),
+             [n % 2**64 for _, e in named for n in (e.size, e.mtime_ns, e.inode, e.device)],
+             ",".join(str(e.id) for _, e in named))
+            for folder_id, named in folders.items()
+        ]  # fmt: skip
 
     async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:
         return self._take(EntryKind.FOLDER, folders), self._take(EntryKind.VIDEO, videos)
@@ -309,6 +323,39 @@ async def test_an_unchanged_resync_writes_and_publishes_nothing(library: Library
     assert library.store.tree() == before
     assert library.bus.changes == [] and outcome == SyncOutcome()
     assert job.tallies == {"added": 0, "updated": 0, "removed": 0, "moved": 0}
+
+
+async def test_a_resync_compares_each_folder_whole_and_file_by_file_where_it_differs(library: Library) -> None:
+    """A folder unchanged as a whole is settled at once; in one that differs each file is compared: a file
+    replaced by another of the same size and mtime (another inode) is an update keeping its id, a file
+    whose size changed is one too, and its unchanged neighbours, a file dated before 1970, and videos
+    beside a file that is no video are left alone."""
+    path = library.path
+    for folder in ("same", "swapped", "grown", "old", "mixed"):
+        for number in range(3):
+            write(path / folder / f"{number}.mp4", b"abc")
+    os.utime(path / "old" / "1.mp4", ns=(-5_000_000_000, -5_000_000_000))
+    write(path / "mixed" / "cover.jpg")
+    await library.sync()
+    before = library.store.tree()
+
+    swapped = path / "swapped" / "1.mp4"
+    stamp = swapped.stat()
+    write(path / "swapped" / "new.tmp", b"xyz")
+    (path / "swapped" / "new.tmp").rename(swapped)  # another file (inode), same name, size and mtime
+    os.utime(swapped, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert swapped.stat().st_ino != stamp.st_ino and swapped.stat().st_size == stamp.st_size
+    write(path / "grown" / "2.mp4", b"abcd")
+    job = FakeJob()
+    outcome = await library.sync(job=job)
+
+    assert library.store.tree() == before
+    assert job.tallies == {"added": 0, "updated": 3, "removed": 0, "moved": 0}  # 2 videos, and "swapped" (renamed into)
+    ids = {before[("video", "swapped/1.mp4")], before[("video", "grown/2.mp4")]}
+    assert set(outcome.changed_video_ids) == ids
+    entry = library.store.entries[(EntryKind.VIDEO, before[("video", "swapped/1.mp4")])]
+    assert entry.inode == swapped.stat().st_ino
+    assert {c.path for c in library.bus.changes} == {"swapped", "swapped/1.mp4", "grown/2.mp4"}
 
 
 async def test_a_renamed_folder_keeps_the_ids_of_everything_in_it(library: Library) -> None:
@@ -522,7 +569,7 @@ def test_the_read_ahead_follows_the_walk_order(tmp_path: Path) -> None:
         (tmp_path / folder).mkdir(parents=True)
 
     class NothingKnown:
-        def take(self, rel_dir: str, left: list[KnownVideo]) -> dict[str, KnownVideo] | None:
+        def take(self, rel_dir: str, left: list[KnownVideo]) -> FolderVideos | None:
             return None
 
     result = ScanResult()
@@ -534,22 +581,39 @@ def test_the_read_ahead_follows_the_walk_order(tmp_path: Path) -> None:
 def test_the_read_ahead_reads_on_while_the_walk_is_in_a_chunk_bigger_than_its_window() -> None:
     """The chunk being walked leaves the window; what the walk did not take of a chunk it passes is let go."""
 
+    def stamps(folder_id: int, first: int, count: int) -> FolderStamps:
+        numbers = range(first, first + count)
+        return folder_id, "/".join(f"{n}.mp4" for n in numbers), [1, 2, 3, 4] * count, ",".join(map(str, numbers))
+
     def rows(folder: str, first: int, count: int) -> list[IndexRow]:
         return [(n, 1, f"{folder}/{n}.mp4", 1, 2, 3, 4) for n in range(first, first + count)]
 
     rooms: list[int] = []
-    feed = FolderFeed(["", "a", "b", "c"], 3, lambda: False, lambda: rooms.append(1))
-    feed.put(2, rows("a", 0, 5))  # "" and "a": 5 rows, more than the window
+    feed = FolderFeed(["", "a", "b", "c"], 3, lambda: False, lambda: rooms.append(1), root_id=1,
+                      folder_ids=[10, 11, 12, 13])  # fmt: skip
+    feed.put(2, [stamps(11, 0, 5)])  # "" and "a": 5 rows, more than the window
     assert not feed.has_room()
     left: list[KnownVideo] = []
-    assert feed.take("", left) is not None and feed.has_room() and rooms == [1]
-    chunk = feed.take("a", left)
-    assert chunk is not None and sorted(chunk) == [f"a/{n}.mp4" for n in range(5)]
-    del chunk["a/0.mp4"], chunk["a/1.mp4"]  # found unchanged by the walk
-    feed.put(3, rows("b", 5, 1))
-    feed.put(4, rows("c", 6, 3))
+    assert feed.take("", left) is None and feed.has_room() and rooms == [1]  # (no video in "")
+    videos = feed.take("a", left)
+    assert videos is not None and videos.count == 5 and videos.rows() == rows("a", 0, 5)
+    assert feed.take("a", left) is None  # taken
+    feed.put(3, [stamps(12, 5, 1)])
+    feed.put(4, [stamps(13, 6, 3)])
     assert not feed.has_room()
-    assert feed.take("c", left) == {row[2]: row for row in rows("c", 6, 3)}  # "b" was passed by
-    assert sorted(row[0] for row in left) == [2, 3, 4, 5] and feed.has_room()
+    videos = feed.take("c", left)
+    assert videos is not None and videos.rows() == rows("c", 6, 3)  # "b" was passed by
+    assert left == rows("b", 5, 1) and feed.has_room()
     assert feed.take("a", left) is None  # its chunk is gone
-    assert sorted(row[0] for row in feed.rest()) == [6, 7, 8]
+    feed.put(4, [])
+    assert feed.rest() == []
+
+
+def test_a_folder_read_for_a_resync_gives_back_its_rows() -> None:
+    """What a streamed walk compares a folder with (names, stamps, ids: texts and a flat list) makes its rows
+    again when it differs: paths under the folder (or the root), a negative mtime, inodes past 2**63."""
+    stamps = [5, 2**64 - 1, 2**63 + 1, 7, 0, 10, 0, 0]
+    videos = FolderVideos(2, "a b/c", (9, "x.mp4/é.mkv", stamps, "41,7"))
+    assert videos.count == 2
+    assert videos.rows() == [(41, 2, "a b/c/x.mp4", 5, -1, 2**63 + 1, 7), (7, 2, "a b/c/é.mkv", 0, 10, 0, 0)]
+    assert FolderVideos(2, "", (9, "top.mp4", [1, 2, 3, 4], "3")).rows() == [(3, 2, "top.mp4", 1, 2, 3, 4)]

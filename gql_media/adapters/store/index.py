@@ -33,6 +33,7 @@ from gql_media.core.models import (
     Update,
     name_of,
 )
+from gql_media.core.scanner import FolderStamps
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,22 @@ class IndexStore:
             if self.db.dialect == "sqlite":
                 return await _sqlite_videos_in(conn, folder_ids)  # unsigned as read
             return _unsigned(await _fetch_by_ids(conn, _VIDEO_COLUMNS, "folder_id", folder_ids))
+
+    async def read_folder_stamps(self, folder_ids: Sequence[int]) -> list[FolderStamps]:
+        """The videos directly in these folders as a resync compares them: a ``FolderStamps`` per folder.
+
+        Names in code point order (SQLite: the order of ``ix_videos_folder_name``; a folder read in
+        another order is only compared file by file), no row per video on SQLite (``_STAMPS_BY_FOLDER``).
+        """
+        async with self.db.reading() as conn:
+            if self.db.dialect == "sqlite":
+                return await _sqlite_stamps_in(conn, folder_ids)
+            rows: list[tuple[Any, ...]] = []
+            for start in range(0, len(folder_ids), _IDS_PER_STATEMENT):
+                chunk = folder_ids[start : start + _IDS_PER_STATEMENT]
+                where = f" WHERE folder_id IN ({', '.join('?' * len(chunk))})"
+                rows += await conn.fetch(_STAMP_COLUMNS + where + _STAMP_ORDER, chunk)
+            return _stamps_of_rows(rows)
 
     async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:
         async with self.db.writing() as conn:
@@ -348,6 +365,55 @@ def _hex_rows(paths: str, numbers: str) -> Iterator[IndexRow]:
         mtimes = [m - _U64 if m >= _I63 else m for m in mtimes]
     return zip(v[0::_HEX_FIELDS], v[1::_HEX_FIELDS], paths.split("\0"), v[2::_HEX_FIELDS], mtimes,
                v[4::_HEX_FIELDS], v[5::_HEX_FIELDS], strict=True)  # fmt: skip
+
+
+# A resync reads each folder's videos as one row of three texts (``FolderStamps``): their names
+# ("/" is in none), their stamps as 64-bit hex (four per video) and their ids, each in the order of
+# ix_videos_folder_name (folder_id, name, id), which the search by folder_id follows. The stamps
+# become ints by C calls per folder; the ids and paths stay texts until a folder differs.
+_STAMPS_BY_FOLDER = (
+    "SELECT folder_id, group_concat(name, '/'),"
+    " group_concat(printf('%016x%016x%016x%016x', size, mtime_ns, inode, device), ''), group_concat(id)"
+    " FROM videos"
+)
+# PostgreSQL: rows sorted by name as Python sorts them (code points: the bytes of UTF-8).
+_STAMP_COLUMNS = "SELECT folder_id, name, size, mtime_ns, inode, device, id FROM videos"
+_STAMP_ORDER = ' ORDER BY folder_id, name COLLATE "C"'
+
+
+async def _sqlite_stamps_in(conn: RawConnection, folder_ids: Sequence[int]) -> list[FolderStamps]:
+    """SQLite: ``read_folder_stamps``, a statement per thousand folders."""
+    folders: list[FolderStamps] = []
+    swap = sys.byteorder == "little"  # the hex is big-endian
+    for start in range(0, len(folder_ids), _IDS_PER_STATEMENT):
+        chunk = folder_ids[start : start + _IDS_PER_STATEMENT]
+        sql = f"{_STAMPS_BY_FOLDER} WHERE folder_id IN ({', '.join('?' * len(chunk))}) GROUP BY folder_id"
+        for folder_id, names, numbers, ids in await conn.fetch(sql, chunk):
+            values = array.array("Q", binascii.unhexlify(numbers))
+            if swap:
+                values.byteswap()
+            folders.append((int(folder_id), str(names), values.tolist(), str(ids)))
+    return folders
+
+
+def _stamps_of_rows(rows: Sequence[tuple[Any, ...]]) -> list[FolderStamps]:
+    """``FolderStamps`` of ``_STAMP_COLUMNS`` rows sorted by folder and name (inode, device and mtime as 64 bits)."""
+    folders: list[FolderStamps] = []
+    last: int | None = None
+    names: list[str] = []
+    stamps: list[int] = []
+    ids: list[str] = []
+    for folder_id, name, size, mtime_ns, inode, device, video_id in rows:
+        if folder_id != last:
+            if last is not None:
+                folders.append((last, "/".join(names), stamps, ",".join(ids)))
+            last, names, stamps, ids = int(folder_id), [], [], []
+        names.append(str(name))
+        stamps += (int(size), int(mtime_ns) % _U64, int(inode) % _U64, int(device) % _U64)
+        ids.append(str(video_id))
+    if last is not None:
+        folders.append((last, "/".join(names), stamps, ",".join(ids)))
+    return folders
 
 
 async def _videos_by_ids(conn: RawConnection, ids: Sequence[int]) -> list[tuple[Any, ...]]:

@@ -204,9 +204,10 @@ class SyncEngine:
         def room_made() -> None:  # called from the walk's thread
             loop.call_soon_threadsafe(room.set)
 
-        feed = FolderFeed(order, self.walk_batch, scanner.stopped, room_made)
-        walker = WalkBatches(scanner, scope, feed, self.walk_batch)
         folder_ids = [streamed.folders[path][0] for path in order]
+        feed = FolderFeed(order, self.walk_batch, scanner.stopped, room_made, root_id=scope.root_id,
+                          folder_ids=folder_ids)  # fmt: skip
+        walker = WalkBatches(scanner, scope, feed, self.walk_batch)
         reader = asyncio.ensure_future(self._read_ahead(feed, room, folder_ids))
         ids = IdBlock()
         # A first index writes a batch while it plans the next (``plan_first_batch``): at most one write
@@ -280,7 +281,7 @@ class SyncEngine:
                 if not feed.has_room():
                     await room.wait()
                 end = min(start + step, len(folder_ids))
-                feed.put(end, await self.store.read_folder_videos(folder_ids[start:end]))
+                feed.put(end, await self.store.read_folder_stamps(folder_ids[start:end]))
                 start, step = end, self.folders_per_read
         except BaseException:
             feed.fail()

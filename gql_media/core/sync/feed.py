@@ -2,17 +2,17 @@
 
 A big scope is not read whole before its walk (a million rows are most of a resync's memory):
 the engine reads the videos of the indexed folders, a chunk of folders per statement, in the
-order the walk lists them, and the walk (in its thread) looks each file up in its folder's chunk
-as it lists the folder, building nothing for what is unchanged. The read runs in the driver's
-thread and overlaps the walk; the chunks read that the walk has not entered yet hold at most
-``window_rows`` rows (the first past it stops the read), so memory is the chunk being walked and
-those ahead of it.
+order the walk lists them, and the walk (in its thread) compares each folder it lists with what
+the chunk holds of it. The read runs in the driver's thread and overlaps the walk; the chunks
+read that the walk has not entered yet hold at most ``window_rows`` rows (the first past it
+stops the read), so memory is the chunk being walked and those ahead of it.
 
-A chunk's rows are one dict by path, made in C from the rows as read (``dict(zip(...))``): no
-Python code runs per row beside the walk, whose thread would wait for the GIL at each of its
-stats. The walk takes from it what it finds; once it lists a folder past the chunk, what is
-left of the chunk (videos gone from their place, or in folders it passed by: gone, unreadable)
-goes to the batch being walked. What is left of the chunks never passed is ``rest()`` at the end.
+A folder's videos come as the store reads them for a resync (``scanner.FolderStamps``: their
+names and stamps, as a text and a flat list): an unchanged folder is compared whole, and no
+row is made for it (``scanner.FolderVideos``). Rows are made for what differs, and for the
+folders the walk passed by without listing them (gone, unreadable): those go to the batch
+being walked once it lists a folder past their chunk. What is left of the chunks never passed
+is ``rest()`` at the end.
 """
 
 from __future__ import annotations
@@ -21,15 +21,12 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
 
-from gql_media.core.models import IndexRow
-from gql_media.core.scanner import KnownVideo, ScanCancelled
+from gql_media.core.scanner import FolderStamps, FolderVideos, KnownVideo, ScanCancelled
 
 __all__ = ["FolderFeed", "walk_order"]
 
 _WAIT_S = 0.05
-_PATH = itemgetter(2)
 
 
 def walk_order(paths: Sequence[str]) -> list[str]:
@@ -39,11 +36,12 @@ def walk_order(paths: Sequence[str]) -> list[str]:
 
 @dataclass(slots=True)
 class _Chunk:
-    """The videos of ``order[start:end]``, by path, how many were read, and whether the walk is in it yet."""
+    """The videos of ``order[start:end]`` by folder (those the walk has not taken), how many were read,
+    and whether the walk is in it yet."""
 
     start: int
     end: int
-    videos: dict[str, KnownVideo]
+    videos: dict[str, FolderVideos]
     read: int
     entered: bool = False
 
@@ -52,11 +50,20 @@ class FolderFeed:
     """``scanner.KnownByFolder`` over rows the engine reads ahead (thread-safe: one reader, one walk)."""
 
     def __init__(
-        self, order: Sequence[str], window_rows: int, cancelled: Callable[[], bool], on_room: Callable[[], None]
+        self,
+        order: Sequence[str],
+        window_rows: int,
+        cancelled: Callable[[], bool],
+        on_room: Callable[[], None],
+        *,
+        root_id: int,
+        folder_ids: Sequence[int],
     ) -> None:
-        """``cancelled``: whether the walk was asked to stop; ``on_room`` (called from the walk's thread):
-        the window has room again."""
+        """``folder_ids``: the ids of the folders of ``order``, in its order; ``cancelled``: whether the walk
+        was asked to stop; ``on_room`` (called from the walk's thread): the window has room again."""
         self.order = order
+        self.root_id = root_id
+        self._path_of = dict(zip(folder_ids, order, strict=True))
         self.window_rows = window_rows
         self._at = {path: index for index, path in enumerate(order)}
         self._chunks: deque[_Chunk] = deque()  # read and not yet passed by the walk, in order
@@ -74,12 +81,14 @@ class FolderFeed:
     def has_room(self) -> bool:
         return self._walk_done or self._ahead < self.window_rows
 
-    def put(self, upto: int, rows: Sequence[IndexRow]) -> None:
-        """The videos of ``order[:upto]`` not yet put are ``rows`` (any order)."""
-        videos = dict(zip(map(_PATH, rows), rows, strict=True))
+    def put(self, upto: int, folders: Sequence[FolderStamps]) -> None:
+        """The videos of ``order[:upto]`` not yet put are ``folders``' (any order)."""
+        path_of, root_id = self._path_of, self.root_id
+        videos = {path: FolderVideos(root_id, path, one) for one in folders for path in (path_of[one[0]],)}
+        read = sum(folder.count for folder in videos.values())
         with self._changed:
-            self._chunks.append(_Chunk(self._loaded, upto, videos, len(videos)))
-            self._ahead += len(videos)
+            self._chunks.append(_Chunk(self._loaded, upto, videos, read))
+            self._ahead += read
             self._loaded = upto
             self._changed.notify_all()
 
@@ -98,7 +107,7 @@ class FolderFeed:
     def rest(self) -> list[KnownVideo]:
         """Once everything is read: the rows the walk never took (of every chunk not passed, its last one's too)."""
         with self._changed:
-            left = [row for chunk in self._chunks for row in chunk.videos.values()]
+            left = [row for chunk in self._chunks for folder in chunk.videos.values() for row in folder.rows()]
             self._chunks.clear()
             self._ahead = 0
             self._walked = None
@@ -106,11 +115,11 @@ class FolderFeed:
 
     # The walk's side (its thread).
 
-    def take(self, rel_dir: str, left: list[KnownVideo]) -> dict[str, KnownVideo] | None:
-        """The videos of the chunk holding ``rel_dir``, by path (the walk pops what it finds).
+    def take(self, rel_dir: str, left: list[KnownVideo]) -> FolderVideos | None:
+        """The indexed videos of ``rel_dir`` (taken out of its chunk).
 
-        Chunks before it are passed: what is left of them goes to ``left``. None for a folder not
-        indexed, or one whose chunk was passed already.
+        Chunks before it are passed: what is left of them goes to ``left``. None for a folder with
+        no video indexed, or one whose chunk was passed already.
         """
         index = self._at.get(rel_dir)
         if index is None:
@@ -119,7 +128,7 @@ class FolderFeed:
         if walked is not None and index < walked.end:
             # Still in the chunk it is in (the walk's order only goes forward): no lock, nothing to wait
             # for. Most folders are taken this way (a chunk is hundreds of them).
-            return walked.videos if index >= walked.start else None
+            return walked.videos.pop(rel_dir, None) if index >= walked.start else None
         with self._changed:
             while True:
                 self._pass(index, left)
@@ -137,14 +146,15 @@ class FolderFeed:
                 chunk.entered = True
                 self._release(chunk.read)
             self._walked = chunk
-        return chunk.videos
+        return chunk.videos.pop(rel_dir, None)
 
     def _pass(self, index: int, left: list[KnownVideo]) -> None:
         """Let go of the chunks that end at or before ``order[index]`` (the window makes room for those awaited)."""
         chunks = self._chunks
         while chunks and chunks[0].end <= index:
             chunk = chunks.popleft()
-            left.extend(chunk.videos.values())
+            for folder in chunk.videos.values():
+                left.extend(folder.rows())
             if not chunk.entered:
                 self._release(chunk.read)
 
