@@ -144,6 +144,10 @@ class MediaStore(Protocol):
 
     async def get_video_file(self, video_id: int) -> VideoFile | None: ...
 
+    async def thumbnail_keys(self, ids: Sequence[int]) -> dict[int, str | None]:
+        """The thumbnail key of each of these ids that still exists (the orphan sweep's question)."""
+        ...
+
     async def videos_page(
         self,
         root_ids: Sequence[int],

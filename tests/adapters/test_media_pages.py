@@ -74,3 +74,18 @@ def test_a_page_is_a_range_of_the_status_index(tmp_path: Path) -> None:
         ).fetchall()
     details = " | ".join(str(row[-1]) for row in plan)
     assert "ix_videos_status" in details and "TEMP B-TREE" not in details, details
+
+
+async def test_the_orphan_sweep_reads_keys_of_the_ids_that_exist(services: Services, library: Path) -> None:
+    for number in range(3):
+        (library / f"clip {number}.mp4").write_bytes(b"")
+    await run_sync(services, library)
+    store = SqlMediaStore(services.db)
+    async with services.db.writing() as conn:
+        await conn.execute("UPDATE videos SET thumbnail_key = 'k-' || CAST(id AS TEXT) WHERE id % 2 = 0")
+    async with services.db.reading() as conn:
+        ids = sorted(int(row[0]) for row in await conn.fetch("SELECT id FROM videos"))
+    gone = max(ids) + 1000
+    keys = await store.thumbnail_keys([*ids, gone, ids[0]])
+    assert keys == {video_id: f"k-{video_id}" if video_id % 2 == 0 else None for video_id in ids}
+    assert await store.thumbnail_keys([]) == {}

@@ -48,7 +48,7 @@ class FakeStore:
         self.infos: dict[int, MediaInfo] = {}
         self.writes = 0
         self.pages = 0
-        self.reads: list[int] = []  # how many ids each get_video_files asked for
+        self.reads: list[int] = []  # how many ids each get_video_files / thumbnail_keys asked for
         self.folder_ids = {"sub": 10, "sub/deeper": 11, "other": 12}
 
     async def get_video_files(self, ids: Sequence[int], *, needing: VideoNeed | None = None) -> list[VideoFile]:
@@ -66,6 +66,10 @@ class FakeStore:
 
     async def get_video_file(self, video_id: int) -> VideoFile | None:
         return self.videos.get(video_id)
+
+    async def thumbnail_keys(self, ids: Sequence[int]) -> dict[int, str | None]:
+        self.reads.append(len(ids))
+        return {i: self.videos[i].thumbnail_key for i in ids if i in self.videos}
 
     def _with_status(self, root_ids: Sequence[int], status: VideoStatus, keyed: bool | None) -> list[VideoFile]:
         return sorted(

@@ -77,6 +77,16 @@ class SqlMediaStore:
         files.sort(key=lambda f: order.get(f.id, 0))
         return files
 
+    async def thumbnail_keys(self, ids: Sequence[int]) -> dict[int, str | None]:
+        keys: dict[int, str | None] = {}
+        async with self.db.reading() as conn:
+            for chunk in _chunks(ids):
+                rows = await conn.fetch(
+                    f"SELECT id, thumbnail_key FROM videos WHERE id IN ({_placeholders(len(chunk))})", chunk
+                )
+                keys.update((int(row[0]), row[1]) for row in rows)
+        return keys
+
     async def get_video_file(self, video_id: int) -> VideoFile | None:
         """One video's file for the API (thumbnail and stream routes) and regenerateThumbnail."""
         async with self.db.reading() as conn:
