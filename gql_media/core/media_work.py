@@ -47,7 +47,13 @@ from gql_media.core.models import (
 )
 from gql_media.core.ports import EmptyVideos, MediaError, MediaStore, MediaTool, RunningJob, VideoCursor
 from gql_media.core.sync.summary import topmost_subtrees
-from gql_media.core.thumbnails import ThumbnailSpec, remove_files, remove_thumbnail_files, video_thumbnails
+from gql_media.core.thumbnails import (
+    ThumbnailSpec,
+    remove_files,
+    remove_files_written_before,
+    remove_thumbnail_files,
+    video_thumbnails,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -336,7 +342,8 @@ class ThumbnailStep:
         A job killed between removing a video's row and deleting its images, or between writing an
         image and recording its key, leaves such files; nothing else would ever delete them.
         """
-        listing = video_thumbnails(self.spec.directory, time.time())
+        started_s = time.time()
+        listing = video_thumbnails(self.spec.directory)
         removed = 0
         try:
             while batch := await asyncio.to_thread(lambda: list(itertools.islice(listing, _PROBE_CHUNK))):
@@ -344,8 +351,8 @@ class ThumbnailStep:
                 keys = await self.store.thumbnail_keys(list(dict.fromkeys(video_id for video_id, _ in batch)))
                 orphans = [self.spec.path_for(name) for video_id, name in batch if keys.get(video_id) != name]
                 if orphans:
-                    await asyncio.to_thread(remove_files, orphans)
-                    removed += len(orphans)
+                    # Only an orphan's age is read (a stat per image was most of the listing's time).
+                    removed += await asyncio.to_thread(remove_files_written_before, orphans, started_s)
         finally:
             listing.close()
         if removed:

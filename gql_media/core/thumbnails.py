@@ -24,6 +24,7 @@ __all__ = [
     "ThumbnailSpec",
     "placeholder_path",
     "remove_files",
+    "remove_files_written_before",
     "remove_thumbnail_files",
     "thumbnail_path",
     "thumbnail_suffix",
@@ -100,12 +101,12 @@ def remove_thumbnail_files(directory: str, video_ids: Sequence[int] | set[int]) 
     return removed
 
 
-def video_thumbnails(directory: str, written_before_s: float) -> Generator[tuple[int, str], None, None]:
-    """(video id, file name) of each video's thumbnail in the folder written before ``written_before_s``.
+def video_thumbnails(directory: str) -> Generator[tuple[int, str], None, None]:
+    """(video id, file name) of each video's thumbnail in the folder.
 
     A listing read as it goes (a library's worth of images is never one list): the orphan sweep takes
-    a batch at a time and asks the index about those. Newer files are left out: a thumbnail being
-    regenerated is written before its key is. Blocking, at each step.
+    a batch at a time and asks the index about those. No stat: only an orphan's age is asked
+    (``remove_files_written_before``). Blocking, at each step.
     """
     try:
         listing = os.scandir(directory)
@@ -114,14 +115,24 @@ def video_thumbnails(directory: str, written_before_s: float) -> Generator[tuple
     with listing:
         for entry in listing:
             head = entry.name.split("-", 1)[0]
-            if not head.isdigit():
-                continue  # not a video's thumbnail (the placeholder, temp files)
-            try:
-                if entry.stat(follow_symlinks=False).st_mtime >= written_before_s:
-                    continue
-            except FileNotFoundError:
-                continue
-            yield int(head), entry.name
+            if head.isdigit():  # else not a video's thumbnail (the placeholder, temp files)
+                yield int(head), entry.name
+
+
+def remove_files_written_before(paths: Sequence[str], written_before_s: float) -> int:
+    """Delete those of these files last written before ``written_before_s``; returns how many. Blocking.
+
+    A newer file is left: a thumbnail being regenerated is written before its key is.
+    """
+    old: list[str] = []
+    for path in paths:
+        try:
+            if os.stat(path, follow_symlinks=False).st_mtime < written_before_s:
+                old.append(path)
+        except FileNotFoundError:
+            continue
+    remove_files(old)
+    return len(old)
 
 
 def remove_files(paths: Sequence[str]) -> None:
