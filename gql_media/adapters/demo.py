@@ -1,7 +1,8 @@
 """Real, tiny media made with PyAV: the demo library of the CLI and the fixtures of the tests.
 
-Frames are drawn with Pillow (a moving colour gradient, so no frame is black unless asked) and
-audio is a sine tone; everything is encoded by the FFmpeg inside PyAV's wheel.
+Frames are a moving colour gradient (so no frame is black unless asked) and audio is a sine tone;
+everything is encoded by the FFmpeg inside PyAV's wheel. The playback tests' sources (every codec,
+pixel format, rotation and MP4 tag issue 14 names) are clips of the same kind.
 """
 
 from __future__ import annotations
@@ -10,14 +11,13 @@ import functools
 import logging
 import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
-from PIL import Image, ImageDraw
 
 logger = logging.getLogger(__name__)
 
@@ -25,76 +25,99 @@ __all__ = ["ClipSpec", "encode_clip", "make_demo_library", "write_audio_only", "
 
 AUDIO_RATE_HZ = 24_000
 
+# A codec's options unless the clip names its own: the quickest encoding, which is all a fixture needs.
+_CODEC_OPTIONS: Mapping[str, Mapping[str, str]] = {
+    "libx264": {"preset": "ultrafast"},
+    "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8"},
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ClipSpec:
-    """What to encode. ``black_lead_s`` starts the clip with that many seconds of black frames."""
+    """What to encode. ``black_lead_s`` starts the clip with that many seconds of black frames.
+
+    ``video_codec`` None makes a sound-only file. A keyframe every ``keyframe_s`` (HLS segments
+    start on keyframes); ``rotation_deg`` is the display rotation a phone writes; ``video_tag`` the
+    codec tag of an MP4 sample entry ("hev1" or "hvc1" for HEVC; None: the muxer's); ``codec_options``
+    go over the codec's own (``_CODEC_OPTIONS``).
+    """
 
     width_px: int = 64
     height_px: int = 48
     fps: int = 10
     duration_s: float = 2.0
-    video_codec: str = "libx264"
+    video_codec: str | None = "libx264"
     audio_codec: str | None = "aac"
     black_lead_s: float = 0.0
+    pix_fmt: str = "yuv420p"
+    keyframe_s: float = 1.0
+    rotation_deg: int = 0
+    video_tag: str | None = None
+    codec_options: Mapping[str, str] = field(default_factory=dict)
+    audio_rate_hz: int = AUDIO_RATE_HZ
+    audio_layout: str = "mono"
 
 
-def _frame_image(spec: ClipSpec, index: int) -> Image.Image:
+def _picture(spec: ClipSpec, index: int) -> av.VideoFrame:
+    frame = av.VideoFrame(spec.width_px, spec.height_px, "rgb24")
+    plane = frame.planes[0]
     if index < spec.black_lead_s * spec.fps:
-        return Image.new("RGB", (spec.width_px, spec.height_px), (0, 0, 0))
-    image = Image.new("RGB", (spec.width_px, spec.height_px))
-    draw = ImageDraw.Draw(image)
-    shift = index * 7
+        plane.update(bytes(plane.line_size * spec.height_px))
+        return frame
+    row = bytearray()
     for x in range(spec.width_px):
-        draw.line(
-            [(x, 0), (x, spec.height_px)],
-            fill=((x * 4 + shift) % 256, (128 + shift) % 256, (255 - x * 3) % 256),
-        )
-    box = (index * 3) % max(1, spec.width_px - 8)
-    draw.rectangle([box, spec.height_px // 3, box + 8, spec.height_px // 3 + 8], fill=(255, 255, 255))
-    return image
-
-
-def _audio_frame(start_sample: int, samples: int) -> av.AudioFrame:
-    frame = av.AudioFrame(format="s16", layout="mono", samples=samples)
-    pcm = bytearray()
-    for n in range(start_sample, start_sample + samples):
-        value = int(8000 * math.sin(2 * math.pi * 440 * n / AUDIO_RATE_HZ))
-        pcm += value.to_bytes(2, "little", signed=True)
-    frame.planes[0].update(bytes(pcm))
-    frame.sample_rate = AUDIO_RATE_HZ
-    frame.pts = start_sample
-    frame.time_base = Fraction(1, AUDIO_RATE_HZ)
+        row += bytes(((x * 5 + index * 9) % 256, (index * 4) % 256, (255 - x * 3) % 256))
+    line = bytes(row) + bytes(plane.line_size - len(row))
+    plane.update(line * spec.height_px)
     return frame
 
 
+def _tone(start_sample: int, samples: int, rate_hz: int = AUDIO_RATE_HZ, layout: str = "mono") -> av.AudioFrame:
+    """A 440 Hz sine, the same in every channel of ``layout`` ("mono" or "stereo")."""
+    frame = av.AudioFrame(format="s16", layout=layout, samples=samples)
+    channels = 2 if layout == "stereo" else 1
+    pcm = bytearray()
+    for n in range(start_sample, start_sample + samples):
+        pcm += int(6000 * math.sin(2 * math.pi * 440 * n / rate_hz)).to_bytes(2, "little", signed=True) * channels
+    frame.planes[0].update(bytes(pcm))
+    frame.sample_rate = rate_hz
+    frame.pts = start_sample
+    frame.time_base = Fraction(1, rate_hz)
+    return frame
+
+
+def _add_video(container: av.container.OutputContainer, spec: ClipSpec, codec: str) -> Any:
+    video: Any = container.add_stream(codec, rate=spec.fps)
+    video.width, video.height, video.pix_fmt = spec.width_px, spec.height_px, spec.pix_fmt
+    video.codec_context.gop_size = round(spec.keyframe_s * spec.fps)
+    video.codec_context.options = {**_CODEC_OPTIONS.get(codec, {}), **spec.codec_options}
+    if spec.rotation_deg:
+        video.set_display_rotation(spec.rotation_deg)
+    if spec.video_tag is not None:
+        video.codec_context.codec_tag = spec.video_tag
+    return video
+
+
 def _encode_into(container: av.container.OutputContainer, spec: ClipSpec) -> None:
-    video: Any = container.add_stream(spec.video_codec, rate=spec.fps)
-    video.width = spec.width_px
-    video.height = spec.height_px
-    video.pix_fmt = "yuv420p"
-    # One keyframe a second: HLS segments can then start on keyframes.
-    video.codec_context.gop_size = spec.fps
-    if spec.video_codec == "libx264":
-        video.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency"}
-    elif spec.video_codec == "libvpx-vp9":
-        video.codec_context.options = {"deadline": "realtime", "cpu-used": "8"}
+    video: Any = None if spec.video_codec is None else _add_video(container, spec, spec.video_codec)
     audio: Any = None
     if spec.audio_codec is not None:
-        audio = container.add_stream(spec.audio_codec, rate=AUDIO_RATE_HZ)
-        audio.layout = "mono"
+        audio = container.add_stream(spec.audio_codec, rate=spec.audio_rate_hz)
+        audio.layout = spec.audio_layout
     frames = round(spec.duration_s * spec.fps)
-    samples_per_frame = AUDIO_RATE_HZ // spec.fps
+    samples_per_frame = spec.audio_rate_hz // spec.fps
     for index in range(frames):
-        frame = av.VideoFrame.from_image(_frame_image(spec, index))  # type: ignore[no-untyped-call]
-        frame.pts = index
-        frame.time_base = Fraction(1, spec.fps)
-        container.mux(video.encode(frame))
+        if video is not None:
+            frame = _picture(spec, index).reformat(format=spec.pix_fmt)
+            frame.pts = index
+            frame.time_base = Fraction(1, spec.fps)
+            container.mux(video.encode(frame))
         if audio is not None:
-            container.mux(audio.encode(_audio_frame(index * samples_per_frame, samples_per_frame)))
-    container.mux(video.encode(None))
-    if audio is not None:
-        container.mux(audio.encode(None))
+            start = index * samples_per_frame
+            container.mux(audio.encode(_tone(start, samples_per_frame, spec.audio_rate_hz, spec.audio_layout)))
+    for stream in (video, audio):
+        if stream is not None:
+            container.mux(stream.encode(None))
 
 
 def encode_clip(path: Path, spec: ClipSpec = ClipSpec()) -> Path:
@@ -113,7 +136,7 @@ def write_audio_only(path: Path, duration_s: float = 1.0) -> Path:
         audio.layout = "mono"
         samples = 1024
         for start in range(0, int(duration_s * AUDIO_RATE_HZ), samples):
-            container.mux(audio.encode(_audio_frame(start, samples)))
+            container.mux(audio.encode(_tone(start, samples)))
         container.mux(audio.encode(None))
     return path
 
