@@ -12,9 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,9 +19,8 @@ from pathlib import Path
 import pytest
 
 from scripts.frontend import NodeNotFound, node_bin
-from tests.processes import free_port, wait_or_kill
+from tests.processes import REPO, free_port, start_server, wait_healthy, wait_or_kill
 
-REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 IN_CI = bool(os.environ.get("CI"))
 
@@ -34,21 +30,6 @@ def missing(what: str) -> None:
     if IN_CI:
         pytest.fail(f"{what} (CI must run the browser test: see scripts/ci-system-deps.sh)")
     pytest.skip(what)
-
-
-def wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError("server did not become healthy")
 
 
 def chromium_runs() -> bool:
@@ -96,26 +77,19 @@ def serve(library: Path, tmp_path: Path, log_name: str, env: Mapping[str, str] |
     """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    server_env = {**os.environ, "GQL_MEDIA_FRONTEND_DIR": str(REPO / "frontend-example" / "dist"), **(env or {})}
-    server_env.pop("GQL_MEDIA_API_TOKEN", None)
+    # The server's info lines are kept with the spec's artifacts.
+    settings = {"GQL_MEDIA_FRONTEND_DIR": str(REPO / "frontend-example" / "dist"), "GQL_MEDIA_LOG_LEVEL": "info"}
     log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        command = [sys.executable, "-m", "gql_media", "serve", str(library), "--port", str(port)]
-        proc = subprocess.Popen(
-            [*command, "--data-dir", str(tmp_path / "data")],
-            cwd=REPO,
-            env=server_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_healthy(base, proc)
-            yield base
-        finally:
-            proc.terminate()
-            wait_or_kill(proc, 15)
-            ARTIFACTS.mkdir(exist_ok=True)
-            shutil.copyfile(log_path, ARTIFACTS / log_name)
+    command = [sys.executable, "-m", "gql_media", "serve", str(library), "--port", str(port)]
+    proc = start_server([*command, "--data-dir", str(tmp_path / "data")], log_path, {**settings, **(env or {})})
+    try:
+        wait_healthy(proc, base, log_path)
+        yield base
+    finally:
+        proc.terminate()
+        wait_or_kill(proc, 15)
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copyfile(log_path, ARTIFACTS / log_name)
 
 
 def run_spec(spec: Path, base: str, env: Mapping[str, str] | None = None, timeout_s: float = 300) -> None:

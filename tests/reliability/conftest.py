@@ -17,9 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.processes import free_port
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.processes import free_port, log_tail, start_server, wait_healthy
 
 # The real CLI, with one test hook: with GQL_MEDIA_TEST_MERGE_GATE naming a file, the media tool
 # gets the test's operation table, whose merge stalls after its remux while that file exists (as a
@@ -73,41 +71,19 @@ class Server:
         return server
 
     def start(self, timeout_s: float = 60.0) -> Server:
-        env = dict(os.environ)
-        env.update(
-            {
-                "GQL_MEDIA_LOG_LEVEL": "warning",
-                "GQL_MEDIA_FRONTEND_DIR": str(self.data_dir / "no-frontend"),
-                "GQL_MEDIA_MEDIA_WORKERS": "2",
-                "PYTHONPATH": str(REPO),
-            }
-        )
+        settings = {"GQL_MEDIA_MEDIA_WORKERS": "2", **self.env}
         if self.token is not None:
-            env["GQL_MEDIA_API_TOKEN"] = self.token
-        else:
-            env.pop("GQL_MEDIA_API_TOKEN", None)
-        env.update(self.env)
+            settings["GQL_MEDIA_API_TOKEN"] = self.token
         args = [sys.executable, "-c", _LAUNCHER, "serve", *map(str, self.roots)]
         args += ["--data-dir", str(self.data_dir), "--port", str(self.port)]
         if not self.watch:
             args.append("--no-watch")
-        log = self.log_path.open("ab")
-        try:
-            self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-        finally:
-            log.close()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.base + "/healthz", timeout=2).status_code == 200:
-                    return self
-            time.sleep(0.1)
-        raise AssertionError(f"server not healthy after {timeout_s} s:\n{self.log()}")
+        self.proc = start_server(args, self.log_path, settings)
+        wait_healthy(self.proc, self.base, self.log_path, timeout_s)
+        return self
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-6000:]
+        return log_tail(self.log_path)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -27,9 +26,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
 from tests.postgres import PostgresForTests
-from tests.processes import free_port, wait_or_kill
+from tests.processes import free_port, start_server, wait_healthy, wait_or_kill
 
-REPO = Path(__file__).resolve().parents[2]
 TRANSPORT_WS = Subprotocol("graphql-transport-ws")
 
 
@@ -106,8 +104,7 @@ class Cluster:
 
     def start(self, name: str) -> Replica:
         port = free_port()
-        env = {
-            **os.environ,
+        settings = {
             "GQL_MEDIA_DATABASE_URL": self.database_url,
             "GQL_MEDIA_BROADCAST_URL": self.broadcast_url,
             "GQL_MEDIA_BROADCAST_CHANNEL": self.channel,
@@ -115,32 +112,16 @@ class Cluster:
             "GQL_MEDIA_MEDIA_WORKERS": "1",
             "GQL_MEDIA_SETTLE_MS": "100",
             "GQL_MEDIA_FILE_SETTLE_MS": "300",
-            "GQL_MEDIA_FRONTEND_DIR": str(self.tmp_path / "no-frontend"),
-            "GQL_MEDIA_LOG_LEVEL": "warning",
         }
-        env.pop("GQL_MEDIA_API_TOKEN", None)
         log_path = self.tmp_path / f"replica-{name}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "gql_media", "serve", str(self.library), "--port", str(port),
-                 "--data-dir", str(self.tmp_path / "data")],
-                cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        replica = Replica(name, port, process, log_path)
+        command = [sys.executable, "-m", "gql_media", "serve", str(self.library)]
+        command += ["--port", str(port), "--data-dir", str(self.tmp_path / "data")]
+        replica = Replica(name, port, start_server(command, log_path, settings), log_path)
         self.replicas.append(replica)
         return replica
 
     async def wait_healthy(self, replica: Replica, timeout_s: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        async with httpx.AsyncClient(timeout=2) as client:
-            while time.monotonic() < deadline:
-                if replica.process.poll() is not None:
-                    raise AssertionError(f"{replica.name} exited:\n{replica.log_path.read_text()[-3000:]}")
-                with contextlib.suppress(httpx.HTTPError):
-                    if (await client.get(f"{replica.base}/healthz")).status_code == 200:
-                        return
-                await asyncio.sleep(0.1)
-        raise AssertionError(f"{replica.name} did not become healthy")
+        await asyncio.to_thread(wait_healthy, replica.process, replica.base, replica.log_path, timeout_s)
 
     async def start_leader_and_follower(self) -> tuple[Replica, Replica]:
         """Replica A, healthy and leading; then replica B, healthy and knowing that A leads."""

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import write
-from tests.scaleout.conftest import REPO, Cluster, Replica, Subscriber, leader_of, percentile, subscriber, wait_until
+from tests.processes import REPO
+from tests.scaleout.conftest import Cluster, Replica, Subscriber, leader_of, percentile, subscriber, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
