@@ -150,7 +150,8 @@ def _by_phase(
     samples: list[Any], marks: list[tuple[float, str]], window: tuple[float, float], slow_s: float
 ) -> dict[str, Any]:
     """Per phase of the sync: how long it lasted, its queries, their p99 and how many reached ``slow_s`` (the p99
-    of the whole window): where the slow queries fall (the index's writes, or the media work after them)."""
+    of the whole window): where the slow queries fall (the index's writes, or the media work after them), and
+    their p50 (a phase slowing every query, or a few)."""
     bounds = [(max(at, window[0]), name) for at, name in marks if at < window[1]] + [(window[1], "END")]
     seconds: dict[str, float] = {}
     values: dict[str, list[float]] = {}
@@ -158,6 +159,7 @@ def _by_phase(
         seconds[name] = seconds.get(name, 0.0) + max(0.0, end - start)
         values.setdefault(name, []).extend(value for at, value in samples if start <= at < end)
     return {name: {"s": round(seconds[name], 2), "n": len(found), "slow": sum(v >= slow_s for v in found),
+                   "p50_ms": round(percentile(found, 0.5) * 1000, 1) if found else None,
                    "p99_ms": round(percentile(found, 0.99) * 1000, 1) if found else None}
             for name, found in values.items()}  # fmt: skip
 
