@@ -192,6 +192,7 @@ class Scanner:
         by_folder: KnownByFolder | None = None,
         emit: Emit | None = None,
         batch_entries: int = 0,
+        first_batch_entries: int = 0,
     ) -> None:
         """Add ``rel_path`` (a folder) and what lies under it to ``result``.
 
@@ -206,7 +207,8 @@ class Scanner:
         are then walked in path order (a folder, then its sub-folders by name + "/": the order of
         ``path + "/"``); and ``emit`` is handed what ``result`` holds each time a listed folder brings it to
         ``batch_entries`` (entries and unchanged videos), and ``result`` starts again empty. The
-        last batch stays in ``result``.
+        last batch stays in ``result``. With ``first_batch_entries``, the first batch is handed on
+        at that size and each next one at twice the one before, up to ``batch_entries``.
         """
         raw = raw_path
         os_rel = os.fsdecode(raw_path) if raw_path is not None else rel_path
@@ -233,7 +235,8 @@ class Scanner:
         if rel_path:
             self._add_owned_above(abs_path)
         visited = {(st.st_dev, st.st_ino)}
-        walk = _Walk(known or {}, by_folder, emit, batch_entries)
+        first = min(first_batch_entries, batch_entries) if first_batch_entries > 0 else batch_entries
+        walk = _Walk(known or {}, by_folder, emit, first, batch_entries)
         self._walk_dir(rel_path, os_rel, raw is not None, recursive, visited, result, walk)
 
     def _add_owned_above(self, abs_path: str) -> None:
@@ -315,6 +318,7 @@ class Scanner:
                 stack[pushed:] = sorted(stack[pushed:], key=_folder_order, reverse=True)
             if walk.emit is not None and len(result.entries) + result.unchanged >= walk.batch_entries:
                 walk.emit(result.take())
+                walk.batch_entries = min(2 * walk.batch_entries, walk.most_entries)
 
     def _walk_folder(
         self,
@@ -575,6 +579,7 @@ class _Walk:
     by_folder: KnownByFolder | None
     emit: Emit | None
     batch_entries: int
+    most_entries: int
 
 
 _NAME = operator.attrgetter("name")

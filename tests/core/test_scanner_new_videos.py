@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 
 from gql_media.core.models import EntryKind
-from gql_media.core.scanner import KnownVideo, Scanner, ScanResult
+from gql_media.core.scanner import FolderVideos, KnownVideo, Scanner, ScanResult
 from tests.conftest import disk_tree, write
 
 
 class _NothingIndexed:
-    def take(self, rel_dir: str, left: list[KnownVideo]) -> dict[str, KnownVideo] | None:
+    def take(self, rel_dir: str, left: list[KnownVideo]) -> FolderVideos | None:
         return None
 
 
@@ -61,3 +61,18 @@ def test_a_first_walk_finds_what_the_rules_say_with_the_stamps_of_each_file(tmp_
             assert (entry.raw_path, entry.size, entry.mtime_ns, entry.inode, entry.device) == (
                 None, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
             )  # fmt: skip
+
+
+def test_a_walk_given_a_first_batch_size_hands_on_batches_twice_as_big_each_time(tmp_path: Path) -> None:
+    for folder in range(10):
+        for n in range(3):
+            write(tmp_path / f"d{folder}" / f"v{n}.mp4")
+    result = ScanResult()
+    batches: list[ScanResult] = []
+    Scanner(str(tmp_path)).walk("", True, result, by_folder=_NothingIndexed(), emit=batches.append,
+                                batch_entries=16, first_batch_entries=2)  # fmt: skip
+
+    # Handed on after a listed folder brings the batch to 2, then 4, 8 and 16 entries: the root's
+    # listing (itself and 10 folders), 2 folders (3 videos each), 3 folders; the last 5 stay.
+    assert [len(batch.entries) for batch in batches] == [11, 6, 9]
+    assert len(result.entries) == 15

@@ -75,6 +75,8 @@ _VIDEO_ID = itemgetter(0)  # of a NewVideo (a tuple)
 _KIND = itemgetter(0)  # of a ScanEntry
 # A streamed walk hands on a batch at this many entries (and unchanged videos) per write batch.
 _WALK_BATCHES_PER_WRITE_BATCH = 10
+# A first index's first walk batch: this part of the others (then twice the one before, up to them).
+_FIRST_BATCH_PART = 8
 # The read-ahead of a streamed scope's videos: folders per statement.
 _FOLDERS_PER_READ = 500
 
@@ -207,7 +209,9 @@ class SyncEngine:
         folder_ids = [streamed.folders[path][0] for path in order]
         feed = FolderFeed(order, self.walk_batch, scanner.stopped, room_made, root_id=scope.root_id,
                           folder_ids=folder_ids)  # fmt: skip
-        walker = WalkBatches(scanner, scope, feed, self.walk_batch)
+        # A first index's writes wait for its first batch: a small one starts them sooner (the next ones grow).
+        first_batch = max(self.summary_threshold + 1, self.walk_batch // _FIRST_BATCH_PART) if add_now else 0
+        walker = WalkBatches(scanner, scope, feed, self.walk_batch, first_batch=first_batch)
         reader = asyncio.ensure_future(self._read_ahead(feed, room, folder_ids))
         ids = IdBlock()
         # A first index writes a batch while it plans the next (``plan_first_batch``): at most one write

@@ -136,11 +136,14 @@ def hold_the_rest(streamed: StreamedScope, rest: list[IndexRow], survey: Survey)
 class WalkBatches:
     """A streamed walk in its thread, its batches handed to the event loop (at most ``ahead`` waiting)."""
 
-    def __init__(self, scanner: Scanner, scope: Scope, feed: FolderFeed, batch_entries: int, ahead: int = 2) -> None:
+    def __init__(
+        self, scanner: Scanner, scope: Scope, feed: FolderFeed, batch_entries: int, ahead: int = 2, first_batch: int = 0
+    ) -> None:
         self.scanner = scanner
         self.scope = scope
         self.feed = feed
         self.batch_entries = batch_entries
+        self.first_batch = first_batch  # (0: as big as the others; see ``Scanner.walk``)
         self._room = threading.Semaphore(ahead)
         self._batches: asyncio.Queue[ScanResult | None] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
@@ -167,7 +170,7 @@ class WalkBatches:
         try:
             scope = self.scope
             self.scanner.walk(scope.path, True, result, scope.raw_path, by_folder=self.feed, emit=self._emit,
-                              batch_entries=self.batch_entries)  # fmt: skip
+                              batch_entries=self.batch_entries, first_batch_entries=self.first_batch)  # fmt: skip
             self._emit(result)
         finally:
             self.feed.walk_done()
