@@ -72,8 +72,13 @@ class ThumbnailSpec:
         return f"{self.version_prefix(video)}{extra}{self.suffix}"
 
     def is_current(self, video: VideoFile) -> bool:
+        """Whether the video's key is one of its version's (``key_for``, regenerated or not)."""
         key = video.thumbnail_key
-        return key is not None and key.startswith(self.version_prefix(video)) and key.endswith(self.suffix)
+        if key is None or not key.endswith(self.suffix):
+            return False
+        prefix = self.version_prefix(video)
+        # Whole fields: "1-100-5" is a prefix of "1-100-55.jpg", the key of another version.
+        return key == prefix + self.suffix or key.startswith(prefix + "-")
 
     def path_for(self, key: str) -> str:
         """The file of a key (``ValueError`` for a name that is not a key)."""

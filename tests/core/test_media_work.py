@@ -421,6 +421,16 @@ async def test_a_replaced_file_gets_a_new_thumbnail(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == [second]
 
 
+def test_a_key_is_current_only_for_its_own_version(tmp_path: Path) -> None:
+    spec = ThumbnailSpec(str(tmp_path), 320, ".jpg")
+    now = replace(video(1, "a.mp4", VideoStatus.READY), size=100, mtime_ns=5)
+    regenerated = spec.key_for(now, regeneration=255)
+    assert [spec.is_current(replace(now, thumbnail_key=key)) for key in ("1-100-5.jpg", regenerated)] == [True, True]
+    # Another version's keys, whose names start with this version's: an mtime of 55, a size of 1000.
+    for key in ("1-100-55.jpg", "1-1000-5.jpg", "1-100-5.webp", "11-100-5.jpg", None):
+        assert not spec.is_current(replace(now, thumbnail_key=key)), key
+
+
 async def test_regenerate_thumbnail_makes_a_new_key(tmp_path: Path) -> None:
     spec = ThumbnailSpec(str(tmp_path))
     store = FakeStore([video(1, "a.mp4")])
