@@ -327,7 +327,7 @@ class ThumbnailStep:
             # Which READY video changed is not known: any whose key is not its version's gets a new image,
             # and a BROKEN one forgets the image of an earlier version.
             every_root = sorted({scope.root_id for scope in job.scopes})
-            async for videos in self._pages(every_root, VideoStatus.READY, None):
+            async for videos in self._pages(every_root, VideoStatus.READY, None, stale_for=self.spec.suffix):
                 done = await self._draw(job, videos, done)
             async for videos in self._pages(every_root, VideoStatus.BROKEN, True):
                 done = await self._draw(job, videos, done)
@@ -359,11 +359,13 @@ class ThumbnailStep:
             logger.info("removed %d orphan thumbnails", removed)
 
     async def _pages(
-        self, root_ids: Sequence[int], status: VideoStatus, keyed: bool | None
+        self, root_ids: Sequence[int], status: VideoStatus, keyed: bool | None, *, stale_for: str | None = None
     ) -> AsyncIterator[list[VideoFile]]:
         after: VideoCursor | None = None
         while True:
-            videos, after = await self.store.videos_page(root_ids, status, after, _PAGE_ROWS, keyed=keyed)
+            videos, after = await self.store.videos_page(
+                root_ids, status, after, _PAGE_ROWS, keyed=keyed, stale_for=stale_for
+            )
             if not videos:
                 return
             yield videos

@@ -156,10 +156,13 @@ class MediaStore(Protocol):
         limit: int,
         *,
         keyed: bool | None = None,
+        stale_for: str | None = None,
     ) -> tuple[list[VideoFile], VideoCursor | None]:
         """Up to ``limit`` videos of these roots with ``status``, after ``after`` in the store's order of
         that status, and where the page ended (None: no rows). ``keyed``: only the videos with (True)
-        or without (False) a thumbnail key; None: both. A step reads a status a page at a time."""
+        or without (False) a thumbnail key; None: both. ``stale_for`` (a thumbnail suffix): only those
+        whose key is not one of their version's (``ThumbnailSpec.is_current``), no key included. A step
+        reads a status a page at a time."""
         ...
 
     async def count_videos(self, root_ids: Sequence[int], status: VideoStatus) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from gql_media.adapters.store.media import SqlMediaStore
 from gql_media.adapters.store.migrate import migrate
 from gql_media.core.models import VideoStatus
+from gql_media.core.thumbnails import ThumbnailSpec
 from gql_media.services import Services
 from tests.conftest import run_sync
 
@@ -89,3 +90,37 @@ async def test_the_orphan_sweep_reads_keys_of_the_ids_that_exist(services: Servi
     keys = await store.thumbnail_keys([*ids, gone, ids[0]])
     assert keys == {video_id: f"k-{video_id}" if video_id % 2 == 0 else None for video_id in ids}
     assert await store.thumbnail_keys([]) == {}
+
+
+async def test_a_page_of_stale_keys_holds_the_ready_videos_whose_key_is_not_of_their_version(
+    services: Services, library: Path
+) -> None:
+    names = ["none", "current", "regenerated", "mtime 55", "other suffix", "other id"]
+    for name in names:
+        (library / f"{name}.mp4").write_bytes(b"")
+    await run_sync(services, library)
+    async with services.db.reading() as conn:
+        rows = {str(r[0]): (int(r[1]), int(r[2])) for r in await conn.fetch("SELECT name, id, size FROM videos")}
+    keys = {
+        "none.mp4": None,
+        "current.mp4": "{id}-{size}-5.jpg",
+        "regenerated.mp4": "{id}-{size}-5-ff.jpg",
+        "mtime 55.mp4": "{id}-{size}-55.jpg",  # another version's, whose name starts with this one's
+        "other suffix.mp4": "{id}-{size}-5.webp",
+        "other id.mp4": "1{id}-{size}-5.jpg",
+    }
+    async with services.db.writing() as conn:
+        for name, key in keys.items():
+            video_id, size = rows[name]
+            await conn.execute(
+                "UPDATE videos SET status = 'READY', mtime_ns = 5, thumbnail_key = ? WHERE id = ?",
+                [None if key is None else key.format(id=video_id, size=size), video_id],
+            )
+    store = SqlMediaStore(services.db)
+    root_ids = [root.id for root in services.roots]
+    page, _after = await store.videos_page(root_ids, VideoStatus.READY, None, 10, stale_for=".jpg")
+    assert sorted(video.path for video in page) == ["mtime 55.mp4", "none.mp4", "other id.mp4", "other suffix.mp4"]
+    # The same answer as the media work's own test, video by video.
+    spec = ThumbnailSpec(str(library), 320, ".jpg")
+    every, _after = await store.videos_page(root_ids, VideoStatus.READY, None, 10)
+    assert sorted(v.path for v in every if not spec.is_current(v)) == sorted(v.path for v in page)

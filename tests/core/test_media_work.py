@@ -89,9 +89,12 @@ class FakeStore:
         limit: int,
         *,
         keyed: bool | None = None,
+        stale_for: str | None = None,
     ) -> tuple[list[VideoFile], tuple[str, int] | None]:
         self.pages += 1
         rows = [v for v in self._with_status(root_ids, status, keyed) if after is None or (v.path, v.id) > after]
+        if stale_for is not None:
+            rows = [v for v in rows if not ThumbnailSpec("", 0, stale_for).is_current(v)]
         page = rows[:limit]
         return page, (page[-1].path, page[-1].id) if page else None
 
