@@ -23,8 +23,8 @@ import pytest
 
 from gql_media.adapters.demo import ClipSpec, encode_clip, write_hls_folder
 from tests.media_hooks import MERGE_GATE_ENV
-from tests.processes import free_port
-from tests.reliability.conftest import REPO, Server
+from tests.processes import REPO, free_port
+from tests.reliability.conftest import Server
 
 CLIENT_TOKEN = "client-test-token"
 SMALL = ClipSpec(width_px=64, height_px=48, fps=10, duration_s=1.0)

@@ -26,7 +26,7 @@ from tests.client.conftest import (
     running_gql_media,
     start_site,
 )
-from tests.reliability.conftest import REPO
+from tests.processes import REPO
 
 pytestmark = pytest.mark.e2e
 

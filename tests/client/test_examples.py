@@ -13,7 +13,7 @@ import pytest
 
 from scripts.frontend import NodeNotFound, env_with_node, node_bin
 from tests.client.conftest import Site, client_env, closed_port_url
-from tests.reliability.conftest import REPO
+from tests.processes import REPO
 
 pytestmark = pytest.mark.e2e
 
