@@ -311,10 +311,12 @@ async def test_empty_files_are_broken_in_one_write_and_published_one_by_one_when
     assert [(done, total) for _, done, total in context.reports] == [(0, 6), (5, 6), (5, 6), (6, 6)]
 
 
+@pytest.mark.parametrize("on_loop", [1000, 1], ids=["subtrees on the loop", "subtrees in a thread"])
 async def test_many_empty_files_are_published_as_their_topmost_folders_and_their_errors_past_the_kept_counted(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, on_loop: int
 ) -> None:
     monkeypatch.setattr(media_work, "MAX_ERRORS_KEPT", 2)
+    monkeypatch.setattr(media_work, "_SUBTREES_ON_LOOP", on_loop)  # three folders: past 1, in a thread
     empties = [replace(video(i, f"e{i}.mp4"), size=0) for i in (1, 2)]
     empties += [replace(video(i, f"e{i}.mp4"), size=0, path=f"sub/deeper/e{i}.mp4") for i in (3, 4)]
     empties += [replace(video(5, "e5.mp4"), size=0, path="other/e5.mp4")]
