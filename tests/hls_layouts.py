@@ -12,14 +12,12 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable, Mapping
-from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
-import av
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from PIL import Image
+
+from gql_media.adapters.demo import ClipSpec, encode_clip
 
 AUDIO_RATE_HZ = 48_000
 FPS = 10
@@ -56,46 +54,21 @@ def encode_hls(
 
     ``video_tag`` names the fMP4 sample entry (``hvc1`` as Apple's HLS has it; FFmpeg writes ``hev1``).
     """
-    playlist.parent.mkdir(parents=True, exist_ok=True)
+    width_px, height_px = size or (64, 48)
+    spec = ClipSpec(
+        width_px=width_px,
+        height_px=height_px,
+        fps=FPS,
+        duration_s=duration_s,
+        video_codec=None if size is None else video_codec,
+        audio_codec="aac" if audio else None,
+        video_tag=video_tag,
+        codec_options={"preset": "ultrafast", "x265-params": "log-level=error"} if video_codec == "libx265" else {},
+        audio_rate_hz=AUDIO_RATE_HZ,
+        start_s=start_s,
+    )
     merged = {"hls_time": "1", "hls_list_size": "0", "hls_playlist_type": "vod", **(options or {})}
-    with av.open(str(playlist), "w", format="hls", options=merged) as container:
-        video: Any = None
-        if size is not None:
-            video = container.add_stream(video_codec, rate=FPS)
-            video.width, video.height = size
-            video.pix_fmt = "yuv420p"
-            video.codec_context.gop_size = FPS
-            video.codec_context.options = (
-                {"preset": "ultrafast", "x265-params": "log-level=error"}
-                if video_codec == "libx265"
-                else {"preset": "ultrafast", "tune": "zerolatency"}
-            )
-            if video_tag is not None:
-                video.codec_context.codec_tag = video_tag
-        sound: Any = container.add_stream("aac", rate=AUDIO_RATE_HZ) if audio else None
-        if sound is not None:
-            sound.layout = "mono"
-        offset = round(start_s * FPS)
-        samples = AUDIO_RATE_HZ // FPS
-        for index in range(round(duration_s * FPS)):
-            if video is not None:
-                shade = (index * 9) % 200 + 40
-                frame = av.VideoFrame.from_image(Image.new("RGB", size or (1, 1), (shade, 90, 200 - shade // 2)))
-                frame.pts = index + offset
-                frame.time_base = Fraction(1, FPS)
-                container.mux(video.encode(frame))
-            if sound is not None:
-                chunk = av.AudioFrame(format="fltp", layout="mono", samples=samples)
-                chunk.planes[0].update(bytes(samples * 4))
-                chunk.sample_rate = AUDIO_RATE_HZ
-                chunk.pts = (index + offset) * samples
-                chunk.time_base = Fraction(1, AUDIO_RATE_HZ)
-                container.mux(sound.encode(chunk))
-        if video is not None:
-            container.mux(video.encode(None))
-        if sound is not None:
-            container.mux(sound.encode(None))
-    return playlist
+    return encode_clip(playlist, spec, format="hls", options=merged)
 
 
 def _segment_names(playlist: Path) -> list[str]:

@@ -36,7 +36,8 @@ _CODEC_OPTIONS: Mapping[str, Mapping[str, str]] = {
 class ClipSpec:
     """What to encode. ``black_lead_s`` starts the clip with that many seconds of black frames.
 
-    ``video_codec`` None makes a sound-only file. A keyframe every ``keyframe_s`` (HLS segments
+    ``video_codec`` None makes a sound-only file. ``start_s`` is the first frame's time (a piece of a
+    longer recording: its clock does not start at 0). A keyframe every ``keyframe_s`` (HLS segments
     start on keyframes); ``rotation_deg`` is the display rotation a phone writes; ``video_tag`` the
     codec tag of an MP4 sample entry ("hev1" or "hvc1" for HEVC; None: the muxer's); ``codec_options``
     go over the codec's own (``_CODEC_OPTIONS``).
@@ -56,6 +57,7 @@ class ClipSpec:
     codec_options: Mapping[str, str] = field(default_factory=dict)
     audio_rate_hz: int = AUDIO_RATE_HZ
     audio_layout: str = "mono"
+    start_s: float = 0.0
 
 
 def _picture(spec: ClipSpec, index: int) -> av.VideoFrame:
@@ -104,9 +106,9 @@ def _encode_into(container: av.container.OutputContainer, spec: ClipSpec) -> Non
     if spec.audio_codec is not None:
         audio = container.add_stream(spec.audio_codec, rate=spec.audio_rate_hz)
         audio.layout = spec.audio_layout
-    frames = round(spec.duration_s * spec.fps)
+    first = round(spec.start_s * spec.fps)
     samples_per_frame = spec.audio_rate_hz // spec.fps
-    for index in range(frames):
+    for index in range(first, first + round(spec.duration_s * spec.fps)):
         if video is not None:
             frame = _picture(spec, index).reformat(format=spec.pix_fmt)
             frame.pts = index
@@ -120,40 +122,32 @@ def _encode_into(container: av.container.OutputContainer, spec: ClipSpec) -> Non
             container.mux(stream.encode(None))
 
 
-def encode_clip(path: Path, spec: ClipSpec = ClipSpec()) -> Path:
-    """Encode a clip to ``path``; the container follows the suffix (.mp4, .webm, .avi, .mkv, .ts)."""
+def encode_clip(
+    path: Path, spec: ClipSpec = ClipSpec(), *, format: str | None = None, options: Mapping[str, str] | None = None
+) -> Path:
+    """Encode a clip to ``path``; the container follows the suffix (.mp4, .webm, .avi, .mkv, .ts) unless
+    ``format`` names it, with the muxer's ``options`` (an HLS playlist's, say)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as container:
+    with av.open(str(path), "w", format=format, options=dict(options or {})) as container:
         _encode_into(container, spec)
     return path
 
 
 def write_audio_only(path: Path, duration_s: float = 1.0) -> Path:
     """An audio-only file (no video stream), e.g. ``song.m4a`` or an ``.mp4`` that holds only sound."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w", format="mp4") as container:
-        audio: Any = container.add_stream("aac", rate=AUDIO_RATE_HZ)
-        audio.layout = "mono"
-        samples = 1024
-        for start in range(0, int(duration_s * AUDIO_RATE_HZ), samples):
-            container.mux(audio.encode(_tone(start, samples)))
-        container.mux(audio.encode(None))
-    return path
+    return encode_clip(path, ClipSpec(duration_s=duration_s, video_codec=None), format="mp4")
 
 
 def write_hls_folder(folder: Path, spec: ClipSpec = ClipSpec(duration_s=3.0), segment_s: int = 1) -> Path:
     """Write an HLS download: ``index.m3u8`` plus ``.ts`` segments (mpegts) in ``folder``; returns the playlist."""
     folder.mkdir(parents=True, exist_ok=True)
-    playlist = folder / "index.m3u8"
     options = {
         "hls_time": str(segment_s),
         "hls_list_size": "0",
         "hls_playlist_type": "vod",
         "hls_segment_filename": str(folder / "segment%03d.ts"),
     }
-    with av.open(str(playlist), "w", format="hls", options=options) as container:
-        _encode_into(container, spec)
-    return playlist
+    return encode_clip(folder / "index.m3u8", spec, format="hls", options=options)
 
 
 _DEMO_CLIPS: tuple[tuple[str, ClipSpec], ...] = (
