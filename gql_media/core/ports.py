@@ -79,6 +79,10 @@ class LibraryStore(Protocol):
         what a resync compares its walk with, a batch at a time."""
         ...
 
+    async def read_video_ids(self, root_id: int, paths: Sequence[str]) -> dict[str, int]:
+        """The ids of the indexed videos at these paths of a root, by path (a path not indexed is left out)."""
+        ...
+
     async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:
         """Reserve fresh ids: returns the first folder id and the first video id of each range."""
         ...

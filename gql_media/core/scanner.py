@@ -81,8 +81,10 @@ KnownVideo = tuple[int, int, str, int, int, int, int]
 
 # One folder's indexed videos as the store reads them for a resync (``LibraryStore.read_folder_stamps``):
 # (folder id, their names joined by "/" in code point order, their stamps in that order (size,
-# mtime_ns, inode, device per video, flat, unsigned 64-bit), their ids in that order joined by ",").
-FolderStamps = tuple[int, str, list[int], str]
+# mtime_ns, inode, device per video, flat, unsigned 64-bit)). No ids: only the rows that differ need them.
+FolderStamps = tuple[int, str, list[int]]
+# The id of a row made from ``FolderStamps`` (``FolderVideos.rows``) until the sync reads its real one.
+UNKNOWN_ID = 0
 
 
 class FolderVideos:
@@ -93,20 +95,21 @@ class FolderVideos:
     rows of a folder that differs (a file changed, added or gone) or that the walk passed by.
     """
 
-    __slots__ = ("count", "ids", "names", "prefix", "root_id", "stamps")
+    __slots__ = ("count", "names", "prefix", "root_id", "stamps")
 
     def __init__(self, root_id: int, rel_dir: str, stamps: FolderStamps) -> None:
         self.root_id = root_id
         self.prefix = rel_dir + "/" if rel_dir else ""
-        _folder_id, self.names, self.stamps, self.ids = stamps
+        _folder_id, self.names, self.stamps = stamps
         self.count = len(self.stamps) // 4
 
     def rows(self) -> list[KnownVideo]:
-        """The videos as index rows ``(id, root_id, path, size, mtime_ns, inode, device)``."""
+        """The videos as index rows ``(id, root_id, path, size, mtime_ns, inode, device)``, their ids
+        ``UNKNOWN_ID`` (the sync reads those of the rows it keeps: ``LibraryStore.read_video_ids``)."""
         v = self.stamps
         # (A negative mtime, before 1970, was read as its 64 bits: turned back here.)
         mtimes = [m - _U64 if m >= _I63 else m for m in v[1::4]]
-        return list(zip(map(int, self.ids.split(",")), repeat(self.root_id, self.count),
+        return list(zip(repeat(UNKNOWN_ID, self.count), repeat(self.root_id, self.count),
                         map(self.prefix.__add__, self.names.split("/")), v[0::4], mtimes, v[2::4], v[3::4],
                         strict=True))  # fmt: skip
 

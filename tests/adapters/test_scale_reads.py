@@ -383,7 +383,7 @@ async def test_a_shallow_scope_read_costs_the_same_in_a_bigger_root(store: tuple
 async def test_the_sync_reads_each_video_as_stored_whatever_its_path(
     store: tuple[Db, IndexStore, LibraryReads],
 ) -> None:
-    """The streamed sync's reads of folders' videos (on SQLite texts: paths or names, hex, ids) give back
+    """The streamed sync's reads of folders' videos (on SQLite texts: paths or names, and hex) give back
     every row exactly: quotes, backslashes, control characters and any script in a path, inodes and
     devices past 2**63 (stored signed), a negative mtime, zeros, and a folder with no video."""
     _db, index, _reads = store
@@ -408,9 +408,12 @@ async def test_the_sync_reads_each_video_as_stored_whatever_its_path(
     assert sorted(await index.read_folder_videos([folder_id, folder_id + 1])) == expected
     assert await index.read_folder_videos([folder_id + 1]) == []
     # As a resync reads them: one folder, names in code point order (as Python sorts them), stamps unsigned.
-    ((read_id, joined, numbers, ids),) = await index.read_folder_stamps([folder_id, folder_id + 1])
+    ((read_id, joined, numbers),) = await index.read_folder_stamps([folder_id, folder_id + 1])
     assert read_id == folder_id and joined.split("/") == sorted(names)
     assert numbers == [n % 2**64 for row in sorted(expected, key=lambda r: r[2]) for n in row[3:]]
-    assert sorted(FolderVideos(root.id, 'a "b" \\c', (read_id, joined, numbers, ids)).rows()) == expected
+    rows = FolderVideos(root.id, 'a "b" \\c', (read_id, joined, numbers)).rows()
+    ids = await index.read_video_ids(root.id, [row[2] for row in rows] + ["not indexed.mp4"])
+    assert sorted((ids[row[2]], *row[1:]) for row in rows) == expected and len(ids) == len(rows)
     assert await index.read_folder_stamps([folder_id + 1]) == []
+    assert await index.read_video_ids(root.id + 1, [row[2] for row in rows]) == {}
     assert sorted((await index.read_scope_rows(Scope(root.id, "")))[1]) == expected

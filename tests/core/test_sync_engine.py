@@ -34,7 +34,7 @@ from gql_media.core.models import (
     parent_of,
 )
 from gql_media.core.ports import JobCancelled
-from gql_media.core.scanner import FolderStamps, FolderVideos, KnownVideo, Scanner, ScanResult
+from gql_media.core.scanner import UNKNOWN_ID, FolderStamps, FolderVideos, KnownVideo, Scanner, ScanResult
 from gql_media.core.sync import SyncEngine, SyncOutcome
 from gql_media.core.sync.feed import FolderFeed, walk_order
 
@@ -110,10 +110,14 @@ class FakeIndexStore:
             folders.setdefault(folder_id, []).append((name, entry))
         return [
             (folder_id, "/".join(name for name, _ in named),
-             [n % 2**64 for _, e in named for n in (e.size, e.mtime_ns, e.inode, e.device)],
-             ",".join(str(e.id) for _, e in named))
+             [n % 2**64 for _, e in named for n in (e.size, e.mtime_ns, e.inode, e.device)])
             for folder_id, named in folders.items()
         ]  # fmt: skip
+
+    async def read_video_ids(self, root_id: int, paths: Sequence[str]) -> dict[str, int]:
+        wanted = set(paths)
+        return {e.path: e.id for e in self.entries.values()
+                if e.kind is EntryKind.VIDEO and e.root_id == root_id and e.path in wanted}  # fmt: skip
 
     async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:
         return self._take(EntryKind.FOLDER, folders), self._take(EntryKind.VIDEO, videos)
@@ -582,11 +586,10 @@ def test_the_read_ahead_reads_on_while_the_walk_is_in_a_chunk_bigger_than_its_wi
     """The chunk being walked leaves the window; what the walk did not take of a chunk it passes is let go."""
 
     def stamps(folder_id: int, first: int, count: int) -> FolderStamps:
-        numbers = range(first, first + count)
-        return folder_id, "/".join(f"{n}.mp4" for n in numbers), [1, 2, 3, 4] * count, ",".join(map(str, numbers))
+        return folder_id, "/".join(f"{n}.mp4" for n in range(first, first + count)), [1, 2, 3, 4] * count
 
     def rows(folder: str, first: int, count: int) -> list[IndexRow]:
-        return [(n, 1, f"{folder}/{n}.mp4", 1, 2, 3, 4) for n in range(first, first + count)]
+        return [(UNKNOWN_ID, 1, f"{folder}/{n}.mp4", 1, 2, 3, 4) for n in range(first, first + count)]
 
     rooms: list[int] = []
     feed = FolderFeed(["", "a", "b", "c"], 3, lambda: False, lambda: rooms.append(1), root_id=1,
@@ -610,10 +613,12 @@ def test_the_read_ahead_reads_on_while_the_walk_is_in_a_chunk_bigger_than_its_wi
 
 
 def test_a_folder_read_for_a_resync_gives_back_its_rows() -> None:
-    """What a streamed walk compares a folder with (names, stamps, ids: texts and a flat list) makes its rows
-    again when it differs: paths under the folder (or the root), a negative mtime, inodes past 2**63."""
+    """What a streamed walk compares a folder with (names and stamps: a text and a flat list) makes its rows
+    again when it differs (their ids read later): paths under the folder (or the root), a negative mtime,
+    inodes past 2**63."""
     stamps = [5, 2**64 - 1, 2**63 + 1, 7, 0, 10, 0, 0]
-    videos = FolderVideos(2, "a b/c", (9, "x.mp4/é.mkv", stamps, "41,7"))
+    videos = FolderVideos(2, "a b/c", (9, "x.mp4/é.mkv", stamps))
     assert videos.count == 2
-    assert videos.rows() == [(41, 2, "a b/c/x.mp4", 5, -1, 2**63 + 1, 7), (7, 2, "a b/c/é.mkv", 0, 10, 0, 0)]
-    assert FolderVideos(2, "", (9, "top.mp4", [1, 2, 3, 4], "3")).rows() == [(3, 2, "top.mp4", 1, 2, 3, 4)]
+    assert videos.rows() == [(UNKNOWN_ID, 2, "a b/c/x.mp4", 5, -1, 2**63 + 1, 7),
+                             (UNKNOWN_ID, 2, "a b/c/é.mkv", 0, 10, 0, 0)]  # fmt: skip
+    assert FolderVideos(2, "", (9, "top.mp4", [1, 2, 3, 4])).rows() == [(UNKNOWN_ID, 2, "top.mp4", 1, 2, 3, 4)]

@@ -148,6 +148,19 @@ class IndexStore:
                 rows += await conn.fetch(_STAMP_COLUMNS + where + _STAMP_ORDER, chunk)
             return _stamps_of_rows(rows)
 
+    async def read_video_ids(self, root_id: int, paths: Sequence[str]) -> dict[str, int]:
+        """The ids of the videos at these paths of a root (those indexed), by path."""
+        found: dict[str, int] = {}
+        async with self.db.reading() as conn:
+            for start in range(0, len(paths), _IDS_PER_STATEMENT):
+                chunk = paths[start : start + _IDS_PER_STATEMENT]
+                rows = await conn.fetch(
+                    f"SELECT path, id FROM videos WHERE root_id = ? AND path IN ({', '.join('?' * len(chunk))})",
+                    (root_id, *chunk),
+                )
+                found.update((str(path), int(video_id)) for path, video_id in rows)
+        return found
+
     async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:
         async with self.db.writing() as conn:
             return await take_ids(conn, "folders", folders), await take_ids(conn, "videos", videos)
@@ -379,17 +392,16 @@ def _hex_rows(paths: str, numbers: str) -> Iterator[IndexRow]:
                v[4::_HEX_FIELDS], v[5::_HEX_FIELDS], strict=True)  # fmt: skip
 
 
-# A resync reads each folder's videos as one row of three texts (``FolderStamps``): their names
-# ("/" is in none), their stamps as 64-bit hex (four per video) and their ids, each in the order of
+# A resync reads each folder's videos as one row of two texts (``FolderStamps``): their names
+# ("/" is in none) and their stamps as 64-bit hex (four per video), each in the order of
 # ix_videos_folder_name (folder_id, name, id), which the search by folder_id follows. The stamps
-# become ints by C calls per folder; the ids and paths stay texts until a folder differs.
+# become ints by C calls per folder. Ids are read for the rows that differ (``read_video_ids``).
 _STAMPS_BY_FOLDER = (
     "SELECT folder_id, group_concat(name, '/'),"
-    " group_concat(printf('%016x%016x%016x%016x', size, mtime_ns, inode, device), ''), group_concat(id)"
-    " FROM videos"
+    " group_concat(printf('%016x%016x%016x%016x', size, mtime_ns, inode, device), '') FROM videos"
 )
 # PostgreSQL: rows sorted by name as Python sorts them (code points: the bytes of UTF-8).
-_STAMP_COLUMNS = "SELECT folder_id, name, size, mtime_ns, inode, device, id FROM videos"
+_STAMP_COLUMNS = "SELECT folder_id, name, size, mtime_ns, inode, device FROM videos"
 _STAMP_ORDER = ' ORDER BY folder_id, name COLLATE "C"'
 
 
@@ -400,11 +412,11 @@ async def _sqlite_stamps_in(conn: RawConnection, folder_ids: Sequence[int]) -> l
     for start in range(0, len(folder_ids), _IDS_PER_STATEMENT):
         chunk = folder_ids[start : start + _IDS_PER_STATEMENT]
         sql = f"{_STAMPS_BY_FOLDER} WHERE folder_id IN ({', '.join('?' * len(chunk))}) GROUP BY folder_id"
-        for folder_id, names, numbers, ids in await conn.fetch(sql, chunk):
+        for folder_id, names, numbers in await conn.fetch(sql, chunk):
             values = array.array("Q", binascii.unhexlify(numbers))
             if swap:
                 values.byteswap()
-            folders.append((int(folder_id), str(names), values.tolist(), str(ids)))
+            folders.append((int(folder_id), str(names), values.tolist()))
     return folders
 
 
@@ -414,17 +426,15 @@ def _stamps_of_rows(rows: Sequence[tuple[Any, ...]]) -> list[FolderStamps]:
     last: int | None = None
     names: list[str] = []
     stamps: list[int] = []
-    ids: list[str] = []
-    for folder_id, name, size, mtime_ns, inode, device, video_id in rows:
+    for folder_id, name, size, mtime_ns, inode, device in rows:
         if folder_id != last:
             if last is not None:
-                folders.append((last, "/".join(names), stamps, ",".join(ids)))
-            last, names, stamps, ids = int(folder_id), [], [], []
+                folders.append((last, "/".join(names), stamps))
+            last, names, stamps = int(folder_id), [], []
         names.append(str(name))
         stamps += (int(size), int(mtime_ns) % _U64, int(inode) % _U64, int(device) % _U64)
-        ids.append(str(video_id))
     if last is not None:
-        folders.append((last, "/".join(names), stamps, ",".join(ids)))
+        folders.append((last, "/".join(names), stamps))
     return folders
 
 

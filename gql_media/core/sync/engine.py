@@ -35,7 +35,7 @@ from gql_media.core.models import (
     SyncPlan,
 )
 from gql_media.core.ports import EventBus, JobCancelled, LibraryStore, RunningJob
-from gql_media.core.scanner import ScanCancelled, Scanner
+from gql_media.core.scanner import KnownVideo, ScanCancelled, Scanner
 from gql_media.core.sync.changes import JobChanges, change
 from gql_media.core.sync.diff import Diff, Key, classify
 from gql_media.core.sync.feed import FolderFeed, walk_order
@@ -222,6 +222,7 @@ class SyncEngine:
             async for batch in walker.batches():
                 if job.is_cancelled():
                     scanner.cancel()
+                batch.left = await self._with_ids(scope.root_id, batch.left)
                 if not add_now:
                     diff = await asyncio.to_thread(
                         compare_batch, batch, scope.root_id, streamed.folders, survey, add_now
@@ -264,7 +265,15 @@ class SyncEngine:
                 await asyncio.wait([writing])
                 if not writing.cancelled():
                     writing.exception()  # (the error being raised is the job's)
-        await asyncio.to_thread(hold_the_rest, streamed, feed.rest(), survey)
+        await asyncio.to_thread(hold_the_rest, streamed, await self._with_ids(scope.root_id, feed.rest()), survey)
+
+    async def _with_ids(self, root_id: int, rows: list[KnownVideo]) -> list[KnownVideo]:
+        """The rows a streamed walk let go of (changed or gone), with their ids (``FolderVideos.rows``)."""
+        if not rows:
+            return rows
+        ids = await self.store.read_video_ids(root_id, [row[2] for row in rows])
+        return [(ids[path], root_id, path, size, mtime_ns, inode, device)
+                for _id, _root, path, size, mtime_ns, inode, device in rows if path in ids]  # fmt: skip
 
     async def _reserve(self, ids: IdBlock, folders: int, videos: int) -> None:
         """Reserve ids for a first index's batches ahead: this batch's and the next ones', at least as many
