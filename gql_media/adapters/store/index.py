@@ -135,18 +135,11 @@ class IndexStore:
     async def read_folder_stamps(self, folder_ids: Sequence[int]) -> list[FolderStamps]:
         """The videos directly in these folders as a resync compares them: a ``FolderStamps`` per folder.
 
-        Names in code point order (SQLite: the order of ``ix_videos_folder_name``; a folder read in
-        another order is only compared file by file), no row per video on SQLite (``_STAMPS_BY_FOLDER``).
+        Names in code point order (on SQLite the order of ``ix_videos_folder_name``: a folder read in
+        another order is only compared file by file), no row per video (``_STAMPS_BY_FOLDER``).
         """
         async with self.db.reading() as conn:
-            if self.db.dialect == "sqlite":
-                return await _sqlite_stamps_in(conn, folder_ids)
-            rows: list[tuple[Any, ...]] = []
-            for start in range(0, len(folder_ids), _IDS_PER_STATEMENT):
-                chunk = folder_ids[start : start + _IDS_PER_STATEMENT]
-                where = f" WHERE folder_id IN ({', '.join('?' * len(chunk))})"
-                rows += await conn.fetch(_STAMP_COLUMNS + where + _STAMP_ORDER, chunk)
-            return _stamps_of_rows(rows)
+            return await _stamps_in(conn, self.db.dialect, folder_ids)
 
     async def read_video_ids(self, root_id: int, paths: Sequence[str]) -> dict[str, int]:
         """The ids of the videos at these paths of a root (those indexed), by path."""
@@ -393,48 +386,33 @@ def _hex_rows(paths: str, numbers: str) -> Iterator[IndexRow]:
 
 
 # A resync reads each folder's videos as one row of two texts (``FolderStamps``): their names
-# ("/" is in none) and their stamps as 64-bit hex (four per video), each in the order of
-# ix_videos_folder_name (folder_id, name, id), which the search by folder_id follows. The stamps
-# become ints by C calls per folder. Ids are read for the rows that differ (``read_video_ids``).
-_STAMPS_BY_FOLDER = (
-    "SELECT folder_id, group_concat(name, '/'),"
-    " group_concat(printf('%016x%016x%016x%016x', size, mtime_ns, inode, device), '') FROM videos"
-)
-# PostgreSQL: rows sorted by name as Python sorts them (code points: the bytes of UTF-8).
-_STAMP_COLUMNS = "SELECT folder_id, name, size, mtime_ns, inode, device FROM videos"
-_STAMP_ORDER = ' ORDER BY folder_id, name COLLATE "C"'
+# ("/" is in none) and their stamps as 64-bit hex (four per video), both in code point order of
+# the names, as Python sorts them (SQLite: the order of ix_videos_folder_name (folder_id, name,
+# id), which the search by folder_id follows; PostgreSQL: sorted by the bytes of UTF-8, collation
+# "C"). The stamps become ints by C calls per folder. Ids are read for the rows that differ
+# (``read_video_ids``). (Both write a negative number's 64 bits: inodes and devices come out unsigned.)
+_STAMPS_BY_FOLDER = {
+    "sqlite": "SELECT folder_id, group_concat(name, '/'),"
+    " group_concat(printf('%016x%016x%016x%016x', size, mtime_ns, inode, device), '') FROM videos",
+    "postgresql": "SELECT folder_id, string_agg(name, '/' ORDER BY name COLLATE \"C\"),"
+    " string_agg(lpad(to_hex(size), 16, '0') || lpad(to_hex(mtime_ns), 16, '0') || lpad(to_hex(inode), 16, '0')"
+    " || lpad(to_hex(device), 16, '0'), '' ORDER BY name COLLATE \"C\") FROM videos",
+}
 
 
-async def _sqlite_stamps_in(conn: RawConnection, folder_ids: Sequence[int]) -> list[FolderStamps]:
-    """SQLite: ``read_folder_stamps``, a statement per thousand folders."""
+async def _stamps_in(conn: RawConnection, dialect: str, folder_ids: Sequence[int]) -> list[FolderStamps]:
+    """``read_folder_stamps``: a statement per thousand folders."""
     folders: list[FolderStamps] = []
+    select = _STAMPS_BY_FOLDER[dialect]
     swap = sys.byteorder == "little"  # the hex is big-endian
     for start in range(0, len(folder_ids), _IDS_PER_STATEMENT):
         chunk = folder_ids[start : start + _IDS_PER_STATEMENT]
-        sql = f"{_STAMPS_BY_FOLDER} WHERE folder_id IN ({', '.join('?' * len(chunk))}) GROUP BY folder_id"
+        sql = f"{select} WHERE folder_id IN ({', '.join('?' * len(chunk))}) GROUP BY folder_id"
         for folder_id, names, numbers in await conn.fetch(sql, chunk):
             values = array.array("Q", binascii.unhexlify(numbers))
             if swap:
                 values.byteswap()
             folders.append((int(folder_id), str(names), values.tolist()))
-    return folders
-
-
-def _stamps_of_rows(rows: Sequence[tuple[Any, ...]]) -> list[FolderStamps]:
-    """``FolderStamps`` of ``_STAMP_COLUMNS`` rows sorted by folder and name (inode, device and mtime as 64 bits)."""
-    folders: list[FolderStamps] = []
-    last: int | None = None
-    names: list[str] = []
-    stamps: list[int] = []
-    for folder_id, name, size, mtime_ns, inode, device in rows:
-        if folder_id != last:
-            if last is not None:
-                folders.append((last, "/".join(names), stamps))
-            last, names, stamps = int(folder_id), [], []
-        names.append(str(name))
-        stamps += (int(size), int(mtime_ns) % _U64, int(inode) % _U64, int(device) % _U64)
-    if last is not None:
-        folders.append((last, "/".join(names), stamps))
     return folders
 
 
