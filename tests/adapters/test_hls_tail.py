@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from gql_media.adapters.media import PyAvMediaTool
+from gql_media.adapters.media.hls_reader import TrackReader
 from gql_media.adapters.media.remux import claimed_temp_file, remux_to
 from gql_media.core.hls import MARKER_NAME, find_playlist, parse_playlist
 from gql_media.core.media_work import merge_hls
@@ -81,6 +82,22 @@ async def test_the_merged_file_is_the_one_a_single_process_makes(
         # The merge left no thread behind: the next one may use its helper (the checks every merge makes).
         assert await tool.call("helper_forkable") == ("ok", True)
     assert len(pids) == 1
+
+
+def test_segments_read_through_python_give_the_file_ffmpeg_reading_them_gives(templates: Path, tmp_path: Path) -> None:
+    # Plain whole TS files are read by FFmpeg itself (``TrackReader.direct_url``); a name its
+    # concat URL cannot carry ("|") sends the track through the Python reader: the same file.
+    direct = copy_download(templates, tmp_path, "mpegts")
+    through_python = copy_download(templates, tmp_path, "mpegts", "Renamed")
+    playlist = through_python / "index.m3u8"
+    segment = sorted(through_python.glob("*.ts"))[1]
+    segment.rename(segment.with_name("a|b.ts"))
+    playlist.write_text(playlist.read_text().replace(segment.name, "a|b.ts"))
+    readers = [TrackReader(parse_playlist(str(folder / "index.m3u8")).video) for folder in (direct, through_python)]
+    assert [reader.direct_url() is not None for reader in readers] == [True, False]
+    expected = _one_process_file(direct, tmp_path)
+    assert _one_process_file(through_python, tmp_path) == expected
+    assert len(expected) > 0
 
 
 def _garbage_last(folder: Path) -> None:

@@ -5,6 +5,11 @@ file or a byte range of one), decrypted when AES-128. An encrypted piece is read
 whole (a segment is a few MB); a plain one is streamed in chunks. ``piece_of`` maps a demuxed
 packet's byte position back to its piece, so a segment that gave no packet is named, and a
 discontinuity is seen where it starts.
+
+An MPEG-TS track of plain whole files (the usual download) is read by FFmpeg itself instead
+(``direct_url``: its ``concat`` protocol over the files): the demuxer then reads them into its own
+buffer, not through a Python ``read`` whose bytes it copies again (60 s 720p: 19 MB less to copy,
+and a bytes object less per MB, in each process that demuxes).
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from gql_media.core.hls import HlsSegment, HlsTrack
 __all__ = ["TrackReader"]
 
 _READ_CHUNK_BYTES = 1 << 20
+# FFmpeg's concat protocol opens every file at once: a track of more pieces is read through Python
+# (a media worker must stay far from a 1,024-descriptor limit).
+_DIRECT_MAX_PIECES = 128
 
 
 class TrackReader:
@@ -50,6 +58,30 @@ class TrackReader:
             self._close_piece()
             if not self._open_next():
                 return b""
+
+    def direct_url(self) -> str | None:
+        """A URL FFmpeg reads the whole track from itself, or None (read it through ``read``).
+
+        Only plain whole files (no key, no byte range), at most ``_DIRECT_MAX_PIECES`` of them, with
+        names the URL can carry; ``boundaries`` then holds every piece's start at once.
+        """
+        if len(self.pieces) > _DIRECT_MAX_PIECES or self._index >= 0:
+            return None
+        parts, boundaries, offset = [], [], 0
+        for piece in self.pieces:
+            if piece.key_path is not None or piece.byte_range is not None or "|" in piece.path:
+                return None
+            try:
+                piece.path.encode()
+                size = os.stat(piece.path).st_size
+            except (UnicodeEncodeError, OSError):
+                return None  # ``read`` opens it, or names what is wrong with it
+            parts.append("file:" + os.path.abspath(piece.path))
+            boundaries.append(offset)
+            offset += size
+        self.boundaries = boundaries
+        self._index = len(self.pieces)  # ``read`` has nothing left to give
+        return "concat:" + "|".join(parts)
 
     def _open_next(self) -> bool:
         self._index += 1

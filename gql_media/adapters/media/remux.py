@@ -122,6 +122,9 @@ def remux_to(
 # frame rate a stream copy never uses (a 720p TS track: 8.7 -> 2.8 ms of CPU); the codec
 # parameters the mp4 needs (size, extradata) come from the parser all the same.
 _OPEN_OPTIONS = {"fpsprobesize": "0"}
+# A track FFmpeg reads itself (``TrackReader.direct_url``) is seekable: without this the MPEG-TS
+# demuxer would read the end of the track at its opening to estimate a duration no one reads.
+_DIRECT_OPTIONS = {**_OPEN_OPTIONS, "skip_estimate_duration_from_pts": "1"}
 # The merged mp4, opened to be verified: its index gives all the verify reads (streams, packets,
 # durations) and it decodes its frames itself, so the probe reads one packet, not frames of each
 # stream for pixel and sample formats (60 s 720p, medians of 30: the verify's CPU 2.75 -> 2.17 ms).
@@ -161,9 +164,14 @@ def _open_track(number: int, track: HlsTrack, stack: contextlib.ExitStack) -> _I
     reader = TrackReader(track)
     stack.callback(reader.close)
     container_format = "mp4" if track.is_fragmented_mp4 else "mpegts"
-    source = stack.enter_context(
-        av.open(reader, format=container_format, options=_OPEN_OPTIONS, buffer_size=_READ_BUFFER_BYTES)
-    )
+    url = None if track.is_fragmented_mp4 else reader.direct_url()
+    source: Any
+    if url is not None:
+        source = stack.enter_context(av.open(url, format=container_format, options=_DIRECT_OPTIONS))
+    else:
+        source = stack.enter_context(
+            av.open(reader, format=container_format, options=_OPEN_OPTIONS, buffer_size=_READ_BUFFER_BYTES)
+        )
     streams = [s for s in source.streams if s.type in ("video", "audio")]
     latest, discontinuity_at = 0, []
     for index, segment in enumerate(track.segments):
