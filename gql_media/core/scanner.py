@@ -20,9 +20,12 @@ hot loop they feed.
 
 from __future__ import annotations
 
+import array
+import binascii
 import operator
 import os
 import stat
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -80,19 +83,22 @@ KnownVideo = tuple[int, int, str, int, int, int, int]
 
 
 # One folder's indexed videos as the store reads them for a resync (``LibraryStore.read_folder_stamps``):
-# (folder id, their names joined by "/" in code point order, their stamps in that order (size,
-# mtime_ns, inode, device per video, flat, unsigned 64-bit)). No ids: only the rows that differ need them.
-FolderStamps = tuple[int, str, list[int]]
+# (folder id, their names joined by "/" in code point order, their stamps in that order as lowercase
+# hex: size, mtime_ns, inode and device per video, 16 digits each, their 64 bits). No ids: only the
+# rows that differ need them.
+FolderStamps = tuple[int, str, str]
 # The id of a row made from ``FolderStamps`` (``FolderVideos.rows``) until the sync reads its real one.
 UNKNOWN_ID = 0
+HEX_PER_VIDEO = 64  # (four 64-bit stamps)
 
 
 class FolderVideos:
     """A folder's indexed videos as a streamed walk compares them: names and stamps as read, rows on demand.
 
     An unchanged folder (most of a resync) is settled by comparing its listing's names and stamps
-    with ``names`` and ``stamps`` whole: no row, no id, no path is made for it. ``rows`` makes the
-    rows of a folder that differs (a file changed, added or gone) or that the walk passed by.
+    with ``names`` and ``stamps`` (texts) whole: no row, no id, no path, no int is made for it.
+    ``rows`` makes the rows of a folder that differs (a file changed, added or gone) or that the
+    walk passed by.
     """
 
     __slots__ = ("count", "names", "prefix", "root_id", "stamps")
@@ -101,17 +107,28 @@ class FolderVideos:
         self.root_id = root_id
         self.prefix = rel_dir + "/" if rel_dir else ""
         _folder_id, self.names, self.stamps = stamps
-        self.count = len(self.stamps) // 4
+        self.count = len(self.stamps) // HEX_PER_VIDEO
 
     def rows(self) -> list[KnownVideo]:
         """The videos as index rows ``(id, root_id, path, size, mtime_ns, inode, device)``, their ids
         ``UNKNOWN_ID`` (the sync reads those of the rows it keeps: ``LibraryStore.read_video_ids``)."""
-        v = self.stamps
-        # (A negative mtime, before 1970, was read as its 64 bits: turned back here.)
+        values = array.array("Q", binascii.unhexlify(self.stamps))
+        if _LITTLE:
+            values.byteswap()  # (the hex is big-endian)
+        v = values.tolist()
+        # (A negative mtime, before 1970, was written as its 64 bits: turned back here.)
         mtimes = [m - _U64 if m >= _I63 else m for m in v[1::4]]
         return list(zip(repeat(UNKNOWN_ID, self.count), repeat(self.root_id, self.count),
                         map(self.prefix.__add__, self.names.split("/")), v[0::4], mtimes, v[2::4], v[3::4],
                         strict=True))  # fmt: skip
+
+
+def stamps_hex(stats: Iterable[os.stat_result]) -> str:
+    """The stamps of these stats as ``FolderStamps`` writes them (OverflowError for a negative mtime)."""
+    values = array.array("Q", list(chain.from_iterable(map(_STAMPS, stats))))
+    if _LITTLE:
+        values.byteswap()
+    return values.tobytes().hex()
 
 
 class KnownByFolder(Protocol):
@@ -401,7 +418,7 @@ class Scanner:
         """Whether the folder's listing is exactly its indexed videos, unchanged (most folders of a resync).
 
         Calls in C over the whole listing, no Python line per file: the names (sorted as the store
-        sorts them) against ``videos.names``, then the stamps of their stats against ``videos.stamps``.
+        sorts them) against ``videos.names``, then the stamps of their stats, as text, against ``videos.stamps``.
         Every name was a video's when it was indexed, so only what may have changed about a file
         is checked again: not a regular file any more, a symlink, a download's file.
         """
@@ -413,9 +430,12 @@ class Scanner:
             return False
         try:
             stats = list(map(_STAT, children))  # (no symlink among them: ``stat()`` is their lstat)
+            stamps = stamps_hex(stats)
         except OSError:
             return False  # (one of them vanished or cannot be read: the rules say which)
-        return list(chain.from_iterable(map(_STAMPS, stats))) == videos.stamps and all(map(_IS_REG, map(_MODE, stats)))
+        except OverflowError:
+            return False  # (a file dated before 1970: compared file by file)
+        return stamps == videos.stamps and all(map(_IS_REG, map(_MODE, stats)))
 
     def _drop_unchanged(
         self,
@@ -601,6 +621,7 @@ _VIDEO_ENDINGS = tuple(sorted(VIDEO_EXTENSIONS))  # (what a lowered video's name
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _U64 = 1 << 64
 _I63 = 1 << 63
+_LITTLE = sys.byteorder == "little"
 
 
 def _list(rel: str, abs_dir: str, result: ScanResult) -> tuple[int, list[os.DirEntry[str]]] | None:

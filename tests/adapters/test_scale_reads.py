@@ -410,7 +410,7 @@ async def test_the_sync_reads_each_video_as_stored_whatever_its_path(
     # As a resync reads them: one folder, names in code point order (as Python sorts them), stamps unsigned.
     ((read_id, joined, numbers),) = await index.read_folder_stamps([folder_id, folder_id + 1])
     assert read_id == folder_id and joined.split("/") == sorted(names)
-    assert numbers == [n % 2**64 for row in sorted(expected, key=lambda r: r[2]) for n in row[3:]]
+    assert numbers == "".join(f"{n % 2**64:016x}" for row in sorted(expected, key=lambda r: r[2]) for n in row[3:])
     rows = FolderVideos(root.id, 'a "b" \\c', (read_id, joined, numbers)).rows()
     ids = await index.read_video_ids(root.id, [row[2] for row in rows] + ["not indexed.mp4"])
     assert sorted((ids[row[2]], *row[1:]) for row in rows) == expected and len(ids) == len(rows)

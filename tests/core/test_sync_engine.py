@@ -34,7 +34,15 @@ from gql_media.core.models import (
     parent_of,
 )
 from gql_media.core.ports import JobCancelled
-from gql_media.core.scanner import UNKNOWN_ID, FolderStamps, FolderVideos, KnownVideo, Scanner, ScanResult
+from gql_media.core.scanner import (
+    UNKNOWN_ID,
+    FolderStamps,
+    FolderVideos,
+    KnownVideo,
+    Scanner,
+    ScanResult,
+    stamps_hex,
+)
 from gql_media.core.sync import SyncEngine, SyncOutcome
 from gql_media.core.sync.feed import FolderFeed, walk_order
 
@@ -110,7 +118,7 @@ class FakeIndexStore:
             folders.setdefault(folder_id, []).append((name, entry))
         return [
             (folder_id, "/".join(name for name, _ in named),
-             [n % 2**64 for _, e in named for n in (e.size, e.mtime_ns, e.inode, e.device)])
+             "".join(f"{n % 2**64:016x}" for _, e in named for n in (e.size, e.mtime_ns, e.inode, e.device)))
             for folder_id, named in folders.items()
         ]  # fmt: skip
 
@@ -586,7 +594,7 @@ def test_the_read_ahead_reads_on_while_the_walk_is_in_a_chunk_bigger_than_its_wi
     """The chunk being walked leaves the window; what the walk did not take of a chunk it passes is let go."""
 
     def stamps(folder_id: int, first: int, count: int) -> FolderStamps:
-        return folder_id, "/".join(f"{n}.mp4" for n in range(first, first + count)), [1, 2, 3, 4] * count
+        return folder_id, "/".join(f"{n}.mp4" for n in range(first, first + count)), hex_stamps(1, 2, 3, 4) * count
 
     def rows(folder: str, first: int, count: int) -> list[IndexRow]:
         return [(UNKNOWN_ID, 1, f"{folder}/{n}.mp4", 1, 2, 3, 4) for n in range(first, first + count)]
@@ -612,13 +620,21 @@ def test_the_read_ahead_reads_on_while_the_walk_is_in_a_chunk_bigger_than_its_wi
     assert feed.rest() == []
 
 
+def hex_stamps(*numbers: int) -> str:
+    """Stamps as ``FolderStamps`` holds them (16 hex digits each, a negative number's 64 bits)."""
+    return "".join(f"{n % 2**64:016x}" for n in numbers)
+
+
 def test_a_folder_read_for_a_resync_gives_back_its_rows() -> None:
-    """What a streamed walk compares a folder with (names and stamps: a text and a flat list) makes its rows
-    again when it differs (their ids read later): paths under the folder (or the root), a negative mtime,
-    inodes past 2**63."""
-    stamps = [5, 2**64 - 1, 2**63 + 1, 7, 0, 10, 0, 0]
-    videos = FolderVideos(2, "a b/c", (9, "x.mp4/é.mkv", stamps))
+    """What a streamed walk compares a folder with (names and stamps: two texts) makes its rows again when
+    it differs (their ids read later): paths under the folder (or the root), a negative mtime, inodes past
+    2**63; the stamps of a listing are written as the store writes them."""
+    videos = FolderVideos(2, "a b/c", (9, "x.mp4/é.mkv", hex_stamps(5, -1, 2**63 + 1, 7, 0, 10, 0, 0)))
     assert videos.count == 2
     assert videos.rows() == [(UNKNOWN_ID, 2, "a b/c/x.mp4", 5, -1, 2**63 + 1, 7),
                              (UNKNOWN_ID, 2, "a b/c/é.mkv", 0, 10, 0, 0)]  # fmt: skip
-    assert FolderVideos(2, "", (9, "top.mp4", [1, 2, 3, 4])).rows() == [(UNKNOWN_ID, 2, "top.mp4", 1, 2, 3, 4)]
+    assert FolderVideos(2, "", (9, "top.mp4", hex_stamps(1, 2, 3, 4))).rows() == [
+        (UNKNOWN_ID, 2, "top.mp4", 1, 2, 3, 4)
+    ]
+    st = os.stat(__file__)
+    assert stamps_hex([st, st]) == hex_stamps(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev) * 2

@@ -389,8 +389,8 @@ def _hex_rows(paths: str, numbers: str) -> Iterator[IndexRow]:
 # ("/" is in none) and their stamps as 64-bit hex (four per video), both in code point order of
 # the names, as Python sorts them (SQLite: the order of ix_videos_folder_name (folder_id, name,
 # id), which the search by folder_id follows; PostgreSQL: sorted by the bytes of UTF-8, collation
-# "C"). The stamps become ints by C calls per folder. Ids are read for the rows that differ
-# (``read_video_ids``). (Both write a negative number's 64 bits: inodes and devices come out unsigned.)
+# "C"). The walk compares the stamps as text; ints are made only for a folder that differs. Ids are
+# read for the rows that differ (``read_video_ids``). (Both write a negative number's 64 bits.)
 _STAMPS_BY_FOLDER = {
     "sqlite": "SELECT folder_id, group_concat(name, '/'),"
     " group_concat(printf('%016x%016x%016x%016x', size, mtime_ns, inode, device), '') FROM videos",
@@ -404,15 +404,10 @@ async def _stamps_in(conn: RawConnection, dialect: str, folder_ids: Sequence[int
     """``read_folder_stamps``: a statement per thousand folders."""
     folders: list[FolderStamps] = []
     select = _STAMPS_BY_FOLDER[dialect]
-    swap = sys.byteorder == "little"  # the hex is big-endian
     for start in range(0, len(folder_ids), _IDS_PER_STATEMENT):
         chunk = folder_ids[start : start + _IDS_PER_STATEMENT]
         sql = f"{select} WHERE folder_id IN ({', '.join('?' * len(chunk))}) GROUP BY folder_id"
-        for folder_id, names, numbers in await conn.fetch(sql, chunk):
-            values = array.array("Q", binascii.unhexlify(numbers))
-            if swap:
-                values.byteswap()
-            folders.append((int(folder_id), str(names), values.tolist()))
+        folders += await conn.fetch(sql, chunk)
     return folders
 
 

@@ -8,7 +8,8 @@ read that the walk has not entered yet hold at most ``window_rows`` rows (the fi
 stops the read), so memory is the chunk being walked and those ahead of it.
 
 A folder's videos come as the store reads them for a resync (``scanner.FolderStamps``: their
-names and stamps, as a text and a flat list): an unchanged folder is compared whole, and no
+names and stamps, as two texts) and are kept so until the walk lists the folder (no object of
+the collector's per folder, nothing per video): an unchanged folder is compared whole, and no
 row is made for it (``scanner.FolderVideos``). Rows are made for what differs, and for the
 folders the walk passed by without listing them (gone, unreadable): those go to the batch
 being walked once it lists a folder past their chunk. What is left of the chunks never passed
@@ -21,12 +22,14 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
-from gql_media.core.scanner import FolderStamps, FolderVideos, KnownVideo, ScanCancelled
+from gql_media.core.scanner import HEX_PER_VIDEO, FolderStamps, FolderVideos, KnownVideo, ScanCancelled
 
 __all__ = ["FolderFeed", "walk_order"]
 
 _WAIT_S = 0.05
+_FOLDER_ID, _STAMPS = itemgetter(0), itemgetter(2)
 
 
 def walk_order(paths: Sequence[str]) -> list[str]:
@@ -41,7 +44,7 @@ class _Chunk:
 
     start: int
     end: int
-    videos: dict[str, FolderVideos]
+    videos: dict[str, FolderStamps]
     read: int
     entered: bool = False
 
@@ -83,9 +86,8 @@ class FolderFeed:
 
     def put(self, upto: int, folders: Sequence[FolderStamps]) -> None:
         """The videos of ``order[:upto]`` not yet put are ``folders``' (any order)."""
-        path_of, root_id = self._path_of, self.root_id
-        videos = {path: FolderVideos(root_id, path, one) for one in folders for path in (path_of[one[0]],)}
-        read = sum(folder.count for folder in videos.values())
+        videos = dict(zip(map(self._path_of.__getitem__, map(_FOLDER_ID, folders)), folders, strict=True))
+        read = sum(map(len, map(_STAMPS, folders))) // HEX_PER_VIDEO
         with self._changed:
             self._chunks.append(_Chunk(self._loaded, upto, videos, read))
             self._ahead += read
@@ -107,7 +109,9 @@ class FolderFeed:
     def rest(self) -> list[KnownVideo]:
         """Once everything is read: the rows the walk never took (of every chunk not passed, its last one's too)."""
         with self._changed:
-            left = [row for chunk in self._chunks for folder in chunk.videos.values() for row in folder.rows()]
+            left = [
+                row for chunk in self._chunks for path, one in chunk.videos.items() for row in self._rows(path, one)
+            ]
             self._chunks.clear()
             self._ahead = 0
             self._walked = None
@@ -128,7 +132,7 @@ class FolderFeed:
         if walked is not None and index < walked.end:
             # Still in the chunk it is in (the walk's order only goes forward): no lock, nothing to wait
             # for. Most folders are taken this way (a chunk is hundreds of them).
-            return walked.videos.pop(rel_dir, None) if index >= walked.start else None
+            return self._videos(rel_dir, walked.videos.pop(rel_dir, None)) if index >= walked.start else None
         with self._changed:
             while True:
                 self._pass(index, left)
@@ -146,15 +150,21 @@ class FolderFeed:
                 chunk.entered = True
                 self._release(chunk.read)
             self._walked = chunk
-        return chunk.videos.pop(rel_dir, None)
+        return self._videos(rel_dir, chunk.videos.pop(rel_dir, None))
+
+    def _videos(self, rel_dir: str, stamps: FolderStamps | None) -> FolderVideos | None:
+        return None if stamps is None else FolderVideos(self.root_id, rel_dir, stamps)
+
+    def _rows(self, rel_dir: str, stamps: FolderStamps) -> list[KnownVideo]:
+        return FolderVideos(self.root_id, rel_dir, stamps).rows()
 
     def _pass(self, index: int, left: list[KnownVideo]) -> None:
         """Let go of the chunks that end at or before ``order[index]`` (the window makes room for those awaited)."""
         chunks = self._chunks
         while chunks and chunks[0].end <= index:
             chunk = chunks.popleft()
-            for folder in chunk.videos.values():
-                left.extend(folder.rows())
+            for path, one in chunk.videos.items():
+                left.extend(self._rows(path, one))
             if not chunk.entered:
                 self._release(chunk.read)
 
