@@ -245,6 +245,10 @@ def _remux_with(
     playlist: HlsPlaylist, temp_path: str, plan: tuple[int, int] | None, helper: TailHelper | None
 ) -> RemuxedStreams:
     tracks = [playlist.video, *([playlist.audio] if playlist.audio else [])]
+    if plan is not None and helper is not None:
+        # Asked first: the helper opens its segments while this process opens its own (the open
+        # reads and parses the first packets); ``packets`` checks the streams it found against ours.
+        helper.start(playlist.video, *plan)
     with contextlib.ExitStack() as stack:
         inputs = [_open_track(number, track, stack) for number, track in enumerate(tracks)]
         # Counted now: a stream must not be touched once its container is closed (segfault).
@@ -266,10 +270,8 @@ def _remux_with(
                     muxed.append(copy)
             entries = _interleaved(inputs)
             if plan is not None and helper is not None:
-                item, (start, tail_bytes) = inputs[0], plan
-                layout = [(s.type, s.codec_context.name) for s in item.streams]
-                helper.start(item.track, start, layout, tail_bytes)
-                head = _packets(item, item.reader.first_segment + start)
+                item = inputs[0]
+                head = _packets(item, item.reader.first_segment + plan[0])
                 entries = itertools.chain(head, _tail_entries(item, helper))
             _copy_packets(entries, output.mux_one, kick)
         for item in inputs:

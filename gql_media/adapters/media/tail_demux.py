@@ -179,12 +179,16 @@ class TailHelper:
                 self._alive = pid == 0
         return self._alive
 
-    def start(self, track: Any, start: int, layout: list[tuple[str, str]], tail_bytes: int) -> None:
-        """Ask for the packets of ``track`` from segment ``start`` on (streams as ``layout``); returns at once."""
+    def start(self, track: Any, start: int, tail_bytes: int) -> None:
+        """Ask for the packets of ``track`` from segment ``start`` on; returns at once.
+
+        The caller may ask before it opens its own segments (the helper opens its own meanwhile):
+        the streams the helper finds come first, and ``packets`` checks them against the caller's.
+        """
         capacity = int(tail_bytes * _MEMORY_PER_BYTE) + _MEMORY_SLACK_BYTES
         if os.fstat(self._memory_fd).st_size < capacity:  # never shrunk: an old mapping must not fault
             os.ftruncate(self._memory_fd, capacity)
-        _send(self._requests, pickle.dumps((track, start, layout, capacity)))
+        _send(self._requests, pickle.dumps((track, start, capacity)))
         self._busy = True
         self._capacity = capacity
 
@@ -199,6 +203,7 @@ class TailHelper:
         # the helper writes only past what it reported.
         # No MADV_POPULATE_READ: it walked every page's table entry each merge (4% of this process's
         # CPU in perf), while the pages of the kept mapping fault in once (16 at a time) and stay.
+        self._check_streams([(stream.type, stream.codec_context.name) for stream in streams])
         view = memoryview(self._mapped(self._capacity))
         time_bases = [stream.time_base for stream in streams]
         unpack = _RECORD.unpack_from
@@ -228,14 +233,27 @@ class TailHelper:
                 _attach_side_data(packet, side)
             yield owner, packet, first + segment if segment >= 0 else -1
 
-    def _progress(self) -> tuple[int, bool]:
-        """Wait for the helper's next report: the bytes of whole records written so far, and whether that is all."""
+    def _check_streams(self, layout: list[tuple[str, str]]) -> None:
+        """The helper's first reply: the streams it found (as ``layout``), or why it cannot give any."""
+        found = self._reply()
+        if found[0] != "streams":
+            self._busy = False  # a final reply: the helper waits for its next request
+            raise TailUnavailable(str(found[1]))
+        if found[1] != layout:  # the helper demuxes on: it is stopped, not reused (``busy``)
+            raise TailUnavailable(f"the helper's segments hold streams {found[1]}, not {layout}")
+
+    def _reply(self) -> tuple[str, Any]:
         reply = _receive(self._replies)
         if reply is None:
             self._busy = False
             self.stop()
             raise TailUnavailable("the merge's demuxing helper died")
         kind, value = pickle.loads(reply)
+        return str(kind), value
+
+    def _progress(self) -> tuple[int, bool]:
+        """Wait for the helper's next report: the bytes of whole records written so far, and whether that is all."""
+        kind, value = self._reply()
         if kind == "more":
             return int(value), False
         self._busy = False
@@ -326,7 +344,7 @@ def _serve(opener: TailOpener, requests: int, replies: int, memory_fd: int) -> N
             os.closerange(low + 1, high)
         memory: mmap.mmap | None = None  # kept across requests: its pages stay in the page table
         while (request := _receive(requests)) is not None:
-            track, start, layout, capacity = pickle.loads(request)
+            track, start, capacity = pickle.loads(request)
             reply: tuple[str, object]
             try:
                 if memory is None or len(memory) < capacity:
@@ -334,7 +352,7 @@ def _serve(opener: TailOpener, requests: int, replies: int, memory_fd: int) -> N
                         memory.close()
                     memory = mmap.mmap(memory_fd, os.fstat(memory_fd).st_size, flags=mmap.MAP_SHARED)
                 report = functools.partial(_report, replies)
-                reply = ("ok", _demux_into(opener, track, start, layout, memory, capacity, report))
+                reply = ("ok", _demux_into(opener, track, start, memory, capacity, report, replies))
             except TailUnavailable as error:
                 reply = ("unavailable", str(error))
             except BaseException as error:  # the one-process run names the failure
@@ -359,16 +377,14 @@ def _demux_into(
     opener: TailOpener,
     track: Any,
     start: int,
-    layout: list[tuple[str, str]],
     memory: mmap.mmap,
     capacity: int,
     report: Callable[[int], None],
+    replies: int,
 ) -> int:
     with contextlib.ExitStack() as stack:
         streams, demux, segment_of = opener(track, start, stack)
-        found = [(s.type, s.codec_context.name) for s in streams]
-        if found != layout:
-            raise TailUnavailable(f"the helper's segments hold streams {found}, not {layout}")
+        _send(replies, pickle.dumps(("streams", [(s.type, s.codec_context.name) for s in streams])))
         return _write_packets(streams, demux, segment_of, memory, capacity, report)
 
 
