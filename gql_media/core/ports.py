@@ -11,6 +11,10 @@ Every seam of the core lives here; adapters implement them and tests fake them:
 - the watch: ``ChangeSource`` and its ``ChangeSourceFactory``;
 - the job runner: ``SyncSubmitter`` (how requests come in), ``RunningJob`` (the job as the sync
   engine and every step after it see it) and ``JobStep``.
+
+One module past 400 lines: it is the core's one list of seams, declarations only (protocols, their
+small value types and the errors that cross them); split by seam, a newcomer would have no single
+page that says what the core needs from the outside world.
 """
 
 from __future__ import annotations
