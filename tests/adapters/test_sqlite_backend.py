@@ -210,6 +210,59 @@ async def test_readers_stay_bounded_under_many_concurrent_reads(tmp_path: Path) 
     assert not _aiosqlite_threads() - before
 
 
+async def test_a_read_or_write_that_ends_across_a_disconnect_leaves_no_closed_connection(tmp_path: Path) -> None:
+    """A disconnect closes the connections in use too; a read or write that ends after it keeps none of them.
+
+    Kept, the next read or write after a connect again got it and failed ("Connection closed"): a test
+    that reconnects (new pragmas) while the services' start-up check of the folder totals read.
+    """
+    db = Db(f"sqlite:///{tmp_path / 'index.db'}")
+    await db.connect()
+    try:
+        async with db.writing() as conn:
+            await conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        inside = asyncio.Event()
+        leave = asyncio.Event()
+
+        async def read() -> None:
+            async with db.reading() as conn:
+                await conn.fetch("SELECT id FROM t")
+                inside.set()
+                await leave.wait()
+
+        reading = asyncio.create_task(read())
+        await inside.wait()
+        await db.disconnect()  # closes the reader the task holds
+        await db.connect()
+        leave.set()
+        await reading  # ends after the connect: its reader is closed, not kept
+        async with db.reading() as conn:
+            assert await conn.fetch("SELECT count(*) FROM t") == [(0,)]
+
+        inside.clear()
+        leave.clear()
+
+        async def write() -> None:
+            async with db.writing() as conn:
+                await conn.execute("INSERT INTO t (id) VALUES (1)")
+                inside.set()
+                await leave.wait()
+
+        writing = asyncio.create_task(write())
+        await inside.wait()
+        leave.set()
+        await asyncio.sleep(0)  # the write's COMMIT is sent: the disconnect's close of its connection comes after
+        await db.disconnect()
+        await writing  # its COMMIT ended while the disconnect closed its connection: not kept
+        await db.connect()
+        async with db.writing() as conn:
+            await conn.execute("INSERT INTO t (id) VALUES (2)")
+        async with db.reading() as conn:
+            assert await conn.fetch("SELECT id FROM t ORDER BY id") == [(1,), (2,)]
+    finally:
+        await db.disconnect()
+
+
 def test_a_database_needs_a_reader() -> None:
     with pytest.raises(ValueError, match="at least one reader"):
         SQLiteDatabase("sqlite:///unused.db", readers=0)

@@ -74,6 +74,8 @@ class _PragmaPool(SQLitePool):
         return connection
 
     async def release(self, connection: aiosqlite.Connection) -> None:
+        if connection not in self.open:
+            return  # ``close_all`` took it (a disconnect): closing it twice at once never ends
         self.open.discard(connection)
         await super().release(connection)
 
@@ -145,7 +147,7 @@ class SQLiteDatabase(Database):
                 yield connection
                 reusable = True
             finally:
-                if reusable and self.is_connected:
+                if reusable and self._keeps(connection):
                     self._idle_readers.append(connection)
                 else:
                     await self._pragma_pool.release(connection)
@@ -187,10 +189,17 @@ class SQLiteDatabase(Database):
             await connection.execute("COMMIT")
             clean = True
         finally:
-            if clean and self._idle_writer is None and self.is_connected:
+            if clean and self._idle_writer is None and self._keeps(connection):
                 self._idle_writer = connection
             else:
                 await self._pragma_pool.release(connection)
+
+    def _keeps(self, connection: aiosqlite.Connection) -> bool:
+        """Whether a connection handed out may be kept for the next read or write: only one the pool
+        still holds open. A disconnect closes every connection, those in use too (``close_all``); a
+        read or write that ends after it (during it, or after a connect again) must not keep its
+        closed connection, where the next read or write would find it ("Connection closed")."""
+        return self.is_connected and connection in self._pragma_pool.open
 
     def _path_writable(self) -> bool:
         # One access(2) call (microseconds) per write transaction; an in-memory database has no path.
