@@ -169,8 +169,14 @@ class Db:
             async with self._sqlite.write_transaction() as raw:
                 yield AiosqliteConnection(raw, self._sent)
             return
-        async with self.database.connection() as connection, connection.transaction():
-            yield self._raw(connection.raw_connection)
+        # asyncpg's own transaction, not `databases`': a task cancelled in its BEGIN (or COMMIT, ROLLBACK)
+        # left `databases`' count of the connection's users one too high, so the connection was never
+        # given back to the pool and the pool's close at shutdown waited for it forever (the job
+        # runner's stop cancels the job id it took ahead). The pool rolls back what asyncpg's left open.
+        async with self.database.connection() as connection:
+            raw = connection.raw_connection
+            async with raw.transaction():
+                yield self._raw(raw)
 
 
 # Errors of the database itself (not of our SQL): told to the user, never taken for a bug.
