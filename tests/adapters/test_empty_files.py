@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from gql_media.adapters.demo import ClipSpec, encode_clip
+from gql_media.adapters.store import media as store_media
 from gql_media.adapters.store.media import SqlMediaStore
 from gql_media.adapters.store.migrate import migrate
 from gql_media.core import job_state, media_work
@@ -139,9 +140,12 @@ async def test_many_empty_files_are_summarised_by_folder_and_their_errors_past_t
     assert job.progress.failed == 9
 
 
+@pytest.mark.parametrize("update_rows", [5000, 1])
 async def test_the_store_breaks_the_empty_files_of_roots_and_of_ids_once_each(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, update_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # 1: every empty file in a transaction of its own (a part of many rows takes several).
+    monkeypatch.setattr(store_media, "_EMPTY_UPDATE_ROWS", update_rows)
     first, second = tmp_path / "first", tmp_path / "second"
     for root in (first, second):
         write(root / "e1.mp4", b"")
