@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import databases
 import pytest
 from databases import Database
 
-from gql_media.adapters.store.db import Db
+from gql_media.adapters.store.db import Db, RawConnection
 from gql_media.adapters.store.sqlite_backend import SQLITE_CONNECTION_PRAGMAS, SQLiteDatabase
 
 UPGRADE = (
@@ -224,13 +225,14 @@ async def test_a_read_or_write_that_ends_across_a_disconnect_leaves_no_closed_co
         inside = asyncio.Event()
         leave = asyncio.Event()
 
-        async def read() -> None:
-            async with db.reading() as conn:
-                await conn.fetch("SELECT id FROM t")
+        async def hold(opened: AbstractAsyncContextManager[RawConnection], sql: str) -> None:
+            """Run ``sql`` on the connection ``opened`` gives, and keep it until ``leave`` is set."""
+            async with opened as conn:
+                await conn.execute(sql)
                 inside.set()
                 await leave.wait()
 
-        reading = asyncio.create_task(read())
+        reading = asyncio.create_task(hold(db.reading(), "SELECT id FROM t"))
         await inside.wait()
         await db.disconnect()  # closes the reader the task holds
         await db.connect()
@@ -242,13 +244,7 @@ async def test_a_read_or_write_that_ends_across_a_disconnect_leaves_no_closed_co
         inside.clear()
         leave.clear()
 
-        async def write() -> None:
-            async with db.writing() as conn:
-                await conn.execute("INSERT INTO t (id) VALUES (1)")
-                inside.set()
-                await leave.wait()
-
-        writing = asyncio.create_task(write())
+        writing = asyncio.create_task(hold(db.writing(), "INSERT INTO t (id) VALUES (1)"))
         await inside.wait()
         leave.set()
         await asyncio.sleep(0)  # the write's COMMIT is sent: the disconnect's close of its connection comes after
