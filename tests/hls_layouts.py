@@ -13,6 +13,7 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -184,21 +185,35 @@ def discontinuity(folder: Path, video_codec: str = "libx264", second_size: tuple
 
     ``second_size`` other than the first's gives the second its own parameter sets (SPS...).
     """
-    first = encode_hls(folder / "a" / "index.m3u8", duration_s=2.0, video_codec=video_codec)
-    second = encode_hls(
-        folder / "b" / "index.m3u8", duration_s=2.0, start_s=500.0, size=second_size, video_codec=video_codec
+    return _joined(
+        folder,
+        {"duration_s": 2.0, "video_codec": video_codec},
+        {"duration_s": 2.0, "start_s": 500.0, "size": second_size, "video_codec": video_codec},
+        discontinuity=True,
     )
+
+
+def audio_gone(folder: Path) -> Path:
+    """A stream that dropped its audio after the first segment, its clock going on (no discontinuity
+    tag): the first segment holds video and audio, the next ones video alone."""
+    return _joined(
+        folder, {"duration_s": 1.0}, {"duration_s": 2.0, "start_s": 1.0, "audio": False}, discontinuity=False
+    )
+
+
+def _joined(folder: Path, first: dict[str, Any], second: dict[str, Any], *, discontinuity: bool) -> Path:
+    """Two recordings (``encode_hls`` arguments) one after the other in one MPEG-TS playlist."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2", "#EXT-X-PLAYLIST-TYPE:VOD"]
-    for part, playlist in (("a", first), ("b", second)):
+    for part, arguments in (("a", first), ("b", second)):
+        playlist = encode_hls(folder / part / "index.m3u8", **arguments)
         text = playlist.read_text().splitlines()
-        if part == "b":
+        if part == "b" and discontinuity:
             lines.append("#EXT-X-DISCONTINUITY")
         for index, line in enumerate(text):
             if line.startswith("#EXTINF"):
                 name = text[index + 1]
                 shutil.move(str(folder / part / name), str(folder / f"{part}-{name}"))
                 lines += [line, f"{part}-{name}"]
-    for part in ("a", "b"):
         shutil.rmtree(folder / part)
     lines.append("#EXT-X-ENDLIST")
     (folder / "index.m3u8").write_text("\n".join(lines) + "\n")

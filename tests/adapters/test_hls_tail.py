@@ -161,6 +161,34 @@ async def test_a_helper_failing_after_some_of_its_packets_were_muxed_gives_the_o
         assert _digest(Path(again.output_path).read_bytes()) == expected
 
 
+async def test_a_tail_holding_other_streams_is_merged_by_one_process(
+    tool: PyAvMediaTool, templates: Path, tmp_path: Path
+) -> None:
+    # The audio ends with the first segment (no discontinuity tag, so a helper is asked): from the
+    # second segment on it finds video alone where this process found video and audio. It is
+    # stopped, and the whole merge is made again in one process: the same file.
+    download = copy_download(make_templates(tmp_path / "templates", {"audio-gone": hls_layouts.audio_gone}),
+                             tmp_path, "audio-gone")  # fmt: skip
+    expected = _digest(_one_process_file(download, tmp_path))
+    first = await merge_hls(str(copy_download(templates, tmp_path, "mpegts")), False, tool)
+    assert first.ok, first.error
+    kind, helper_before = await tool.call("tail_helper_pid")
+    assert kind == "ok" and isinstance(helper_before, int)
+    before = tree_digest(download)
+    outcome = await merge_hls(str(download), False, tool)
+    assert outcome.ok, outcome.error
+    assert outcome.output_path is not None
+    assert _digest(Path(outcome.output_path).read_bytes()) == expected
+    assert {k: v for k, v in tree_digest(download).items() if k != MARKER_NAME} == before
+    assert await tool.call("tail_helper_pid") != ("ok", helper_before)  # the helper was stopped, not reused
+    # The worker goes on with a new helper: the next merge is the file one process makes.
+    plain = copy_download(templates, tmp_path, "mpegts", "More")
+    again = await merge_hls(str(plain), False, tool)
+    assert again.ok, again.error
+    assert again.output_path is not None
+    assert _digest(Path(again.output_path).read_bytes()) == _digest(_one_process_file(templates / "mpegts", tmp_path))
+
+
 def _dead(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as handle:
