@@ -14,7 +14,9 @@ still had not received when the drain ended (it was behind: these are not gaps),
 index equals the disk at the end. Goals: RSS growth
 <= 10%, file descriptors flat, 0 events lost, index == disk. A sync request that fails or times
 out is counted (and fails the run) but does not end it. The server's thread count is sampled too:
-a thread may take a glibc malloc arena of its own. ``--trace-memory native`` samples, inside the
+a thread may take a glibc malloc arena of its own; and its CPU, the whole process's and its event
+loop's (its main thread's), as a share of one core: a loop near 100% is a server the load saturates
+(queries queue, subscribers fall behind until their queues overflow). ``--trace-memory native`` samples, inside the
 server, who holds its memory (glibc's arenas in use and free, SQLite, threads); ``--trace-memory``
 also runs it under tracemalloc from the warm-up on and names the lines that allocated what its
 heap still holds at the end (``bench/memory_trace.py``; debug only: tracing changes the RSS).
@@ -89,6 +91,8 @@ class Sample:
     fds: int
     children_rss_mb: float
     threads: int  # each thread may take a malloc arena of its own (glibc), which keeps what it freed
+    cpu_s: float = 0.0  # the server process's CPU time so far (its workers apart)
+    loop_cpu_s: float = 0.0  # its main thread's (the event loop's): near a core's worth, the loop is the limit
 
 
 class Churn:
@@ -162,13 +166,25 @@ def _sample(process: psutil.Process, started: float) -> Sample:
     for child in process.children(recursive=True):
         with contextlib.suppress(psutil.Error):
             children += child.memory_info().rss
+    times = process.cpu_times()
+    loop = next((t for t in process.threads() if t.id == process.pid), None)
     return Sample(
         at_s=round(time.monotonic() - started, 1),
         rss_mb=round(process.memory_info().rss / 2**20, 1),
         fds=process.num_fds(),
         children_rss_mb=round(children / 2**20, 1),
         threads=process.num_threads(),
+        cpu_s=round(times.user + times.system, 2),
+        loop_cpu_s=0.0 if loop is None else round(loop.user_time + loop.system_time, 2),
     )
+
+
+def _busy(earlier: Sample, later: Sample) -> tuple[float, float]:
+    """The server's CPU and its loop's between two samples, each as a share of one core."""
+    wall_s = later.at_s - earlier.at_s
+    if wall_s <= 0:
+        return 0.0, 0.0
+    return (later.cpu_s - earlier.cpu_s) / wall_s, (later.loop_cpu_s - earlier.loop_cpu_s) / wall_s
 
 
 def _disk_entries(root: Path) -> tuple[set[str], set[str]]:
@@ -364,7 +380,10 @@ def run_soak(load: SoakLoad, workdir: Path, log: Any, *, trace_memory: str | Non
                     if now >= next_log:
                         next_log += 60
                         s = report.samples[-1]
-                        log(f"soak: {s.at_s / 60:.0f} min, server RSS {s.rss_mb} MB, fds {s.fds}")
+                        minute_ago = next(x for x in report.samples if x.at_s >= s.at_s - 60)
+                        cpu, loop = _busy(minute_ago, s)
+                        log(f"soak: {s.at_s / 60:.0f} min, server RSS {s.rss_mb} MB, fds {s.fds}, CPU {cpu:.0%} of a"
+                            f" core (its loop {loop:.0%})")  # fmt: skip
                     time.sleep(max(0.0, min(SAMPLE_EVERY_S, started + duration_s - time.monotonic())))
             report.samples.append(_sample(process, started))
             churn.stop()
@@ -396,14 +415,15 @@ def render(report: SoakReport, console: Console) -> None:
         f"a folder moved every {load.folder_move_every_s:g} s, a FULL sync every {load.sync_every_s:g} s"
     )
     series = Table(title="server over time")
-    for column in ("min", "RSS MB", "fds", "threads", "workers' RSS MB"):
+    for column in ("min", "RSS MB", "fds", "threads", "workers' RSS MB", "CPU % of a core", "loop %"):
         series.add_column(column, justify="right")
-    shown = -60.0
+    shown: Sample | None = None
     for sample in report.samples:
-        if sample.at_s - shown >= 30 or sample is report.samples[-1]:
-            shown = sample.at_s
+        if shown is None or sample.at_s - shown.at_s >= 30 or sample is report.samples[-1]:
+            cpu, loop = _busy(shown, sample) if shown is not None else (0.0, 0.0)
+            shown = sample
             series.add_row(f"{sample.at_s / 60:.1f}", f"{sample.rss_mb}", f"{sample.fds}", f"{sample.threads}",
-                           f"{sample.children_rss_mb}")  # fmt: skip
+                           f"{sample.children_rss_mb}", f"{cpu:.0%}", f"{loop:.0%}")  # fmt: skip
     console.print(series)
     table = Table(title="S1 goals")
     for column in ("measure", "value", "goal", "ok"):
