@@ -91,8 +91,8 @@ class Sample:
     fds: int
     children_rss_mb: float
     threads: int  # each thread may take a malloc arena of its own (glibc), which keeps what it freed
-    cpu_s: float = 0.0  # the server process's CPU time so far (its workers apart)
-    loop_cpu_s: float = 0.0  # its main thread's (the event loop's): near a core's worth, the loop is the limit
+    cpu_s: float  # the server process's CPU time so far (its workers apart)
+    loop_cpu_s: float  # its main thread's (the event loop's): near a core's worth, the loop is the limit
 
 
 class Churn:

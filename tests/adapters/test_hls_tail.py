@@ -64,6 +64,14 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+async def _merged_digest(download: Path, media: PyAvMediaTool) -> str:
+    """Merge ``download`` with ``media``; the merge must succeed: the digest of the file it made."""
+    outcome = await merge_hls(str(download), False, media)
+    assert outcome.ok, outcome.error
+    assert outcome.output_path is not None
+    return _digest(Path(outcome.output_path).read_bytes())
+
+
 @pytest.mark.parametrize("name", list(LAYOUTS))
 async def test_the_merged_file_is_the_one_a_single_process_makes(
     tool: PyAvMediaTool, templates: Path, tmp_path: Path, name: str
@@ -147,18 +155,12 @@ async def test_a_helper_failing_after_some_of_its_packets_were_muxed_gives_the_o
         assert await media.call("fail_helper_midway", dies) == ("ok", None)
         download = copy_download(templates, tmp_path, "mpegts")
         before = tree_digest(download)
-        outcome = await merge_hls(str(download), False, media)
-        assert outcome.ok, outcome.error
-        assert outcome.output_path is not None
-        assert _digest(Path(outcome.output_path).read_bytes()) == expected
+        assert await _merged_digest(download, media) == expected
         assert {k: v for k, v in tree_digest(download).items() if k != MARKER_NAME} == before
         kind, given = await media.call("packets_before_failure")
         assert kind == "ok" and len(given) == 1 and given[0] > 0  # it failed midway, the merge went on alone
         # The worker goes on with a helper (a new one if that one died): the next merge is the same file.
-        again = await merge_hls(str(copy_download(templates, tmp_path, "mpegts", "More")), False, media)
-        assert again.ok, again.error
-        assert again.output_path is not None
-        assert _digest(Path(again.output_path).read_bytes()) == expected
+        assert await _merged_digest(copy_download(templates, tmp_path, "mpegts", "More"), media) == expected
 
 
 async def test_a_tail_holding_other_streams_is_merged_by_one_process(
@@ -170,23 +172,16 @@ async def test_a_tail_holding_other_streams_is_merged_by_one_process(
     download = copy_download(make_templates(tmp_path / "templates", {"audio-gone": hls_layouts.audio_gone}),
                              tmp_path, "audio-gone")  # fmt: skip
     expected = _digest(_one_process_file(download, tmp_path))
-    first = await merge_hls(str(copy_download(templates, tmp_path, "mpegts")), False, tool)
-    assert first.ok, first.error
+    await _merged_digest(copy_download(templates, tmp_path, "mpegts"), tool)  # the worker's helper is made
     kind, helper_before = await tool.call("tail_helper_pid")
     assert kind == "ok" and isinstance(helper_before, int)
     before = tree_digest(download)
-    outcome = await merge_hls(str(download), False, tool)
-    assert outcome.ok, outcome.error
-    assert outcome.output_path is not None
-    assert _digest(Path(outcome.output_path).read_bytes()) == expected
+    assert await _merged_digest(download, tool) == expected
     assert {k: v for k, v in tree_digest(download).items() if k != MARKER_NAME} == before
     assert await tool.call("tail_helper_pid") != ("ok", helper_before)  # the helper was stopped, not reused
     # The worker goes on with a new helper: the next merge is the file one process makes.
-    plain = copy_download(templates, tmp_path, "mpegts", "More")
-    again = await merge_hls(str(plain), False, tool)
-    assert again.ok, again.error
-    assert again.output_path is not None
-    assert _digest(Path(again.output_path).read_bytes()) == _digest(_one_process_file(templates / "mpegts", tmp_path))
+    plain = _digest(_one_process_file(templates / "mpegts", tmp_path))
+    assert await _merged_digest(copy_download(templates, tmp_path, "mpegts", "More"), tool) == plain
 
 
 def _dead(pid: int) -> bool:
