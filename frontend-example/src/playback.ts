@@ -65,6 +65,17 @@ function describe(p: PlaybackInfo): string {
   return `remuxing: ${reason}`;
 }
 
+// The server makes a remuxed or transcoded segment before it sends its first byte: under load that
+// can take longer than hls.js's default of 10 s, after which hls.js drops the request and asks again.
+const ON_DEMAND_SEGMENTS = {
+  default: {
+    maxTimeToFirstByteMs: 30_000,
+    maxLoadTimeMs: 120_000,
+    timeoutRetry: { maxNumRetry: 4, retryDelayMs: 0, maxRetryDelayMs: 0 },
+    errorRetry: { maxNumRetry: 6, retryDelayMs: 1000, maxRetryDelayMs: 8000 },
+  },
+};
+
 const MEDIA_ERRORS: Record<number, string> = {
   1: 'playback was aborted',
   2: 'a network error stopped the download',
@@ -145,7 +156,7 @@ export class Playback {
         this.fail('this browser plays neither HLS nor Media Source Extensions');
         return;
       }
-      const hls = new HlsPlayer({ maxBufferLength: 20 });
+      const hls = new HlsPlayer({ maxBufferLength: 20, fragLoadPolicy: ON_DEMAND_SEGMENTS });
       hls.on(HlsPlayer.Events.ERROR, (_event, data) => {
         if (data.fatal) this.fail(`the stream stopped: ${data.details}`);
       });

@@ -11,9 +11,10 @@ replica runs one for the viewers it serves: nothing here goes through the leader
   (``SegmentCache``, byte-bounded LRU) serves it after, the same bytes to every request.
 - At most ``slots`` segments are made at once; a request that finds no free slot within
   ``wait_s`` gets ``PlaybackBusy`` (the HTTP layer answers 503 + Retry-After).
-- A segment nobody waits for any more is cancelled (its worker is stopped). After a viewer's
-  segment, the next ``read_ahead`` ones are made while a slot is free; a seek elsewhere
-  cancels that read-ahead.
+- A segment nobody waits for any more is cancelled (its worker is stopped) after a grace, unless
+  a viewer asks for it again meanwhile (a player's retry after its own timeout). After a viewer's
+  segment, the next ``read_ahead`` ones are made while a slot is free; a request for another
+  segment of the same source (a seek) stops the read-ahead and the abandoned ones at once.
 - A source that changed or was removed (``LibraryChange`` events) loses its cached files; the
   cache's variant names hold the source's size and mtime, so a missed event never serves stale data.
 
@@ -97,6 +98,9 @@ class PlaybackSettings:
     # A transcode's first segments: short, so that playback starts once 1 s of video is made.
     start_segments_s: tuple[float, ...] = (1.0, 1.0, 2.0)
     read_ahead: int = 2
+    # A segment whose last viewer left is made on this long: a player that gave up waiting for its
+    # first byte asks again at once (hls.js after 10 s), and joins it instead of starting over.
+    abandoned_grace_s: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,8 +254,9 @@ class StreamingService:
         if await asyncio.to_thread(self.cache.lookup, path):
             self._read_ahead(stream, index)
             return path
-        making = self._making.get(path)
+        making = self._joinable(path)
         if making is None:
+            self._make_room()
             making = self._track(path, source, index, self._make(stream, segment, path, wait=True))
         return await self._wait_for(making, lambda: self._read_ahead(stream, index))
 
@@ -268,23 +273,61 @@ class StreamingService:
         path = stream.path(self.cache, _INIT_NAME)
         if await asyncio.to_thread(self.cache.lookup, path):
             return path
-        making = self._making.get(path)
+        making = self._joinable(path)
         if making is None:
+            self._make_room()
             making = self._track(path, source, -1, self._make_init(stream, path))
         return await self._wait_for(making, lambda: None)
 
+    def _joinable(self, path: Path) -> _Making | None:
+        """The making of ``path`` a new viewer may wait for: not one being stopped.
+
+        A making whose last viewer left is cancelled, and stays in the table until its worker is
+        stopped and its temp file removed: a viewer asking again meanwhile (hls.js aborts a request
+        on a seek and may ask for the same segment at once) starts a new one instead of sharing
+        that cancellation. The stopped one never commits its file, so the two never race for it.
+        """
+        making = self._making.get(path)
+        if making is None or making.task.cancelling() or making.task.cancelled():
+            return None
+        return making
+
     async def _wait_for(self, making: _Making, then: Callable[[], None]) -> Path:
-        """Wait for a shared making; the last waiter to leave stops it."""
+        """Wait for a shared making; the last waiter to leave stops it.
+
+        Raises:
+            MediaError: the making was stopped while this viewer still waited (its source changed).
+        """
         making.waiters += 1
         making.read_ahead = False
         try:
             result = await asyncio.shield(making.task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this viewer left
+            # Stopped by ``drop_sources`` (or the service closing): not this request's cancellation,
+            # which would reach the HTTP layer as an error of its own.
+            raise MediaError("the video changed while its segment was being made; ask again") from None
         finally:
             making.waiters -= 1
             if making.waiters == 0 and not making.task.done():
-                making.task.cancel()  # nobody wants it any more: stop its worker
+                self._abandon(making)
         then()
         return result
+
+    def _abandon(self, making: _Making) -> None:
+        """Nobody waits for ``making`` any more: stop its worker, after the grace if one is set."""
+        grace_s = self.settings.abandoned_grace_s
+        if grace_s <= 0:
+            making.task.cancel()
+            return
+
+        def stop_if_still_abandoned() -> None:
+            if making.waiters == 0 and not making.task.done():
+                making.task.cancel()
+
+        asyncio.get_running_loop().call_later(grace_s, stop_if_still_abandoned)
 
     def _track(self, path: Path, source: SourceFile, index: int, make: Coroutine[object, object, Path]) -> _Making:
         task = asyncio.create_task(make)
@@ -387,9 +430,17 @@ class StreamingService:
                 return
 
     def _cancel_read_ahead(self, video_id: int, keep: range) -> None:
+        """Stop what nobody waits for of this source outside ``keep``: its read-ahead and the segments abandoned."""
         for making in list(self._making.values()):
-            if making.source == video_id and making.read_ahead and making.waiters == 0 and making.index not in keep:
+            if making.source == video_id and making.waiters == 0 and making.index not in keep:
                 making.task.cancel()
+
+    def _make_room(self) -> None:
+        """A viewer needs a slot and none is free: stop every making nobody waits for (viewers first)."""
+        if self._slots.locked():
+            for making in list(self._making.values()):
+                if making.waiters == 0:
+                    making.task.cancel()
 
     # ------------------------------------------------------------------------------- subtitles
 

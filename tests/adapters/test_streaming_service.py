@@ -12,6 +12,7 @@ import pytest
 
 from gql_media.adapters.media.transcode import PyAvSegmentWorkers
 from gql_media.core.models import ChangeKind, EntryKind, LibraryChange, VideoStatus
+from gql_media.core.ports import MediaError
 from gql_media.core.segment_cache import TEMP_MARKER, SegmentCache
 from gql_media.core.streaming import PlaybackBusy, PlaybackSettings, SourceFile, StreamingService
 from tests.playback_sources import SLOW, SOURCES, encode_source
@@ -50,6 +51,7 @@ async def _rig(tmp_path: Path, max_bytes: int = 1 << 30, preset: str = "ultrafas
         start_segments_s=(),
         preset=preset,
         max_height_px=int(limits.get("max_height_px", 1080)),
+        abandoned_grace_s=limits.get("abandoned_grace_s", 0.5),
     )
     service = StreamingService(workers, cache, settings)
     await service.start()
@@ -218,3 +220,71 @@ async def test_a_seek_elsewhere_cancels_the_read_ahead(tmp_path: Path, clips: di
     fourth = await rig.service.segment(source, 4)
     assert rig.workers.replaced_workers == 1  # the read-ahead's worker was stopped
     assert sorted(p.name for p in _files(rig.cache)) == sorted([first.name, fourth.name])
+
+
+async def test_a_viewer_asking_again_within_the_grace_joins_the_making(
+    tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]
+) -> None:
+    # hls.js gives up on a segment's first byte after 10 s and asks again at once: under load a
+    # segment can take longer than that, and starting it over each time would never finish it.
+    rig = await _rig(tmp_path, preset="veryslow", segment_s=4.0, abandoned_grace_s=30.0)
+    rigs.append(rig)
+    source = _source(1, clips["slow"])
+    viewer = asyncio.create_task(rig.service.segment(source, 0))
+    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the worker writing the segment")
+    viewer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await viewer
+    assert (await rig.service.segment(source, 0)).is_file()
+    assert rig.workers.replaced_workers == 0  # the same making, never stopped
+    assert rig.service.made_segments == 1
+
+
+async def test_a_seek_elsewhere_stops_an_abandoned_segment_at_once(
+    tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]
+) -> None:
+    rig = await _rig(tmp_path, preset="veryslow", segment_s=1.0, abandoned_grace_s=30.0)
+    rigs.append(rig)
+    source = _source(1, clips["slow"])
+    viewer = asyncio.create_task(rig.service.segment(source, 0))
+    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the worker writing the segment")
+    viewer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await viewer
+    # The only slot is not held for the grace: the viewer moved on.
+    assert (await rig.service.segment(source, 4)).is_file()
+    assert rig.workers.replaced_workers == 1
+    assert rig.service.made_segments == 1
+
+
+async def test_a_viewer_asking_again_as_its_making_stops_gets_the_segment(
+    tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]
+) -> None:
+    # hls.js aborts a segment's request on a seek and may ask for the same one at once: the making
+    # the first request leaves is being stopped (its worker killed, its temp file removed) when the
+    # second comes (no grace here). The second must get the segment made again, not that making's
+    # cancellation (which reached the HTTP layer as a 500).
+    rig = await _rig(tmp_path, preset="veryslow", segment_s=4.0, abandoned_grace_s=0.0)
+    rigs.append(rig)
+    source = _source(1, clips["slow"])
+    viewer = asyncio.create_task(rig.service.segment(source, 0))
+    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the worker writing the segment")
+    viewer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await viewer
+    again = await rig.service.segment(source, 0)
+    assert again.is_file()
+    assert rig.workers.replaced_workers == 1  # the first making was stopped, not joined
+    assert rig.service.made_segments == 1
+
+
+async def test_a_viewer_whose_making_is_stopped_for_a_change_is_told_why(
+    tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]
+) -> None:
+    rig = await _rig(tmp_path, preset="veryslow", segment_s=12.0)
+    rigs.append(rig)
+    viewer = asyncio.create_task(rig.service.segment(_source(1, clips["slow"]), 0))
+    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the worker writing the segment")
+    await rig.service.drop_source(1)  # the file changed on disk: its makings stop
+    with pytest.raises(MediaError, match="changed"):
+        await viewer
