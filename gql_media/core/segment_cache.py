@@ -24,7 +24,7 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 __all__ = ["TEMP_MARKER", "SegmentCache"]
@@ -120,21 +120,34 @@ class SegmentCache:
         """Remove every file of ``source``; returns the bytes freed."""
         return self.drop_sources([source]).get(source, 0)
 
-    def drop_sources(self, sources: Iterable[str]) -> dict[str, int]:
-        """Remove every file of each of ``sources``; returns the bytes freed by each source that had files.
+    def drop_sources(self, sources: Iterable[str], keep: Callable[[str, str], bool] | None = None) -> dict[str, int]:
+        """Remove every file of each of ``sources`` but those of a variant ``keep(source, variant)``
+        accepts; returns the bytes freed by each source that had files.
 
         One pass over the files counted and one listing of the cache folder, whatever the number of
         sources: a sync that probes 10,000 videos drops them all, nearly all with nothing cached, and
         a ``rmtree`` per source (a failed ``lstat`` and its exception each) held the GIL beside the
-        server's queries for a quarter of a second (bench P9).
+        server's queries for a quarter of a second (bench P9). ``keep`` is asked only of the variant
+        folders a source has.
         """
         wanted = set(sources)
         prefix = str(self.root) + os.sep
         freed: dict[str, int] = {}
+        kept: dict[tuple[str, str], bool] = {}
+
+        def stays(source: str, variant: str) -> bool:
+            if keep is None:
+                return False
+            if (source, variant) not in kept:
+                kept[(source, variant)] = keep(source, variant)
+            return kept[(source, variant)]
+
         with self._lock:
-            gone = [(key, source) for key in self._sizes if (source := _source_of(key, prefix)) in wanted]
+            counted = [(key, _place_of(key, prefix)) for key in self._sizes]
+        gone = [(key, place[0]) for key, place in counted if place and place[0] in wanted and not stays(*place)]
+        with self._lock:
             for key, source in gone:
-                size = self._sizes.pop(key)
+                size = self._sizes.pop(key, 0)
                 self._total_bytes -= size
                 freed[source] = freed.get(source, 0) + size
         try:
@@ -142,8 +155,18 @@ class SegmentCache:
         except FileNotFoundError:
             present = []
         for name in present:
-            if name in wanted:
+            if name not in wanted:
+                continue
+            if keep is None:
                 shutil.rmtree(self.root / name, ignore_errors=True)
+                continue
+            try:
+                variants = os.listdir(self.root / name)
+            except OSError:
+                continue
+            for variant in variants:
+                if not stays(name, variant):
+                    shutil.rmtree(self.root / name / variant, ignore_errors=True)
         return {source: size for source, size in freed.items() if size}
 
     def _remember(self, key: str, size: int) -> None:
@@ -174,6 +197,10 @@ class SegmentCache:
                 os.unlink(key)
 
 
-def _source_of(key: str, prefix: str) -> str | None:
-    """The source folder of a counted file's path (``<root>/<source>/...``), None for one not under ``prefix``."""
-    return key[len(prefix) :].partition(os.sep)[0] if key.startswith(prefix) else None
+def _place_of(key: str, prefix: str) -> tuple[str, str] | None:
+    """The source and variant folders of a counted file's path (``<root>/<source>/<variant>/<name>``);
+    None for one not under ``prefix``."""
+    if not key.startswith(prefix):
+        return None
+    source, _, rest = key[len(prefix) :].partition(os.sep)
+    return source, rest.partition(os.sep)[0]

@@ -15,11 +15,13 @@ replica runs one for the viewers it serves: nothing here goes through the leader
   a viewer asks for it again meanwhile (a player's retry after its own timeout). After a viewer's
   segment, the next ``read_ahead`` ones are made while a slot is free; a request for another
   segment of the same source (a seek) stops the read-ahead and the abandoned ones at once.
-- A source that changed or was removed (``LibraryChange`` events) loses its cached files; the
-  cache's variant names hold the source's size and mtime, so a missed event never serves stale data.
+- A source that changed or was removed (``LibraryChange`` events) loses its cached files and its
+  makings; the cache's variant names hold the source's size and mtime, so a missed event never
+  serves stale data, and an event of a file still as it was (a probe's, a thumbnail's) stops nothing.
 
-The module stays one past 400 lines: the sharing, slots, read-ahead and cancellation of segments
-and init segments all work on one table of makings (``_making``), and subtitles take the same slots.
+The module stays one past 400 lines: the sharing, slots, read-ahead, cancellation and invalidation
+of segments and init segments all work on one table of makings (``_making``), and subtitles take
+the same slots.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import contextlib
 import logging
 import math
 import os
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,6 +129,7 @@ class _Making:
     task: asyncio.Task[Path]
     source: int
     index: int
+    file: SourceFile
     waiters: int = 0
     read_ahead: bool = False
 
@@ -331,7 +334,7 @@ class StreamingService:
 
     def _track(self, path: Path, source: SourceFile, index: int, make: Coroutine[object, object, Path]) -> _Making:
         task = asyncio.create_task(make)
-        making = _Making(task=task, source=source.video_id, index=index)
+        making = _Making(task=task, source=source.video_id, index=index, file=source)
         self._making[path] = making
         task.add_done_callback(lambda _t: self._forget(path, making))
         return making
@@ -477,13 +480,27 @@ class StreamingService:
 
     async def drop_sources(self, video_ids: Sequence[int]) -> None:
         """Forget everything made from these videos: one pass over what is in memory, one thread for the disk."""
-        wanted = set(video_ids)
-        for key in [key for key in self._probes if key[0] in wanted]:
+        await self.drop_changed(dict.fromkeys(video_ids))
+
+    async def drop_changed(self, files: Mapping[int, str | None]) -> None:
+        """Forget what was made from these videos' files as they were: ``files`` maps a video id to
+        its file's path (None: gone, or unknown). What was made from a file still as it is stays:
+        a probe or a new thumbnail reports a video UPDATED, and that must not stop its viewers'
+        segments. Its size and mtime, in the names of what is made (``_folder``), tell the two apart.
+        """
+        held = {making.source for making in self._making.values()} | {key[0] for key in self._probes}
+        looked_up = {video_id: path for video_id, path in files.items() if path is not None and video_id in held}
+        stamps, freed = await asyncio.to_thread(_drop_stale, self.cache, files, looked_up)
+
+        def stale(video_id: int, size: int, mtime_ns: int) -> bool:
+            return video_id in files and stamps.get(video_id) != (size, mtime_ns)
+
+        for key in [key for key in self._probes if stale(*key)]:
             del self._probes[key]
         for making in list(self._making.values()):
-            if making.source in wanted:
+            source = making.file
+            if stale(source.video_id, source.size, source.mtime_ns):
                 making.task.cancel()
-        freed = await asyncio.to_thread(_drop_from_cache, self.cache, video_ids)
         for video_id, count in freed:
             logger.info("playback cache of video %d dropped (%d bytes)", video_id, count)
 
@@ -494,13 +511,17 @@ class StreamingService:
         next. A sync publishes a change per probed video (10,000 in bench P9's), and a thread call
         per change kept the event loop and the GIL busy beside the queries for the whole step.
         """
-        pending: dict[int, None] = {}
+        pending: dict[int, str | None] = {}
         dropping: asyncio.Task[None] | None = None
         try:
             async for change in changes:
                 changed = change.kind in (ChangeKind.UPDATED, ChangeKind.REMOVED)
                 if changed and change.entry_kind is EntryKind.VIDEO and change.id is not None:
-                    pending[change.id] = None
+                    path = None
+                    if change.kind is ChangeKind.UPDATED and change.root_path is not None and change.path is not None:
+                        path = os.path.join(change.root_path, change.path)
+                    # A removal seen first stays one (None): its file is gone whatever came after.
+                    pending[change.id] = path if pending.get(change.id, path) is not None else None
                     if dropping is None or dropping.done():
                         dropping = asyncio.create_task(self._drop_pending(pending))
             if dropping is not None:
@@ -511,20 +532,54 @@ class StreamingService:
                 with contextlib.suppress(asyncio.CancelledError):
                     await dropping
 
-    async def _drop_pending(self, pending: dict[int, None]) -> None:
+    async def _drop_pending(self, pending: dict[int, str | None]) -> None:
         while pending:
-            video_ids = list(pending)
+            files = dict(pending)
             pending.clear()
             try:
-                await self.drop_sources(video_ids)
+                await self.drop_changed(files)
             except Exception:  # the variant names still keep a stale file from being served
-                logger.exception("could not drop the playback cache of %d videos", len(video_ids))
+                logger.exception("could not drop the playback cache of %d videos", len(files))
 
 
-def _drop_from_cache(cache: SegmentCache, video_ids: Sequence[int]) -> list[tuple[int, int]]:
-    """Each video's files removed from ``cache``; the videos that had some, with the bytes freed."""
-    freed = cache.drop_sources(str(video_id) for video_id in video_ids)
-    return [(video_id, freed[str(video_id)]) for video_id in video_ids if str(video_id) in freed]
+def _stamp(path: str | None) -> tuple[int, int] | None:
+    """The size and mtime of the file at ``path`` now; None when it is gone (or unknown)."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _made_from(variant: str, stamp: tuple[int, int] | None) -> bool:
+    """Whether a variant folder's name (``_folder``, ``subtitle_vtt``) names a file of this size and mtime."""
+    if stamp is None:
+        return False
+    token = f"-{stamp[0]}-{stamp[1]}"
+    at = variant.find(token)
+    return at >= 0 and variant[at + len(token) : at + len(token) + 1] in ("", "-")
+
+
+def _drop_stale(
+    cache: SegmentCache, files: Mapping[int, str | None], looked_up: Mapping[int, str | None]
+) -> tuple[dict[int, tuple[int, int] | None], list[tuple[int, int]]]:
+    """The files of ``looked_up`` as they are now, and what ``cache`` dropped of ``files``' videos: every
+    file not made from its video's file as it is now (the videos that had some, with the bytes freed).
+
+    A file is looked at only when something was made from it: 10,000 videos probed cost no stat.
+    """
+    stamps = {video_id: _stamp(path) for video_id, path in looked_up.items()}
+
+    def keep(source: str, variant: str) -> bool:
+        video_id = int(source)
+        if video_id not in stamps:
+            stamps[video_id] = _stamp(files.get(video_id))
+        return _made_from(variant, stamps[video_id])
+
+    freed = cache.drop_sources((str(video_id) for video_id in files), keep)
+    return stamps, [(video_id, freed[str(video_id)]) for video_id in files if str(video_id) in freed]
 
 
 def _folder_and_name(path: str | bytes) -> tuple[str, str]:

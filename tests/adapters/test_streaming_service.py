@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -180,6 +180,32 @@ async def test_a_change_event_drops_the_sources_files(tmp_path: Path, clips: dic
     assert [p.parent.parent.name for p in _files(rig.cache)] == ["1"]
 
 
+async def test_an_update_of_an_unchanged_file_stops_nothing(
+    tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]
+) -> None:
+    # A probe or a thumbnail reports the video UPDATED while it plays: its file is as it was, so
+    # its segment being made and those made stay (stopping them stalled the player on a 409).
+    rig = await _rig(tmp_path, preset="veryslow", segment_s=4.0)
+    rigs.append(rig)
+    clip = clips["slow"]
+    made = await rig.service.segment(_source(1, clips["mkv"]), 0)
+    viewer = asyncio.create_task(rig.service.segment(_source(2, clip), 0))
+    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the worker writing the segment")
+
+    async def changes() -> AsyncIterator[LibraryChange]:
+        yield LibraryChange(ChangeKind.UPDATED, EntryKind.VIDEO, 1, 1, str(clips["mkv"].parent), clips["mkv"].name)
+        yield LibraryChange(ChangeKind.UPDATED, EntryKind.VIDEO, 2, 1, str(clip.parent), clip.name)
+
+    await rig.service.follow_changes(changes())
+    assert (await viewer).is_file()
+    assert made.is_file()
+    assert rig.workers.replaced_workers == 0
+    # Once the file changes, the same event drops what was made from it as it was.
+    clip.touch()
+    await rig.service.follow_changes(changes())
+    assert [p.parent.parent.name for p in _files(rig.cache)] == ["1"]
+
+
 async def test_changes_during_a_drop_are_dropped_in_the_next_batch(
     tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]
 ) -> None:
@@ -189,13 +215,13 @@ async def test_changes_during_a_drop_are_dropped_in_the_next_batch(
     for source in sources:
         await rig.service.segment(source, 0)
     drops: list[list[int]] = []
-    drop_sources = rig.service.drop_sources
+    drop_changed = rig.service.drop_changed
 
-    async def recorded(video_ids: Sequence[int]) -> None:
-        drops.append(list(video_ids))
-        await drop_sources(video_ids)
+    async def recorded(files: Mapping[int, str | None]) -> None:
+        drops.append(list(files))
+        await drop_changed(files)
 
-    rig.service.drop_sources = recorded  # type: ignore[method-assign]
+    rig.service.drop_changed = recorded  # type: ignore[method-assign]
 
     async def changes() -> AsyncIterator[LibraryChange]:
         yield LibraryChange(ChangeKind.UPDATED, EntryKind.VIDEO, 2, 1, "/lib", "h264 clip.mkv")

@@ -92,3 +92,25 @@ def test_dropping_many_sources_at_once_frees_each_and_keeps_the_others(tmp_path:
     assert kept.exists()
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["12"]
     assert cache.total_bytes == 50
+
+
+def test_a_drop_keeps_the_variants_it_is_told_to(tmp_path: Path) -> None:
+    cache = SegmentCache(tmp_path / "cache", max_bytes=10_000)
+    cache.load()
+    old = _make(cache, "1", "0.ts", 100)
+    current = cache.path_for("1", "v2", "0.ts")
+    temp = cache.temp_path(current)
+    temp.write_bytes(b"y" * 40)
+    cache.commit(temp, current)
+    other = _make(cache, "2", "0.ts", 30)
+    asked: list[tuple[str, str]] = []
+
+    def keep(source: str, variant: str) -> bool:
+        asked.append((source, variant))
+        return variant == "v2"
+
+    assert cache.drop_sources(["1"], keep) == {"1": 100}
+    assert not old.exists()
+    assert current.exists() and other.exists()
+    assert cache.total_bytes == 70
+    assert sorted(set(asked)) == [("1", "v1"), ("1", "v2")]  # only the dropped source's variants are asked
