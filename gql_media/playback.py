@@ -23,6 +23,7 @@ def playback_settings(settings: Settings) -> PlaybackSettings:
         preset=settings.transcode_preset,
         slots=settings.transcode_workers,
         wait_s=settings.transcode_wait_s,
+        abandoned_grace_s=settings.transcode_abandoned_grace_s,
     )
 
 

@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     transcode_workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 1) // 2), ge=1)
     # A segment request waits this long for a free worker, then gets 503 + Retry-After.
     transcode_wait_s: float = 5.0
+    # A segment whose viewer left is made on this long, for a player's retry to join (0: stopped at once).
+    transcode_abandoned_grace_s: float = Field(default=5.0, ge=0)
     transcode_cache_mb: int = Field(default=2048, ge=0)
 
     # API.

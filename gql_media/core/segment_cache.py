@@ -167,6 +167,8 @@ class SegmentCache:
             for variant in variants:
                 if not stays(name, variant):
                     shutil.rmtree(self.root / name / variant, ignore_errors=True)
+            with contextlib.suppress(OSError):  # (not empty: a variant stays, or one is being made)
+                os.rmdir(self.root / name)
         return {source: size for source, size in freed.items() if size}
 
     def _remember(self, key: str, size: int) -> None:

@@ -199,7 +199,13 @@ async def test_busy_is_a_503_and_a_client_that_leaves_stops_its_segment(
 ) -> None:
     encode_source(library, SLOW)
     encode_source(library, SOURCES["mkv_hevc"])
-    settings = make_settings(media_workers=1, transcode_workers=1, transcode_wait_s=0.2, transcode_preset="veryslow")
+    settings = make_settings(
+        media_workers=1,
+        transcode_workers=1,
+        transcode_wait_s=0.2,
+        transcode_preset="veryslow",
+        transcode_abandoned_grace_s=0.0,
+    )
     async with open_api(settings, media=True) as api, serve(api.app) as ws_base:
         base = "http" + ws_base.removeprefix("ws")
         videos = await _videos(api)

@@ -114,3 +114,6 @@ def test_a_drop_keeps_the_variants_it_is_told_to(tmp_path: Path) -> None:
     assert current.exists() and other.exists()
     assert cache.total_bytes == 70
     assert sorted(set(asked)) == [("1", "v1"), ("1", "v2")]  # only the dropped source's variants are asked
+    # A source left with no variant goes whole.
+    assert cache.drop_sources(["2"], keep) == {"2": 30}
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["1"]
