@@ -87,6 +87,9 @@ class SourceFile:
     error: str | None = None
 
 
+_CHANGED_WHILE_MADE = "the video changed while its segment was being made; ask again"
+
+
 @dataclass(frozen=True, slots=True)
 class PlaybackSettings:
     """The streaming limits (from ``Settings``)."""
@@ -311,7 +314,7 @@ class StreamingService:
                 raise  # this viewer left
             # Stopped by ``drop_sources`` (or the service closing): not this request's cancellation,
             # which would reach the HTTP layer as an error of its own.
-            raise MediaError("the video changed while its segment was being made; ask again") from None
+            raise MediaError(_CHANGED_WHILE_MADE) from None
         finally:
             making.waiters -= 1
             if making.waiters == 0 and not making.task.done():
@@ -390,7 +393,10 @@ class StreamingService:
         temp = await asyncio.to_thread(self.cache.temp_path, path)
         try:
             yield temp
-            await asyncio.to_thread(self.cache.commit, temp, path)
+            try:
+                await asyncio.to_thread(self.cache.commit, temp, path)
+            except FileNotFoundError:  # its folder went with a drop (``drop_changed``) as it was made
+                raise MediaError(_CHANGED_WHILE_MADE) from None
         finally:
             await asyncio.to_thread(self.cache.discard, temp)
 
@@ -429,7 +435,7 @@ class StreamingService:
             making.read_ahead = True
             try:
                 await asyncio.shield(making.task)
-            except (MediaError, PlaybackBusy, asyncio.CancelledError):
+            except (MediaError, PlaybackBusy, OSError, asyncio.CancelledError):  # (its viewer will see it)
                 return
 
     def _cancel_read_ahead(self, video_id: int, keep: range) -> None:
@@ -488,19 +494,22 @@ class StreamingService:
         a probe or a new thumbnail reports a video UPDATED, and that must not stop its viewers'
         segments. Its size and mtime, in the names of what is made (``_folder``), tell the two apart.
         """
+        # A file is looked at only when something was made from it: 10,000 videos probed cost no stat.
         held = {making.source for making in self._making.values()} | {key[0] for key in self._probes}
         looked_up = {video_id: path for video_id, path in files.items() if path is not None and video_id in held}
-        stamps, freed = await asyncio.to_thread(_drop_stale, self.cache, files, looked_up)
+        stamps = await asyncio.to_thread(_stamps, looked_up) if looked_up else {}
 
         def stale(video_id: int, size: int, mtime_ns: int) -> bool:
             return video_id in files and stamps.get(video_id) != (size, mtime_ns)
 
         for key in [key for key in self._probes if stale(*key)]:
             del self._probes[key]
+        # The makings stop before their files go (one committing meanwhile finds its temp file gone: ``_writing``).
         for making in list(self._making.values()):
             source = making.file
             if stale(source.video_id, source.size, source.mtime_ns):
                 making.task.cancel()
+        freed = await asyncio.to_thread(_drop_stale, self.cache, files, stamps)
         for video_id, count in freed:
             logger.info("playback cache of video %d dropped (%d bytes)", video_id, count)
 
@@ -562,15 +571,17 @@ def _made_from(variant: str, stamp: tuple[int, int] | None) -> bool:
     return at >= 0 and variant[at + len(token) : at + len(token) + 1] in ("", "-")
 
 
-def _drop_stale(
-    cache: SegmentCache, files: Mapping[int, str | None], looked_up: Mapping[int, str | None]
-) -> tuple[dict[int, tuple[int, int] | None], list[tuple[int, int]]]:
-    """The files of ``looked_up`` as they are now, and what ``cache`` dropped of ``files``' videos: every
-    file not made from its video's file as it is now (the videos that had some, with the bytes freed).
+def _stamps(files: Mapping[int, str | None]) -> dict[int, tuple[int, int] | None]:
+    return {video_id: _stamp(path) for video_id, path in files.items()}
 
-    A file is looked at only when something was made from it: 10,000 videos probed cost no stat.
+
+def _drop_stale(
+    cache: SegmentCache, files: Mapping[int, str | None], known: Mapping[int, tuple[int, int] | None]
+) -> list[tuple[int, int]]:
+    """What ``cache`` dropped of ``files``' videos: every file not made from its video's file as it is
+    now (``known``: some stamps already taken). The videos that had some, with the bytes freed.
     """
-    stamps = {video_id: _stamp(path) for video_id, path in looked_up.items()}
+    stamps = dict(known)
 
     def keep(source: str, variant: str) -> bool:
         video_id = int(source)
@@ -579,7 +590,7 @@ def _drop_stale(
         return _made_from(variant, stamps[video_id])
 
     freed = cache.drop_sources((str(video_id) for video_id in files), keep)
-    return stamps, [(video_id, freed[str(video_id)]) for video_id in files if str(video_id) in freed]
+    return [(video_id, freed[str(video_id)]) for video_id in files if str(video_id) in freed]
 
 
 def _folder_and_name(path: str | bytes) -> tuple[str, str]:

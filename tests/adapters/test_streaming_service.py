@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -314,3 +315,18 @@ async def test_a_viewer_whose_making_is_stopped_for_a_change_is_told_why(
     await rig.service.drop_source(1)  # the file changed on disk: its makings stop
     with pytest.raises(MediaError, match="changed"):
         await viewer
+
+
+async def test_a_segment_whose_folder_goes_as_it_is_made_is_told_why(
+    tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]
+) -> None:
+    # A drop of a changed file removes its folders in a thread while a segment of it may be
+    # finishing: that viewer is told the video changed (409), not a missing file (500).
+    rig = await _rig(tmp_path, preset="veryslow", segment_s=1.0)
+    rigs.append(rig)
+    viewer = asyncio.create_task(rig.service.segment(_source(1, clips["slow"]), 0))
+    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the worker writing the segment")
+    shutil.rmtree(rig.cache.root / "1")
+    with pytest.raises(MediaError, match="changed"):
+        await viewer
+    assert not _files(rig.cache)
