@@ -130,9 +130,8 @@ class _Making:
     """One segment being made, shared by whoever waits for it."""
 
     task: asyncio.Task[Path]
-    source: int
+    file: SourceFile  # what it is made from
     index: int
-    file: SourceFile
     waiters: int = 0
     read_ahead: bool = False
 
@@ -337,7 +336,7 @@ class StreamingService:
 
     def _track(self, path: Path, source: SourceFile, index: int, make: Coroutine[object, object, Path]) -> _Making:
         task = asyncio.create_task(make)
-        making = _Making(task=task, source=source.video_id, index=index, file=source)
+        making = _Making(task=task, file=source, index=index)
         self._making[path] = making
         task.add_done_callback(lambda _t: self._forget(path, making))
         return making
@@ -416,7 +415,7 @@ class StreamingService:
 
     def _read_ahead(self, stream: _Stream, index: int) -> None:
         """Make the next few segments while slots are free (one at a time per source)."""
-        if any(m.read_ahead and m.source == stream.source.video_id for m in self._making.values()):
+        if any(m.read_ahead and m.file.video_id == stream.source.video_id for m in self._making.values()):
             return
         task = asyncio.create_task(self._read_ahead_run(stream, index))
         self._background.add(task)
@@ -441,7 +440,7 @@ class StreamingService:
     def _cancel_read_ahead(self, video_id: int, keep: range) -> None:
         """Stop what nobody waits for of this source outside ``keep``: its read-ahead and the segments abandoned."""
         for making in list(self._making.values()):
-            if making.source == video_id and making.waiters == 0 and making.index not in keep:
+            if making.file.video_id == video_id and making.waiters == 0 and making.index not in keep:
                 making.task.cancel()
 
     def _make_room(self) -> None:
@@ -495,7 +494,7 @@ class StreamingService:
         segments. Its size and mtime, in the names of what is made (``_folder``), tell the two apart.
         """
         # A file is looked at only when something was made from it: 10,000 videos probed cost no stat.
-        held = {making.source for making in self._making.values()} | {key[0] for key in self._probes}
+        held = {making.file.video_id for making in self._making.values()} | {key[0] for key in self._probes}
         looked_up = {video_id: path for video_id, path in files.items() if path is not None and video_id in held}
         stamps = await asyncio.to_thread(_stamps, looked_up) if looked_up else {}
 
@@ -530,7 +529,8 @@ class StreamingService:
                     if change.kind is ChangeKind.UPDATED and change.root_path is not None and change.path is not None:
                         path = os.path.join(change.root_path, change.path)
                     # A removal seen first stays one (None): its file is gone whatever came after.
-                    pending[change.id] = path if pending.get(change.id, path) is not None else None
+                    if change.id not in pending or pending[change.id] is not None:
+                        pending[change.id] = path
                     if dropping is None or dropping.done():
                         dropping = asyncio.create_task(self._drop_pending(pending))
             if dropping is not None:

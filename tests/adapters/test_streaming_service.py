@@ -80,6 +80,19 @@ def _files(cache: SegmentCache) -> list[Path]:
     return sorted(p for p in cache.root.rglob("*") if p.is_file())
 
 
+async def _being_made(rig: Rig, what: str = "the worker writing the segment") -> None:
+    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), what)
+
+
+async def _viewer_left(rig: Rig, source: SourceFile, index: int) -> None:
+    """A viewer asks for segment ``index`` and leaves once its worker is writing it."""
+    viewer = asyncio.create_task(rig.service.segment(source, index))
+    await _being_made(rig)
+    viewer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await viewer
+
+
 async def test_viewers_of_one_segment_share_its_making(tmp_path: Path, clips: dict[str, Path], rigs: list[Rig]) -> None:
     rig = await _rig(tmp_path)
     rigs.append(rig)
@@ -125,7 +138,7 @@ async def test_a_segment_nobody_waits_for_is_cancelled(tmp_path: Path, clips: di
     rig = await _rig(tmp_path, preset="veryslow", segment_s=12.0)
     rigs.append(rig)
     viewer = asyncio.create_task(rig.service.segment(_source(1, clips["slow"]), 0))
-    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the worker writing the segment")
+    await _being_made(rig)
     viewer.cancel()
     with pytest.raises(asyncio.CancelledError):
         await viewer
@@ -140,7 +153,7 @@ async def test_past_the_slots_a_request_waits_then_is_told_busy(
     rig = await _rig(tmp_path, preset="veryslow", segment_s=12.0, wait_s=0.2)
     rigs.append(rig)
     holder = asyncio.create_task(rig.service.segment(_source(1, clips["slow"]), 0))
-    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the only slot taken")
+    await _being_made(rig, "the only slot taken")
     with pytest.raises(PlaybackBusy) as busy:
         await rig.service.segment(_source(2, clips["avi"]), 0)
     assert busy.value.retry_after_s >= 1
@@ -191,7 +204,7 @@ async def test_an_update_of_an_unchanged_file_stops_nothing(
     clip = clips["slow"]
     made = await rig.service.segment(_source(1, clips["mkv"]), 0)
     viewer = asyncio.create_task(rig.service.segment(_source(2, clip), 0))
-    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the worker writing the segment")
+    await _being_made(rig)
 
     async def changes() -> AsyncIterator[LibraryChange]:
         yield LibraryChange(ChangeKind.UPDATED, EntryKind.VIDEO, 1, 1, str(clips["mkv"].parent), clips["mkv"].name)
@@ -242,7 +255,7 @@ async def test_a_seek_elsewhere_cancels_the_read_ahead(tmp_path: Path, clips: di
     source = _source(1, clips["slow"])
     first = await rig.service.segment(source, 0)
     # Segment 1 is being made ahead; the viewer jumps to segment 4 instead.
-    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "segment 1 made ahead")
+    await _being_made(rig, "segment 1 made ahead")
     rig.service.settings = replace(rig.service.settings, read_ahead=0)  # nothing more ahead after the seek
     fourth = await rig.service.segment(source, 4)
     assert rig.workers.replaced_workers == 1  # the read-ahead's worker was stopped
@@ -257,11 +270,7 @@ async def test_a_viewer_asking_again_within_the_grace_joins_the_making(
     rig = await _rig(tmp_path, preset="veryslow", segment_s=4.0, abandoned_grace_s=30.0)
     rigs.append(rig)
     source = _source(1, clips["slow"])
-    viewer = asyncio.create_task(rig.service.segment(source, 0))
-    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the worker writing the segment")
-    viewer.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await viewer
+    await _viewer_left(rig, source, 0)
     assert (await rig.service.segment(source, 0)).is_file()
     assert rig.workers.replaced_workers == 0  # the same making, never stopped
     assert rig.service.made_segments == 1
@@ -273,11 +282,7 @@ async def test_a_seek_elsewhere_stops_an_abandoned_segment_at_once(
     rig = await _rig(tmp_path, preset="veryslow", segment_s=1.0, abandoned_grace_s=30.0)
     rigs.append(rig)
     source = _source(1, clips["slow"])
-    viewer = asyncio.create_task(rig.service.segment(source, 0))
-    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the worker writing the segment")
-    viewer.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await viewer
+    await _viewer_left(rig, source, 0)
     # The only slot is not held for the grace: the viewer moved on.
     assert (await rig.service.segment(source, 4)).is_file()
     assert rig.workers.replaced_workers == 1
@@ -294,11 +299,7 @@ async def test_a_viewer_asking_again_as_its_making_stops_gets_the_segment(
     rig = await _rig(tmp_path, preset="veryslow", segment_s=4.0, abandoned_grace_s=0.0)
     rigs.append(rig)
     source = _source(1, clips["slow"])
-    viewer = asyncio.create_task(rig.service.segment(source, 0))
-    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the worker writing the segment")
-    viewer.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await viewer
+    await _viewer_left(rig, source, 0)
     again = await rig.service.segment(source, 0)
     assert again.is_file()
     assert rig.workers.replaced_workers == 1  # the first making was stopped, not joined
@@ -311,7 +312,7 @@ async def test_a_viewer_whose_making_is_stopped_for_a_change_is_told_why(
     rig = await _rig(tmp_path, preset="veryslow", segment_s=12.0)
     rigs.append(rig)
     viewer = asyncio.create_task(rig.service.segment(_source(1, clips["slow"]), 0))
-    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the worker writing the segment")
+    await _being_made(rig)
     await rig.service.drop_source(1)  # the file changed on disk: its makings stop
     with pytest.raises(MediaError, match="changed"):
         await viewer
@@ -325,7 +326,7 @@ async def test_a_segment_whose_folder_goes_as_it_is_made_is_told_why(
     rig = await _rig(tmp_path, preset="veryslow", segment_s=1.0)
     rigs.append(rig)
     viewer = asyncio.create_task(rig.service.segment(_source(1, clips["slow"]), 0))
-    await _until(lambda: any(TEMP_MARKER in p.name for p in _files(rig.cache)), "the worker writing the segment")
+    await _being_made(rig)
     shutil.rmtree(rig.cache.root / "1")
     with pytest.raises(MediaError, match="changed"):
         await viewer
