@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +42,24 @@ def test_quick_p1_writes_valid_json(tmp_path: Path) -> None:
     assert isinstance(p1["ok"], bool)
     assert p1["goal"] == "<= 3"
     assert set(results) == {"P1", "_run"}
+    # SQLite alone wrote the same index again (bench/sqlite_floor.py): the same rows, indexes and search.
+    assert isinstance(p1["sqlite_alone_s"], float) and p1["sqlite_alone_s"] > 0
+    assert p1["sqlite_alone_ratio"] == pytest.approx(p1["sqlite_alone_s"] / p1["reference_s"], rel=0.01)
+    data = tmp_path / "work" / "data" / "p1"
+    match = "SELECT rowid FROM videos_search WHERE videos_search MATCH '\"0042\"' ORDER BY rowid"
+    with (
+        contextlib.closing(sqlite3.connect(data / "library.db")) as ours,
+        contextlib.closing(sqlite3.connect(data / "floor.db")) as floor,
+    ):
+        for sql in (
+            "SELECT id, folder_id, path, size, mtime_ns FROM videos ORDER BY id",
+            "SELECT id, parent_id, path FROM folders ORDER BY id",
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'videos' ORDER BY name",
+            match,
+        ):
+            assert floor.execute(sql).fetchall() == ours.execute(sql).fetchall(), sql
+        assert ours.execute("SELECT COUNT(*) FROM videos").fetchone() == (10_000,)
+        assert floor.execute(match).fetchall()
 
 
 @pytest.mark.slow
