@@ -417,3 +417,42 @@ async def test_the_sync_reads_each_video_as_stored_whatever_its_path(
     assert await index.read_folder_stamps([folder_id + 1]) == []
     assert await index.read_video_ids(root.id + 1, [row[2] for row in rows]) == {}
     assert sorted((await index.read_scope_rows(Scope(root.id, "")))[1]) == expected
+
+
+async def test_a_resync_reads_each_folders_videos_apart_from_the_next(
+    store: tuple[Db, IndexStore, LibraryReads],
+) -> None:
+    """Folders read together (on SQLite one row of texts per statement, folders apart by "," and NUL)
+    each get their own names and stamps, across more folders than one statement reads, names holding
+    commas included; a folder with no video is not among them."""
+    _db, index, _reads = store
+    (root,) = await index.ensure_roots(["/library"])
+    count = index_module._IDS_PER_STATEMENT + 205
+    first_folder, first_video = await index.reserve_ids(count + 1, 3 * count)
+    await index.apply_structure(
+        SyncPlan(
+            new_folders=[
+                NewFolder(
+                    first_folder + n,
+                    root.id,
+                    root.folder_id,
+                    ScanEntry(EntryKind.FOLDER, f"d{n:04d}", None, 0, 1, n, 1),
+                )
+                for n in range(count + 1)
+            ]
+        )
+    )
+    videos: list[NewVideo] = []
+    expected: dict[int, tuple[list[str], str]] = {}
+    for n in range(count):  # folder ``count`` stays empty
+        names = sorted(f"clip, {n} part {part}.mp4" for part in range(n % 3 + 1))
+        stamps = [(n * 10 + part, n, part + 1, 7) for part in range(len(names))]
+        for name, stamp in zip(names, stamps, strict=True):
+            videos.append(NewVideo(first_video + len(videos), root.id, first_folder + n,
+                                   ScanEntry(EntryKind.VIDEO, f"d{n:04d}/{name}", None, *stamp)))  # fmt: skip
+        expected[first_folder + n] = (names, "".join(f"{value:016x}" for stamp in stamps for value in stamp))
+    await index.insert_videos(videos)
+
+    read = await index.read_folder_stamps(list(range(first_folder, first_folder + count + 1)))
+    assert len(read) == count
+    assert {folder_id: (joined.split("/"), numbers) for folder_id, joined, numbers in read} == expected

@@ -392,12 +392,20 @@ def _hex_rows(paths: str, numbers: str) -> Iterator[IndexRow]:
 # "C"). The walk compares the stamps as text; ints are made only for a folder that differs. Ids are
 # read for the rows that differ (``read_video_ids``). (Both write a negative number's 64 bits.)
 _STAMPS_BY_FOLDER = {
-    "sqlite": "SELECT folder_id, group_concat(name, '/'),"
-    " group_concat(printf('%016x%016x%016x%016x', size, mtime_ns, inode, device), '') FROM videos",
+    "sqlite": "SELECT folder_id, group_concat(name, '/') AS names,"
+    " group_concat(printf('%016x%016x%016x%016x', size, mtime_ns, inode, device), '') AS stamps FROM videos",
     "postgresql": "SELECT folder_id, string_agg(name, '/' ORDER BY name COLLATE \"C\"),"
     " string_agg(lpad(to_hex(size), 16, '0') || lpad(to_hex(mtime_ns), 16, '0') || lpad(to_hex(inode), 16, '0')"
     " || lpad(to_hex(device), 16, '0'), '' ORDER BY name COLLATE \"C\") FROM videos",
 }
+
+
+# On SQLite the folders of a statement come as one row of three texts (their ids, their names and
+# their stamps, a folder's apart from the next by "," or NUL): the driver hands the GIL back and
+# forth with the walk's thread at every row it fetches, and a row per folder cost the resync of
+# 100k unchanged files (5,000 folders) 0.05-0.1 s of CPU in those hand-overs (perf: the context
+# switches of the walk's thread and of the driver's) and as much of its wall time.
+_SQLITE_JOINED = "SELECT group_concat(folder_id, ','), group_concat(names, char(0)), group_concat(stamps, ',') FROM ("
 
 
 async def _stamps_in(conn: RawConnection, dialect: str, folder_ids: Sequence[int]) -> list[FolderStamps]:
@@ -406,8 +414,14 @@ async def _stamps_in(conn: RawConnection, dialect: str, folder_ids: Sequence[int
     select = _STAMPS_BY_FOLDER[dialect]
     for start in range(0, len(folder_ids), _IDS_PER_STATEMENT):
         chunk = folder_ids[start : start + _IDS_PER_STATEMENT]
-        sql = f"{select} WHERE folder_id IN ({', '.join('?' * len(chunk))}) GROUP BY folder_id"
-        folders += await conn.fetch(sql, chunk)
+        where = f" WHERE folder_id IN ({', '.join('?' * len(chunk))}) GROUP BY folder_id"
+        if dialect != "sqlite":
+            folders += await conn.fetch(select + where, chunk)
+            continue
+        row = await conn.fetch_one(f"{_SQLITE_JOINED}{select}{where})", chunk)
+        if row is not None and row[0] is not None:
+            folders += zip(map(int, str(row[0]).split(",")), str(row[1]).split("\0"), str(row[2]).split(","),
+                           strict=True)  # fmt: skip
     return folders
 
 
