@@ -1,5 +1,5 @@
 // Playback of one video: ask the server how (Video.playback), then play the file (DIRECT) or its
-// HLS stream (REMUX / TRANSCODE: natively where the browser plays HLS, else with hls.js), show
+// HLS stream (REMUX / TRANSCODE: with hls.js, or natively where there is no MSE), show
 // the method and its reason, offer the subtitle tracks, and say so when it fails: never a black box.
 import type Hls from 'hls.js';
 import * as api from './api';
@@ -76,6 +76,12 @@ const ON_DEMAND_SEGMENTS = {
   },
 };
 
+// A stream the server refuses part of because its file changed under it: 409 for a segment being
+// made as the change landed, 404 for one the new file no longer has (it is shorter). The stream
+// is asked for again and resumes where it was, once the stream asked for last has played (a refusal
+// of a stream just asked for is no change: it is shown).
+const RESUMABLE_STATUS = new Set([404, 409]);
+
 const MEDIA_ERRORS: Record<number, string> = {
   1: 'playback was aborted',
   2: 'a network error stopped the download',
@@ -87,6 +93,8 @@ export class Playback {
   private hls: Hls | null = null;
   private current: string | null = null;
   private retriedWithoutCodecs = false;
+  // Whether the stream asked for last played (a segment loaded): a refusal may ask for it again.
+  private playedSinceAsked = true;
   readonly status: HTMLElement;
   readonly failure: HTMLElement;
   readonly subtitleSelect: HTMLSelectElement;
@@ -102,12 +110,14 @@ export class Playback {
     this.subtitleSelect.addEventListener('change', () => this.showTrack(Number(this.subtitleSelect.value)));
     wrap.after(h('div', { class: 'playback-bar' }, this.status, this.subtitleSelect));
     video.addEventListener('error', () => this.onMediaError());
+    video.addEventListener('playing', () => (this.playedSinceAsked = true));
   }
 
   /** Play video ``id``: ask the server how, then start it. */
   async start(id: string): Promise<void> {
     this.current = id;
     this.retriedWithoutCodecs = false;
+    this.playedSinceAsked = true;
     // Stop what played before: its stream must not keep loading, nor be taken for this one.
     this.detach();
     delete this.video.dataset.playbackMethod;
@@ -116,9 +126,9 @@ export class Playback {
     await this.load(id, directCodecs(this.video));
   }
 
-  private async load(id: string, codecs: string[]): Promise<void> {
+  private async load(id: string, codecs: string[], startAtS = -1): Promise<void> {
     this.hideFailure();
-    this.status.textContent = 'Preparing…';
+    this.status.textContent = startAtS >= 0 ? 'The file changed: reloading…' : 'Preparing…';
     let result: { node: { playback: PlaybackInfo; subtitles: SubtitleInfo[] } | null };
     try {
       result = await api.gql(PLAYBACK, { id, codecs });
@@ -133,10 +143,11 @@ export class Playback {
       return;
     }
     this.setSubtitles(node.subtitles);
-    await this.attach(id, node.playback);
+    await this.attach(id, node.playback, startAtS);
   }
 
-  private async attach(id: string, p: PlaybackInfo): Promise<void> {
+  /** ``startAtS``: where to start playing (-1: the start). */
+  private async attach(id: string, p: PlaybackInfo, startAtS = -1): Promise<void> {
     this.detach();
     const video = this.video;
     video.dataset.playbackMethod = p.method;
@@ -146,20 +157,39 @@ export class Playback {
       return;
     }
     const url = httpish(p.url);
-    if (p.method === 'DIRECT' || video.canPlayType('application/vnd.apple.mpegurl') !== '') {
-      video.src = url; // the file, or HLS where the browser plays it natively (Safari)
+    const nativeHls = video.canPlayType('application/vnd.apple.mpegurl') !== '';
+    const mse = typeof MediaSource !== 'undefined' || 'ManagedMediaSource' in window;
+    if (p.method === 'DIRECT' || (nativeHls && !mse)) {
+      this.play(url, startAtS); // the file, or HLS where the browser has only its own player (Safari on iPhone)
     } else {
-      // hls.js is loaded only when a stream needs it: the page itself stays small.
+      // hls.js wherever Media Source Extensions are, though the browser plays HLS itself too (Safari,
+      // Chromium since 2025): its retries wait for segments made on demand, and it says which request
+      // failed and why (a browser's own player just stalls at a refused segment). It is loaded only
+      // when a stream needs it: the page itself stays small.
       const { default: HlsPlayer } = await import('hls.js');
       if (this.current !== id) return;
       if (!HlsPlayer.isSupported()) {
-        this.fail('this browser plays neither HLS nor Media Source Extensions');
+        if (nativeHls) this.play(url, startAtS);
+        else this.fail('this browser plays neither HLS nor Media Source Extensions');
         return;
       }
-      const hls = new HlsPlayer({ maxBufferLength: 20, fragLoadPolicy: ON_DEMAND_SEGMENTS });
+      const hls = new HlsPlayer({ maxBufferLength: 20, fragLoadPolicy: ON_DEMAND_SEGMENTS, startPosition: startAtS });
       hls.on(HlsPlayer.Events.ERROR, (_event, data) => {
-        if (data.fatal) this.fail(`the stream stopped: ${data.details}`);
+        // (hls.js takes a refused segment for a passing error at first, and stalls at it.)
+        const status = data.response?.code;
+        const refused = data.type === HlsPlayer.ErrorTypes.NETWORK_ERROR && !!status && RESUMABLE_STATUS.has(status);
+        if (refused && this.resume(id)) return;
+        if (data.fatal) this.fail(`the stream stopped: ${data.details}${status ? ` (HTTP ${status})` : ''}`);
       });
+      if (startAtS > 0) {
+        // Where it played may lie past the end of the new file (a shorter one): then from its start.
+        hls.once(HlsPlayer.Events.LEVEL_LOADED, (_event, data) => {
+          if (startAtS < data.details.totalduration - 1) return;
+          hls.startLoad(0);
+          video.currentTime = 0;
+        });
+      }
+      hls.on(HlsPlayer.Events.FRAG_LOADED, () => (this.playedSinceAsked = true));
       hls.loadSource(url);
       hls.attachMedia(video);
       this.hls = hls;
@@ -167,6 +197,23 @@ export class Playback {
     video.play().catch(() => {
       /* autoplay may be refused; the controls are there */
     });
+  }
+
+  /** The browser's own player on ``url``, from ``startAtS`` (-1: the start). */
+  private play(url: string, startAtS: number): void {
+    const video = this.video;
+    video.src = url;
+    if (startAtS > 0) video.addEventListener('loadedmetadata', () => (video.currentTime = startAtS), { once: true });
+  }
+
+  /** The stream of ``id`` again, from where it played (its file changed); false when the one asked for last never played. */
+  private resume(id: string): boolean {
+    if (this.current !== id || !this.playedSinceAsked) return false;
+    this.playedSinceAsked = false;
+    const at = this.video.currentTime;
+    this.detach();
+    void this.load(id, directCodecs(this.video), at);
+    return true;
   }
 
   private detach(): void {
@@ -197,6 +244,8 @@ export class Playback {
   private onMediaError(): void {
     const error = this.video.error;
     if (!error || !this.current || this.hls) return;
+    // The browser's own HLS player stopped: its file may have changed (it does not say why).
+    if (this.video.dataset.playbackMethod !== 'DIRECT' && this.resume(this.current)) return;
     // A file the browser claimed it plays but does not: ask again, as a browser with no extras.
     if (error.code === 4 && this.video.dataset.playbackMethod === 'DIRECT' && !this.retriedWithoutCodecs) {
       this.retriedWithoutCodecs = true;

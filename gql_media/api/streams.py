@@ -85,6 +85,20 @@ async def _unless_disconnected(request: Request, work: Awaitable[T]) -> T:
     raise _ClientGone
 
 
+def _version(source: SourceFile) -> str:
+    """The file as the index knows it, in a segment's URL: its size and modification time."""
+    return f"{source.size}-{source.mtime_ns}"
+
+
+def _changed_since(request: Request, source: SourceFile) -> Response | None:
+    """A 409 for a segment asked for by a playlist of the file as it was (its ``v``); None: it is the same file
+    (or the URL names none: a playlist from before versions)."""
+    version = request.query_params.get("v")
+    if version is None or version == _version(source):
+        return None
+    return PlainTextResponse("cannot stream: the video changed since its playlist was made; ask again", status_code=409)
+
+
 def _busy(busy: PlaybackBusy) -> Response:
     """No free transcode slot in time: 503, and when to ask again."""
     return PlainTextResponse(f"busy: {busy}", status_code=503, headers={"retry-after": str(busy.retry_after_s)})
@@ -96,6 +110,10 @@ class StreamRoutes:
     def __init__(self, settings: Settings, services: Callable[[], ApiServices]) -> None:
         self._settings = settings
         self._services = services
+
+    def _versioned_query(self, resource: str, version: str) -> str:
+        signed = self._signed_query(resource)
+        return f"{signed}&v={version}" if signed else f"?v={version}"
 
     def _signed_query(self, resource: str) -> str:
         token = self._settings.api_token
@@ -127,13 +145,17 @@ class StreamRoutes:
             _method, segments = await service.plan(source, variant)
         except MediaError as error:
             return PlainTextResponse(f"cannot stream: {error}", status_code=409)
+        # Each segment's URL names the file as it is (``v``): a browser's cache never mixes two files'
+        # segments, and a player still on this playlist after the file changes is told so (409).
+        version = _version(source)
         init_url = None
         if variant.fragmented_mp4:
-            init_url = f"init.mp4{self._signed_query(init_resource(video_id, variant))}"
+            init_url = f"init.mp4{self._versioned_query(init_resource(video_id, variant), version)}"
         text = render_playlist(
             segments,
             lambda index: (
-                f"{index}{variant.segment_suffix}{self._signed_query(segment_resource(video_id, index, variant))}"
+                f"{index}{variant.segment_suffix}"
+                f"{self._versioned_query(segment_resource(video_id, index, variant), version)}"
             ),
             init_url,
         )
@@ -143,11 +165,15 @@ class StreamRoutes:
         video_id: int = request.path_params["video_id"]
         index: int = request.path_params["index"]
         service, source = await self._source(request, video_id, segment_resource(video_id, index, variant))
+        if (changed := _changed_since(request, source)) is not None:
+            return changed
         return await self._file(request, service.segment(source, index, variant), _SEGMENT_MIME[variant])
 
     async def init_segment(self, request: Request, variant: StreamVariant) -> Response:
         video_id: int = request.path_params["video_id"]
         service, source = await self._source(request, video_id, init_resource(video_id, variant))
+        if (changed := _changed_since(request, source)) is not None:
+            return changed
         return await self._file(request, service.init_segment(source, variant), "video/mp4")
 
     async def _file(self, request: Request, making: Awaitable[Path], media_type: str) -> Response:

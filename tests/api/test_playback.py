@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -182,8 +183,9 @@ async def test_a_changed_source_drops_its_cache(make_settings: Callable[..., Set
         assert (await api.client.get(segment_url)).status_code == 200
         cached = api.settings.transcode_cache_dir / str(_row_id(video))
         assert any(cached.rglob("*.ts"))
-        replacement = encode_source(library / "other", SOURCES["mp4_h264"])
-        source.write_bytes(replacement.read_bytes())  # a changed file under the same name
+        # A changed file under the same name (that streams too: H.264 with MP3 in Matroska, remuxed).
+        replacement = encode_source(library / "other", replace(SOURCES["mkv_h264_mp3"], duration_s=3.0))
+        source.write_bytes(replacement.read_bytes())
         replacement.unlink()
         await run_sync(api.services)
         for _ in range(100):
@@ -191,6 +193,15 @@ async def test_a_changed_source_drops_its_cache(make_settings: Callable[..., Set
                 break
             await asyncio.sleep(0.02)
         assert not cached.exists()
+        # The old playlist's segments name the file as it was: refused, so that a player asks again
+        # (and a browser's cache, which keeps segments, never mixes the two files).
+        stale = await api.client.get(segment_url)
+        assert stale.status_code == 409 and "changed" in stale.text
+        fresh_url = _segment_urls(playlist_url, (await api.client.get(playlist_url)).text)[0]
+        assert urlsplit(fresh_url).query != urlsplit(segment_url).query
+        fresh = await api.client.get(fresh_url)
+        assert fresh.status_code == 200
+        assert _decode(fresh.content, library / "fresh.ts") > 0
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
