@@ -6,7 +6,6 @@ import asyncio
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.library import Library, make_library, walk_tree
+from bench.peak_rss import run_measured
 from bench.sqlite_floor import replay_first_index
 from gql_media.core.models import JobState, SyncJob, SyncMode, SyncRequest, SyncTarget, SyncTrigger
 from gql_media.services import Services, open_services
@@ -261,19 +261,15 @@ def measure_p3(bench: Bench) -> Row:
 
 
 def _scan_peak_rss_mb(library: Library, data_dir: Path) -> tuple[float, float]:
-    """Run ``python -m gql_media scan`` and read its peak RSS from the kernel (like /usr/bin/time)."""
+    """Run ``python -m gql_media scan``: its own peak RSS (MB) and wall (``bench/peak_rss.py``)."""
     env = dict(os.environ, GQL_MEDIA_LOG_LEVEL="warning")
     command = [sys.executable, "-m", "gql_media", "scan", str(library.root), "--data-dir", str(data_dir)]
-    started = time.perf_counter()
     log = data_dir.with_name(data_dir.name + "-scan.log")
     with log.open("wb") as output:
-        process = subprocess.Popen(command, env=env, stdout=output, stderr=output)
-        _pid, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise RuntimeError(f"scan exited with {process.returncode}: {log.read_text(errors='replace')[-1500:]}")
-    return usage.ru_maxrss / 1024, elapsed  # ru_maxrss is in KiB on Linux
+        measured = run_measured(command, env=env, output=output)
+    if measured.exit_code != 0:
+        raise RuntimeError(f"scan exited with {measured.exit_code}: {log.read_text(errors='replace')[-1500:]}")
+    return measured.peak_rss_mb, measured.elapsed_s
 
 
 def measure_p10(bench: Bench) -> Row:

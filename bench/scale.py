@@ -32,7 +32,6 @@ import os
 import re
 import sqlite3
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ import httpx
 
 from bench.library import Library, make_library, walk_tree
 from bench.measures import Bench, Row
+from bench.peak_rss import run_measured
 from bench.server import ServerProcess, server_env
 from bench.sqlite_floor import replay_first_index
 
@@ -98,21 +98,18 @@ def _database_url() -> str | None:
 
 
 def _scan(library: Library, data_dir: Path, database_url: str | None, *, full: bool = False) -> tuple[float, float]:
-    """``python -m gql_media scan`` (``--full``: a FULL sync): its wall time and peak RSS (MB) from the kernel."""
+    """``python -m gql_media scan`` (``--full``: a FULL sync): its own wall and peak RSS (MB), ``bench/peak_rss.py``."""
     command = [sys.executable, "-m", "gql_media", "scan", str(library.root), "--data-dir", str(data_dir)]
     if database_url:
         command += ["--database-url", database_url]
     if full:
         command.append("--full")
     log = _scan_log(data_dir, full)
-    started = time.perf_counter()
     with log.open("wb") as output:
-        process = subprocess.Popen(command, env=server_env(), stdout=output, stderr=output)
-        _pid, status, usage = os.wait4(process.pid, 0)
-    elapsed_s = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
+        measured = run_measured(command, env=server_env(), output=output)
+    if measured.exit_code != 0:
         raise RuntimeError(f"scan failed: {log.read_text(errors='replace')[-1500:]}")
-    return elapsed_s, usage.ru_maxrss / 1024
+    return measured.elapsed_s, measured.peak_rss_mb
 
 
 def _scan_log(data_dir: Path, full: bool) -> Path:

@@ -71,3 +71,25 @@ def test_quick_playback_measures_write_valid_json(tmp_path: Path) -> None:
         assert results[measure]["status"] == "measured", results[measure]
         assert isinstance(results[measure]["value"], float) and results[measure]["value"] > 0
         assert isinstance(results[measure]["ok"], bool)
+
+
+def test_a_commands_peak_rss_is_its_own_not_the_bench_processes(tmp_path: Path) -> None:
+    """``bench/peak_rss.py``: a child started straight from a big process reports the parent's
+    peak (Linux keeps it across exec); through the launcher, the command's own."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from bench.peak_rss import run_measured
+    finally:
+        sys.path.remove(str(ROOT))
+    held = bytearray(300 * 2**20)
+    held[::4096] = b"\x01" * len(held[::4096])  # touched: resident
+    idle = run_measured([sys.executable, "-c", "pass"])
+    assert idle.exit_code == 0
+    assert idle.peak_rss_mb < 100, f"an idle interpreter reported {idle.peak_rss_mb:.0f} MB: the bench's memory"
+    allocates = "b = bytearray(150 * 2**20); b[::4096] = b'\\x01' * len(b[::4096])"
+    grown = run_measured([sys.executable, "-c", allocates])
+    assert grown.exit_code == 0
+    assert 150 <= grown.peak_rss_mb < 250
+    failed = run_measured([sys.executable, "-c", "raise SystemExit(3)"])
+    assert failed.exit_code == 3
+    del held
