@@ -116,7 +116,9 @@ def _run_client(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Our own messages at the chosen level; the libraries' (alembic, databases) only when they warn.
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # A server's lines say when (it runs for days); a one-off command's need not.
+    stamp = _TIMESTAMP if args.command == "serve" else ""
+    logging.basicConfig(level=logging.WARNING, format=f"{stamp}%(levelname)s %(name)s: %(message)s")
     logging.getLogger("gql_media").setLevel(os.environ.get("GQL_MEDIA_LOG_LEVEL", "info").upper())
     if args.command == "export-schema":
         from gql_media.api.schema import export_sdl
@@ -133,6 +135,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return asyncio.run(scan(settings, full=args.full))
     return serve(settings)
+
+
+# In front of every line a server logs, uvicorn's own (its requests, start and stop) included.
+_TIMESTAMP = "%(asctime)s "
+
+
+def _uvicorn_log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration, its lines stamped with the time like ours."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    for formatter in config["formatters"].values():
+        formatter["fmt"] = _TIMESTAMP + formatter["fmt"]
+    return config
 
 
 def serve(settings: Settings) -> int:
@@ -160,6 +178,7 @@ def serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=_uvicorn_log_config(),
         ws_per_message_deflate=False,
         # Longer than uvicorn's 5 s: while a big sync keeps the server busy, an idle keep-alive
         # connection must not be closed just as its client sends the next request.
