@@ -94,13 +94,13 @@ _STATUS = {status.value: status for status in VideoStatus}
 
 
 def _folder(row: Sequence[Any]) -> FolderRow:
-    return FolderRow(*row)
+    return FolderRow._make(row)
 
 
 def _video(row: Sequence[Any]) -> VideoRow:
     values = list(row)
     values[10] = _STATUS.get(values[10]) or VideoStatus(values[10])
-    return VideoRow(*values)
+    return VideoRow._make(values)
 
 
 def _first(item: tuple[str, bool, Sequence[Any]]) -> str:
