@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.api.conftest import Api
+from tests.conftest import run_sync
 
 VIDEO_QUERY = "query($p: String!) { videos(filter: {underPath: $p}) { edges { node { streamUrl thumbnailUrl } } } }"
 
@@ -139,3 +140,31 @@ def test_websocket_messages_are_strawberrys_json_with_shared_event_data_encoded_
     data["syncProgress"]["sequence"] = 4  # a new event is a new object: this one is never changed in place
     assert json.loads(app.encode_json({"id": "1", "type": "next", "payload": {"data": dict(data)}})) == {
         "id": "1", "type": "next", "payload": {"data": {"syncProgress": data["syncProgress"]}}}  # fmt: skip
+
+
+def test_http_results_are_utf8_json_bytes_and_what_orjson_refuses_is_encoded_as_before(tmp_path: Path) -> None:
+    import json
+
+    from gql_media.api.http import GraphQLApp
+    from gql_media.api.schema import schema_for
+    from gql_media.settings import Settings
+
+    settings = Settings(roots=[tmp_path], data_dir=tmp_path / "data", watch=False)
+    app = GraphQLApp(schema_for(settings), settings, lambda: None)  # type: ignore[arg-type,return-value]
+    result = {"data": {"videos": [{"name": 'é 視頻 "quoted"\n\u2028', "size": 2**62, "duration": 1.5}]}, "errors": None}
+    encoded = app.encode_json(result)
+    assert isinstance(encoded, bytes)
+    assert json.loads(encoded.decode("utf-8")) == result
+    huge = {"data": {"n": 2**70}}  # past 64 bits: orjson refuses it, json.dumps writes it
+    assert app.encode_json(huge) == json.dumps(huge, separators=(",", ":"))
+
+
+async def test_a_page_of_non_ascii_names_reads_back_over_http(api: Api) -> None:
+    (api.settings.roots[0] / "Alpha" / "été – 視頻.mp4").write_bytes(b"")
+    await run_sync(api.services)
+    response = await api.client.post(
+        "/graphql", json={"query": '{ videos(first: 50, filter: {nameContains: "視頻"}) { edges { node { name } } } }'}
+    )
+    assert response.headers["content-type"] == "application/json"
+    assert "été – 視頻.mp4".encode() in response.content  # UTF-8 as it is, not escaped
+    assert [edge["node"]["name"] for edge in response.json()["data"]["videos"]["edges"]] == ["été – 視頻.mp4"]
