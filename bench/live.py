@@ -180,7 +180,6 @@ class _ReferencePage:
 
         self._db = sqlite3.connect(db_path)
         self._size = size
-        self.times: list[float] = []
         for _ in range(2):  # warm: the page cache and the statement
             self._page()
 
@@ -193,10 +192,11 @@ class _ReferencePage:
         ]  # fmt: skip
         json.dumps({"data": {"videos": {"edges": [{"node": node} for node in page]}}})
 
-    def time_one(self) -> None:
+    def time_one(self) -> float:
+        """Seconds of one page."""
         started = time.perf_counter()
         self._page()
-        self.times.append(time.perf_counter() - started)
+        return time.perf_counter() - started
 
     def close(self) -> None:
         self._db.close()
@@ -237,11 +237,12 @@ async def runner_idle(services: Any, timeout_s: float = 600) -> None:
 
 def _page_times(
     library: Library, data_dir: Path, reps: int, env: dict[str, str], reference: _ReferencePage
-) -> tuple[list[float], float]:
-    """Seconds per request of the 500-video page from a real server started with ``env``, and the
-    server's CPU seconds per request over the timed ones (all its threads: steadier under load).
-    ``reference`` is timed once after each timed request (the server idle meanwhile)."""
+) -> tuple[list[float], list[float], float]:
+    """Seconds per request of the 500-video page from a real server started with ``env``, the
+    ``reference``'s seconds timed once right after each of them (the server idle meanwhile), and the
+    server's CPU seconds per request over the timed ones (all its threads: steadier under load)."""
     times: list[float] = []
+    reference_times: list[float] = []
     with ServerProcess([library.root], data_dir, watch=False, env=env) as server, httpx.Client(timeout=60) as client:
         server.wait_idle()
         process = psutil.Process(server.pid)
@@ -258,9 +259,9 @@ def _page_times(
                 raise RuntimeError("the page does not hold 500 videos")
             if rep >= 3:
                 times.append(elapsed)
-                reference.time_one()  # (whatever the server does meanwhile is its page's: it is idle otherwise)
+                reference_times.append(reference.time_one())  # (the server's CPU meanwhile is its page's)
         cpu_s = (sum(process.cpu_times()[:2]) - cpu_before) / reps
-    return times, cpu_s
+    return times, reference_times, cpu_s
 
 
 def measure_p5(bench: Bench) -> Row:
@@ -274,19 +275,17 @@ def measure_p5(bench: Bench) -> Row:
     ours: list[float] = []
     plain: list[float] = []
     cpu: dict[str, list[float]] = {"on": [], "off": []}
+    reference: list[float] = []
     paired = _ReferencePage(data_dir / "library.db", 500)
     try:
         for fast in (True, False, False, True):
             env = {} if fast else {"GQL_MEDIA_FAST_PATHS": "false"}
-            times, cpu_s = _page_times(library, data_dir, half, env, paired)
+            times, reference_times, cpu_s = _page_times(library, data_dir, half, env, paired)
             (ours if fast else plain).extend(times)
+            reference.extend(reference_times)
             cpu["on" if fast else "off"].append(cpu_s)
-        reference = paired.times
         # The reference as it was timed until 2026-12-03, for comparison: back to back, after the servers.
-        paired.times = []
-        for _ in range(reps):
-            paired.time_one()
-        back_to_back = paired.times
+        back_to_back = [paired.time_one() for _ in range(reps)]
     finally:
         paired.close()
     counts = asyncio.run(_statement_counts(library, data_dir))

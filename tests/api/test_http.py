@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gql_media.api.http import GraphQLApp
 from tests.api.conftest import Api
 from tests.conftest import run_sync
 
@@ -118,15 +119,19 @@ async def test_internal_errors_are_masked_and_logged(api: Api, caplog: object) -
     assert "secret" in caplog.text  # type: ignore[attr-defined]
 
 
-def test_websocket_messages_are_strawberrys_json_with_shared_event_data_encoded_once(tmp_path: Path) -> None:
-    import json
-
-    from gql_media.api.http import GraphQLApp
+def _graphql_app(tmp_path: Path) -> GraphQLApp:
+    """The GraphQL app alone, for its encoding (no services behind it)."""
     from gql_media.api.schema import schema_for
     from gql_media.settings import Settings
 
     settings = Settings(roots=[tmp_path], data_dir=tmp_path / "data", watch=False)
-    app = GraphQLApp(schema_for(settings), settings, lambda: None)  # type: ignore[arg-type,return-value]
+    return GraphQLApp(schema_for(settings), settings, lambda: None)  # type: ignore[arg-type,return-value]
+
+
+def test_websocket_messages_are_strawberrys_json_with_shared_event_data_encoded_once(tmp_path: Path) -> None:
+    import json
+
+    app = _graphql_app(tmp_path)
     data = {"syncProgress": {"jobId": "U3luY0pvYjox", "sequence": 3, "total": None, "path": 'é "quoted"\n'}}
     messages = [
         {"id": "1", "type": "next", "payload": {"data": data}},
@@ -145,12 +150,7 @@ def test_websocket_messages_are_strawberrys_json_with_shared_event_data_encoded_
 def test_http_results_are_utf8_json_bytes_and_what_orjson_refuses_is_encoded_as_before(tmp_path: Path) -> None:
     import json
 
-    from gql_media.api.http import GraphQLApp
-    from gql_media.api.schema import schema_for
-    from gql_media.settings import Settings
-
-    settings = Settings(roots=[tmp_path], data_dir=tmp_path / "data", watch=False)
-    app = GraphQLApp(schema_for(settings), settings, lambda: None)  # type: ignore[arg-type,return-value]
+    app = _graphql_app(tmp_path)
     result = {"data": {"videos": [{"name": 'é 視頻 "quoted"\n\u2028', "size": 2**62, "duration": 1.5}]}, "errors": None}
     encoded = app.encode_json(result)
     assert isinstance(encoded, bytes)
