@@ -14,13 +14,13 @@ import strawberry
 from graphql import GraphQLError
 from prometheus_client import Counter
 from starlette.websockets import WebSocket
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, SchemaExtension
+from strawberry.extensions import MaxTokensLimiter, ParserCache, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from gql_media.api.context import Context
 from gql_media.api.errors import should_mask_error
-from gql_media.api.execution import engine
+from gql_media.api.execution import engine, limits
 from gql_media.api.mutations import Mutation
 from gql_media.api.queries import Query
 from gql_media.api.subscriptions import Subscription
@@ -93,8 +93,7 @@ def create_schema(
         config=StrawberryConfig(scalar_map={Long: LONG}),
         execution_context_class=execution.executor,
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=max_query_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
+            *limits(max_query_depth, max_aliases),
             lambda: MaxTokensLimiter(max_token_count=max_tokens),
             lambda: ParserCache(maxsize=PARSER_CACHE_SIZE),
             *execution.extensions,
