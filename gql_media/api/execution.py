@@ -197,7 +197,7 @@ def limits(max_depth: int, max_aliases: int) -> tuple[ExtensionFactory, Extensio
 
     Each of those extensions makes a new validation rule class (``create_validator``) when it is
     made, i.e. for every operation: two classes per request, each a reference cycle (a class and
-    its methods) left to the cyclic garbage collector, and made in tens of microseconds. The same
+    its methods) left to the cyclic garbage collector. The same
     classes, made once, are added to every operation's rules (``AddValidationRules``), so each
     operation is checked by the same rules, with the same messages.
     """
@@ -209,8 +209,9 @@ def limits(max_depth: int, max_aliases: int) -> tuple[ExtensionFactory, Extensio
 class ValidationCache(SchemaExtension):
     """Validation results by query text, for this schema and its fixed rules.
 
-    Strawberry's ValidationCache keys on the rule classes too, and the limiter extensions make new
-    ones for every operation: it never hit (every subscribe and query was validated again).
+    Strawberry's ValidationCache keys on the rule classes too, and Strawberry's limiter extensions
+    made new ones for every operation: it never hit (every subscribe and query was validated
+    again). ``limits`` now makes them once; this cache keeps its own key, the query's text.
     """
 
     def __init__(self, cache: OrderedDict[str, tuple[GraphQLError, ...]]) -> None:
