@@ -92,18 +92,19 @@ def entry_key(after: str | None) -> EntryKey | None:
     return EntryKey(kind=kind, name=name, id=row_id)
 
 
-# Folder.descendants: depth-first by path, below one folder (its id is in the cursor kind).
-def descendant_cursor(folder_id: int, path: str) -> str:
-    return encode_cursor(f"descendant:{folder_id}", [path])
+# Folder.descendants: depth-first (a folder, its videos, its sub-folders), below one folder (its id
+# is in the cursor kind); the last entry's path and kind (0 a folder, 1 a video).
+def descendant_cursor(folder_id: int, row: FolderRow | VideoRow) -> str:
+    return encode_cursor(f"descendant:{folder_id}", [row.path, 0 if isinstance(row, FolderRow) else 1])
 
 
 def descendant_key(folder_id: int, after: str | None) -> DescendantKey | None:
     if after is None:
         return None
-    (path,) = decode_cursor(after, f"descendant:{folder_id}", 1)
-    if not _fits_text(path):
+    path, kind = decode_cursor(after, f"descendant:{folder_id}", 2)
+    if not _fits_text(path) or kind not in (0, 1):
         raise _bad_cursor(after)
-    return DescendantKey(path=path)
+    return DescendantKey(path=path, is_video=kind == 1)
 
 
 # Video connections: by the order's key, then id; the cursor kind names the order.

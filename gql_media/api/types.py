@@ -207,7 +207,10 @@ class Folder(Node):
             count=lambda: reads.count_entries(folder_id),
         )
 
-    @described("The whole subtree, depth-first, flat; clients rebuild it with each edge's parentId.")
+    @described(
+        "The whole subtree, depth-first, flat: each folder, then its videos by name, then its sub-folders'"
+        " subtrees by name; clients rebuild it with each edge's parentId."
+    )
     async def descendants(self, info: Info, first: int | None = None, after: str | None = None) -> TreeEntryConnection:
         limit = page_size(first)
         key = descendant_key(self.row.id, after)
@@ -227,11 +230,11 @@ class Folder(Node):
                 parent_id = parent_ids.get(parent)
                 if parent_id is None:
                     parent_id = parent_ids[parent] = to_global_id(FOLDER, parent)
-            cursor = descendant_cursor(self.row.id, row.path) if cursors else ""
+            cursor = descendant_cursor(self.row.id, row) if cursors else ""
             edges.append(TreeEntryEdge(cursor=cursor, node=entry_node(row), parent_id=parent_id))
-        paths = [row.path for row in page.rows]
+        rows = page.rows
         folder = self.row
-        ends = [descendant_cursor(folder.id, paths[0]), descendant_cursor(folder.id, paths[-1])] if paths else []
+        ends = [descendant_cursor(folder.id, rows[0]), descendant_cursor(folder.id, rows[-1])] if rows else []
         return TreeEntryConnection(
             edges=edges,
             page_info=page_info(ends, page.has_next, after),

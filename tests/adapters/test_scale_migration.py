@@ -1,4 +1,5 @@
-"""Migrations 0006 and 0007 on an index of 100k videos: totals, search and keyset indexes built, progress logged."""
+"""Migrations 0006 to 0009 on an index of 100k videos: totals, search and keyset indexes built, the
+tables keyed by SQLite's rowid, progress logged."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from gql_media.adapters.store.migrate import TRIGRAM_INDEX, migrate
 from gql_media.adapters.store.reads import LibraryReads, VideoQuery, VideoSort
 
 VIDEOS = 100_000
-# What 0006 leaves (index: its columns): every order ends in the id, and the depth-first keys.
+# What 0006 leaves (index: its columns): every order ends in the id, and the folders' depth-first
+# keys (the videos' went in 0009).
 KEYSET_INDEXES = {
     "ix_videos_size": "(size, id)",
     "ix_videos_mtime": "(mtime_ns, id)",
@@ -21,7 +23,6 @@ KEYSET_INDEXES = {
     "ix_videos_folder_name": "(folder_id, name, id)",
     "ix_folders_parent_name": "(parent_id, name, id)",
     "ix_videos_duration_key": ", id)",
-    "ix_videos_depth_first": "(root_id, ",
     "ix_folders_depth_first": "(root_id, ",
 }
 GROUPS = 20
@@ -99,6 +100,18 @@ async def test_migration_builds_totals_and_indexes_and_logs_progress(
         async with old_index.writing() as conn:
             sql = await conn.fetch_one("SELECT sql FROM sqlite_master WHERE name = 'videos_search'")
             assert sql is not None and "columnsize=0" in str(sql[0])
+            # 0009: the ids are the rowids (no index for the primary key), every row and reference kept.
+            assert any("migration 0009: videos: 100000 rows copied" in m for m in progress), progress
+            for table in ("folders", "videos"):
+                sql = await conn.fetch_one("SELECT sql FROM sqlite_master WHERE name = ?", [table])
+                assert sql is not None and "id INTEGER NOT NULL" in str(sql[0]), sql
+            autoindexes = await conn.fetch(
+                "SELECT name FROM sqlite_master WHERE name LIKE 'sqlite_autoindex_%'"
+                " AND tbl_name IN ('folders', 'videos')"
+            )  # one each: the unique (root_id, path), no more the primary key's
+            assert sorted(str(r[0]) for r in autoindexes) == ["sqlite_autoindex_folders_1", "sqlite_autoindex_videos_1"]
+            assert await conn.fetch("PRAGMA foreign_key_check") == []
+            assert await conn.fetch_one("SELECT COUNT(*) FROM videos WHERE rowid = id") == (VIDEOS,)
             await conn.execute("INSERT INTO videos_search (videos_search, rank) VALUES ('integrity-check', 1)")
     # The indexes themselves, as the database holds them.
     async with old_index.reading() as conn:
@@ -113,6 +126,7 @@ async def test_migration_builds_totals_and_indexes_and_logs_progress(
     for name, columns in KEYSET_INDEXES.items():
         assert columns in definitions.get(name, ""), (name, definitions.get(name))
     assert "ix_videos_duration" not in definitions
+    assert "ix_videos_depth_first" not in definitions
     if has_trigrams:
         assert "gin_trgm_ops" in definitions[TRIGRAM_INDEX]
     assert await migrate(database_url) is False

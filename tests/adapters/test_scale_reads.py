@@ -275,6 +275,15 @@ async def test_every_order_pages_without_gaps_or_duplicates(store: tuple[Db, Ind
                 assert [row.id for row in pages] == [row.id for row in expected], (key, descending, query)
 
 
+def _depth_first(entry: tuple[EntryKind, int, str]) -> tuple[list[str], int, str]:
+    """A folder's path components (0), then its videos (1) by name: compared as tuples, depth-first."""
+    kind, _id, path = entry
+    if kind is EntryKind.FOLDER:
+        return path.split("/"), 0, ""
+    place, _, name = path.rpartition("/")
+    return place.split("/") if place else [], 1, name
+
+
 async def test_descendants_page_depth_first_and_count(store: tuple[Db, IndexStore, LibraryReads]) -> None:
     _db, index, reads = store
     rng = random.Random(4)
@@ -283,6 +292,7 @@ async def test_descendants_page_depth_first_and_count(store: tuple[Db, IndexStor
     videos = await reads.videos_by_ids(range(1, 10_000))
     for folder in rng.sample(list(folders.values()), 6) + [f for f in folders.values() if f.path == ""]:
         prefix = "" if folder.path == "" else folder.path + "/"
+        # Depth-first: a folder, then its videos by name, then its sub-folders' subtrees by name.
         expected = sorted(
             [
                 (EntryKind.FOLDER, f.id, f.path)
@@ -290,7 +300,7 @@ async def test_descendants_page_depth_first_and_count(store: tuple[Db, IndexStor
                 if f.path != folder.path and f.path.startswith(prefix)
             ]
             + [(EntryKind.VIDEO, v.id, v.path) for v in videos.values() if v.path.startswith(prefix)],
-            key=lambda e: e[2].replace("/", "\x01"),
+            key=_depth_first,
         )
         got: list[tuple[EntryKind, int, str]] = []
         after: DescendantKey | None = None
@@ -303,7 +313,7 @@ async def test_descendants_page_depth_first_and_count(store: tuple[Db, IndexStor
             got += [(kind, r.id, r.path) for kind, r in zip(kinds, page.rows, strict=True)]
             if not page.has_next:
                 break
-            after = DescendantKey(page.rows[-1].path)
+            after = DescendantKey(page.rows[-1].path, isinstance(page.rows[-1], VideoRow))
         assert got == expected, folder.path
         assert await reads.count_descendants(folder) == len(expected)
         # Counts by place come from the folder totals: the same as counting the rows.

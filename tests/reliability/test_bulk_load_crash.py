@@ -92,7 +92,7 @@ def test_a_first_index_killed_mid_bulk_load_is_finished_at_the_next_start(
     server.start()
     db_path = server.db_path
     before = _schema(db_path)
-    assert {"videos_search_insert", "ix_videos_name", "ix_videos_depth_first"} <= set(before), before
+    assert {"videos_search_insert", "ix_videos_name", "ix_videos_size"} <= set(before), before
 
     first, old_name, new_name = _open_load(db_path)
     # Searches answer right while the load is open: through the search table, which each batch

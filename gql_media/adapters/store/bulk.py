@@ -68,7 +68,7 @@ async def _triggers(conn: RawConnection) -> dict[str, str]:
 # after 0.26-0.44 s of rows; 4 builds 0.48-0.56 s after 0.41-0.59 s). Their cost moves from the
 # builds, which nothing overlaps, into the batches, whose writes overlap the walk.
 # (duration_s is NULL until probed: the duration key is then (-1.0, id).)
-KEPT_INDEXES = frozenset({"ix_videos_depth_first", "ix_videos_duration_key", "ix_videos_folder_name"})
+KEPT_INDEXES = frozenset({"ix_videos_duration_key", "ix_videos_folder_name"})
 
 
 async def _drop_indexes(conn: RawConnection) -> list[str]:

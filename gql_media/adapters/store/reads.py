@@ -103,8 +103,9 @@ def _video(row: Sequence[Any]) -> VideoRow:
     return VideoRow._make(values)
 
 
-def _first(item: tuple[str, bool, Sequence[Any]]) -> str:
-    return item[0]
+def _place_kind_name(item: tuple[str, int, str, Sequence[Any]]) -> tuple[str, int, str]:
+    """Depth-first order: a folder's key (0), then its videos (1) by name."""
+    return item[0], item[1], item[2]
 
 
 def _like_pattern(text: str) -> str:
@@ -406,34 +407,58 @@ class LibraryReads:
     async def descendants_page(
         self, folder: FolderRow, after: DescendantKey | None, limit: int
     ) -> Page[FolderRow | VideoRow]:
-        """The whole subtree below ``folder``, depth-first: its folders' and videos' rows.
+        """The whole subtree below ``folder``, depth-first: each folder, then its videos by name, then
+        its sub-folders' subtrees by name.
 
-        Folders and videos are each read, whole, in the order of their depth-first index (a range
-        of it, ``limit + 1`` rows at most: no sort over the subtree) and merged here: two
-        statements at any size, and only the page's rows are built.
+        Three statements, each a range of an index read in order and ``limit + 1`` rows at most (no
+        sort over the subtree): the rest of the videos of the folder the page starts in (by
+        ``ix_videos_folder_name``), the folders after it (the folders' depth-first index), and those
+        folders' videos (that index, then each folder's videos by name). The last two are merged
+        here; only the page's rows are built.
         """
         low, high = _depth_first_range(folder.path)
+        start, after_name = folder.path, None
         if after is not None:
-            low = max(low, after.path.replace("/", _DEPTH_FIRST_SEPARATOR))
-        params = [folder.root_id, low, *([] if high is None else [high]), limit + 1]
-        # The path is the fifth column of both (``_FOLDER_COLUMNS``, ``_VIDEO_COLUMNS``).
-        found: list[tuple[str, bool, Sequence[Any]]] = []
+            start, after_name = after.path.rpartition("/")[::2] if after.is_video else (after.path, None)
+        start_key = start.replace("/", _DEPTH_FIRST_SEPARATOR)
+        inside = start == folder.path or (start_key > low and (high is None or start_key < high))
+        dialect_key = _DEPTH_FIRST_KEY[self.db.dialect].format("f.path")
+        upper = "" if high is None else f" AND {dialect_key} < ?"
+        window = [folder.root_id, max(low, start_key) if inside else low, *([] if high is None else [high]), limit + 1]
         async with self.db.reading() as conn:
-            for is_folder, columns, alias, table in (
-                (True, _FOLDER_COLUMNS, "f", "folders"),
-                (False, _VIDEO_COLUMNS, "v", "videos"),
-            ):
-                key = _DEPTH_FIRST_KEY[self.db.dialect].format(f"{alias}.path")
-                upper = "" if high is None else f" AND {key} < ?"
-                rows = await conn.fetch(
-                    f"SELECT {columns} FROM {table} {alias} JOIN roots r ON r.id = {alias}.root_id"
-                    f" WHERE {alias}.root_id = ? AND {key} > ?{upper} ORDER BY {key} LIMIT ?",
-                    params,
+            first: list[tuple[Any, ...]] = []
+            if inside:
+                named = "" if after_name is None else " AND v.name > ?"
+                first = await conn.fetch(
+                    f"SELECT {_VIDEO_COLUMNS} FROM videos v JOIN roots r ON r.id = v.root_id"
+                    f" WHERE v.folder_id = (SELECT id FROM folders WHERE root_id = ? AND path = ?){named}"
+                    " ORDER BY v.name LIMIT ?",
+                    [folder.root_id, start, *([] if after_name is None else [after_name]), limit + 1],
                 )
-                found += [(str(r[4]).replace("/", _DEPTH_FIRST_SEPARATOR), is_folder, r) for r in rows]
-        found.sort(key=_first)
-        page = [_folder(r) if is_folder else _video(r) for _key, is_folder, r in found[:limit]]
-        return Page(rows=page, has_next=len(found) > limit)
+            found: list[tuple[str, int, str, Sequence[Any]]] = []
+            if len(first) <= limit:
+                folders = await conn.fetch(
+                    f"SELECT {_FOLDER_COLUMNS} FROM folders f JOIN roots r ON r.id = f.root_id"
+                    f" WHERE f.root_id = ? AND {dialect_key} > ?{upper} ORDER BY {dialect_key} LIMIT ?",
+                    window,
+                )
+                # Ordered by the key, the folder's id (the rowid on SQLite: each folder is one step of
+                # the loop, so its videos come by ix_videos_folder_name in order) and the name.
+                videos = await conn.fetch(
+                    f"SELECT {_VIDEO_COLUMNS} FROM folders f JOIN videos v ON v.folder_id = f.id"
+                    f" JOIN roots r ON r.id = v.root_id WHERE f.root_id = ? AND {dialect_key} > ?{upper}"
+                    f" ORDER BY {dialect_key}, f.id, v.name LIMIT ?",
+                    window,
+                )
+                # The path is the fifth column of both (``_FOLDER_COLUMNS``, ``_VIDEO_COLUMNS``).
+                found = [(str(r[4]).replace("/", _DEPTH_FIRST_SEPARATOR), 0, "", r) for r in folders]
+                for r in videos:
+                    place, _, name = str(r[4]).rpartition("/")
+                    found.append((place.replace("/", _DEPTH_FIRST_SEPARATOR), 1, name, r))
+                found.sort(key=_place_kind_name)
+        rows: list[FolderRow | VideoRow] = [_video(r) for r in first[: limit + 1]]
+        rows += [_folder(r) if kind == 0 else _video(r) for _key, kind, _name, r in found[: limit + 1 - len(rows)]]
+        return Page(rows=rows[:limit], has_next=len(rows) > limit)
 
     async def count_descendants(self, folder: FolderRow) -> int:
         """Sub-folders by a range of the path index, videos from the folder's own totals."""

@@ -125,6 +125,8 @@ class EntryKey:
 
 @dataclass(frozen=True, slots=True)
 class DescendantKey:
-    """Keyset position in a subtree's depth-first order: the relative path of the last entry."""
+    """Keyset position in a subtree's depth-first order: the relative path of the last entry, and
+    whether it is a video (a folder's videos come right after it, before its sub-folders)."""
 
     path: str
+    is_video: bool

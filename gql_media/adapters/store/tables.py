@@ -18,16 +18,21 @@ metadata = sa.MetaData()
 PathText = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
 
 
-def _store_id() -> sa.Column[int]:
+# On SQLite a primary key declared INTEGER is the rowid (the same 64-bit values): the table is
+# keyed by it, with no second B-tree for the key (migration 0009, for folders and videos).
+_ROWID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _store_id(*, rowid: bool = False) -> sa.Column[int]:
     """The id of a row the store numbers (from ``id_counters``): never given by the database, never reused."""
-    return sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False)
+    return sa.Column("id", _ROWID if rowid else sa.BigInteger, primary_key=True, autoincrement=False)
 
 
 def _entry_columns(parent: sa.Column[int]) -> list[sa.Column[Any]]:
     """The columns that place a folder or a video in the tree: its id, its root, ``parent`` (the
     column of the folder it is in), its path (as text, and as bytes when not valid UTF-8) and its name."""
     return [
-        _store_id(),
+        _store_id(rowid=True),
         sa.Column("root_id", sa.BigInteger, sa.ForeignKey("roots.id", ondelete="CASCADE"), nullable=False),
         parent,
         sa.Column("path", PathText, nullable=False),
@@ -91,9 +96,10 @@ videos = sa.Table(
     sa.Column("thumbnail_key", sa.Text, nullable=True),
     sa.UniqueConstraint("root_id", "path", name="uq_videos_root_path"),
     # Every order ends in the id tie-breaker, so a keyset page is an index range (migration 0006);
-    # ix_videos_duration_key on (COALESCE(duration_s, -1.0), id), the depth-first indexes and the
-    # name-search index (FTS5 trigram on SQLite, without token counts since 0007; pg_trgm on PostgreSQL)
-    # are in the migrations only.
+    # ix_videos_duration_key on (COALESCE(duration_s, -1.0), id), the folders' depth-first index and
+    # the name-search index (FTS5 trigram on SQLite, without token counts since 0007; pg_trgm on
+    # PostgreSQL) are in the migrations only. (The videos' depth-first index went in 0009:
+    # ``descendants`` reads a folder's videos by ix_videos_folder_name.)
     sa.Index("ix_videos_folder_name", "folder_id", "name", "id"),
     sa.Index("ix_videos_status", "status", "name", "id"),
     sa.Index("ix_videos_mtime", "mtime_ns", "id"),
