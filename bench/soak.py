@@ -204,7 +204,13 @@ def _disk_entries(root: Path) -> tuple[set[str], set[str]]:
 def _index_entries(data_dir: Path) -> tuple[set[str], set[str]]:
     with contextlib.closing(sqlite3.connect(data_dir / "library.db")) as db:
         folders = {row[0] for row in db.execute("SELECT path FROM folders WHERE parent_id IS NOT NULL")}
-        videos = {row[0] for row in db.execute("SELECT path FROM videos")}
+        videos = {
+            row[0]
+            for row in db.execute(
+                "SELECT CASE WHEN f.path = '' THEN v.name ELSE f.path || '/' || v.name END"
+                " FROM videos v JOIN folders f ON f.id = v.folder_id"
+            )
+        }
     return folders, videos
 
 

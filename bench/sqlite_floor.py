@@ -31,7 +31,7 @@ BATCH_ROWS = 20_000
 ROWS_PER_INSERT = 2048
 
 _VIDEO_COLUMNS = (
-    "id", "root_id", "folder_id", "path", "path_bytes", "name", "name_fold", "size", "mtime_ns", "inode", "device",
+    "id", "root_id", "folder_id", "path_bytes", "name", "name_fold", "size", "mtime_ns", "inode", "device",
     "created_at", "status",
 )  # fmt: skip
 _SEARCH = "videos_search"

@@ -16,6 +16,7 @@ from gql_media.core.scanner import is_ignored_name, is_video_name
 from gql_media.services import Services, open_services
 from gql_media.settings import Settings
 from tests.postgres import PostgresForTests, answers, requested_mode
+from tests.video_sql import VIDEOS
 
 
 @pytest.fixture
@@ -171,14 +172,14 @@ def disk_tree(root: Path) -> set[tuple[str, str]]:
 async def index_tree(services: Services) -> set[tuple[str, str]]:
     async with services.db.reading() as conn:
         folders = await conn.fetch("SELECT path FROM folders")
-        videos = await conn.fetch("SELECT path FROM videos")
+        videos = await conn.fetch(f"SELECT path FROM {VIDEOS}")
     return {("folder", str(r[0])) for r in folders} | {("video", str(r[0])) for r in videos}
 
 
 async def ids_by_path(services: Services) -> dict[tuple[str, str], int]:
     async with services.db.reading() as conn:
         folders = await conn.fetch("SELECT path, id FROM folders")
-        videos = await conn.fetch("SELECT path, id FROM videos")
+        videos = await conn.fetch(f"SELECT path, id FROM {VIDEOS}")
     return {("folder", str(r[0])): int(r[1]) for r in folders} | {("video", str(r[0])): int(r[1]) for r in videos}
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from tests.video_sql import VIDEOS
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -52,7 +54,7 @@ def test_quick_p1_writes_valid_json(tmp_path: Path) -> None:
         contextlib.closing(sqlite3.connect(data / "floor.db")) as floor,
     ):
         for sql in (
-            "SELECT id, folder_id, path, size, mtime_ns FROM videos ORDER BY id",
+            f"SELECT id, folder_id, path, size, mtime_ns FROM {VIDEOS} ORDER BY id",
             "SELECT id, parent_id, path FROM folders ORDER BY id",
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'videos' ORDER BY name",
             match,

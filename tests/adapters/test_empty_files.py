@@ -20,11 +20,13 @@ from gql_media.adapters.demo import ClipSpec, encode_clip
 from gql_media.adapters.store import media as store_media
 from gql_media.adapters.store.media import SqlMediaStore
 from gql_media.adapters.store.migrate import migrate
+from gql_media.adapters.store.tables import video_path
 from gql_media.core import job_state, media_work
 from gql_media.core.models import ChangeKind, EntryKind, LibraryChange, SyncJob
 from gql_media.services import Services, open_services
 from gql_media.settings import Settings
 from tests.conftest import ids_by_path, run_sync, write
+from tests.video_sql import VIDEOS, VIDEOS_AS_V
 
 NOTES = b"Just some notes, renamed to look like a video.\n" * 20
 
@@ -44,7 +46,7 @@ async def media_services(media_settings: Settings) -> AsyncIterator[Services]:
 
 async def _rows(services: Services) -> dict[str, tuple[object, ...]]:
     async with services.db.reading() as conn:
-        rows = await conn.fetch("SELECT path, status, error, thumbnail_key FROM videos")
+        rows = await conn.fetch(f"SELECT path, status, error, thumbnail_key FROM {VIDEOS}")
     return {str(row[0]): tuple(row[1:]) for row in rows}
 
 
@@ -156,7 +158,7 @@ async def test_the_store_breaks_the_empty_files_of_roots_and_of_ids_once_each(
         await run_sync(services, first, second)
         store = SqlMediaStore(services.db)
         async with services.db.reading() as conn:
-            rows = await conn.fetch("SELECT v.id, r.path, v.path FROM videos v JOIN roots r ON r.id = v.root_id")
+            rows = await conn.fetch(f"SELECT v.id, r.path, v.path FROM {VIDEOS_AS_V} JOIN roots r ON r.id = v.root_id")
         by_path = {(str(row[1]), str(row[2])): int(row[0]) for row in rows}
         first_id = next(root.id for root in services.roots if root.path == str(first))
         # The first root whole, and by id one of its files again, one of the second root and a full file.
@@ -178,7 +180,8 @@ async def test_the_store_breaks_the_empty_files_of_roots_and_of_ids_once_each(
         ]
         async with services.db.reading() as conn:
             statuses = {(str(r[0]), str(r[1])): (str(r[2]), r[3]) for r in await conn.fetch(
-                "SELECT r.path, v.path, v.status, v.error FROM videos v JOIN roots r ON r.id = v.root_id")}  # fmt: skip
+                f"SELECT r.path, v.path, v.status, v.error FROM {VIDEOS_AS_V}"
+                " JOIN roots r ON r.id = v.root_id")}  # fmt: skip
         assert statuses == {
             (str(first), "e1.mp4"): ("BROKEN", "empty file"),
             (str(first), "sub/e2.mp4"): ("BROKEN", "empty file"),
@@ -202,8 +205,9 @@ def test_the_pending_and_empty_searches_are_ranges_of_the_status_index(tmp_path:
     statements = [
         "SELECT COUNT(*) FROM videos WHERE status = ? AND +root_id IN (?, ?)",
         "SELECT COUNT(*) FROM videos WHERE status = ? AND +size = 0 AND +root_id IN (?, ?)",
-        "SELECT v.id, v.root_id, r.path, v.path FROM videos v JOIN roots r ON r.id = v.root_id"
-        " WHERE v.status = ? AND +v.size = 0 AND +v.root_id IN (?, ?) ORDER BY v.name, v.id LIMIT 10",
+        f"SELECT v.id, v.root_id, r.path, {video_path()} FROM videos v JOIN folders vf ON vf.id = v.folder_id"
+        " JOIN roots r ON r.id = v.root_id WHERE v.status = ? AND +v.size = 0 AND +v.root_id IN (?, ?)"
+        " ORDER BY v.name, v.id LIMIT 10",
         "SELECT id, root_id, path FROM folders WHERE id IN"
         " (SELECT folder_id FROM videos WHERE status = ? AND +size = 0 AND +root_id IN (?, ?))",
         "UPDATE videos SET status = 'BROKEN' WHERE status = ? AND +size = 0 AND +root_id IN (?, ?)",

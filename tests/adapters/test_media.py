@@ -29,6 +29,7 @@ from gql_media.settings import Settings
 from tests.conftest import run_sync
 from tests.media_fixtures import Clips, make_clips
 from tests.media_hooks import TEST_OPERATIONS, failing_setup
+from tests.video_sql import VIDEOS
 
 
 @pytest.fixture(scope="module")
@@ -285,7 +286,7 @@ def test_demo_library_is_real_and_idempotent(tmp_path: Path) -> None:
 async def _video_rows(services: Services) -> dict[str, tuple[object, ...]]:
     async with services.db.reading() as conn:
         rows = await conn.fetch(
-            "SELECT path, status, duration_s, width, height, video_codec, error, thumbnail_key FROM videos"
+            f"SELECT path, status, duration_s, width, height, video_codec, error, thumbnail_key FROM {VIDEOS}"
         )
     return {str(row[0]): tuple(row[1:]) for row in rows}
 

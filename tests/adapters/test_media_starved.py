@@ -27,6 +27,7 @@ from gql_media.settings import Settings
 from tests.conftest import run_sync
 from tests.media_fixtures import Clips, make_clips
 from tests.media_hooks import SPINNING_PROBE_OPERATIONS, STOPPED_PROBE_OPERATIONS, TEST_OPERATIONS
+from tests.video_sql import VIDEOS
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads the worker's /proc")
 
@@ -126,7 +127,7 @@ async def test_a_worker_waiting_on_something_else_still_times_out() -> None:
 
 async def _statuses(services: Services) -> dict[str, tuple[object, object]]:
     async with services.db.reading() as conn:
-        rows = await conn.fetch("SELECT path, status, video_codec FROM videos")
+        rows = await conn.fetch(f"SELECT path, status, video_codec FROM {VIDEOS}")
     return {str(row[0]): (row[1], row[2]) for row in rows}
 
 

@@ -1,5 +1,5 @@
-"""Migrations 0006 to 0009 on an index of 100k videos: totals, search and keyset indexes built, the
-tables keyed by SQLite's rowid, progress logged."""
+"""Migrations 0006 to 0010 on an index of 100k videos: totals, search and keyset indexes built, the
+tables keyed by SQLite's rowid, the videos placed by folder and name (their paths kept), progress logged."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ KEYSET_INDEXES = {
     "ix_videos_mtime": "(mtime_ns, id)",
     "ix_videos_name": "(name, id)",
     "ix_videos_status": "(status, name, id)",
-    "ix_videos_folder_name": "(folder_id, name, id)",
+    "ix_videos_folder_name": "UNIQUE INDEX ix_videos_folder_name ON",  # (folder_id, name) since 0010
     "ix_folders_parent_name": "(parent_id, name, id)",
     "ix_videos_duration_key": ", id)",
     "ix_folders_depth_first": "(root_id, ",
@@ -94,6 +94,13 @@ async def test_migration_builds_totals_and_indexes_and_logs_progress(
     # The search index holds the old rows (the query is long enough to go through it).
     found = await reads.video_page(VideoQuery(name_contains="CLIP 01234"), VideoSort(), None, 100)
     assert [row.id for row in found.rows] == [n + 1 for n in range(12340, 12350)]
+    # Each video's path, made from its folder's since 0010, is the one it had.
+    leaves = [1000 + n for n in range(GROUPS * FOLDERS_PER_GROUP)]
+    for row in found.rows:
+        number = row.id - 1
+        leaf = leaves[number % len(leaves)] - 1000
+        folder = f"g{leaf // FOLDERS_PER_GROUP:02d}/d{leaf:04d}"
+        assert (row.path, row.folder_id) == (f"{folder}/Clip {number:06d} ünïcode\ufffd.mp4", 1000 + leaf)
     if old_index.dialect == "sqlite":
         # 0007 made the search table again without its token counts, and it matches the videos.
         assert any("name-search table rebuilt" in m for m in progress)
@@ -108,8 +115,9 @@ async def test_migration_builds_totals_and_indexes_and_logs_progress(
             autoindexes = await conn.fetch(
                 "SELECT name FROM sqlite_master WHERE name LIKE 'sqlite_autoindex_%'"
                 " AND tbl_name IN ('folders', 'videos')"
-            )  # one each: the unique (root_id, path), no more the primary key's
-            assert sorted(str(r[0]) for r in autoindexes) == ["sqlite_autoindex_folders_1", "sqlite_autoindex_videos_1"]
+            )  # the folders' unique (root_id, path); no primary key's, no videos' (root_id, path) (0010)
+            assert sorted(str(r[0]) for r in autoindexes) == ["sqlite_autoindex_folders_1"]
+            assert any("migration 0010: videos: 100000 rows copied" in m for m in progress), progress
             assert await conn.fetch("PRAGMA foreign_key_check") == []
             assert await conn.fetch_one("SELECT COUNT(*) FROM videos WHERE rowid = id") == (VIDEOS,)
             await conn.execute("INSERT INTO videos_search (videos_search, rank) VALUES ('integrity-check', 1)")

@@ -49,6 +49,7 @@ from gql_media.core.models import (
     VideoStatus,
 )
 from gql_media.core.scanner import FolderVideos
+from tests.video_sql import VIDEOS
 
 ALPHABET = "abcxyzAZ _%\\\"'.-ÜüßẞéÉ日本語\ufffdİı0123456789"
 QUERY_ALPHABET = "abcxzAÜüßẞé日\ufffd _%\\\"'.İı01"
@@ -165,7 +166,7 @@ async def test_search_index_follows_the_stores_own_writes(store: tuple[Db, Index
     await _fill(index, rng, videos=300, folders=6)
     async with db.reading() as conn:
         folders = [(int(r[0]), str(r[1])) for r in await conn.fetch("SELECT id, path FROM folders")]
-        videos = await conn.fetch("SELECT id, root_id, folder_id, path, size FROM videos ORDER BY id")
+        videos = await conn.fetch(f"SELECT id, root_id, folder_id, path, size FROM {VIDEOS} ORDER BY id")
     (root,) = await index.list_roots()
     _first_folder, first_video = await index.reserve_ids(0, 2500)
     added = []
@@ -375,19 +376,19 @@ async def test_a_shallow_scope_read_costs_the_same_in_a_bigger_root(store: tuple
     here = await add_folder("here", root.folder_id, 20)
     await add_folder("here/below", here, 3)
     scope = Scope(root.id, "here", False)
-    folder_sql, video_sql, params = index_module._scope_queries(scope)
+    statements = index_module._scope_queries(scope)
     expected = tuple(sorted(rows) for rows in await index.read_scope_rows(scope))
     assert sorted(row[2] for row in expected[0]) == ["here", "here/below"]
     assert len(expected[1]) == 20 and all(row[2].startswith("here/clip ") for row in expected[1])
     if db.dialect == "sqlite":
-        before = [_vm_steps(db, sql, params) for sql in (folder_sql, video_sql)]
+        before = [_vm_steps(db, sql, params) for sql, params in statements]
 
     for number in range(60):
         await add_folder(f"other {number:02d}", root.folder_id, 30)
 
     assert tuple(sorted(rows) for rows in await index.read_scope_rows(scope)) == expected
     if db.dialect == "sqlite":
-        assert [_vm_steps(db, sql, params) for sql in (folder_sql, video_sql)] == before
+        assert [_vm_steps(db, sql, params) for sql, params in statements] == before
 
 
 async def test_the_sync_reads_each_video_as_stored_whatever_its_path(

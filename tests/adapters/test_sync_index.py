@@ -17,6 +17,7 @@ from gql_media.core.models import ChangeKind, JobState, SyncJob, SyncMode, SyncR
 from gql_media.services import Services, open_services
 from gql_media.settings import Settings
 from tests.conftest import disk_tree, ids_by_path, index_tree, run_sync, write
+from tests.video_sql import VIDEOS
 
 
 def write_videos(library: Path, count: int, *, folders: int) -> None:
@@ -148,7 +149,7 @@ async def test_incremental_sync_touches_nothing_outside_its_scope(services: Serv
     write(library / "outside" / "b.mp4")
     await run_sync(services, library)
     async with services.db.reading() as conn:
-        outside_before = await conn.fetch("SELECT * FROM videos WHERE path LIKE 'outside/%' ORDER BY id")
+        outside_before = await conn.fetch(f"SELECT * FROM {VIDEOS} WHERE path LIKE 'outside/%' ORDER BY id")
     write(library / "inside" / "new.mp4")
     write(library / "outside" / "unseen.mp4")
     (library / "outside" / "b.mp4").write_bytes(b"changed")
@@ -159,7 +160,7 @@ async def test_incremental_sync_touches_nothing_outside_its_scope(services: Serv
     assert ("video", "inside/new.mp4") in tree
     assert ("video", "outside/unseen.mp4") not in tree
     async with services.db.reading() as conn:
-        outside_after = await conn.fetch("SELECT * FROM videos WHERE path LIKE 'outside/%' ORDER BY id")
+        outside_after = await conn.fetch(f"SELECT * FROM {VIDEOS} WHERE path LIKE 'outside/%' ORDER BY id")
     assert outside_after == outside_before
     assert job.progress.added == 1
 
@@ -206,7 +207,7 @@ async def test_non_utf8_names_are_indexed_and_keep_their_bytes(services: Service
     await run_sync(services, library)
 
     async with services.db.reading() as conn:
-        row = await conn.fetch_one("SELECT path, path_bytes FROM videos")
+        row = await conn.fetch_one(f"SELECT path, path_bytes FROM {VIDEOS}")
     assert row is not None
     assert row[0] == "caf\ufffd/clip\ufffd.mp4"
     assert bytes(row[1]) == b"caf\xe9/clip\xff.mp4"

@@ -12,6 +12,7 @@ from gql_media.adapters.store.recount import repair_totals
 from gql_media.services import Services, open_services
 from gql_media.settings import Settings
 from tests.conftest import run_sync, write
+from tests.video_sql import VIDEOS
 
 
 def _tree(library: Path) -> None:
@@ -39,7 +40,7 @@ async def test_totals_changed_behind_the_store_are_counted_again(services: Servi
     await _change_sizes_behind_the_store(services)
     assert await repair_totals(services.db) is True
     async with services.db.reading() as conn:
-        sizes = {str(r[0]): int(r[1]) for r in await conn.fetch("SELECT path, size FROM videos")}
+        sizes = {str(r[0]): int(r[1]) for r in await conn.fetch(f"SELECT path, size FROM {VIDEOS}")}
     recounted = await _totals(services)
     assert recounted[""][3] == sum(sizes.values())
     direct_a = sizes["a/one.mp4"] + sizes["a/two.mp4"]

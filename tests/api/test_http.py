@@ -7,6 +7,7 @@ from pathlib import Path
 from gql_media.api.http import GraphQLApp
 from tests.api.conftest import Api
 from tests.conftest import run_sync
+from tests.video_sql import video_ids_at
 
 VIDEO_QUERY = "query($p: String!) { videos(filter: {underPath: $p}) { edges { node { streamUrl thumbnailUrl } } } }"
 
@@ -63,8 +64,8 @@ async def test_thumbnail_placeholder_then_the_file(api: Api) -> None:
     api.settings.thumbnails_dir.mkdir(parents=True, exist_ok=True)
     (api.settings.thumbnails_dir / "b1.jpg").write_bytes(b"\xff\xd8jpeg")
     async with api.services.db.writing() as conn:
-        await conn.execute("UPDATE videos SET thumbnail_key = 'b1.jpg' WHERE path = 'beta/b1.mp4'")
-        await conn.execute("UPDATE videos SET thumbnail_key = '../library.db' WHERE path = 'zeta.mp4'")
+        await conn.execute(f"UPDATE videos SET thumbnail_key = 'b1.jpg' WHERE id IN {video_ids_at('beta/b1.mp4')}")
+        await conn.execute(f"UPDATE videos SET thumbnail_key = '../library.db' WHERE id IN {video_ids_at('zeta.mp4')}")
     image = await api.client.get(thumbnail_url)
     assert image.status_code == 200 and image.content == b"\xff\xd8jpeg"
     assert "max-age" in image.headers["cache-control"] and image.headers["etag"]

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from tests.api.conftest import TREE, Api
+from tests.video_sql import video_ids_at
 
 FOLDER_FIELDS = "id name path rootPath modifiedAt"
 
@@ -107,7 +108,7 @@ async def test_descendants_depth_first_with_parent_ids(api: Api) -> None:
 async def test_videos_filter_and_order(api: Api, library: Path) -> None:
     async with api.services.db.writing() as conn:
         await conn.execute("UPDATE videos SET duration_s = size / 10.0, status = 'READY' WHERE size >= 200")
-        await conn.execute("UPDATE videos SET status = 'BROKEN', error = 'bad' WHERE path = 'zeta.mp4'")
+        await conn.execute(f"UPDATE videos SET status = 'BROKEN', error = 'bad' WHERE id IN {video_ids_at('zeta.mp4')}")
     query = (
         "query($f: VideoFilter, $o: VideoOrder) { videos(filter: $f, orderBy: $o) { totalCount"
         " edges { node { name path durationSeconds status } } } }"

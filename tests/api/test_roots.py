@@ -16,6 +16,7 @@ from gql_media.core.models import ChangeKind, LibraryChange
 from gql_media.settings import Settings
 from tests.api.conftest import Api, open_api, write_tree
 from tests.conftest import write
+from tests.video_sql import VIDEOS
 
 ADD = "mutation($p: String!) { addRoot(path: $p) { id name path } }"
 REMOVE = "mutation($p: String!) { removeRoot(path: $p) }"
@@ -249,7 +250,7 @@ async def test_remove_drops_thumbnails_and_the_playback_cache(
 
         made = await until(thumbnail_made, "the new root's thumbnail")
         async with api.services.db.reading() as conn:
-            row = await conn.fetch_one("SELECT id FROM videos WHERE path = 'pilot.mp4'")
+            row = await conn.fetch_one(f"SELECT id FROM {VIDEOS} WHERE path = 'pilot.mp4'")
         assert row is not None
         video_id = int(row[0])
         assert all(p.name.startswith(f"{video_id}-") for p in made)

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.processes import free_port, log_tail, start_server, wait_healthy
+from tests.video_sql import VIDEOS
 
 # The real CLI, with one test hook: with GQL_MEDIA_TEST_MERGE_GATE naming a file, the media tool
 # gets the test's operation table, whose merge stalls after its remux while that file exists (as a
@@ -200,7 +201,7 @@ def index_paths(db_path: Path) -> set[tuple[str, str]]:
     """(kind, path) of every indexed entry, read straight from the SQLite file."""
     with contextlib.closing(sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)) as conn:
         folders = conn.execute("SELECT path FROM folders").fetchall()
-        videos = conn.execute("SELECT path FROM videos").fetchall()
+        videos = conn.execute(f"SELECT path FROM {VIDEOS}").fetchall()
     return {("folder", r[0]) for r in folders} | {("video", r[0]) for r in videos}
 
 
@@ -213,7 +214,7 @@ def db_health(db_path: Path) -> dict[str, Any]:
             "SELECT root_id, path, COUNT(*) FROM folders GROUP BY root_id, path HAVING COUNT(*) > 1"
         ).fetchall()
         dup_videos = conn.execute(
-            "SELECT root_id, path, COUNT(*) FROM videos GROUP BY root_id, path HAVING COUNT(*) > 1"
+            f"SELECT root_id, path, COUNT(*) FROM {VIDEOS} GROUP BY root_id, path HAVING COUNT(*) > 1"
         ).fetchall()
         keys = {r[0] for r in conn.execute("SELECT thumbnail_key FROM videos WHERE thumbnail_key IS NOT NULL")}
         ids = {r[0] for r in conn.execute("SELECT id FROM videos")}

@@ -23,6 +23,7 @@ from gql_media.core.hls import TEMP_PREFIX
 from tests.conftest import disk_tree
 from tests.media_hooks import MERGE_GATE_ENV
 from tests.reliability.conftest import Server, db_health, index_paths
+from tests.video_sql import VIDEOS
 
 pytestmark = pytest.mark.slow
 
@@ -198,7 +199,7 @@ def _thumbnailed(db_path: Path, paths: list[str]) -> int:
 
     with sqlite3.connect(db_path) as conn:
         marks = ",".join("?" * len(paths))
-        query = f"SELECT COUNT(*) FROM videos WHERE thumbnail_key IS NOT NULL AND path IN ({marks})"
+        query = f"SELECT COUNT(*) FROM {VIDEOS} WHERE thumbnail_key IS NOT NULL AND path IN ({marks})"
         count: int = conn.execute(query, paths).fetchone()[0]
     return count
 

@@ -27,6 +27,7 @@ from gql_media.core.ports import StoreUnavailable
 from gql_media.services import Services, open_services
 from gql_media.settings import Settings
 from tests.conftest import disk_tree, index_tree, run_sync
+from tests.video_sql import VIDEOS
 
 CLIPS = 30
 
@@ -82,7 +83,7 @@ async def media_services(settings: Settings) -> AsyncIterator[Services]:
 
 async def video_rows(services: Services) -> dict[str, tuple[str, str | None, str | None]]:
     async with services.db.reading() as conn:
-        rows = await conn.fetch("SELECT path, status, thumbnail_key, error FROM videos")
+        rows = await conn.fetch(f"SELECT path, status, thumbnail_key, error FROM {VIDEOS}")
     return {str(r[0]): (str(r[1]), r[2], r[3]) for r in rows}
 
 

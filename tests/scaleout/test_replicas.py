@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import write
 from tests.processes import REPO
 from tests.scaleout.conftest import Cluster, Replica, Subscriber, leader_of, percentile, subscriber, wait_until
+from tests.video_sql import VIDEOS
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -130,7 +131,7 @@ async def test_events_cross_replicas_and_the_follower_takes_over(cluster: Cluste
         assert any(e["libraryChanged"]["kind"] == "RESYNC" for e in on_b.of("c"))
         sequences = [e["libraryChanged"]["sequence"] for e in on_b.of("c")]
 
-    videos = {r["path"] for r in await cluster.sql("SELECT path FROM videos")}
+    videos = {r["path"] for r in await cluster.sql(f"SELECT path FROM {VIDEOS}")}
     assert {"after-kill/late.mp4", "forwarded/f.mp4", "start/one.mp4", *names} <= videos
     # The new leader numbers changes on from the old one's (a RESYNC repeats the last number).
     assert sequences == sorted(sequences)

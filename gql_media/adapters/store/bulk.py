@@ -19,8 +19,8 @@ Two forms:
 While a load is open the search table stays right for the videos it holds: the delete and
 rename triggers are kept for the ids below the marker's, as it is when they fire (the others
 were never added to it: FTS5 must not be told to delete what it never held), and a name search
-matches the videos from the marker's id on by their names (``reads.py``). The unique (root_id, path) index stays (it
-guards the rows going in), and so do ``KEPT_INDEXES``. Queries stay right; those the dropped
+matches the videos from the marker's id on by their names (``reads.py``). ``KEPT_INDEXES`` stay,
+among them the unique (folder_id, name) one, which guards the rows going in. Queries stay right; those the dropped
 indexes served get slower.
 """
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from gql_media.adapters.store import bulk as bulk_load
 from gql_media.adapters.store.db import Db, RawConnection
+from gql_media.adapters.store.tables import video_path
 from gql_media.adapters.store.totals import TotalsDelta, VideoPlace
 from gql_media.core.models import (
     EntryKind,
@@ -41,8 +42,9 @@ _ANALYZE_FIRST_AT = 10_000
 _U64 = 1 << 64
 _I63 = 1 << 63
 
-# Moved rows step aside to a path no real relative path can have, so that swaps and chains
-# of renames never trip the (root_id, path) unique constraint.
+# Moved rows step aside to a path (a folder) or a name (a video) no real one can have, so that
+# swaps and chains of renames never trip the unique keys on place: (root_id, path) of folders,
+# (folder_id, name) of videos.
 _ASIDE_PREFIX = "/moving/"
 
 
@@ -113,15 +115,15 @@ class IndexStore:
         The sync reads whole libraries through here: no object per row, and no per-row work
         on the event loop beyond fixing the rare negative (over 2**63) inode or device.
         """
-        folder_sql, video_sql, params = _scope_queries(scope)
+        (folder_sql, folder_params), (video_sql, video_params) = _scope_queries(scope)
         async with self.db.reading() as conn:
-            folders = await conn.fetch(folder_sql, params)
-            videos = await conn.fetch(video_sql, params)
+            folders = await conn.fetch(folder_sql, folder_params)
+            videos = await conn.fetch(video_sql, video_params)
         return _unsigned(folders), _unsigned(videos)
 
     async def read_scope_folders(self, scope: Scope) -> list[IndexRow]:
         """The folders a scope covers, as ``read_scope_rows`` gives them (its videos are read by folder)."""
-        folder_sql, _video_sql, params = _scope_queries(scope)
+        (folder_sql, params), _videos = _scope_queries(scope)
         async with self.db.reading() as conn:
             return _unsigned(await conn.fetch(folder_sql, params))
 
@@ -130,7 +132,7 @@ class IndexStore:
         async with self.db.reading() as conn:
             if self.db.dialect == "sqlite":
                 return await _sqlite_videos_in(conn, folder_ids)  # unsigned as read
-            return _unsigned(await _fetch_by_ids(conn, _VIDEO_COLUMNS, "folder_id", folder_ids))
+            return _unsigned(await _fetch_by_ids(conn, _VIDEO_COLUMNS, "v.folder_id", folder_ids))
 
     async def read_folder_stamps(self, folder_ids: Sequence[int]) -> list[FolderStamps]:
         """The videos directly in these folders as a resync compares them: a ``FolderStamps`` per folder.
@@ -142,16 +144,29 @@ class IndexStore:
             return await _stamps_in(conn, self.db.dialect, folder_ids)
 
     async def read_video_ids(self, root_id: int, paths: Sequence[str]) -> dict[str, int]:
-        """The ids of the videos at these paths of a root (those indexed), by path."""
+        """The ids of the videos at these paths of a root (those indexed), by path.
+
+        A statement per thousand paths: their folders' ids by the folders' (root_id, path) key, then
+        the videos by their key on place, (folder_id, name); a video of one of those folders whose
+        name another path of the chunk has, but not at that place, is read and left out here.
+        """
         found: dict[str, int] = {}
         async with self.db.reading() as conn:
             for start in range(0, len(paths), _IDS_PER_STATEMENT):
                 chunk = paths[start : start + _IDS_PER_STATEMENT]
+                places = {path.rpartition("/")[::2]: path for path in chunk}
+                parents = sorted({parent for parent, _name in places})
+                names = sorted({name for _parent, name in places})
                 rows = await conn.fetch(
-                    f"SELECT path, id FROM videos WHERE root_id = ? AND path IN ({', '.join('?' * len(chunk))})",
-                    (root_id, *chunk),
+                    f"SELECT vf.path, v.name, v.id FROM folders vf JOIN videos v ON v.folder_id = vf.id"
+                    f" WHERE vf.root_id = ? AND vf.path IN ({', '.join('?' * len(parents))})"
+                    f" AND v.name IN ({', '.join('?' * len(names))})",
+                    (root_id, *parents, *names),
                 )
-                found.update((str(path), int(video_id)) for path, video_id in rows)
+                for parent, name, video_id in rows:
+                    path = places.get((str(parent), str(name)))
+                    if path is not None:
+                        found[path] = int(video_id)
         return found
 
     async def reserve_ids(self, folders: int, videos: int) -> tuple[int, int]:
@@ -184,9 +199,9 @@ class IndexStore:
             for start in range(0, len(removed_videos), _IDS_PER_STATEMENT):
                 chunk = removed_videos[start : start + _IDS_PER_STATEMENT]
                 await conn.execute(f"DELETE FROM videos WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
-            for table, kind in (("folders", EntryKind.FOLDER), ("videos", EntryKind.VIDEO)):
+            for column, kind in (("folders SET path", EntryKind.FOLDER), ("videos SET name", EntryKind.VIDEO)):
                 await conn.executemany(
-                    f"UPDATE {table} SET path = ? WHERE id = ?",
+                    f"UPDATE {column} = ? WHERE id = ?",
                     [(f"{_ASIDE_PREFIX}{m.id}", m.id) for m in plan.moves if m.kind is kind],
                 )
             await conn.executemany(
@@ -207,26 +222,26 @@ class IndexStore:
                     for m in plan.moves if m.kind is EntryKind.FOLDER
                 ],
             )  # fmt: skip
-            # Only renamed videos set their name: on SQLite setting name_fold fires the search index's
-            # update trigger, a statement (and a write of the search index) per video; the videos of a
-            # moved folder keep their names.
+            # Only renamed videos set their case-folded name: on SQLite setting name_fold fires the search
+            # index's update trigger, a statement (and a write of the search index) per video; the videos
+            # of a moved folder keep their names (set back from aside).
             renamed = [m for m in moved_videos if name_of(m.entry.path) != name_of(m.old_path)]
             await conn.executemany(
-                "UPDATE videos SET root_id = ?, folder_id = ?, path = ?, path_bytes = ?, name = ?, name_fold = ?,"
+                "UPDATE videos SET root_id = ?, folder_id = ?, path_bytes = ?, name = ?, name_fold = ?,"
                 " size = ?, mtime_ns = ?, inode = ?, device = ? WHERE id = ?",
                 [
-                    (m.root_id, m.parent_id, m.entry.path, m.entry.raw_path, name_of(m.entry.path),
+                    (m.root_id, m.parent_id, m.entry.raw_path, name_of(m.entry.path),
                      name_of(m.entry.path).casefold(), m.entry.size, m.entry.mtime_ns, to_i64(m.entry.inode),
                      to_i64(m.entry.device), m.id)
                     for m in renamed
                 ],
             )  # fmt: skip
             await conn.executemany(
-                "UPDATE videos SET root_id = ?, folder_id = ?, path = ?, path_bytes = ?, size = ?, mtime_ns = ?,"
+                "UPDATE videos SET root_id = ?, folder_id = ?, path_bytes = ?, name = ?, size = ?, mtime_ns = ?,"
                 " inode = ?, device = ? WHERE id = ?",
                 [
-                    (m.root_id, m.parent_id, m.entry.path, m.entry.raw_path, m.entry.size, m.entry.mtime_ns,
-                     to_i64(m.entry.inode), to_i64(m.entry.device), m.id)
+                    (m.root_id, m.parent_id, m.entry.raw_path, name_of(m.entry.path), m.entry.size,
+                     m.entry.mtime_ns, to_i64(m.entry.inode), to_i64(m.entry.device), m.id)
                     for m in moved_videos if name_of(m.entry.path) == name_of(m.old_path)
                 ],
             )  # fmt: skip
@@ -332,7 +347,9 @@ class IndexStore:
 
 
 _IDS_PER_STATEMENT = 1000
-_PLACE_COLUMNS = "SELECT id, root_id, folder_id, path, size FROM videos"
+_PLACE_COLUMNS = (
+    f"SELECT v.id, v.root_id, v.folder_id, {video_path()}, v.size FROM videos v JOIN folders vf ON vf.id = v.folder_id"
+)
 
 
 async def _fetch_by_ids(conn: RawConnection, select: str, column: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
@@ -354,9 +371,8 @@ async def _fetch_by_ids(conn: RawConnection, select: str, column: str, ids: Sequ
 # writes a negative number's 64 bits, so inode and device come out unsigned as they are meant
 # (see ``to_i64``); only a negative mtime (before 1970) must be turned back.
 _VIDEO_HEX = (
-    "SELECT group_concat(path, char(0)),"
-    " group_concat(printf('%016x%016x%016x%016x%016x%016x', id, root_id, size, mtime_ns, inode, device), '')"
-    " FROM videos"
+    f"SELECT group_concat({video_path()}, char(0)), group_concat(printf('%016x%016x%016x%016x%016x%016x',"
+    " v.id, v.root_id, v.size, v.mtime_ns, v.inode, v.device), '') FROM videos v JOIN folders vf ON vf.id = v.folder_id"
 )
 _HEX_FIELDS = 6
 
@@ -366,7 +382,7 @@ async def _sqlite_videos_in(conn: RawConnection, folder_ids: Sequence[int]) -> l
     rows: list[IndexRow] = []
     for start in range(0, len(folder_ids), _IDS_PER_STATEMENT):
         chunk = folder_ids[start : start + _IDS_PER_STATEMENT]
-        found = await conn.fetch_one(f"{_VIDEO_HEX} WHERE folder_id IN ({', '.join('?' * len(chunk))})", chunk)
+        found = await conn.fetch_one(f"{_VIDEO_HEX} WHERE v.folder_id IN ({', '.join('?' * len(chunk))})", chunk)
         if found is not None and found[0] is not None:
             rows += _hex_rows(str(found[0]), str(found[1]))
     return rows
@@ -387,8 +403,8 @@ def _hex_rows(paths: str, numbers: str) -> Iterator[IndexRow]:
 
 # A resync reads each folder's videos as one row of two texts (``FolderStamps``): their names
 # ("/" is in none) and their stamps as 64-bit hex (four per video), both in code point order of
-# the names, as Python sorts them (SQLite: the order of ix_videos_folder_name (folder_id, name,
-# id), which the search by folder_id follows; PostgreSQL: sorted by the bytes of UTF-8, collation
+# the names, as Python sorts them (SQLite: the order of ix_videos_folder_name (folder_id, name),
+# which the search by folder_id follows; PostgreSQL: sorted by the bytes of UTF-8, collation
 # "C"). The walk compares the stamps as text; ints are made only for a folder that differs. Ids are
 # read for the rows that differ (``read_video_ids``). (Both write a negative number's 64 bits.)
 _STAMPS_BY_FOLDER = {
@@ -426,7 +442,7 @@ async def _stamps_in(conn: RawConnection, dialect: str, folder_ids: Sequence[int
 
 
 async def _videos_by_ids(conn: RawConnection, ids: Sequence[int]) -> list[tuple[Any, ...]]:
-    return await _fetch_by_ids(conn, _PLACE_COLUMNS, "id", ids)
+    return await _fetch_by_ids(conn, _PLACE_COLUMNS, "v.id", ids)
 
 
 async def _videos_leaving(conn: RawConnection, plan: SyncPlan) -> list[VideoPlace]:
@@ -438,7 +454,9 @@ async def _videos_leaving(conn: RawConnection, plan: SyncPlan) -> list[VideoPlac
         if folder.kind is EntryKind.FOLDER:
             low, high = path_range(folder.path)
             for row in await conn.fetch(
-                f"{_PLACE_COLUMNS} WHERE root_id = ? AND path >= ? AND path < ?", (folder.root_id, low, high)
+                f"{_PLACE_COLUMNS} WHERE vf.root_id = ? AND vf.path = ?"
+                f" UNION ALL {_PLACE_COLUMNS} WHERE vf.root_id = ? AND vf.path >= ? AND vf.path < ?",
+                (folder.root_id, folder.path, folder.root_id, low, high),
             ):
                 rows.setdefault(int(row[0]), row)
     return [(int(r[1]), int(r[2]), str(r[3]), int(r[4])) for r in rows.values()]
@@ -455,14 +473,14 @@ async def _resize_totals(conn: RawConnection, new_sizes: dict[int, int]) -> None
 
 
 _INSERT_VIDEO_INTO = (
-    "INSERT INTO videos (id, root_id, folder_id, path, path_bytes, name, name_fold, size, mtime_ns, inode,"
+    "INSERT INTO videos (id, root_id, folder_id, path_bytes, name, name_fold, size, mtime_ns, inode,"
     " device, created_at, status) VALUES "
 )
-_VIDEO_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING')"
+_VIDEO_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING')"
 _INSERT_VIDEO = _INSERT_VIDEO_INTO + _VIDEO_VALUES
 # On SQLite the name-search index's trigger (migration 0006) costs per *statement*, not per row:
 # a statement firing a trigger runs in a savepoint, and FTS5 writes out its pending terms at each.
-# So rows go in many to a statement (12 parameters each, 24,576 a statement: under SQLite's 32,766):
+# So rows go in many to a statement (11 parameters each, 22,528 a statement: under SQLite's 32,766):
 # 50k videos into an index of 50k took 4-5 s of CPU one statement a row, about 1.2 s 1,000 rows to a
 # statement (plain sqlite3). 2,048 rows to a statement: 50 round trips through the event loop per
 # 100k rows instead of 100, and less CPU (plain sqlite3, 100k rows: 1,000 to a statement 0.39/0.41 s,
@@ -484,7 +502,7 @@ def _video_rows(rows: Sequence[NewVideo], now: float) -> list[tuple[Any, ...]]:
         path = entry.path
         name = path.rpartition("/")[2]
         inode, device = entry.inode, entry.device
-        append((video_id, root_id, folder_id, path, entry.raw_path, name, name.casefold(), entry.size,
+        append((video_id, root_id, folder_id, entry.raw_path, name, name.casefold(), entry.size,
                 entry.mtime_ns, inode - _U64 if inode >= _I63 else inode, device - _U64 if device >= _I63 else device,
                 now))  # fmt: skip
     return out
@@ -512,7 +530,7 @@ def _sqlite_inserts(rows: Sequence[NewVideo], now: float) -> list[tuple[str, lis
         extend = params.extend
         for video_id, root_id, folder_id, (_kind, path, raw_path, size, mtime_ns, inode, device) in part:
             name = path[path.rfind("/") + 1 :]
-            extend((video_id, root_id, folder_id, path, raw_path, name, name.casefold(), size, mtime_ns,
+            extend((video_id, root_id, folder_id, raw_path, name, name.casefold(), size, mtime_ns,
                     inode - _U64 if inode >= _I63 else inode,
                     device - _U64 if device >= _I63 else device, now))  # fmt: skip
         statements.append((_sqlite_insert_sql(len(part)), params))
@@ -619,32 +637,46 @@ class _BulkJob:
 
 
 _FOLDER_COLUMNS = "SELECT id, root_id, path, 0, mtime_ns, inode, device FROM folders"
-_VIDEO_COLUMNS = "SELECT id, root_id, path, size, mtime_ns, inode, device FROM videos"
+_VIDEO_COLUMNS = (
+    f"SELECT v.id, v.root_id, {video_path()}, v.size, v.mtime_ns, v.inode, v.device"
+    " FROM videos v JOIN folders vf ON vf.id = v.folder_id"
+)
+_Statement = tuple[str, tuple[Any, ...]]
 
 
-def _scope_queries(scope: Scope) -> tuple[str, str, tuple[Any, ...]]:
-    """The folder and video reads of a scope, each written so that it stays an index search."""
+def _scope_queries(scope: Scope) -> tuple[_Statement, _Statement]:
+    """The folder and video reads of a scope, each written so that it stays an index search.
+
+    A video is found by its folder's path (the folders' (root_id, path) key, then the videos' key on
+    place), or, for the entry at the scope's own path, by that folder and its name.
+    """
     if scope.recursive and scope.path == "":
-        return f"{_FOLDER_COLUMNS} WHERE root_id = ?", f"{_VIDEO_COLUMNS} WHERE root_id = ?", (scope.root_id,)
+        return (f"{_FOLDER_COLUMNS} WHERE root_id = ?", (scope.root_id,)), (
+            f"{_VIDEO_COLUMNS} WHERE v.root_id = ?",
+            (scope.root_id,),
+        )
+    parent, _, name = scope.path.rpartition("/")
+    folder = "(SELECT id FROM folders WHERE root_id = ? AND path = ?)"
+    itself = f"{_VIDEO_COLUMNS} WHERE v.folder_id = {folder} AND v.name = ?"
     if scope.recursive:
         low, high = path_range(scope.path)
         where = "root_id = ? AND (path = ? OR (path >= ? AND path < ?))"
-        return (
-            f"{_FOLDER_COLUMNS} WHERE {where}",
-            f"{_VIDEO_COLUMNS} WHERE {where}",
-            (scope.root_id, scope.path, low, high),
+        return (f"{_FOLDER_COLUMNS} WHERE {where}", (scope.root_id, scope.path, low, high)), (
+            f"{_VIDEO_COLUMNS} WHERE vf.root_id = ? AND (vf.path = ? OR (vf.path >= ? AND vf.path < ?))"
+            f" UNION ALL {itself}",
+            (scope.root_id, scope.path, low, high, scope.root_id, parent, name),
         )
     # A shallow scope: the entry at the path, and the children of the folder there. Written as a
     # UNION (rows have unique ids, so it equals the OR): SQLite turns the OR into a scan of the root.
     # The children are found by their folder's id alone (ids are unique across roots): with a
     # ``root_id = ?`` beside it SQLite, which has no statistics, searched (root_id, depth-first key)
     # and read the whole root, 21 ms at 100k videos against 0.3 ms at 1k (bench P3).
-    itself = "root_id = ? AND path = ?"
-    parent = "(SELECT id FROM folders WHERE root_id = ? AND path = ?)"
     return (
-        f"{_FOLDER_COLUMNS} WHERE {itself} UNION {_FOLDER_COLUMNS} WHERE parent_id = {parent}",
-        f"{_VIDEO_COLUMNS} WHERE {itself} UNION {_VIDEO_COLUMNS} WHERE folder_id = {parent}",
+        f"{_FOLDER_COLUMNS} WHERE root_id = ? AND path = ? UNION {_FOLDER_COLUMNS} WHERE parent_id = {folder}",
         (scope.root_id, scope.path, scope.root_id, scope.path),
+    ), (
+        f"{itself} UNION {_VIDEO_COLUMNS} WHERE v.folder_id = {folder}",
+        (scope.root_id, parent, name, scope.root_id, scope.path),
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gql_media.adapters.store.db import Db, RawConnection
+from gql_media.adapters.store.tables import video_path
 from gql_media.core.models import MediaInfo, VideoFile, VideoStatus
 from gql_media.core.ports import EmptyVideos, VideoCursor, VideoNeed
 
@@ -21,8 +22,9 @@ _CHUNK = 500
 # Empty files marked BROKEN a transaction at a time (see ``break_empty_videos``).
 _EMPTY_UPDATE_ROWS = 5000
 
-_FILE_COLUMNS = "v.id, v.root_id, r.path, v.path, v.path_bytes, v.size, v.mtime_ns, v.status, v.thumbnail_key"
-_FROM = " FROM videos v JOIN roots r ON r.id = v.root_id"
+_FILE_COLUMNS = f"v.id, v.root_id, r.path, {video_path()}, v.path_bytes, v.size, v.mtime_ns, v.status, v.thumbnail_key"
+# A video's path is its folder's and its name (migration 0010).
+_FROM = " FROM videos v JOIN folders vf ON vf.id = v.folder_id JOIN roots r ON r.id = v.root_id"
 _SELECT_FILES = f"SELECT {_FILE_COLUMNS}{_FROM}"
 # A key that is not one of its video's version's (``ThumbnailSpec.is_current``: "<id>-<size>-<mtime_ns>",
 # then the suffix or "-<regeneration>" and the suffix), in SQL both backends take.
@@ -203,7 +205,7 @@ class SqlMediaStore:
                     continue
                 if len(videos) < listed:
                     rows = await conn.fetch(
-                        f"SELECT v.id, v.root_id, r.path, v.path{_FROM} WHERE {(empty + where).format(v='v.')}"
+                        f"SELECT v.id, v.root_id, r.path, {video_path()}{_FROM} WHERE {(empty + where).format(v='v.')}"
                         " ORDER BY v.name, v.id LIMIT ?",
                         [pending, *params, listed - len(videos)],
                     )

@@ -35,6 +35,7 @@ from gql_media.adapters.store.rows import (
     VideoRow,
     VideoSort,
 )
+from gql_media.adapters.store.tables import video_path
 from gql_media.core.models import VideoStatus
 
 __all__ = [
@@ -59,13 +60,19 @@ _IDS_PER_STATEMENT = 1000
 _DEPTH_FIRST_SEPARATOR = "\x01"
 
 _FOLDER_COLUMNS = "f.id, f.root_id, r.path, f.parent_id, f.path, f.name, f.mtime_ns, f.created_at"
+# A video's path is its folder's and its name (migration 0010): every read of videos joins their
+# folders as ``vf`` (a search of the folders' rowid on SQLite).
 _VIDEO_COLUMNS = (
-    "v.id, v.root_id, r.path, v.folder_id, v.path, v.path_bytes, v.name, v.size, v.mtime_ns, v.created_at,"
-    " v.status, v.duration_s, v.width, v.height, v.video_codec, v.audio_codec, v.container, v.error,"
-    " v.thumbnail_key"
+    f"v.id, v.root_id, r.path, v.folder_id, {video_path()}, v.path_bytes, v.name, v.size, v.mtime_ns,"
+    " v.created_at, v.status, v.duration_s, v.width, v.height, v.video_codec, v.audio_codec, v.container,"
+    " v.error, v.thumbnail_key"
 )
+# The folder columns of the videos' own folder (``vf``).
+_VIDEO_FOLDER_COLUMNS = _FOLDER_COLUMNS.replace("f.", "vf.")
+_VIDEOS = "videos v JOIN folders vf ON vf.id = v.folder_id"
+_VIDEO_FROM = f"{_VIDEOS} JOIN roots r ON r.id = v.root_id"
 
-_VIDEO_WIDTH = _VIDEO_COLUMNS.count(",") + 1  # a joined row's folder columns start here
+_VIDEO_WIDTH = len(VideoRow._fields)  # a joined row's folder columns start here
 
 RowT = TypeVar("RowT", FolderRow, VideoRow)
 
@@ -134,6 +141,19 @@ def _subtree_condition(alias: str, path: str) -> tuple[str, list[Any]]:
     return f"{alias}.path >= ? AND {alias}.path < ?", [low, high]
 
 
+def _under_condition(query: VideoQuery) -> tuple[str, list[Any]]:
+    """Videos under ``query.under_path`` (a video is in its folder, strictly under the folders above):
+    their folders', found by a range of the folders' (root_id, path) key."""
+    path = query.under_path or ""
+    low, high = path_range(path)
+    root = "" if query.root_id is None else "root_id = ? AND "
+    roots = [] if query.root_id is None else [query.root_id]
+    return (
+        f"v.folder_id IN (SELECT id FROM folders WHERE {root}(path = ? OR (path >= ? AND path < ?)))",
+        [*roots, path, low, high],
+    )
+
+
 # Substrings this long are looked up in the name-search index (FTS5 trigrams on SQLite, pg_trgm
 # on PostgreSQL); a shorter one has no trigram to look up and stays a LIKE over the names.
 SEARCH_INDEX_MIN_CHARS = 3
@@ -183,7 +203,7 @@ def _video_where(
     compare("v.folder_id = ?", query.folder_id)
     compare("v.root_id = ?", query.root_id)
     if query.under_path:
-        condition, values = _subtree_condition("v", query.under_path)
+        condition, values = _under_condition(query)
         conditions.append(condition)
         params.extend(values)
     if query.name_contains:
@@ -262,7 +282,7 @@ class LibraryReads:
         return await self._by_ids(f"SELECT {_FOLDER_COLUMNS} FROM folders f", "f", ids, _folder)
 
     async def videos_by_ids(self, ids: Iterable[int]) -> dict[int, VideoRow]:
-        return await self._by_ids(f"SELECT {_VIDEO_COLUMNS} FROM videos v", "v", ids, _video)
+        return await self._by_ids(f"SELECT {_VIDEO_COLUMNS} FROM {_VIDEOS}", "v", ids, _video)
 
     async def _by_ids(
         self, select: str, alias: str, ids: Iterable[int], make: Callable[[Sequence[Any]], RowT]
@@ -315,9 +335,10 @@ class LibraryReads:
         *,
         with_folders: bool,
     ) -> tuple[Page[VideoRow], dict[int, FolderRow]]:
-        columns, joined = _VIDEO_COLUMNS, ""
+        columns = _VIDEO_COLUMNS
         if with_folders:
-            columns, joined = f"{_VIDEO_COLUMNS}, {_FOLDER_COLUMNS}", " LEFT JOIN folders f ON f.id = v.folder_id"
+            # The video's folder, joined already (``_VIDEO_FROM``).
+            columns = f"{_VIDEO_COLUMNS}, {_VIDEO_FOLDER_COLUMNS}"
         async with self.db.reading() as conn:
             dense, matches = await self._search_reach(conn, query) if _search_is_indexed(query) else (False, None)
             where, params = _video_where(query, self.db.dialect, dense, matches)
@@ -328,7 +349,7 @@ class LibraryReads:
                 params.extend(after)
             params.append(limit + 1)
             rows = await conn.fetch(
-                f"SELECT {columns} FROM videos v JOIN roots r ON r.id = v.root_id{joined} WHERE {where}"
+                f"SELECT {columns} FROM {_VIDEO_FROM} WHERE {where}"
                 f" ORDER BY {expression} {direction}, v.id {direction} LIMIT ?",
                 params,
             )
@@ -388,8 +409,7 @@ class LibraryReads:
                     where += " AND (v.name, v.id) > (?, ?)"
                     params += [after.name, after.id]
                 rows = await conn.fetch(
-                    f"SELECT {_VIDEO_COLUMNS} FROM videos v JOIN roots r ON r.id = v.root_id WHERE {where}"
-                    " ORDER BY v.name, v.id LIMIT ?",
+                    f"SELECT {_VIDEO_COLUMNS} FROM {_VIDEO_FROM} WHERE {where} ORDER BY v.name, v.id LIMIT ?",
                     [*params, limit + 1 - len(entries)],
                 )
                 entries.extend(_video(r) for r in rows)
@@ -422,7 +442,7 @@ class LibraryReads:
             start, after_name = after.path.rpartition("/")[::2] if after.is_video else (after.path, None)
         start_key = start.replace("/", _DEPTH_FIRST_SEPARATOR)
         inside = start == folder.path or (start_key > low and (high is None or start_key < high))
-        dialect_key = _DEPTH_FIRST_KEY[self.db.dialect].format("f.path")
+        dialect_key = _DEPTH_FIRST_KEY[self.db.dialect].format("vf.path")
         upper = "" if high is None else f" AND {dialect_key} < ?"
         window = [folder.root_id, max(low, start_key) if inside else low, *([] if high is None else [high]), limit + 1]
         async with self.db.reading() as conn:
@@ -430,7 +450,7 @@ class LibraryReads:
             if inside:
                 named = "" if after_name is None else " AND v.name > ?"
                 first = await conn.fetch(
-                    f"SELECT {_VIDEO_COLUMNS} FROM videos v JOIN roots r ON r.id = v.root_id"
+                    f"SELECT {_VIDEO_COLUMNS} FROM {_VIDEO_FROM}"
                     f" WHERE v.folder_id = (SELECT id FROM folders WHERE root_id = ? AND path = ?){named}"
                     " ORDER BY v.name LIMIT ?",
                     [folder.root_id, start, *([] if after_name is None else [after_name]), limit + 1],
@@ -438,16 +458,16 @@ class LibraryReads:
             found: list[tuple[str, int, str, Sequence[Any]]] = []
             if len(first) <= limit:
                 folders = await conn.fetch(
-                    f"SELECT {_FOLDER_COLUMNS} FROM folders f JOIN roots r ON r.id = f.root_id"
-                    f" WHERE f.root_id = ? AND {dialect_key} > ?{upper} ORDER BY {dialect_key} LIMIT ?",
+                    f"SELECT {_VIDEO_FOLDER_COLUMNS} FROM folders vf JOIN roots r ON r.id = vf.root_id"
+                    f" WHERE vf.root_id = ? AND {dialect_key} > ?{upper} ORDER BY {dialect_key} LIMIT ?",
                     window,
                 )
                 # Ordered by the key, the folder's id (the rowid on SQLite: each folder is one step of
                 # the loop, so its videos come by ix_videos_folder_name in order) and the name.
                 videos = await conn.fetch(
-                    f"SELECT {_VIDEO_COLUMNS} FROM folders f JOIN videos v ON v.folder_id = f.id"
-                    f" JOIN roots r ON r.id = v.root_id WHERE f.root_id = ? AND {dialect_key} > ?{upper}"
-                    f" ORDER BY {dialect_key}, f.id, v.name LIMIT ?",
+                    f"SELECT {_VIDEO_COLUMNS} FROM folders vf JOIN videos v ON v.folder_id = vf.id"
+                    f" JOIN roots r ON r.id = v.root_id WHERE vf.root_id = ? AND {dialect_key} > ?{upper}"
+                    f" ORDER BY {dialect_key}, vf.id, v.name LIMIT ?",
                     window,
                 )
                 # The path is the fifth column of both (``_FOLDER_COLUMNS``, ``_VIDEO_COLUMNS``).

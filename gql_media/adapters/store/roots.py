@@ -12,6 +12,7 @@ import time
 
 from gql_media.adapters.store.db import Db
 from gql_media.adapters.store.index import take_ids
+from gql_media.adapters.store.tables import video_path
 from gql_media.core.models import Root
 
 __all__ = ["SqlRootStore"]
@@ -61,7 +62,11 @@ class SqlRootStore:
     async def remove_root(self, root_id: int) -> list[tuple[int, str]]:
         """Forget a root and its whole index (folders, videos, download states); returns its videos' ids and paths."""
         async with self.db.writing() as conn:
-            videos = await conn.fetch("SELECT id, path FROM videos WHERE root_id = ? ORDER BY id", (root_id,))
+            videos = await conn.fetch(
+                f"SELECT v.id, {video_path()} FROM videos v JOIN folders vf ON vf.id = v.folder_id"
+                " WHERE v.root_id = ? ORDER BY v.id",
+                (root_id,),
+            )
             await conn.execute("DELETE FROM videos WHERE root_id = ?", (root_id,))
             await conn.execute("DELETE FROM hls_downloads WHERE root_id = ?", (root_id,))
             await conn.execute("DELETE FROM folders WHERE root_id = ?", (root_id,))

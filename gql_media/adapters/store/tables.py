@@ -28,14 +28,15 @@ def _store_id(*, rowid: bool = False) -> sa.Column[int]:
     return sa.Column("id", _ROWID if rowid else sa.BigInteger, primary_key=True, autoincrement=False)
 
 
-def _entry_columns(parent: sa.Column[int]) -> list[sa.Column[Any]]:
+def _entry_columns(parent: sa.Column[int], *, with_path: bool) -> list[sa.Column[Any]]:
     """The columns that place a folder or a video in the tree: its id, its root, ``parent`` (the
-    column of the folder it is in), its path (as text, and as bytes when not valid UTF-8) and its name."""
+    column of the folder it is in), its path as text (a folder's only: a video's is its folder's
+    and its name, migration 0010), the whole path as bytes when not valid UTF-8, and its name."""
     return [
         _store_id(rowid=True),
         sa.Column("root_id", sa.BigInteger, sa.ForeignKey("roots.id", ondelete="CASCADE"), nullable=False),
         parent,
-        sa.Column("path", PathText, nullable=False),
+        *([sa.Column("path", PathText, nullable=False)] if with_path else []),
         sa.Column("path_bytes", sa.LargeBinary, nullable=True),
         sa.Column("name", PathText, nullable=False),
     ]
@@ -55,7 +56,8 @@ folders = sa.Table(
     "folders",
     metadata,
     *_entry_columns(
-        sa.Column("parent_id", sa.BigInteger, sa.ForeignKey("folders.id", ondelete="CASCADE"), nullable=True)
+        sa.Column("parent_id", sa.BigInteger, sa.ForeignKey("folders.id", ondelete="CASCADE"), nullable=True),
+        with_path=True,
     ),
     sa.Column("mtime_ns", sa.BigInteger, nullable=False, server_default="0"),
     sa.Column("inode", sa.BigInteger, nullable=False, server_default="0"),
@@ -75,7 +77,8 @@ videos = sa.Table(
     "videos",
     metadata,
     *_entry_columns(
-        sa.Column("folder_id", sa.BigInteger, sa.ForeignKey("folders.id", ondelete="CASCADE"), nullable=False)
+        sa.Column("folder_id", sa.BigInteger, sa.ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
+        with_path=False,
     ),
     # casefold()ed name: case-insensitive search for any script, not only ASCII.
     sa.Column("name_fold", sa.Text, nullable=False),
@@ -94,13 +97,14 @@ videos = sa.Table(
     sa.Column("bitrate", sa.BigInteger, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
     sa.Column("thumbnail_key", sa.Text, nullable=True),
-    sa.UniqueConstraint("root_id", "path", name="uq_videos_root_path"),
+    # A video's place: its folder and its name (migration 0010; on SQLite the entries end in the
+    # rowid, the id).
+    sa.Index("ix_videos_folder_name", "folder_id", "name", unique=True),
     # Every order ends in the id tie-breaker, so a keyset page is an index range (migration 0006);
     # ix_videos_duration_key on (COALESCE(duration_s, -1.0), id), the folders' depth-first index and
     # the name-search index (FTS5 trigram on SQLite, without token counts since 0007; pg_trgm on
     # PostgreSQL) are in the migrations only. (The videos' depth-first index went in 0009:
     # ``descendants`` reads a folder's videos by ix_videos_folder_name.)
-    sa.Index("ix_videos_folder_name", "folder_id", "name", "id"),
     sa.Index("ix_videos_status", "status", "name", "id"),
     sa.Index("ix_videos_mtime", "mtime_ns", "id"),
     sa.Index("ix_videos_size", "size", "id"),
@@ -156,3 +160,9 @@ bulk_loads = sa.Table(
     sa.Column("restore", sa.Text, nullable=False),
     sa.Column("started_at", sa.Float, nullable=False),
 )
+
+
+def video_path(video: str = "v", folder: str = "vf") -> str:
+    """SQL: the relative path of the video aliased ``video``, made from its folder's (aliased ``folder``,
+    joined on ``folder_id``) and its name: a video row holds no path (migration 0010)."""
+    return f"CASE WHEN {folder}.path = '' THEN {video}.name ELSE {folder}.path || '/' || {video}.name END"
