@@ -24,6 +24,7 @@ from bench import assets
 from bench.library import Library
 from bench.measures import Bench, Row
 from bench.server import ServerProcess, percentile, scan_into
+from gql_media.adapters.store.tables import video_path
 
 SETTLE_MS = 300
 PROTOCOL = "graphql-transport-ws"
@@ -163,8 +164,9 @@ PAGE_QUERY = (
     "query Page($first: Int!) { videos(first: $first) { edges { node {"
     " id name path size modifiedAt status folder { id name path } } } } }"
 )
+# The video's path made from its folder's and its name, as the server reads it (migration 0010).
 _REFERENCE_SQL = (
-    "SELECT v.id, v.name, v.path, v.size, v.mtime_ns, v.status, f.id, f.name, f.path"
+    f"SELECT v.id, v.name, {video_path('v', 'f')}, v.size, v.mtime_ns, v.status, f.id, f.name, f.path"
     " FROM videos v JOIN folders f ON f.id = v.folder_id ORDER BY v.name, v.id LIMIT ?"
 )
 

@@ -65,6 +65,17 @@ def test_quick_p1_writes_valid_json(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_quick_resync_and_page_measures_run(tmp_path: Path) -> None:
+    """P2 and P5 read the index the way the server does (P5's reference page by its own SQL): a change of
+    the schema that breaks them fails here, not in the next full bench."""
+    results = run_quick_bench(tmp_path, "P2,P5")
+    assert set(results) == {"P2", "P5", "_run"}
+    for measure in ("P2", "P5"):
+        assert results[measure]["status"] == "measured", results[measure]
+        assert isinstance(results[measure]["ratio"], float) and results[measure]["ratio"] > 0
+
+
+@pytest.mark.slow
 def test_quick_playback_measures_write_valid_json(tmp_path: Path) -> None:
     """P11-P14 (issue 14) run end to end on small sources: a smoke run, their figures are not judged."""
     results = run_quick_bench(tmp_path, "P11,P12,P13,P14")
