@@ -6,9 +6,10 @@ next sync, setting the sizes back to the disk's, took every folder's totals belo
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
-from gql_media.adapters.store.recount import repair_totals
+from gql_media.adapters.store.recount import _check_sql, repair_totals
 from gql_media.services import Services, open_services
 from gql_media.settings import Settings
 from tests.conftest import run_sync, write
@@ -63,3 +64,24 @@ async def test_a_writer_starting_repairs_the_totals_beside_start_up(settings: Se
             pass
         await run_sync(services, library)
         assert await _totals(services) == kept
+
+
+def test_the_check_sums_every_root_in_one_scan_without_a_sorter() -> None:
+    """The check's sums per root: one pass over the videos, no GROUP BY. Grouped by root_id (which no
+    index leads with since migration 0010), SQLite sorted every video in memory: +45 MB of the server's
+    RSS at start-up with a million videos (bench --scale 1000000)."""
+    with sqlite3.connect(":memory:") as db:
+        db.execute("CREATE TABLE videos (id INTEGER PRIMARY KEY, root_id BIGINT, size BIGINT)")
+        db.executemany("INSERT INTO videos VALUES (?, ?, ?)", [(i, 1 + i % 3, i) for i in range(1, 100)])
+        sql = _check_sql([1, 2, 3])
+        plan = " | ".join(str(row[-1]) for row in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+        assert plan == "SCAN videos", plan
+        row = db.execute(sql).fetchone()
+        assert row == tuple(
+            value
+            for root in (1, 2, 3)
+            for value in (
+                sum(1 for i in range(1, 100) if 1 + i % 3 == root),
+                sum(i for i in range(1, 100) if 1 + i % 3 == root),
+            )
+        )
