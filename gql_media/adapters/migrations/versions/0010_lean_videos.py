@@ -16,6 +16,8 @@ On SQLite a column in a table constraint cannot be dropped: the table is made ag
 as stored, without the column and the constraint), its rows copied in id order, and its other
 indexes and triggers made again as they were; foreign keys are off on the migration's connection
 and ``PRAGMA foreign_key_check`` checks the references after. On PostgreSQL it is three statements.
+A database taken down to 0009 by ``downgrade`` (the column added back at the end, its key an index)
+comes up again the same way.
 A video whose folder and name another already has (an index written behind the store's back) stops
 the migration with the database as it was.
 
@@ -39,8 +41,11 @@ depends_on = None
 
 logger = logging.getLogger("gql_media.migrations")
 
-_PATH_COLUMN = re.compile(r"(?m)^\s*path TEXT NOT NULL, \n")
+# The path column and its key as made by 0001, or as this migration's downgrade adds them back (a
+# column at the end, and a unique index).
+_PATH_COLUMN = re.compile(r"(?<![\w])path TEXT NOT NULL(?: DEFAULT '')?, \s*")
 _PLACE_KEY = re.compile(r"(?m)^\s*CONSTRAINT uq_videos_root_path UNIQUE \(root_id, path\), \n")
+_PLACE_KEY_INDEX = "uq_videos_root_path"
 _UNIQUE_PLACE = "CREATE UNIQUE INDEX ix_videos_folder_name ON videos (folder_id, name)"
 
 
@@ -55,9 +60,9 @@ def _upgrade_sqlite(bind: sa.Connection) -> None:
     started = _step("copying videos without their path column")
     (create,) = bind.execute(sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'videos'")).one()
     definition = "(" + str(create).partition("(")[2]
-    for pattern in (_PATH_COLUMN, _PLACE_KEY):
+    for pattern, expected in ((_PATH_COLUMN, {1}), (_PLACE_KEY, {0, 1})):
         definition, found = pattern.subn("", definition)
-        if found != 1:
+        if found not in expected:
             raise RuntimeError(f"migration 0010: videos' definition is not as expected ({pattern.pattern}): {create}")
     parts = bind.execute(
         sa.text(
@@ -73,7 +78,8 @@ def _upgrade_sqlite(bind: sa.Connection) -> None:
     op.execute("DROP TABLE videos")
     op.execute("ALTER TABLE videos_0010 RENAME TO videos")
     for name, sql in parts:
-        op.execute(_UNIQUE_PLACE if name == "ix_videos_folder_name" else str(sql))
+        if name != _PLACE_KEY_INDEX:
+            op.execute(_UNIQUE_PLACE if name == "ix_videos_folder_name" else str(sql))
     broken = bind.execute(sa.text("PRAGMA foreign_key_check")).all()
     if broken:
         raise RuntimeError(f"migration 0010: {len(broken)} references broken by the copy, e.g. {broken[0]}")
@@ -89,8 +95,7 @@ def upgrade() -> None:
     started = _step("videos keyed by folder and name")
     op.execute("DROP INDEX ix_videos_folder_name")
     op.execute(_UNIQUE_PLACE)
-    op.execute("ALTER TABLE videos DROP CONSTRAINT uq_videos_root_path")
-    op.execute("ALTER TABLE videos DROP COLUMN path")
+    op.execute("ALTER TABLE videos DROP COLUMN path")  # and uq_videos_root_path with it
     _step("done in %.1f s", time.perf_counter() - started)
 
 
