@@ -7,9 +7,9 @@ the name, as the store's reads make it), on SQLite and PostgreSQL alike:
 
 from __future__ import annotations
 
-from gql_media.adapters.store.tables import video_path
+from gql_media.adapters.store.tables import VIDEOS_IN_FOLDERS, video_path
 
-VIDEOS_WITH_PATHS = f"(SELECT v.*, {video_path()} AS path FROM videos v JOIN folders vf ON vf.id = v.folder_id)"
+VIDEOS_WITH_PATHS = f"(SELECT v.*, {video_path()} AS path FROM {VIDEOS_IN_FOLDERS})"
 VIDEOS = f"{VIDEOS_WITH_PATHS} AS videos"
 VIDEOS_AS_V = f"{VIDEOS_WITH_PATHS} AS v"
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from gql_media.adapters.store import bulk as bulk_load
 from gql_media.adapters.store.db import Db, RawConnection
-from gql_media.adapters.store.tables import video_path
+from gql_media.adapters.store.tables import VIDEOS_IN_FOLDERS, video_path
 from gql_media.adapters.store.totals import TotalsDelta, VideoPlace
 from gql_media.core.models import (
     EntryKind,
@@ -347,9 +347,23 @@ class IndexStore:
 
 
 _IDS_PER_STATEMENT = 1000
-_PLACE_COLUMNS = (
-    f"SELECT v.id, v.root_id, v.folder_id, {video_path()}, v.size FROM videos v JOIN folders vf ON vf.id = v.folder_id"
-)
+
+
+def _in_or_under(select: str) -> str:
+    """``select`` (from ``VIDEOS_IN_FOLDERS``) of the videos in a folder or under it; its parameters:
+    ``_in_or_under_params``. Two ranges of the folders' (root_id, path) key, then each folder's videos:
+    written as an OR, SQLite read every folder of the root."""
+    in_folder = "vf.root_id = ? AND vf.path = ?"
+    under = "vf.root_id = ? AND vf.path >= ? AND vf.path < ?"
+    return f"{select} WHERE {in_folder} UNION ALL {select} WHERE {under}"
+
+
+def _in_or_under_params(root_id: int, path: str) -> tuple[Any, ...]:
+    low, high = path_range(path)
+    return root_id, path, root_id, low, high
+
+
+_PLACE_COLUMNS = f"SELECT v.id, v.root_id, v.folder_id, {video_path()}, v.size FROM {VIDEOS_IN_FOLDERS}"
 
 
 async def _fetch_by_ids(conn: RawConnection, select: str, column: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
@@ -372,7 +386,7 @@ async def _fetch_by_ids(conn: RawConnection, select: str, column: str, ids: Sequ
 # (see ``to_i64``); only a negative mtime (before 1970) must be turned back.
 _VIDEO_HEX = (
     f"SELECT group_concat({video_path()}, char(0)), group_concat(printf('%016x%016x%016x%016x%016x%016x',"
-    " v.id, v.root_id, v.size, v.mtime_ns, v.inode, v.device), '') FROM videos v JOIN folders vf ON vf.id = v.folder_id"
+    f" v.id, v.root_id, v.size, v.mtime_ns, v.inode, v.device), '') FROM {VIDEOS_IN_FOLDERS}"
 )
 _HEX_FIELDS = 6
 
@@ -452,12 +466,7 @@ async def _videos_leaving(conn: RawConnection, plan: SyncPlan) -> list[VideoPlac
     rows = {int(r[0]): r for r in await _videos_by_ids(conn, sorted(leaving))}
     for folder in plan.removed:
         if folder.kind is EntryKind.FOLDER:
-            low, high = path_range(folder.path)
-            for row in await conn.fetch(
-                f"{_PLACE_COLUMNS} WHERE vf.root_id = ? AND vf.path = ?"
-                f" UNION ALL {_PLACE_COLUMNS} WHERE vf.root_id = ? AND vf.path >= ? AND vf.path < ?",
-                (folder.root_id, folder.path, folder.root_id, low, high),
-            ):
+            for row in await conn.fetch(_in_or_under(_PLACE_COLUMNS), _in_or_under_params(folder.root_id, folder.path)):
                 rows.setdefault(int(row[0]), row)
     return [(int(r[1]), int(r[2]), str(r[3]), int(r[4])) for r in rows.values()]
 
@@ -638,8 +647,7 @@ class _BulkJob:
 
 _FOLDER_COLUMNS = "SELECT id, root_id, path, 0, mtime_ns, inode, device FROM folders"
 _VIDEO_COLUMNS = (
-    f"SELECT v.id, v.root_id, {video_path()}, v.size, v.mtime_ns, v.inode, v.device"
-    " FROM videos v JOIN folders vf ON vf.id = v.folder_id"
+    f"SELECT v.id, v.root_id, {video_path()}, v.size, v.mtime_ns, v.inode, v.device FROM {VIDEOS_IN_FOLDERS}"
 )
 _Statement = tuple[str, tuple[Any, ...]]
 
@@ -662,9 +670,8 @@ def _scope_queries(scope: Scope) -> tuple[_Statement, _Statement]:
         low, high = path_range(scope.path)
         where = "root_id = ? AND (path = ? OR (path >= ? AND path < ?))"
         return (f"{_FOLDER_COLUMNS} WHERE {where}", (scope.root_id, scope.path, low, high)), (
-            f"{_VIDEO_COLUMNS} WHERE vf.root_id = ? AND (vf.path = ? OR (vf.path >= ? AND vf.path < ?))"
-            f" UNION ALL {itself}",
-            (scope.root_id, scope.path, low, high, scope.root_id, parent, name),
+            f"{_in_or_under(_VIDEO_COLUMNS)} UNION ALL {itself}",
+            (*_in_or_under_params(scope.root_id, scope.path), scope.root_id, parent, name),
         )
     # A shallow scope: the entry at the path, and the children of the folder there. Written as a
     # UNION (rows have unique ids, so it equals the OR): SQLite turns the OR into a scan of the root.

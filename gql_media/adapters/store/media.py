@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gql_media.adapters.store.db import Db, RawConnection
-from gql_media.adapters.store.tables import video_path
+from gql_media.adapters.store.tables import VIDEOS_IN_FOLDERS, video_path
 from gql_media.core.models import MediaInfo, VideoFile, VideoStatus
 from gql_media.core.ports import EmptyVideos, VideoCursor, VideoNeed
 
@@ -24,7 +24,7 @@ _EMPTY_UPDATE_ROWS = 5000
 
 _FILE_COLUMNS = f"v.id, v.root_id, r.path, {video_path()}, v.path_bytes, v.size, v.mtime_ns, v.status, v.thumbnail_key"
 # A video's path is its folder's and its name (migration 0010).
-_FROM = " FROM videos v JOIN folders vf ON vf.id = v.folder_id JOIN roots r ON r.id = v.root_id"
+_FROM = f" FROM {VIDEOS_IN_FOLDERS} JOIN roots r ON r.id = v.root_id"
 _SELECT_FILES = f"SELECT {_FILE_COLUMNS}{_FROM}"
 # A key that is not one of its video's version's (``ThumbnailSpec.is_current``: "<id>-<size>-<mtime_ns>",
 # then the suffix or "-<regeneration>" and the suffix), in SQL both backends take.

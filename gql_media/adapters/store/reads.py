@@ -19,6 +19,7 @@ the indexes were planned on; the rows it returns already live in ``rows``.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -35,7 +36,7 @@ from gql_media.adapters.store.rows import (
     VideoRow,
     VideoSort,
 )
-from gql_media.adapters.store.tables import video_path
+from gql_media.adapters.store.tables import VIDEOS_IN_FOLDERS, video_path
 from gql_media.core.models import VideoStatus
 
 __all__ = [
@@ -69,8 +70,7 @@ _VIDEO_COLUMNS = (
 )
 # The folder columns of the videos' own folder (``vf``).
 _VIDEO_FOLDER_COLUMNS = _FOLDER_COLUMNS.replace("f.", "vf.")
-_VIDEOS = "videos v JOIN folders vf ON vf.id = v.folder_id"
-_VIDEO_FROM = f"{_VIDEOS} JOIN roots r ON r.id = v.root_id"
+_VIDEO_FROM = f"{VIDEOS_IN_FOLDERS} JOIN roots r ON r.id = v.root_id"
 
 _VIDEO_WIDTH = len(VideoRow._fields)  # a joined row's folder columns start here
 
@@ -110,9 +110,8 @@ def _video(row: Sequence[Any]) -> VideoRow:
     return VideoRow._make(values)
 
 
-def _place_kind_name(item: tuple[str, int, str, Sequence[Any]]) -> tuple[str, int, str]:
-    """Depth-first order: a folder's key (0), then its videos (1) by name."""
-    return item[0], item[1], item[2]
+# Depth-first order of the merged rows: a folder's key (0), then its videos (1) by name.
+_PLACE_KIND_NAME = operator.itemgetter(0, 1, 2)
 
 
 def _like_pattern(text: str) -> str:
@@ -143,14 +142,16 @@ def _subtree_condition(alias: str, path: str) -> tuple[str, list[Any]]:
 
 def _under_condition(query: VideoQuery) -> tuple[str, list[Any]]:
     """Videos under ``query.under_path`` (a video is in its folder, strictly under the folders above):
-    their folders', found by a range of the folders' (root_id, path) key."""
+    their folders', found by two ranges of the folders' (root_id, path) key (as an OR, SQLite read
+    every folder of the root)."""
     path = query.under_path or ""
     low, high = path_range(path)
     root = "" if query.root_id is None else "root_id = ? AND "
     roots = [] if query.root_id is None else [query.root_id]
     return (
-        f"v.folder_id IN (SELECT id FROM folders WHERE {root}(path = ? OR (path >= ? AND path < ?)))",
-        [*roots, path, low, high],
+        f"v.folder_id IN (SELECT id FROM folders WHERE {root}path = ?"
+        f" UNION ALL SELECT id FROM folders WHERE {root}path >= ? AND path < ?)",
+        [*roots, path, *roots, low, high],
     )
 
 
@@ -282,7 +283,7 @@ class LibraryReads:
         return await self._by_ids(f"SELECT {_FOLDER_COLUMNS} FROM folders f", "f", ids, _folder)
 
     async def videos_by_ids(self, ids: Iterable[int]) -> dict[int, VideoRow]:
-        return await self._by_ids(f"SELECT {_VIDEO_COLUMNS} FROM {_VIDEOS}", "v", ids, _video)
+        return await self._by_ids(f"SELECT {_VIDEO_COLUMNS} FROM {VIDEOS_IN_FOLDERS}", "v", ids, _video)
 
     async def _by_ids(
         self, select: str, alias: str, ids: Iterable[int], make: Callable[[Sequence[Any]], RowT]
@@ -475,7 +476,7 @@ class LibraryReads:
                 for r in videos:
                     place, _, name = str(r[4]).rpartition("/")
                     found.append((place.replace("/", _DEPTH_FIRST_SEPARATOR), 1, name, r))
-                found.sort(key=_place_kind_name)
+                found.sort(key=_PLACE_KIND_NAME)
         rows: list[FolderRow | VideoRow] = [_video(r) for r in first[: limit + 1]]
         rows += [_folder(r) if kind == 0 else _video(r) for _key, kind, _name, r in found[: limit + 1 - len(rows)]]
         return Page(rows=rows[:limit], has_next=len(rows) > limit)

@@ -12,7 +12,7 @@ import time
 
 from gql_media.adapters.store.db import Db
 from gql_media.adapters.store.index import take_ids
-from gql_media.adapters.store.tables import video_path
+from gql_media.adapters.store.tables import VIDEOS_IN_FOLDERS, video_path
 from gql_media.core.models import Root
 
 __all__ = ["SqlRootStore"]
@@ -63,8 +63,7 @@ class SqlRootStore:
         """Forget a root and its whole index (folders, videos, download states); returns its videos' ids and paths."""
         async with self.db.writing() as conn:
             videos = await conn.fetch(
-                f"SELECT v.id, {video_path()} FROM videos v JOIN folders vf ON vf.id = v.folder_id"
-                " WHERE v.root_id = ? ORDER BY v.id",
+                f"SELECT v.id, {video_path()} FROM {VIDEOS_IN_FOLDERS} WHERE v.root_id = ? ORDER BY v.id",
                 (root_id,),
             )
             await conn.execute("DELETE FROM videos WHERE root_id = ?", (root_id,))

@@ -164,5 +164,9 @@ bulk_loads = sa.Table(
 
 def video_path(video: str = "v", folder: str = "vf") -> str:
     """SQL: the relative path of the video aliased ``video``, made from its folder's (aliased ``folder``,
-    joined on ``folder_id``) and its name: a video row holds no path (migration 0010)."""
+    joined on ``folder_id``: ``VIDEOS_IN_FOLDERS``) and its name: a video row holds no path (migration 0010)."""
     return f"CASE WHEN {folder}.path = '' THEN {video}.name ELSE {folder}.path || '/' || {video}.name END"
+
+
+# The videos (``v``) with their folders (``vf``), for ``video_path()``: a search of the folders' rowid per video.
+VIDEOS_IN_FOLDERS = "videos v JOIN folders vf ON vf.id = v.folder_id"
