@@ -27,6 +27,7 @@ from gql_media.adapters.store.totals import TotalsDelta, VideoPlace
 from gql_media.core.models import (
     EntryKind,
     IndexRow,
+    Move,
     NewVideo,
     Root,
     Scope,
@@ -192,9 +193,16 @@ class IndexStore:
             # Folder totals: every video that leaves its place (removed, moved, or taken along by a
             # removed folder) is counted out where it was, before any path changes; moved ones are
             # counted in at their new place once the folders are where they go.
+            leaving = await _videos_leaving(conn, plan)
             totals = TotalsDelta()
-            totals.add(await _videos_leaving(conn, plan), sign=-1)
+            totals.add(leaving.values(), sign=-1)
             await totals.apply(conn)
+            # A video taken along by its moved folder keeps its folder (the same id) and its name: its
+            # row is its place already, so it neither steps aside nor changes but for its stamps (a
+            # folder of 20k videos moved: two updates of each row and of its name's index entries,
+            # now a look-up of each by id).
+            staying = [m for m in moved_videos if _stays(m, leaving.get(m.id))]
+            stays = {m.id for m in staying}
             # A thousand to a statement: on SQLite the search index's delete trigger costs per statement.
             for start in range(0, len(removed_videos), _IDS_PER_STATEMENT):
                 chunk = removed_videos[start : start + _IDS_PER_STATEMENT]
@@ -202,7 +210,7 @@ class IndexStore:
             for column, kind in (("folders SET path", EntryKind.FOLDER), ("videos SET name", EntryKind.VIDEO)):
                 await conn.executemany(
                     f"UPDATE {column} = ? WHERE id = ?",
-                    [(f"{_ASIDE_PREFIX}{m.id}", m.id) for m in plan.moves if m.kind is kind],
+                    [(f"{_ASIDE_PREFIX}{m.id}", m.id) for m in plan.moves if m.kind is kind and m.id not in stays],
                 )
             await conn.executemany(
                 "INSERT INTO folders (id, root_id, parent_id, path, path_bytes, name, mtime_ns, inode, device,"
@@ -225,6 +233,7 @@ class IndexStore:
             # Only renamed videos set their case-folded name: on SQLite setting name_fold fires the search
             # index's update trigger, a statement (and a write of the search index) per video; the videos
             # of a moved folder keep their names (set back from aside).
+            moved_videos = [m for m in moved_videos if m.id not in stays]
             renamed = [m for m in moved_videos if name_of(m.entry.path) != name_of(m.old_path)]
             await conn.executemany(
                 "UPDATE videos SET root_id = ?, folder_id = ?, path_bytes = ?, name = ?, name_fold = ?,"
@@ -245,7 +254,19 @@ class IndexStore:
                     for m in moved_videos if name_of(m.entry.path) == name_of(m.old_path)
                 ],
             )  # fmt: skip
-            totals.add((m.root_id, m.parent_id, m.entry.path, m.entry.size) for m in moved_videos)
+            # (Compared first: an unchanged row, most of them, is not written.)
+            same = "IS" if self.db.dialect == "sqlite" else "IS NOT DISTINCT FROM"
+            await conn.executemany(
+                "UPDATE videos SET path_bytes = ?, size = ?, mtime_ns = ?, inode = ?, device = ? WHERE id = ?"
+                f" AND NOT (path_bytes {same} ? AND size = ? AND mtime_ns = ? AND inode = ? AND device = ?)",
+                [
+                    (*stamps, m.id, *stamps)
+                    for m in staying
+                    for stamps in [(m.entry.raw_path, m.entry.size, m.entry.mtime_ns, to_i64(m.entry.inode),
+                                    to_i64(m.entry.device))]
+                ],
+            )  # fmt: skip
+            totals.add((m.root_id, m.parent_id, m.entry.path, m.entry.size) for m in (*moved_videos, *staying))
             await totals.apply(conn)
             # Folders go last: ON DELETE CASCADE must not take along entries that moved out of them.
             await conn.executemany("DELETE FROM folders WHERE id = ?", removed_folders)
@@ -459,8 +480,8 @@ async def _videos_by_ids(conn: RawConnection, ids: Sequence[int]) -> list[tuple[
     return await _fetch_by_ids(conn, _PLACE_COLUMNS, "v.id", ids)
 
 
-async def _videos_leaving(conn: RawConnection, plan: SyncPlan) -> list[VideoPlace]:
-    """Where each video the plan removes or moves is now, those in removed folders' subtrees too."""
+async def _videos_leaving(conn: RawConnection, plan: SyncPlan) -> dict[int, VideoPlace]:
+    """Where each video the plan removes or moves is now, those in removed folders' subtrees too, by id."""
     leaving = {e.id for e in plan.removed if e.kind is EntryKind.VIDEO}
     leaving.update(m.id for m in plan.moves if m.kind is EntryKind.VIDEO)
     rows = {int(r[0]): r for r in await _videos_by_ids(conn, sorted(leaving))}
@@ -468,7 +489,12 @@ async def _videos_leaving(conn: RawConnection, plan: SyncPlan) -> list[VideoPlac
         if folder.kind is EntryKind.FOLDER:
             for row in await conn.fetch(_in_or_under(_PLACE_COLUMNS), _in_or_under_params(folder.root_id, folder.path)):
                 rows.setdefault(int(row[0]), row)
-    return [(int(r[1]), int(r[2]), str(r[3]), int(r[4])) for r in rows.values()]
+    return {video_id: (int(r[1]), int(r[2]), str(r[3]), int(r[4])) for video_id, r in rows.items()}
+
+
+def _stays(move: Move, was: VideoPlace | None) -> bool:
+    """Whether a moved video keeps its root, its folder (by id) and its name: its moved folder took it along."""
+    return was is not None and was[:2] == (move.root_id, move.parent_id) and name_of(was[2]) == name_of(move.entry.path)
 
 
 async def _resize_totals(conn: RawConnection, new_sizes: dict[int, int]) -> None:
