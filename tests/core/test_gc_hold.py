@@ -1,16 +1,26 @@
 """The GC holds: old objects frozen once, never the garbage jobs leave (issue 20); a sync's hold
-stops full collections only, so the garbage the rest of the server makes meanwhile is still freed."""
+stops full collections only, so the garbage the rest of the server makes meanwhile is still freed. A first index
+spaces the young collections (its objects live from the walk to the write), and puts them back after."""
 
 from __future__ import annotations
 
 import gc
 import weakref
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gql_media.core import gc_hold
-from gql_media.core.gc_hold import collections_paused, old_objects_left_alone
+from gql_media.core.gc_hold import (
+    SPACED_YOUNG_COLLECTIONS,
+    collections_paused,
+    old_objects_left_alone,
+    young_collections_spaced,
+)
+from gql_media.core.scanner import Scanner
+from gql_media.services import Services
+from tests.conftest import run_sync, write
 
 
 class _Cycle:
@@ -92,3 +102,43 @@ def test_a_hold_past_its_time_lets_a_full_collection_free_old_garbage(monkeypatc
     finally:
         gc.callbacks.remove(record)
     assert len(kept) == 300_000
+
+
+def test_a_first_index_spaces_young_collections_and_puts_them_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spaced inside a sync's hold, through the hold's own threshold changes, and as before after."""
+    before = gc.get_threshold()
+    with collections_paused():
+        with young_collections_spaced(40_000):
+            assert gc.get_threshold()[0] == 40_000
+            gc.collect()  # a full collection starts the hold again: still spaced
+            assert gc.get_threshold()[0] == 40_000
+            monkeypatch.setattr(gc_hold, "FULL_COLLECTION_HOLD_S", 0.0)  # the next young one ends the hold
+            young = _Cycle()
+            garbage = weakref.ref(young)
+            del young
+            churn = [[[n]] for n in range(60_000)]  # past the spaced threshold: a young collection
+            del churn
+            assert garbage() is None  # the garbage made meanwhile still goes, a little later
+            assert gc.get_threshold()[0] == 40_000
+        assert gc.get_threshold()[0] == before[0]
+    assert gc.get_threshold() == before
+
+
+async def test_the_walk_of_a_first_index_runs_with_young_collections_spaced(
+    services: Services, library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(library / "a" / "one.mp4")
+    seen: list[int] = []
+    walk = Scanner.walk
+
+    def walk_noting_the_threshold(self: Scanner, *args: Any, **kwargs: Any) -> None:
+        seen.append(gc.get_threshold()[0])
+        walk(self, *args, **kwargs)
+
+    monkeypatch.setattr(Scanner, "walk", walk_noting_the_threshold)
+    before = gc.get_threshold()
+    await run_sync(services, library)  # a first index
+    write(library / "a" / "two.mp4")
+    await run_sync(services, library)  # a resync
+    assert seen == [SPACED_YOUNG_COLLECTIONS, before[0]]
+    assert gc.get_threshold() == before

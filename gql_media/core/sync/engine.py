@@ -24,7 +24,7 @@ from operator import itemgetter
 from typing import TypeVar
 
 from gql_media.core.changed_videos import VideoIds
-from gql_media.core.gc_hold import collections_paused
+from gql_media.core.gc_hold import collections_paused, young_collections_spaced
 from gql_media.core.models import (
     ChangeKind,
     EntryKind,
@@ -135,8 +135,10 @@ class SyncEngine:
         if add_now:
             await self.store.begin_bulk_load()
         try:
-            for streamed in streams:
-                await self._stream(streamed, survey, add_now, changes, outcome, job)
+            # (A first index keeps each file's objects from the walk to the write: ``young_collections_spaced``.)
+            with young_collections_spaced() if add_now else contextlib.nullcontext():
+                for streamed in streams:
+                    await self._stream(streamed, survey, add_now, changes, outcome, job)
             reads = list(walks)
             while walks or reads:
                 await self._survey_round(survey, walks, reads, job)
