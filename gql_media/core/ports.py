@@ -42,6 +42,7 @@ from gql_media.core.models import (
     SyncTarget,
     Update,
     VideoFile,
+    VideoRun,
     VideoStatus,
     WatcherStatus,
     WatchMode,
@@ -100,8 +101,10 @@ class LibraryStore(Protocol):
         """Write removals, moves and new folders of ``plan`` in one transaction."""
         ...
 
-    async def insert_videos(self, rows: Sequence[NewVideo], *, bulk: bool = False) -> None:
-        """Insert new videos in one transaction.
+    async def insert_videos(
+        self, rows: Sequence[NewVideo], *, bulk: bool = False, runs: Sequence[VideoRun] = ()
+    ) -> None:
+        """Insert new videos in one transaction: ``rows``, and those of ``runs`` (a folder's at a time).
 
         ``bulk``: a big job's new videos all at once (rows in path order); into an empty index the
         store may then build its secondary indexes after the rows instead of row by row.

@@ -33,7 +33,7 @@ from itertools import chain, compress, repeat
 from typing import Protocol, cast
 
 from gql_media.core.hls import owned_files
-from gql_media.core.models import EntryKind, ScanEntry, SyncErrorInfo
+from gql_media.core.models import EntryKind, ScanEntry, SyncErrorInfo, VideoRun
 
 VIDEO_EXTENSIONS = frozenset(
     {
@@ -149,7 +149,9 @@ class ScanResult:
     ``unchanged`` counts the videos found exactly as ``known`` (see ``Scanner.walk``) had them:
     they get no ``ScanEntry`` (building one per file is most of an unchanged resync's walk).
     A walk given its rows ``by_folder`` also notes the folders it listed (``listed``) and the
-    rows it did not find unchanged (``left``: changed or gone).
+    rows it did not find unchanged (``left``: changed or gone), and puts the plain new videos of a
+    folder holding no indexed one (a first index's every folder) in ``runs``, column by column,
+    instead of ``entries`` (``run_videos`` counts them; ``entries_with_runs`` makes their entries).
     """
 
     entries: list[ScanEntry] = field(default_factory=list)
@@ -158,13 +160,23 @@ class ScanResult:
     unchanged: int = 0
     listed: list[str] = field(default_factory=list)
     left: list[KnownVideo] = field(default_factory=list)
+    runs: list[VideoRun] = field(default_factory=list)
+    run_videos: int = 0
 
     def take(self) -> ScanResult:
         """What was found so far, moved into a new result (this one starts again empty)."""
-        taken = ScanResult(self.entries, self.errors, self.incomplete, self.unchanged, self.listed, self.left)
+        taken = ScanResult(self.entries, self.errors, self.incomplete, self.unchanged, self.listed, self.left,
+                           self.runs, self.run_videos)  # fmt: skip
         self.entries, self.errors, self.incomplete, self.unchanged = [], [], set(), 0
-        self.listed, self.left = [], []
+        self.listed, self.left, self.runs, self.run_videos = [], [], [], 0
         return taken
+
+    def entries_with_runs(self) -> list[ScanEntry]:
+        """``entries``, with the videos of ``runs`` as entries too (which then go)."""
+        for run in self.runs:
+            self.entries.extend(run.entries())
+        self.runs, self.run_videos = [], 0
+        return self.entries
 
 
 # A batch of a walk handed on (``Scanner.walk``'s ``emit``).
@@ -336,7 +348,8 @@ class Scanner:
             result.listed.append(rel)
             if len(stack) - pushed > 1:  # popped last first: the sub-folders by name + "/", descending
                 stack[pushed:] = sorted(stack[pushed:], key=_folder_order, reverse=True)
-            if walk.emit is not None and len(result.entries) + result.unchanged >= walk.batch_entries:
+            found = len(result.entries) + result.unchanged + result.run_videos
+            if walk.emit is not None and found >= walk.batch_entries:
                 walk.emit(result.take())
                 walk.batch_entries = min(2 * walk.batch_entries, walk.most_entries)
 
@@ -518,9 +531,10 @@ class Scanner:
 
         A plain video: a regular file (no symlink) with a video's extension, its name ASCII and no
         dotfile, in a folder whose names hold no playlist, while no download's files are known. In
-        a folder whose every name is ASCII and which holds no symlink, they are found and their
-        entries made by calls in C over the whole listing (a first index: no Python line per file,
-        which was most of its walk's own CPU); the rules decide the rest (sub-folders, other files).
+        a folder whose every name is ASCII and which holds no symlink, they are found by calls in C
+        over the whole listing (a first index: no Python line per file, which was most of its
+        walk's own CPU) and go into ``result.runs`` as one ``VideoRun``, by name: no tuple and no
+        path per file. The rules decide the rest (sub-folders, other files).
         """
         names = list(map(_NAME, children))
         joined = "/".join(names)
@@ -543,10 +557,12 @@ class Scanner:
             return children
         if count < len(children):
             names, stats = list(compress(names, plain)), list(compress(stats, plain))
-        result.entries.extend(
-            map(_new_entry, repeat(ScanEntry), zip(repeat(EntryKind.VIDEO), map(prefix.__add__, names), repeat(None),
-                map(_SIZE, stats), map(_MTIME, stats), map(_INODE, stats), map(_DEVICE, stats)))
-        )  # fmt: skip
+        if count > 1:  # by name, as the store orders a folder's videos (names differ: no stat is compared)
+            order = sorted(range(count), key=names.__getitem__)
+            names, stats = list(map(names.__getitem__, order)), list(map(stats.__getitem__, order))
+        result.runs.append(VideoRun(0, 0, 0, prefix[:-1], names, list(map(_SIZE, stats)), list(map(_MTIME, stats)),
+                                    list(map(_INODE, stats)), list(map(_DEVICE, stats))))  # fmt: skip
+        result.run_videos += count
         self.seen += count
         return [] if count == len(children) else list(compress(children, map(operator.not_, plain)))
 
@@ -616,7 +632,6 @@ _ROW_STAMPS = operator.itemgetter(3, 4, 5, 6)
 _STAMPS = operator.attrgetter("st_size", "st_mtime_ns", "st_ino", "st_dev")
 _SIZE, _MTIME = operator.attrgetter("st_size"), operator.attrgetter("st_mtime_ns")
 _INODE, _DEVICE = operator.attrgetter("st_ino"), operator.attrgetter("st_dev")
-_new_entry = tuple.__new__  # a ``ScanEntry`` from its fields, in C (no call of its ``__new__``)
 _VIDEO_ENDINGS = tuple(sorted(VIDEO_EXTENSIONS))  # (what a lowered video's name ends with)
 _DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _U64 = 1 << 64

@@ -23,7 +23,11 @@ def _first_walk(root: Path) -> ScanResult:
     batches.append(result)
     merged = ScanResult()
     for batch in batches:
-        merged.entries += batch.entries
+        for run in batch.runs:  # a folder's plain videos, column by column, by name
+            assert run.names == sorted(run.names) and run.first_id == run.folder_id == 0
+            assert len(run.sizes) == len(run.mtimes_ns) == len(run.inodes) == len(run.devices) == len(run.names)
+        merged.runs += batch.runs
+        merged.entries += batch.entries_with_runs()
         merged.errors += batch.errors
     return merged
 
@@ -51,6 +55,7 @@ def test_a_first_walk_finds_what_the_rules_say_with_the_stamps_of_each_file(tmp_
 
     result = _first_walk(root)
 
+    assert {run.folder for run in result.runs} >= {"plain", "mixed"}  # (the others' videos went by the rules)
     found = {("folder" if e.kind is EntryKind.FOLDER else "video", e.path) for e in result.entries}
     assert found == disk_tree(root) | {("video", "links/link.mp4")}
     assert len(found) == len(result.entries)  # each once
@@ -74,5 +79,5 @@ def test_a_walk_given_a_first_batch_size_hands_on_batches_twice_as_big_each_time
 
     # Handed on after a listed folder brings the batch to 2, then 4, 8 and 16 entries: the root's
     # listing (itself and 10 folders), 2 folders (3 videos each), 3 folders; the last 5 stay.
-    assert [len(batch.entries) for batch in batches] == [11, 6, 9]
-    assert len(result.entries) == 15
+    assert [len(batch.entries) + batch.run_videos for batch in batches] == [11, 6, 9]
+    assert len(result.entries) + result.run_videos == 15

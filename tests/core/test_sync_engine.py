@@ -30,6 +30,7 @@ from gql_media.core.models import (
     SyncProgress,
     SyncTarget,
     Update,
+    VideoRun,
     WatcherStatus,
     parent_of,
 )
@@ -156,7 +157,10 @@ class FakeIndexStore:
         assert self.bulk_loads and self.bulk_loads[-1] != "end", "a bulk load ended that was not begun"
         self.bulk_loads.append("end")
 
-    async def insert_videos(self, rows: Sequence[NewVideo], *, bulk: bool = False) -> None:
+    async def insert_videos(
+        self, rows: Sequence[NewVideo], *, bulk: bool = False, runs: Sequence[VideoRun] = ()
+    ) -> None:
+        rows = [*rows, *(video for run in runs for video in run.new_videos())]
         if self.bulk_loads and self.bulk_loads[-1] != "end":
             self.bulk_loads.append("insert")
         self.video_batches.append(len(rows))
@@ -488,8 +492,10 @@ class CancellingStore(FakeIndexStore):
         super().__init__()
         self.job = job
 
-    async def insert_videos(self, rows: Sequence[NewVideo], *, bulk: bool = False) -> None:
-        await super().insert_videos(rows, bulk=bulk)
+    async def insert_videos(
+        self, rows: Sequence[NewVideo], *, bulk: bool = False, runs: Sequence[VideoRun] = ()
+    ) -> None:
+        await super().insert_videos(rows, bulk=bulk, runs=runs)
         self.job.cancelled = True
 
 
@@ -511,10 +517,12 @@ async def test_a_cancelled_first_index_ends_its_bulk_load(tmp_path: Path) -> Non
 class FailingStore(FakeIndexStore):
     """Its second write of videos fails (the disk full, say)."""
 
-    async def insert_videos(self, rows: Sequence[NewVideo], *, bulk: bool = False) -> None:
+    async def insert_videos(
+        self, rows: Sequence[NewVideo], *, bulk: bool = False, runs: Sequence[VideoRun] = ()
+    ) -> None:
         if self.video_batches:
             raise RuntimeError("the second write failed")
-        await super().insert_videos(rows, bulk=bulk)
+        await super().insert_videos(rows, bulk=bulk, runs=runs)
 
 
 async def test_a_first_index_whose_write_fails_raises_that_error_and_ends_its_bulk_load(tmp_path: Path) -> None:

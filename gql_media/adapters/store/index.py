@@ -1,7 +1,7 @@
 """The index as the sync engine reads and writes it (the ``LibraryStore`` port).
 
 One module though it passes 400 lines: it is that one port, the sync's only door to the index,
-and its reads and writes share the row codecs (``to_i64``, ``_video_rows``) and the write
+and its reads and writes share the row codecs (``to_i64``; the inserted rows' are in ``inserts.py``) and the write
 transactions' batching; the rest of the store (GraphQL reads, totals, roots, job requests) lives
 beside it.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import array
 import asyncio
 import binascii
-import functools
 import logging
 import operator
 import os
@@ -22,6 +21,14 @@ from typing import Any
 
 from gql_media.adapters.store import bulk as bulk_load
 from gql_media.adapters.store.db import Db, RawConnection
+from gql_media.adapters.store.inserts import (
+    INSERT_VIDEO,
+    ROWS_PER_STATEMENT,
+    run_rows,
+    sqlite_inserts,
+    sqlite_run_inserts,
+    video_rows,
+)
 from gql_media.adapters.store.tables import VIDEOS_IN_FOLDERS, video_path
 from gql_media.adapters.store.totals import TotalsDelta, VideoPlace
 from gql_media.core.models import (
@@ -33,7 +40,9 @@ from gql_media.core.models import (
     Scope,
     SyncPlan,
     Update,
+    VideoRun,
     name_of,
+    run_videos,
 )
 from gql_media.core.scanner import FolderStamps
 
@@ -271,47 +280,53 @@ class IndexStore:
             # Folders go last: ON DELETE CASCADE must not take along entries that moved out of them.
             await conn.executemany("DELETE FROM folders WHERE id = ?", removed_folders)
 
-    async def insert_videos(self, rows: Sequence[NewVideo], *, bulk: bool = False) -> None:
+    async def insert_videos(
+        self, rows: Sequence[NewVideo], *, bulk: bool = False, runs: Sequence[VideoRun] = ()
+    ) -> None:
         now = time.time()
         totals = TotalsDelta()
         sqlite = self.db.dialect == "sqlite"
-        chunks = [rows[start : start + _ROWS_PER_STATEMENT] for start in range(0, len(rows), _ROWS_PER_STATEMENT)]
+        chunks = [rows[start : start + ROWS_PER_STATEMENT] for start in range(0, len(rows), ROWS_PER_STATEMENT)]
+        # The runs' statements are made in one go, by calls in C (no Python line per video), meanwhile.
+        make_runs = sqlite_run_inserts if sqlite else run_rows
+        made_runs = asyncio.ensure_future(asyncio.to_thread(make_runs, runs, now)) if runs else None
+        span = _IdSpan(rows, runs)
         # The rows (name, case-folded name, signed inode and device) are made in a thread, a
         # statement's worth at a time: nothing per file on the event loop, memory bounded. Each
         # chunk's are made while the chunk before is written (the driver's thread lets the GIL go
         # while SQLite runs), and the folder totals are counted meanwhile too: the writer waits for
         # neither (it did, 70-90 ms of a first index of 100k files, in 25 waits).
-        make = _sqlite_inserts if sqlite else _video_rows
-        counted = asyncio.ensure_future(asyncio.to_thread(totals.add_new, rows))
+        make = sqlite_inserts if sqlite else video_rows
+        counted = asyncio.ensure_future(asyncio.to_thread(_count_new, totals, rows, runs))
         made = _Ahead(make, chunks, now)
         try:
             async with self.db.writing() as conn:
                 rebuilt: list[str] = []
-                if bulk and rows and sqlite:
+                if bulk and span.count and sqlite:
                     if self._bulk is not None:
-                        await self._bulk.before_insert(conn, rows)
-                    elif len(rows) >= _BULK_MIN_ROWS:
-                        rebuilt = await bulk_load.drop_for_insert(conn, len(rows))
+                        await self._bulk.before_insert(conn, span)
+                    elif span.count >= _BULK_MIN_ROWS:
+                        rebuilt = await bulk_load.drop_for_insert(conn, span.count)
                 for _chunk in chunks:
-                    if sqlite:
-                        for statement, params in await made.next():
-                            await conn.execute(statement, params)
-                    else:
-                        await conn.executemany(_INSERT_VIDEO, await made.next())
+                    await _write_rows(conn, sqlite, await made.next())
+                if made_runs is not None:
+                    await _write_rows(conn, sqlite, await made_runs)
                 await counted
                 await totals.apply(conn)
                 if rebuilt:
                     await bulk_load.build(conn, rebuilt)
-                if bulk and rows and self._bulk is not None and sqlite:
-                    await self._bulk.after_insert(conn, rows)
+                if bulk and span.count and self._bulk is not None and sqlite:
+                    await self._bulk.after_insert(conn, span)
         finally:  # (an error: what runs in the threads is waited for, its own error dropped)
             await made.close()
-            await asyncio.wait([counted])
-            if not counted.cancelled():
-                counted.exception()
+            threads = [counted] if made_runs is None else [counted, made_runs]
+            await asyncio.wait(threads)
+            for future in threads:
+                if not future.cancelled():
+                    future.exception()
         if self._bulk is not None and self._bulk.opened:
             self._bulk.checkpoint(self.db)
-        self._inserted += len(rows)
+        self._inserted += span.count
         if self.db.dialect == "postgresql" and self._inserted >= self._analyze_at:
             self._analyze_at = 2 * self._inserted
             async with self.db.writing() as conn:
@@ -507,69 +522,36 @@ async def _resize_totals(conn: RawConnection, new_sizes: dict[int, int]) -> None
     await totals.apply(conn)
 
 
-_INSERT_VIDEO_INTO = (
-    "INSERT INTO videos (id, root_id, folder_id, path_bytes, name, name_fold, size, mtime_ns, inode,"
-    " device, created_at, status) VALUES "
-)
-_VIDEO_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING')"
-_INSERT_VIDEO = _INSERT_VIDEO_INTO + _VIDEO_VALUES
-# On SQLite the name-search index's trigger (migration 0006) costs per *statement*, not per row:
-# a statement firing a trigger runs in a savepoint, and FTS5 writes out its pending terms at each.
-# So rows go in many to a statement (11 parameters each, 22,528 a statement: under SQLite's 32,766):
-# 50k videos into an index of 50k took 4-5 s of CPU one statement a row, about 1.2 s 1,000 rows to a
-# statement (plain sqlite3). 2,048 rows to a statement: 50 round trips through the event loop per
-# 100k rows instead of 100, and less CPU (plain sqlite3, 100k rows: 1,000 to a statement 0.39/0.41 s,
-# 2,500 0.36/0.35 s). A statement is compiled once per connection and size, in time growing with its
-# rows (1,000 rows: 4-8 ms, 2,500: 18 ms), so the rows left over are sent in statements of powers of
-# two (a few sizes, each compiled once), not of each batch's own remainder (compiled every batch).
-_SQLITE_ROWS_PER_INSERT = 2048
-_ROWS_PER_STATEMENT = 2 * _SQLITE_ROWS_PER_INSERT
 # A bulk insert this big or bigger, into a videos table holding no more rows than it brings,
 # builds the secondary indexes after the rows (one sort each) instead of keeping them row by row:
 # about half the write's time.
 _BULK_MIN_ROWS = 5000
 
 
-def _video_rows(rows: Sequence[NewVideo], now: float) -> list[tuple[Any, ...]]:
-    out: list[tuple[Any, ...]] = []
-    append = out.append
-    for video_id, root_id, folder_id, entry in rows:
-        path = entry.path
-        name = path.rpartition("/")[2]
-        inode, device = entry.inode, entry.device
-        append((video_id, root_id, folder_id, entry.raw_path, name, name.casefold(), entry.size,
-                entry.mtime_ns, inode - _U64 if inode >= _I63 else inode, device - _U64 if device >= _I63 else device,
-                now))  # fmt: skip
-    return out
+async def _write_rows(conn: RawConnection, sqlite: bool, made: Any) -> None:
+    """Run what ``sqlite_inserts`` or ``sqlite_run_inserts`` made (SQLite), or ``executemany`` rows."""
+    if sqlite:
+        for statement, params in made:
+            await conn.execute(statement, params)
+    else:
+        await conn.executemany(INSERT_VIDEO, made)
 
 
-@functools.lru_cache(maxsize=16)
-def _sqlite_insert_sql(rows: int) -> str:
-    return _INSERT_VIDEO_INTO + ", ".join([_VIDEO_VALUES] * rows)
+def _count_new(totals: TotalsDelta, rows: Sequence[NewVideo], runs: Sequence[VideoRun]) -> None:
+    totals.add_new(rows)
+    totals.add_runs(runs)
 
 
-def _sqlite_inserts(rows: Sequence[NewVideo], now: float) -> list[tuple[str, list[Any]]]:
-    """The statements inserting ``rows`` on SQLite, ``_SQLITE_ROWS_PER_INSERT`` rows to a statement
-    and the rest in statements of powers of two (see ``_SQLITE_ROWS_PER_INSERT``).
+class _IdSpan:
+    """How many videos one insert writes, and the least and greatest of their ids."""
 
-    The values of ``_video_rows``, straight into each statement's flat parameter list (no tuple
-    per video): a first index makes one per file.
-    """
-    statements: list[tuple[str, list[Any]]] = []
-    start, end = 0, len(rows)
-    while start < end:
-        size = min(_SQLITE_ROWS_PER_INSERT, 1 << ((end - start).bit_length() - 1))
-        part = rows[start : start + size]
-        start += size
-        params: list[Any] = []
-        extend = params.extend
-        for video_id, root_id, folder_id, (_kind, path, raw_path, size, mtime_ns, inode, device) in part:
-            name = path[path.rfind("/") + 1 :]
-            extend((video_id, root_id, folder_id, raw_path, name, name.casefold(), size, mtime_ns,
-                    inode - _U64 if inode >= _I63 else inode,
-                    device - _U64 if device >= _I63 else device, now))  # fmt: skip
-        statements.append((_sqlite_insert_sql(len(part)), params))
-    return statements
+    __slots__ = ("count", "first_id", "last_id")
+
+    def __init__(self, rows: Sequence[NewVideo], runs: Sequence[VideoRun]) -> None:
+        ids = [*map(_VIDEO_ID, rows), *(r.first_id for r in runs), *(r.first_id + len(r.names) - 1 for r in runs)]
+        self.count = len(rows) + run_videos(runs)
+        self.first_id = min(ids, default=0)
+        self.last_id = max(ids, default=0)
 
 
 class _Ahead:
@@ -650,25 +632,25 @@ class _BulkJob:
         if self._checkpoint is not None:
             await asyncio.wait([self._checkpoint])
 
-    async def before_insert(self, conn: RawConnection, rows: Sequence[NewVideo]) -> None:
+    async def before_insert(self, conn: RawConnection, rows: _IdSpan) -> None:
         """In the insert's transaction: open the bulk load once this job outnumbers the index.
 
         The marker is read in the transaction itself: the start-up's repair may have closed a load
         between two batches (the next batch then opens one again).
         """
-        self.inserting += len(rows)
+        self.inserting += rows.count
         if self.inserting < max(self.held, _BULK_MIN_ROWS):
             return
         if await bulk_load.marker(conn) is None:
-            self.fills = await bulk_load.begin(conn, min(map(_VIDEO_ID, rows)))
+            self.fills = await bulk_load.begin(conn, rows.first_id)
         if not self.opened:
             await conn.execute("PRAGMA wal_autocheckpoint = 0")  # a reader checkpoints (``checkpoint``)
         self.opened = True  # by this job or a killed one before it: closed at this job's end
 
-    async def after_insert(self, conn: RawConnection, rows: Sequence[NewVideo]) -> None:
+    async def after_insert(self, conn: RawConnection, rows: _IdSpan) -> None:
         """In the insert's transaction, after its rows: the search table gets them (``bulk.fill_search``)."""
         if self.fills:
-            await bulk_load.fill_search(conn, max(map(_VIDEO_ID, rows)) + 1)
+            await bulk_load.fill_search(conn, rows.last_id + 1)
 
 
 _FOLDER_COLUMNS = "SELECT id, root_id, path, 0, mtime_ns, inode, device FROM folders"

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from gql_media.adapters.store.db import RawConnection
-from gql_media.core.models import NewVideo
+from gql_media.core.models import NewVideo, VideoRun
 
 # (root_id, folder_id, relative path of the video, size)
 VideoPlace = tuple[int, int, str, int]
@@ -57,6 +57,11 @@ class TotalsDelta:
                 count, stop = count + 1, stop + 1
             self._count(root_id, folder_id, entry[1].rpartition("/")[0], count, size)
             start = stop
+
+    def add_runs(self, runs: Iterable[VideoRun]) -> None:
+        """Count the new videos of ``runs`` in: one count per run (a folder's)."""
+        for run in runs:
+            self._count(run.root_id, run.folder_id, run.folder, len(run.names), sum(run.sizes))
 
     def resize(self, root_id: int, folder_id: int, path: str, size_change: int) -> None:
         """A video changed size in place: the same count, another size."""

@@ -20,6 +20,7 @@ import contextlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import itemgetter
 from typing import TypeVar
 
@@ -33,6 +34,8 @@ from gql_media.core.models import (
     Scope,
     SyncPhase,
     SyncPlan,
+    VideoRun,
+    run_videos,
 )
 from gql_media.core.ports import EventBus, JobCancelled, LibraryStore, RunningJob
 from gql_media.core.scanner import KnownVideo, ScanCancelled, Scanner
@@ -233,10 +236,11 @@ class SyncEngine:
                 else:
                     kinds = list(map(_KIND, batch.entries))
                     folders = kinds.count(EntryKind.FOLDER)
-                    if ids.lacks(folders, len(kinds) - folders):
+                    videos = len(kinds) - folders + batch.run_videos
+                    if ids.lacks(folders, videos):
                         if writing is not None:
                             await writing  # (its transaction would hold the reservation up anyway)
-                        await self._reserve(ids, folders, len(kinds) - folders)
+                        await self._reserve(ids, folders, videos)
                     plan, orphans, places = await asyncio.to_thread(
                         plan_first_batch, batch, scope.root_id, streamed.folders, survey, ids
                     )
@@ -383,10 +387,26 @@ class SyncEngine:
             changes.note_structure(plan, self.roots, job.job_id)
             if last:
                 await job.report(SyncPhase.WRITING, done, total)
-        # A summarised job publishes nothing per video: its new videos go in one bulk write (a streamed batch's).
+        # A summarised job publishes nothing per video: its new videos go in one bulk write (a streamed
+        # batch's), its runs with them. Otherwise a run's videos are rows like the others, published each.
         summarised = changes.summarised
+        if plan.video_runs and not summarised:
+            for run in plan.video_runs:
+                plan.new_videos.extend(run.new_videos())
+            plan.video_runs = []
+        if plan.video_runs:
+            job.check_cancelled()
+            await self.store.insert_videos(plan.new_videos, bulk=True, runs=plan.video_runs)
+            added = len(plan.new_videos) + run_videos(plan.video_runs)
+            done += added
+            job.tally(added=added)
+            outcome.changed_video_ids.extend(
+                list(chain(map(_VIDEO_ID, plan.new_videos), *map(_run_ids, plan.video_runs)))
+            )
+            if last:
+                await job.report(SyncPhase.WRITING, done, total)
         batch_size = max(self.batch_size, len(plan.new_videos)) if summarised else self.batch_size
-        for batch in _batches(plan.new_videos, batch_size):
+        for batch in _batches([] if plan.video_runs else plan.new_videos, batch_size):
             job.check_cancelled()
             await self.store.insert_videos(batch, bulk=summarised)
             done += len(batch)
@@ -432,8 +452,12 @@ def _forget(diff: Diff, plan: SyncPlan) -> None:
     for part in (diff.removed, diff.added_folders, diff.added_videos, diff.moves, diff.updates):
         part.clear()
     diff.kept_folders.clear()
-    for entries in (plan.removed, plan.moves, plan.new_folders, plan.new_videos, plan.updates):
+    for entries in (plan.removed, plan.moves, plan.new_folders, plan.new_videos, plan.updates, plan.video_runs):
         entries.clear()
+
+
+def _run_ids(run: VideoRun) -> range:
+    return range(run.first_id, run.first_id + len(run.names))
 
 
 def _settle_and_classify(survey: Survey) -> Diff:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 
-from gql_media.core.models import EntryKind, Move, NewFolder, NewVideo, ScanEntry, SyncPlan, Update, parent_of
+from gql_media.core.models import EntryKind, Move, NewFolder, NewVideo, ScanEntry, SyncPlan, Update, VideoRun, parent_of
 from gql_media.core.sync.diff import Diff, Key
 
 __all__ = ["IdBlock", "Orphan", "assign_ids", "plan_new_entries"]
@@ -120,14 +120,16 @@ class IdBlock:
 
 
 def plan_new_entries(
-    entries: Sequence[ScanEntry], root_id: int, kept: dict[Key, int], ids: IdBlock
+    entries: Sequence[ScanEntry], root_id: int, kept: dict[Key, int], ids: IdBlock, runs: Sequence[VideoRun] = ()
 ) -> tuple[SyncPlan, list[Orphan], set[Key]]:
     """The plan of a first index's batch (``entries``: all new, of one root, in the walk's order, so
-    a folder comes before its entries); the folders its new entries go into (``SyncPlan`` places).
+    a folder comes before its entries; ``runs``: more new videos, a folder's at a time, met after
+    the folder's entry); the folders its new entries go into (``SyncPlan`` places).
 
     New folders take their ids in that order and go into ``kept`` at once (the next batches hold
-    their entries); videos take theirs in path order, as ``assign_ids`` gives them. The ids come
-    from ``ids``, which must hold enough (``IdBlock.lacks``).
+    their entries); videos take theirs in path order, as ``assign_ids`` gives them, and then the
+    runs' in their order (``plan.video_runs``: each run a folder id and its first id, nothing per
+    video). The ids come from ``ids``, which must hold enough (``IdBlock.lacks``).
     """
     plan = SyncPlan()
     orphans: list[Orphan] = []
@@ -169,6 +171,16 @@ def plan_new_entries(
         else:
             append(make(NewVideo, (video_id, root_id, folder_id, entry)))
         video_id += 1
+    for run in runs:
+        folder = (root_id, run.folder)
+        folder_id = kept.get(folder)
+        count = len(run.names)
+        if folder_id is None:
+            orphans.extend(Orphan((root_id, path)) for path in run.paths())
+        else:
+            places.add(folder)
+            plan.video_runs.append(run._replace(first_id=video_id, root_id=root_id, folder_id=folder_id))
+        video_id += count
     ids.video = video_id
     return plan, orphans, places
 

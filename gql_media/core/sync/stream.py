@@ -59,7 +59,7 @@ def compare_batch(batch: ScanResult, root_id: int, folders: dict[str, IndexRow],
     left = {row[2]: row for row in batch.left}
     folder, video = EntryKind.FOLDER, EntryKind.VIDEO
     found = batch.unchanged
-    for entry in batch.entries:
+    for entry in batch.entries_with_runs():
         path = entry.path
         key = (root_id, path)
         if path:
@@ -102,7 +102,7 @@ def plan_first_batch(
     kept = survey.kept_folders
     updates: list[Update] = []
     folder = EntryKind.FOLDER
-    found = batch.unchanged + len(entries)
+    found = batch.unchanged + len(entries) + batch.run_videos
     met = [n for n, entry in enumerate(entries) if entry[0] is folder and entry[1] in folders] if folders else []
     for n in met:  # the scope's own folder, at the start of its first batch
         entry = entries[n]
@@ -115,7 +115,7 @@ def plan_first_batch(
     if met:
         skip = set(met)
         entries = [entry for n, entry in enumerate(entries) if n not in skip]
-    plan, orphans, places = plan_new_entries(entries, root_id, kept, ids)
+    plan, orphans, places = plan_new_entries(entries, root_id, kept, ids, batch.runs)
     plan.updates = updates
     survey.rows.update(((root_id, row[2]), (EntryKind.VIDEO, row)) for row in batch.left)  # none: nothing was indexed
     survey.found[root_id] = survey.found.get(root_id, 0) + found

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from gql_media.core.models import SyncPlan, parent_of
+from gql_media.core.models import SyncPlan, parent_of, run_videos
 from gql_media.core.sync.diff import Key, has_ancestor
 
 __all__ = ["changed_subtrees", "plan_changes", "plan_places", "topmost_subtrees"]
@@ -22,7 +22,9 @@ __all__ = ["changed_subtrees", "plan_changes", "plan_places", "topmost_subtrees"
 
 def plan_changes(plan: SyncPlan) -> int:
     """How many entries a plan adds, removes or moves (what the summary threshold counts)."""
-    return len(plan.removed) + len(plan.moves) + len(plan.new_folders) + len(plan.new_videos)
+    return (
+        len(plan.removed) + len(plan.moves) + len(plan.new_folders) + len(plan.new_videos) + run_videos(plan.video_runs)
+    )
 
 
 def changed_subtrees(
@@ -40,6 +42,7 @@ def changed_subtrees(
 def plan_places(plan: SyncPlan) -> set[Key]:
     """The folders holding an entry the plan adds, removes or moves (both places of a move)."""
     places: set[Key] = {(v.root_id, parent_of(v.entry.path)) for v in plan.new_videos}
+    places.update((run.root_id, run.folder) for run in plan.video_runs)
     places.update(_parents((e.root_id, e.path) for e in plan.removed))
     places.update(_parents((m.old_root_id, m.old_path) for m in plan.moves))
     places.update(_parents((m.root_id, m.entry.path) for m in plan.moves))
