@@ -13,6 +13,7 @@ from gql_media.adapters.store.index import IndexStore
 from gql_media.adapters.store.inserts import run_rows, sqlite_inserts, sqlite_run_inserts, video_rows
 from gql_media.adapters.store.totals import TotalsDelta
 from gql_media.core.models import EntryKind, NewVideo, ScanEntry, VideoRun, run_videos
+from gql_media.core.scanner import ScanResult
 from gql_media.services import Services
 from tests.adapters.test_sync_property import _assert_totals
 from tests.conftest import disk_tree, index_tree, run_sync, write
@@ -80,3 +81,37 @@ async def test_a_first_index_of_runs_holds_what_the_disk_does(
     assert [(str(r[0]), int(r[1]), str(r[2])) for r in rows] == [
         (f"g2/d25/clip {n:03d}.mp4", n, f"clip {n:03d}.mp4") for n in range(100)
     ]
+
+
+async def test_a_resync_takes_a_new_folder_walked_as_a_run_as_new_videos(
+    services: Services, library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resync's walk finds a folder holding no indexed video as a run too; the comparison takes its videos
+    as entries (one of them the other side of a move, which keeps its id)."""
+    compared: list[int] = []
+    entries_with_runs = ScanResult.entries_with_runs
+
+    def noting_runs(self: ScanResult) -> list[ScanEntry]:
+        compared.append(self.run_videos)
+        return entries_with_runs(self)
+
+    monkeypatch.setattr(ScanResult, "entries_with_runs", noting_runs)
+    write(library / "old" / "kept.mp4", b"k")
+    write(library / "old" / "moving.mp4", b"m" * 7)
+    await run_sync(services, library)
+    async with services.db.reading() as conn:
+        moving = await conn.fetch_one(f"SELECT id FROM {VIDEOS} WHERE path = 'old/moving.mp4'")
+    assert moving is not None
+    for n in range(30):
+        write(library / "new" / f"v{n:02d}.mkv", b"n")
+    (library / "old" / "moving.mp4").rename(library / "new" / "moved.mp4")
+
+    job = await run_sync(services, library)
+
+    assert (job.progress.added, job.progress.moved, job.progress.removed) == (31, 1, 0)  # (the folder and 30)
+    assert sum(compared) == 31  # the new folder's videos came as a run, and were compared as entries
+    assert await index_tree(services) == disk_tree(library)
+    async with services.db.reading() as conn:
+        moved = await conn.fetch_one(f"SELECT id FROM {VIDEOS} WHERE path = 'new/moved.mp4'")
+    assert moved == moving
+    await _assert_totals(services)
