@@ -394,19 +394,10 @@ class SyncEngine:
             for run in plan.video_runs:
                 plan.new_videos.extend(run.new_videos())
             plan.video_runs = []
-        if plan.video_runs:
-            job.check_cancelled()
-            await self.store.insert_videos(plan.new_videos, bulk=True, runs=plan.video_runs)
-            added = len(plan.new_videos) + run_videos(plan.video_runs)
-            done += added
-            job.tally(added=added)
-            outcome.changed_video_ids.extend(
-                list(chain(map(_VIDEO_ID, plan.new_videos), *map(_run_ids, plan.video_runs)))
-            )
-            if last:
-                await job.report(SyncPhase.WRITING, done, total)
+        if plan.video_runs:  # (summarised) the runs and the rows in one write
+            done = await self._insert_runs(plan, job, outcome, done, total if last else None)
         batch_size = max(self.batch_size, len(plan.new_videos)) if summarised else self.batch_size
-        for batch in _batches([] if plan.video_runs else plan.new_videos, batch_size):
+        for batch in [] if plan.video_runs else _batches(plan.new_videos, batch_size):
             job.check_cancelled()
             await self.store.insert_videos(batch, bulk=summarised)
             done += len(batch)
@@ -427,6 +418,20 @@ class SyncEngine:
                 await self._publish_all(changes.take_updates())
             if last:
                 await job.report(SyncPhase.WRITING, done, total, changed[-1].entry.path)
+
+    async def _insert_runs(
+        self, plan: SyncPlan, job: RunningJob, outcome: SyncOutcome, done: int, total: int | None
+    ) -> int:
+        """A summarised plan's runs and rows, in one bulk write; how many entries are done after it
+        (``total``: the job's, reported when this is its last write)."""
+        job.check_cancelled()
+        await self.store.insert_videos(plan.new_videos, bulk=True, runs=plan.video_runs)
+        added = len(plan.new_videos) + run_videos(plan.video_runs)
+        job.tally(added=added)
+        outcome.changed_video_ids.extend(list(chain(map(_VIDEO_ID, plan.new_videos), *map(_run_ids, plan.video_runs))))
+        if total is not None:
+            await job.report(SyncPhase.WRITING, done + added, total)
+        return done + added
 
     async def _announce(self, changes: JobChanges, kept_folders: Mapping[Key, int], job_id: int) -> None:
         """Publish what the job wrote: one change per entry, or one SUBTREE_CHANGED per changed subtree."""
