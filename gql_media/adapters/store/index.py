@@ -1,9 +1,9 @@
 """The index as the sync engine reads and writes it (the ``LibraryStore`` port).
 
 One module though it passes 400 lines: it is that one port, the sync's only door to the index,
-and its reads and writes share the row codecs (``to_i64``; the inserted rows' are in ``inserts.py``) and the write
-transactions' batching; the rest of the store (GraphQL reads, totals, roots, job requests) lives
-beside it.
+and its reads and writes share the row codecs (``to_i64``, with the inserted rows in ``inserts.py``)
+and the write transactions' batching; the rest of the store (GraphQL reads, totals, roots, job
+requests) lives beside it.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from itertools import chain
 from typing import Any
 
 from gql_media.adapters.store import bulk as bulk_load
@@ -27,6 +28,7 @@ from gql_media.adapters.store.inserts import (
     run_rows,
     sqlite_inserts,
     sqlite_run_inserts,
+    to_i64,
     video_rows,
 )
 from gql_media.adapters.store.tables import VIDEOS_IN_FOLDERS, video_path
@@ -56,11 +58,6 @@ _I63 = 1 << 63
 # swaps and chains of renames never trip the unique keys on place: (root_id, path) of folders,
 # (folder_id, name) of videos.
 _ASIDE_PREFIX = "/moving/"
-
-
-def to_i64(value: int) -> int:
-    """st_ino/st_dev are unsigned 64-bit; BIGINT is signed."""
-    return value - _U64 if value >= _I63 else value
 
 
 def from_i64(value: int) -> int:
@@ -548,10 +545,9 @@ class _IdSpan:
     __slots__ = ("count", "first_id", "last_id")
 
     def __init__(self, rows: Sequence[NewVideo], runs: Sequence[VideoRun]) -> None:
-        ids = [*map(_VIDEO_ID, rows), *(r.first_id for r in runs), *(r.first_id + len(r.names) - 1 for r in runs)]
         self.count = len(rows) + run_videos(runs)
-        self.first_id = min(ids, default=0)
-        self.last_id = max(ids, default=0)
+        self.first_id = min(chain(map(_VIDEO_ID, rows), (run.first_id for run in runs)), default=0)
+        self.last_id = max(chain(map(_VIDEO_ID, rows), (run.first_id + len(run.names) - 1 for run in runs)), default=0)
 
 
 class _Ahead:

@@ -15,10 +15,24 @@ from typing import Any
 
 from gql_media.core.models import NewVideo, VideoRun
 
-__all__ = ["INSERT_VIDEO", "ROWS_PER_STATEMENT", "run_rows", "sqlite_inserts", "sqlite_run_inserts", "video_rows"]
+__all__ = [
+    "INSERT_VIDEO",
+    "ROWS_PER_STATEMENT",
+    "run_rows",
+    "sqlite_inserts",
+    "sqlite_run_inserts",
+    "to_i64",
+    "video_rows",
+]
 
 _U64 = 1 << 64
 _I63 = 1 << 63
+
+
+def to_i64(value: int) -> int:
+    """st_ino/st_dev are unsigned 64-bit; BIGINT is signed."""
+    return value - _U64 if value >= _I63 else value
+
 
 _INSERT_VIDEO_INTO = (
     "INSERT INTO videos (id, root_id, folder_id, path_bytes, name, name_fold, size, mtime_ns, inode,"
@@ -63,24 +77,30 @@ def sqlite_inserts(rows: Sequence[NewVideo], now: float) -> list[tuple[str, list
     """The statements inserting ``rows`` on SQLite, ``SQLITE_ROWS_PER_INSERT`` rows to a statement
     and the rest in statements of powers of two (see ``SQLITE_ROWS_PER_INSERT``).
 
-    The values of ``_video_rows``, straight into each statement's flat parameter list (no tuple
+    The values of ``video_rows``, straight into each statement's flat parameter list (no tuple
     per video): a first index makes one per file.
     """
     statements: list[tuple[str, list[Any]]] = []
-    start, end = 0, len(rows)
-    while start < end:
-        size = min(SQLITE_ROWS_PER_INSERT, 1 << ((end - start).bit_length() - 1))
-        part = rows[start : start + size]
-        start += size
+    for start, end in _statement_rows(len(rows)):
         params: list[Any] = []
         extend = params.extend
-        for video_id, root_id, folder_id, (_kind, path, raw_path, size, mtime_ns, inode, device) in part:
+        for video_id, root_id, folder_id, (_kind, path, raw_path, size, mtime_ns, inode, device) in rows[start:end]:
             name = path[path.rfind("/") + 1 :]
             extend((video_id, root_id, folder_id, raw_path, name, name.casefold(), size, mtime_ns,
                     inode - _U64 if inode >= _I63 else inode,
                     device - _U64 if device >= _I63 else device, now))  # fmt: skip
-        statements.append((_sqlite_insert_sql(len(part)), params))
+        statements.append((_sqlite_insert_sql(end - start), params))
     return statements
+
+
+def _statement_rows(count: int) -> Iterator[tuple[int, int]]:
+    """``[start, end)`` of each statement's rows: ``SQLITE_ROWS_PER_INSERT`` to a statement, the rest
+    in statements of powers of two (see ``SQLITE_ROWS_PER_INSERT``)."""
+    start = 0
+    while start < count:
+        size = min(SQLITE_ROWS_PER_INSERT, 1 << ((count - start).bit_length() - 1))
+        yield start, start + size
+        start += size
 
 
 def _run_columns(run: VideoRun, now: float) -> Iterator[tuple[Any, ...]]:
@@ -88,9 +108,9 @@ def _run_columns(run: VideoRun, now: float) -> Iterator[tuple[Any, ...]]:
     count = len(run.names)
     inodes, devices = run.inodes, run.devices
     if inodes and max(inodes) >= _I63:  # (64-bit stamps past the signed range: rare)
-        inodes = [_signed(inode) for inode in inodes]
+        inodes = [to_i64(inode) for inode in inodes]
     if devices and max(devices) >= _I63:
-        devices = [_signed(device) for device in devices]
+        devices = [to_i64(device) for device in devices]
     return zip(range(run.first_id, run.first_id + count), repeat(run.root_id, count), repeat(run.folder_id, count),
                repeat(None, count), run.names, map(str.casefold, run.names), run.sizes, run.mtimes_ns, inodes, devices,
                repeat(now, count), strict=True)  # fmt: skip
@@ -104,15 +124,5 @@ def run_rows(runs: Sequence[VideoRun], now: float) -> list[tuple[Any, ...]]:
 def sqlite_run_inserts(runs: Sequence[VideoRun], now: float) -> list[tuple[str, list[Any]]]:
     """The statements inserting the runs' videos on SQLite, cut as ``sqlite_inserts`` cuts rows."""
     params = list(chain.from_iterable(chain.from_iterable(_run_columns(run, now) for run in runs)))
-    statements: list[tuple[str, list[Any]]] = []
-    start, end = 0, len(params) // _VIDEO_PARAMS
-    while start < end:
-        size = min(SQLITE_ROWS_PER_INSERT, 1 << ((end - start).bit_length() - 1))
-        statements.append((_sqlite_insert_sql(size), params[start * _VIDEO_PARAMS : (start + size) * _VIDEO_PARAMS]))
-        start += size
-    return statements
-
-
-def _signed(value: int) -> int:
-    """A 64-bit unsigned stamp (inode, device) as the signed BIGINT its column holds."""
-    return value - _U64 if value >= _I63 else value
+    return [(_sqlite_insert_sql(end - start), params[start * _VIDEO_PARAMS : end * _VIDEO_PARAMS])
+            for start, end in _statement_rows(len(params) // _VIDEO_PARAMS)]  # fmt: skip
