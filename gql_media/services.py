@@ -48,6 +48,7 @@ from gql_media.core.ports import EventBus, JobStep, MediaTool
 from gql_media.core.roots import LibraryRoots, RootWorkers
 from gql_media.core.streaming import StreamingService
 from gql_media.core.sync import SyncEngine
+from gql_media.core.sync.walk_process import WalkProcess
 from gql_media.core.thumbnails import ThumbnailSpec, thumbnail_suffix
 from gql_media.core.watching import WatchService
 from gql_media.playback import open_playback
@@ -129,18 +130,30 @@ async def _open_services(settings: Settings, *, media: bool, serve: bool) -> Asy
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.effective_database_url
     clustered = Db(url).dialect == "postgresql"
-    # Replicas starting together take turns at the schema and the root rows.
-    async with advisory_lock(url, STARTUP_LOCK_KEY) if clustered else contextlib.nullcontext():
-        await migrate(url)
-        db = Db(url)
-        await db.connect()
-        index = IndexStore(db)
-        try:
-            roots = await index.ensure_roots(settings.root_paths)
-        except BaseException:
-            await db.disconnect()
-            raise
+    # A first index walks in a process of its own: one starts now, its interpreter's start (~70 ms)
+    # beside ours, kept below if a root is empty (a first index is to come). (On PostgreSQL the
+    # leader's first index starts its own: a replica may never lead.)
+    walk_ahead = await asyncio.to_thread(_walk_process) if settings.sync_walk_process and not clustered else None
+    try:
+        # Replicas starting together take turns at the schema and the root rows.
+        async with advisory_lock(url, STARTUP_LOCK_KEY) if clustered else contextlib.nullcontext():
+            await migrate(url)
+            db = Db(url)
+            await db.connect()
+            index = IndexStore(db)
+            try:
+                roots = await index.ensure_roots(settings.root_paths)
+                if walk_ahead is not None and not await index.has_empty_root():
+                    await _close_walk_process(walk_ahead)
+                    walk_ahead = None
+            except BaseException:
+                await db.disconnect()
+                raise
+    except BaseException:
+        await _close_walk_process(walk_ahead)
+        raise
     async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(_close_walk_process, walk_ahead)  # (if no first index took it)
         stack.push_async_callback(db.disconnect)
         jobs = SqlJobStore(db)
         bus: EventBus = (
@@ -150,7 +163,7 @@ async def _open_services(settings: Settings, *, media: bool, serve: bool) -> Asy
             if clustered
             else MemoryBus()
         )
-        engine = _sync_engine(settings, index, bus, roots)
+        engine = _sync_engine(settings, index, bus, roots, walk_ahead)
         # Whose runner and watcher sync and watch a root added or removed: this process's, or the
         # leader's of this term (None until they are open, or while no term runs here).
         own: Workers | None = None
@@ -207,7 +220,22 @@ async def _open_services(settings: Settings, *, media: bool, serve: bool) -> Asy
         )
 
 
-def _sync_engine(settings: Settings, index: IndexStore, bus: EventBus, roots: list[Root]) -> SyncEngine:
+def _walk_process() -> WalkProcess | None:
+    try:
+        return WalkProcess()
+    except OSError as error:  # (a first index starts its own, or walks in a thread)
+        logger.warning("could not start a walk's process ahead: %s", error)
+        return None
+
+
+async def _close_walk_process(process: WalkProcess | None) -> None:
+    if process is not None:
+        await asyncio.to_thread(process.close)
+
+
+def _sync_engine(
+    settings: Settings, index: IndexStore, bus: EventBus, roots: list[Root], walk_ahead: WalkProcess | None
+) -> SyncEngine:
     """The sync engine of ``roots``, with the sync settings; it never walks the server's data folder."""
     return SyncEngine(
         index,
@@ -216,6 +244,8 @@ def _sync_engine(settings: Settings, index: IndexStore, bus: EventBus, roots: li
         ignore_paths=[str(settings.data_dir)],
         batch_size=settings.sync_batch_size,
         summary_threshold=settings.sync_summary_threshold,
+        walk_process=settings.sync_walk_process,
+        walk_ahead=walk_ahead,
     )
 
 

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # A job adding, removing or moving more entries than this publishes one SUBTREE_CHANGED per
     # changed folder subtree instead of one change per entry.
     sync_summary_threshold: int = Field(default=2000, ge=0)
+    # A first index's walk runs in a process of its own beside the writer (``core/sync/walk_process.py``);
+    # off: in a thread of the server's.
+    sync_walk_process: bool = True
 
     # Media.
     media_workers: int = Field(default_factory=lambda: os.cpu_count() or 1)

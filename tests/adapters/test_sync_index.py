@@ -263,8 +263,10 @@ async def test_a_resync_takes_no_symlink_for_the_file_it_points_at(
 
 
 async def test_a_file_vanishing_mid_walk_is_an_error_and_the_walk_goes_on(
-    services: Services, library: Path, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, library: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The race is forced in this process: the first index walks in a thread here (``sync_walk_process``
+    off), where the patched ``os.scandir`` is the one the walk calls (the walk's process runs the same scanner)."""
     for i in range(5):
         write(library / f"v{i}.mp4")
     real_scandir = os.scandir
@@ -286,12 +288,14 @@ async def test_a_file_vanishing_mid_walk_is_an_error_and_the_walk_goes_on(
             (library / "v2.mp4").unlink(missing_ok=True)
             return iter(entries)
 
-    monkeypatch.setattr(os, "scandir", VanishingListing)
-    job = await run_sync(services, library)
+    async with open_services(settings.model_copy(update={"sync_walk_process": False}), media=False) as services:
+        monkeypatch.setattr(os, "scandir", VanishingListing)
+        job = await run_sync(services, library)
+        monkeypatch.undo()
 
-    assert job.state is JobState.SUCCEEDED
-    assert any("v2.mp4" in e.path and "vanished" in e.message for e in job.errors)
-    assert len([1 for kind, _ in await index_tree(services) if kind == "video"]) == 4
+        assert job.state is JobState.SUCCEEDED
+        assert any("v2.mp4" in e.path and "vanished" in e.message for e in job.errors)
+        assert len([1 for kind, _ in await index_tree(services) if kind == "video"]) == 4
 
 
 async def test_concurrent_requests_coalesce_without_locking_errors(services: Services, library: Path) -> None:

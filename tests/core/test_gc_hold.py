@@ -18,7 +18,8 @@ from gql_media.core.gc_hold import (
     old_objects_left_alone,
     young_collections_spaced,
 )
-from gql_media.core.scanner import Scanner
+from gql_media.core.scanner import ScanResult
+from gql_media.core.sync.stream import WalkBatches
 from gql_media.services import Services
 from tests.conftest import run_sync, write
 
@@ -127,18 +128,21 @@ def test_a_first_index_spaces_young_collections_and_puts_them_back(monkeypatch: 
 async def test_the_walk_of_a_first_index_runs_with_young_collections_spaced(
     services: Services, library: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """As its batches reach the server (from the walk's process; a resync's from a thread of its own)."""
     write(library / "a" / "one.mp4")
     seen: list[int] = []
-    walk = Scanner.walk
+    emit = WalkBatches._emit
 
-    def walk_noting_the_threshold(self: Scanner, *args: Any, **kwargs: Any) -> None:
+    def emit_noting_the_threshold(self: WalkBatches, batch: ScanResult) -> None:
         seen.append(gc.get_threshold()[0])
-        walk(self, *args, **kwargs)
+        emit(self, batch)
 
-    monkeypatch.setattr(Scanner, "walk", walk_noting_the_threshold)
+    monkeypatch.setattr(WalkBatches, "_emit", emit_noting_the_threshold)
     before = gc.get_threshold()
     await run_sync(services, library)  # a first index
+    first = len(seen)
     write(library / "a" / "two.mp4")
     await run_sync(services, library)  # a resync
-    assert seen == [SPACED_YOUNG_COLLECTIONS, before[0]]
+    assert first and seen[:first] == [SPACED_YOUNG_COLLECTIONS] * first
+    assert len(seen) > first and seen[first:] == [before[0]] * (len(seen) - first)
     assert gc.get_threshold() == before

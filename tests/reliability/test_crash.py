@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow
 FAKE_FILES = 4_700
 REAL_CLIPS = 300
 FOLDERS = 50
-PROGRESS = "{ currentSync { id progress { phase done total removed } } }"
+PROGRESS = "{ currentSync { id progress { phase done total added removed } } }"
 
 
 def make_library(root: Path, clip: Path) -> None:
@@ -75,12 +75,13 @@ def phase_is(phase: str, min_done: int = 0) -> Callable[[dict[str, Any] | None],
 
 
 def mid_batch(progress: dict[str, Any] | None) -> bool:
-    return (
-        progress is not None
-        and progress["phase"] == "WRITING"
-        and progress["total"] is not None
-        and 0 < progress["done"] < progress["total"]
-    )
+    """Some batches of new videos committed, others not: a resync's writes after its walk, or a first
+    index's as it walks (when the kill before came before its first commit: then it is a first index again)."""
+    if progress is None:
+        return False
+    if progress["phase"] == "WRITING":
+        return progress["total"] is not None and 0 < progress["done"] < progress["total"]
+    return progress["phase"] == "SCANNING" and 0 < progress["added"] < FAKE_FILES
 
 
 def after_s(delay_s: float) -> Callable[[dict[str, Any] | None], bool]:

@@ -330,6 +330,12 @@ class IndexStore:
                 await conn.execute("ANALYZE folders")
                 await conn.execute("ANALYZE videos")
 
+    async def has_empty_root(self) -> bool:
+        """Whether a root's folder holds no video (by the folder totals): a first index of it is to come."""
+        async with self.db.reading() as conn:
+            row = await conn.fetch_one("SELECT 1 FROM folders WHERE parent_id IS NULL AND tree_video_count = 0 LIMIT 1")
+        return row is not None
+
     async def begin_bulk_load(self) -> None:
         """A job that may add a lot starts (a first index): on SQLite, once its new videos outnumber
         those the index held (and ``_BULK_MIN_ROWS``), its bulk writes open a bulk load (``bulk``)

@@ -62,6 +62,7 @@ from gql_media.core.sync.survey import (
     walk,
     walk_comparing,
 )
+from gql_media.core.sync.walk_process import ProcessWalkBatches, WalkProcess
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +105,8 @@ class SyncEngine:
         ignore_paths: Iterable[str] = (),
         batch_size: int = 2000,
         summary_threshold: int = 2000,
+        walk_process: bool = True,
+        walk_ahead: WalkProcess | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
@@ -116,6 +119,10 @@ class SyncEngine:
         # More added, removed or moved entries than this in one job: one SUBTREE_CHANGED per changed
         # subtree instead of one change per entry (see ``summary``).
         self.summary_threshold = summary_threshold
+        # A first index's walk runs in a process of its own (``walk_process``); False: in a thread. The
+        # first one takes ``walk_ahead``, a process started ahead (its owner closes it if none does).
+        self.walk_process = walk_process
+        self._spare_walk = walk_ahead
 
     async def sync(self, scopes: Sequence[Scope], job: RunningJob, *, confirm_empty_roots: bool = False) -> SyncOutcome:
         """Bring the index in line with the disk under ``scopes``.
@@ -216,7 +223,7 @@ class SyncEngine:
                           folder_ids=folder_ids)  # fmt: skip
         # A first index's writes wait for its first batch: a small one starts them sooner (the next ones grow).
         first_batch = max(self.summary_threshold + 1, self.walk_batch // _FIRST_BATCH_PART) if add_now else 0
-        walker = WalkBatches(scanner, scope, feed, self.walk_batch, first_batch=first_batch)
+        walker = self._walker(scanner, scope, feed, add_now, first_batch)
         reader = asyncio.ensure_future(self._read_ahead(feed, room, folder_ids))
         ids = IdBlock()
         # A first index writes a batch while it plans the next (``plan_first_batch``): at most one write
@@ -272,6 +279,14 @@ class SyncEngine:
                 if not writing.cancelled():
                     writing.exception()  # (the error being raised is the job's)
         await asyncio.to_thread(hold_the_rest, streamed, await self._with_ids(scope.root_id, feed.rest()), survey)
+
+    def _walker(self, scanner: Scanner, scope: Scope, feed: FolderFeed, add_now: bool, first_batch: int) -> WalkBatches:
+        """A streamed scope's walk: a first index's in a process of its own (``walk_process``), others in a thread."""
+        if add_now and self.walk_process:
+            spare, self._spare_walk = self._spare_walk, None
+            return ProcessWalkBatches(scanner, scope, feed, self.walk_batch, ignore_paths=self.ignore_paths,
+                                      first_batch=first_batch, spare=spare)  # fmt: skip
+        return WalkBatches(scanner, scope, feed, self.walk_batch, first_batch=first_batch)
 
     async def _with_ids(self, root_id: int, rows: list[KnownVideo]) -> list[KnownVideo]:
         """The rows a streamed walk let go of (changed or gone), with their ids (``FolderVideos.rows``)."""
