@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from itertools import chain
+from itertools import chain, groupby
 from typing import Any
 
 from gql_media.adapters.store import bulk as bulk_load
@@ -532,10 +532,19 @@ _BULK_MIN_ROWS = 5000
 
 
 async def _write_rows(conn: RawConnection, sqlite: bool, made: Any) -> None:
-    """Run what ``sqlite_inserts`` or ``sqlite_run_inserts`` made (SQLite), or ``executemany`` rows."""
+    """Run what ``sqlite_inserts`` or ``sqlite_run_inserts`` made (SQLite), or ``executemany`` rows.
+
+    On SQLite the statements of the same size go in one ``executemany``: one trip through the
+    driver's thread and back to the event loop for a batch's full statements, not one each (each
+    trip waited for the GIL twice, while the walk and the rows' making held it).
+    """
     if sqlite:
-        for statement, params in made:
-            await conn.execute(statement, params)
+        for statement, same in groupby(made, key=_STATEMENT):
+            params = [values for _statement, values in same]
+            if len(params) == 1:
+                await conn.execute(statement, params[0])
+            else:
+                await conn.executemany(statement, params)
     else:
         await conn.executemany(INSERT_VIDEO, made)
 
@@ -699,6 +708,7 @@ def _scope_queries(scope: Scope) -> tuple[_Statement, _Statement]:
 
 _INODE, _DEVICE = operator.itemgetter(5), operator.itemgetter(6)
 _VIDEO_ID = operator.itemgetter(0)  # of a NewVideo
+_STATEMENT = operator.itemgetter(0)  # of a (statement, values) pair
 
 
 def _unsigned(rows: list[tuple[Any, ...]]) -> list[IndexRow]:
