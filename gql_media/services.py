@@ -155,6 +155,7 @@ async def _open_services(settings: Settings, *, media: bool, serve: bool) -> Asy
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(_close_walk_process, walk_ahead)  # (if no first index took it)
         stack.push_async_callback(db.disconnect)
+        stack.push_async_callback(index.finish_checkpoints)
         jobs = SqlJobStore(db)
         bus: EventBus = (
             await stack.enter_async_context(
