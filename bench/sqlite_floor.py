@@ -89,6 +89,8 @@ def replay_first_index(source_db: Path, target_db: Path) -> float:
     target = sqlite3.connect(target_db, isolation_level=None)
     try:
         tables, kept, after = _schema(source)
+        (page_bytes,) = source.execute("PRAGMA page_size").fetchone()
+        target.execute(f"PRAGMA page_size = {int(page_bytes)}")  # (the store's own, before any table)
         target.execute("PRAGMA journal_mode = WAL")
         for pragma in SQLITE_CONNECTION_PRAGMAS:
             target.execute(pragma)

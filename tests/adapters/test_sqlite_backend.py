@@ -17,7 +17,7 @@ import pytest
 from databases import Database
 
 from gql_media.adapters.store.db import Db, RawConnection
-from gql_media.adapters.store.sqlite_backend import SQLITE_CONNECTION_PRAGMAS, SQLiteDatabase
+from gql_media.adapters.store.sqlite_backend import READER_CACHE_KIB, SQLITE_CONNECTION_PRAGMAS, SQLiteDatabase
 
 UPGRADE = (
     f"databases {databases.__version__} changed its SQLite backend: update gql_media/adapters/store/sqlite_backend.py"
@@ -41,6 +41,10 @@ async def test_every_connection_databases_opens_gets_the_pragmas(tmp_path: Path)
         assert list(synchronous) == [(1,)], UPGRADE  # NORMAL
         async with database.reader() as reader:
             assert list(await reader.execute_fetchall("PRAGMA foreign_keys")) == [(1,)], UPGRADE
+            # A reader's page cache is smaller than the writer's (``READER_CACHE_KIB``).
+            assert list(await reader.execute_fetchall("PRAGMA cache_size")) == [(-READER_CACHE_KIB,)]
+        async with database.write_transaction() as writer:
+            assert list(await writer.execute_fetchall("PRAGMA cache_size")) == [(-32000,)]
     finally:
         await database.disconnect()
     assert "PRAGMA foreign_keys = ON" in SQLITE_CONNECTION_PRAGMAS

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from gql_media.adapters.store.db import SQLITE_PAGE_BYTES
 from gql_media.core.models import ChangeKind, JobState, SyncJob, SyncMode, SyncRequest, SyncTarget, SyncTrigger
 from gql_media.services import Services, open_services
 from gql_media.settings import Settings
@@ -386,6 +387,22 @@ async def test_sqlite_connections_enforce_foreign_keys_and_wal(tmp_path: Path, l
         assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     finally:
         check.close()
+
+
+async def test_a_new_sqlite_index_has_16k_pages_and_an_older_one_keeps_its_own(tmp_path: Path, library: Path) -> None:
+    write(library / "a" / "v.mp4")
+    for name, made_before in (("new", False), ("older", True)):
+        data = tmp_path / name
+        if made_before:  # an index made with SQLite's default pages (before they were 16 KiB)
+            data.mkdir()
+            sqlite3.connect(data / "library.db").execute("CREATE TABLE made_before (x)").connection.close()
+        settings = Settings(roots=[library], data_dir=data, watch=False)
+        async with open_services(settings, media=False) as services:
+            await run_sync(services, library)
+            assert await index_tree(services) == disk_tree(library)
+            async with services.db.reading() as conn:
+                assert await conn.fetch_one("PRAGMA page_size") == ((4096,) if made_before else (SQLITE_PAGE_BYTES,))
+                assert await conn.fetch_one("PRAGMA journal_mode") == ("wal",)
 
 
 async def test_an_emptied_root_is_kept_until_a_full_sync_confirms(services: Services, library: Path) -> None:
