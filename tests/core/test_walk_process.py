@@ -3,15 +3,18 @@ processes walking real trees, against the same walk in a thread."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from gql_media.adapters.store.index import IndexStore
 from gql_media.core.models import Scope
-from gql_media.core.scanner import ScanCancelled, Scanner, ScanResult
+from gql_media.core.scanner import FolderStamps, ScanCancelled, Scanner, ScanResult
 from gql_media.core.sync import walk_process
 from gql_media.core.sync.feed import FolderFeed
 from gql_media.core.sync.stream import WalkBatches
@@ -215,3 +218,30 @@ async def test_stopping_a_server_stops_the_walk_s_process_started_ahead(tmp_path
         spare = services.engine._spare_walk
         assert spare is not None
     assert spare.process.returncode is not None
+
+
+@pytest.mark.parametrize("walk_process", [True, False])
+async def test_a_first_index_loses_nothing_when_its_reads_lag_behind_its_writes(
+    tmp_path: Path, library: Path, monkeypatch: pytest.MonkeyPatch, walk_process: bool
+) -> None:
+    """The read of the indexed folders' videos lags (a loaded machine): the first index's writes come first.
+
+    The walk in its own process reads none; the walk in a thread takes the scope folder's (nothing, read
+    before its first write). Before, the process's read came back with the job's own new videos, and the
+    walk, never taking them, left them to the diff as gone: removed in the same job.
+    """
+    for n in range(4):
+        write(library / f"top {n}.mp4")
+    write(library / "a" / "b.mp4")
+    read = IndexStore.read_folder_stamps
+
+    async def read_late(self: IndexStore, folder_ids: Sequence[int]) -> list[FolderStamps]:
+        await asyncio.sleep(0.3)  # (the walk hands its batches on and their writes commit meanwhile)
+        return await read(self, folder_ids)
+
+    monkeypatch.setattr(IndexStore, "read_folder_stamps", read_late)
+    settings = Settings(roots=[library], data_dir=tmp_path / "data", watch=False, sync_walk_process=walk_process)
+    async with open_services(settings, media=False) as services:
+        job = await run_sync(services, library)
+        assert job.progress.removed == 0
+        assert await index_tree(services) == disk_tree(library)

@@ -211,7 +211,10 @@ class SyncEngine:
         """Walk, compare and write one streamed scope a batch at a time (see ``stream``)."""
         scope = streamed.scope
         scanner = Scanner(self.roots[scope.root_id].path, self.ignore_paths)
-        order = walk_order(list(streamed.folders))
+        # A first index's walk in its own process compares nothing: no folder's videos are read for it.
+        # (Read beside its writes, the scope folder's would hold the videos the job had just
+        # written, and the walk, never taking them, would leave them to the diff as gone.)
+        order = [] if add_now and self.walk_process else walk_order(list(streamed.folders))
         room = asyncio.Event()
         loop = asyncio.get_running_loop()
 
