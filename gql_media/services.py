@@ -230,7 +230,10 @@ def _walk_process() -> WalkProcess | None:
 
 
 async def _close_walk_process(process: WalkProcess | None) -> None:
+    """Stop a walk's process started ahead that no first index took (it holds nothing: killed, not
+    waited for while it imports); one a walk took has ended already."""
     if process is not None:
+        process.kill()
         await asyncio.to_thread(process.close)
 
 
