@@ -44,6 +44,14 @@ def _tree(root: Path) -> None:
     write(root / "top.mp4")
 
 
+def _many_folders(root: Path) -> Path:
+    """200 folders of 5 videos: a walk of many batches, to stop in the middle."""
+    for folder in range(200):
+        for n in range(5):
+            write(root / f"d{folder:03d}" / f"{n}.mp4")
+    return root
+
+
 def _feed(scanner: Scanner) -> FolderFeed:
     """The feed of a first index: the root's folder read (no video), nothing else indexed."""
     feed = FolderFeed([""], 100, scanner.stopped, lambda: None, root_id=1, folder_ids=[1])
@@ -100,11 +108,7 @@ async def test_the_process_walks_a_root_given_folders_to_ignore(tmp_path: Path) 
 
 
 async def test_a_cancelled_walk_stops_its_process(tmp_path: Path) -> None:
-    root = tmp_path / "library"
-    for folder in range(200):
-        for n in range(5):
-            write(root / f"d{folder:03d}" / f"{n}.mp4")
-    walker = _walker(ProcessWalkBatches, root, first_batch=0)
+    walker = _walker(ProcessWalkBatches, _many_folders(tmp_path / "library"), first_batch=0)
     walker.start()
     taken = 0
     async for _batch in walker.batches():
@@ -120,11 +124,7 @@ async def test_a_cancelled_walk_stops_its_process(tmp_path: Path) -> None:
 
 
 async def test_stopping_a_walk_kills_its_process(tmp_path: Path) -> None:
-    root = tmp_path / "library"
-    for folder in range(200):
-        for n in range(5):
-            write(root / f"d{folder:03d}" / f"{n}.mp4")
-    walker = _walker(ProcessWalkBatches, root, first_batch=0)
+    walker = _walker(ProcessWalkBatches, _many_folders(tmp_path / "library"), first_batch=0)
     walker.start()
     async for _batch in walker.batches():
         break  # (an error in the engine, say: it stops the walk)

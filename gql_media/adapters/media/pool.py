@@ -40,13 +40,13 @@ import logging
 import os
 import pickle
 import subprocess
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any, TypeAlias
 
 from gql_media.adapters.media.starvation import STARVED_PERIODS, Patience
 from gql_media.core.hls import HlsError
+from gql_media.core.interpreters import start_interpreter
 from gql_media.core.ports import MediaError
 
 logger = logging.getLogger(__name__)
@@ -183,25 +183,7 @@ class _Worker:
     """One worker process and its two pipes (requests in, replies out)."""
 
     def __init__(self, table: bytes) -> None:
-        request_read, request_write = os.pipe()
-        reply_read, reply_write = os.pipe()
-        env = dict(os.environ)
-        # The worker imports this package exactly as the server did (a checkout works uninstalled).
-        env["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path)
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _WORKER_CODE, str(request_read), str(reply_write)],
-                pass_fds=(request_read, reply_write),
-                stdin=subprocess.DEVNULL,
-                env=env,
-                close_fds=True,
-            )
-        except BaseException:
-            for fd in (request_read, request_write, reply_read, reply_write):
-                os.close(fd)
-            raise
-        os.close(request_read)
-        os.close(reply_write)
+        self.process, request_write, reply_read = start_interpreter(_WORKER_CODE)
         self.requests = Connection(request_write, readable=False)
         self.replies = Connection(reply_read, writable=False)
         self.ready = False

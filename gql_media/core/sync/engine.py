@@ -214,7 +214,8 @@ class SyncEngine:
         # A first index's walk in its own process compares nothing: no folder's videos are read for it.
         # (Read beside its writes, the scope folder's would hold the videos the job had just
         # written, and the walk, never taking them, would leave them to the diff as gone.)
-        order = [] if add_now and self.walk_process else walk_order(list(streamed.folders))
+        by_process = add_now and self.walk_process
+        order = [] if by_process else walk_order(list(streamed.folders))
         room = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -226,7 +227,7 @@ class SyncEngine:
                           folder_ids=folder_ids)  # fmt: skip
         # A first index's writes wait for its first batch: a small one starts them sooner (the next ones grow).
         first_batch = max(self.summary_threshold + 1, self.walk_batch // _FIRST_BATCH_PART) if add_now else 0
-        walker = self._walker(scanner, scope, feed, add_now, first_batch)
+        walker = self._walker(scanner, scope, feed, by_process, first_batch)
         reader = asyncio.ensure_future(self._read_ahead(feed, room, folder_ids))
         ids = IdBlock()
         # A first index writes a batch while it plans the next (``plan_first_batch``): at most one write
@@ -283,9 +284,11 @@ class SyncEngine:
                     writing.exception()  # (the error being raised is the job's)
         await asyncio.to_thread(hold_the_rest, streamed, await self._with_ids(scope.root_id, feed.rest()), survey)
 
-    def _walker(self, scanner: Scanner, scope: Scope, feed: FolderFeed, add_now: bool, first_batch: int) -> WalkBatches:
+    def _walker(
+        self, scanner: Scanner, scope: Scope, feed: FolderFeed, by_process: bool, first_batch: int
+    ) -> WalkBatches:
         """A streamed scope's walk: a first index's in a process of its own (``walk_process``), others in a thread."""
-        if add_now and self.walk_process:
+        if by_process:
             spare, self._spare_walk = self._spare_walk, None
             return ProcessWalkBatches(scanner, scope, feed, self.walk_batch, ignore_paths=self.ignore_paths,
                                       first_batch=first_batch, spare=spare)  # fmt: skip

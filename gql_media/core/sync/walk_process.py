@@ -31,9 +31,9 @@ import logging
 import os
 import pickle
 import subprocess
-import sys
 from collections.abc import Iterable
 
+from gql_media.core.interpreters import start_interpreter
 from gql_media.core.models import Scope
 from gql_media.core.scanner import ScanCancelled, Scanner, ScanResult
 from gql_media.core.sync.feed import FolderFeed
@@ -44,8 +44,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["ProcessWalkBatches", "WalkFailed", "WalkProcess"]
 
-# The walk's process: a fresh interpreter, this package imported as the server imported it (and
-# no more: ``core.walker`` imports the scanner alone, not the sync package and its engine).
+# The walk's process (``interpreters.start_interpreter``): it imports ``core.walker``, the scanner
+# alone, not the sync package and its engine.
 _WALK_CODE = "\n".join(
     (
         "import sys",
@@ -70,25 +70,7 @@ class WalkProcess:
     """
 
     def __init__(self) -> None:
-        request_read, request_write = os.pipe()
-        reply_read, reply_write = os.pipe()
-        env = dict(os.environ)
-        # The process imports this package exactly as the server did (a checkout works uninstalled).
-        env["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path)
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _WALK_CODE, str(request_read), str(reply_write)],
-                pass_fds=(request_read, reply_write),
-                stdin=subprocess.DEVNULL,
-                env=env,
-                close_fds=True,
-            )
-        except BaseException:
-            for fd in (request_read, request_write, reply_read, reply_write):
-                os.close(fd)
-            raise
-        os.close(request_read)
-        os.close(reply_write)
+        self.process, request_write, reply_read = start_interpreter(_WALK_CODE)
         self._requests = os.fdopen(request_write, "wb")
         self._replies = os.fdopen(reply_read, "rb")
 
