@@ -28,6 +28,7 @@ from tests.video_sql import VIDEOS
 pytestmark = pytest.mark.slow
 
 FAKE_FILES = 4_700
+ADDED_FILES = 3_000  # before the mid-batch start
 REAL_CLIPS = 300
 FOLDERS = 50
 PROGRESS = "{ currentSync { id progress { phase done total added removed } } }"
@@ -44,6 +45,14 @@ def make_library(root: Path, clip: Path) -> None:
         folder.mkdir(exist_ok=True)
         shutil.copyfile(clip, folder / f"clip {index:03d}.mp4")
     write_hls_folder(root / "My Lecture", ClipSpec(duration_s=3.0))
+
+
+def add_fake_files(root: Path, count: int) -> None:
+    """``count`` more files that only look like videos, in folders of 100 under ``root``."""
+    for index in range(count):
+        folder = root / f"a{index // 100:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"added {index:05d}.mp4").write_bytes(b"added, not a video %d" % index)
 
 
 def kill_when(server: Server, moment: Callable[[dict[str, Any] | None], bool], timeout_s: float = 120.0) -> bool:
@@ -127,8 +136,12 @@ def test_sigkill_at_many_moments_then_converges(tmp_path: Path, make_server: Cal
 
     # 1. During the start-up sync's scan or its first writes (as soon as the server answers).
     run("startup", lambda progress: True)
-    # 2. Mid-batch: some batches of new videos committed, others not.
-    run("mid-batch", mid_batch)
+    # 2. Mid-batch: some batches of new videos committed, others not. The kill above may have come
+    # after the start-up sync wrote all of its videos (a first index is quick): new files make sure
+    # this start has batches to write. Its merge stalls too: a moment missed here must not let it
+    # finish and leave the next run nothing to kill in (``moments`` says which moment was missed).
+    add_fake_files(library / "added", ADDED_FILES)
+    run("mid-batch", mid_batch, stalled_merges)
     # 3. Mid-HLS-merge: the remuxed temp file exists, not yet verified nor linked to its final name.
     run("mid-merge", lambda _p: bool(temp_files(library)), stalled_merges)
     assert not (library / "My Lecture.mp4").exists(), "a partial merge got its final name"
