@@ -85,10 +85,11 @@ def claimed_temp_file(temp_path: str) -> Iterator[None]:
 SPLIT_MIN_BYTES = 4_000_000
 # The share of the segments' bytes the helper demuxes, and its most (its packets wait in memory
 # until the merge ends). This process demuxes and muxes the rest first, then muxes the helper's
-# packets as they come: the two end together when this process's share is about an eighth
-# (60 s 720p, CPU per merge: its own segments ~48 ms a whole download, the helper's packets ~30,
-# the helper ~37; the boundary nearest 0.85 gives it one or two of ten segments).
-_TAIL_SHARE = 0.85
+# packets as they come: the two should end together. 60 s 720p in ten segments, medians of 40-50
+# remuxes alternating: the helper from the second segment (0.85 and 0.9) 26.2-27.1 ms, this
+# process waiting 4.5-6.4 ms of it for the helper's reports; from the third (0.8, 0.75) 23.4-24.0
+# ms, waiting 0.1-0.2 ms; from the fourth (0.7) 25.4 ms.
+_TAIL_SHARE = 0.8
 _TAIL_MAX_BYTES = 128_000_000
 
 

@@ -69,8 +69,9 @@ _RECORD = struct.Struct("<iqqqiiII")
 _SIDE = struct.Struct("<iI")
 _LENGTH = struct.Struct("<Q")
 _NO_VALUE = -(1 << 63)  # FFmpeg's AV_NOPTS_VALUE
-# Side data only FFmpeg's MPEG-TS muxer reads (the PES stream id the TS demuxer puts on every packet).
-_TS_ONLY_SIDE_DATA = "mpegts_stream_id"
+# Side data only FFmpeg's MPEG-TS muxer reads (the PES stream id the TS demuxer puts on every
+# packet), by its name in FFmpeg (``av_packet_side_data_name``: "MPEGTS Stream ID").
+_TS_ONLY_SIDE_DATA_NAME = PacketSideData(packet_sidedata_type_from_literal("mpegts_stream_id"), 0).data_desc  # type: ignore[call-arg]
 # Shared memory per byte of the helper's segments: the packets' bytes are fewer than the
 # segments' (TS headers), and there is a record per 188-byte TS packet at most.
 _MEMORY_PER_BYTE = 1 + _RECORD.size / 188
@@ -396,24 +397,35 @@ def _write_packets(
     capacity: int,
     report: Callable[[int], None],
 ) -> int:
-    """Write the packets' records into ``memory``; ``report`` the length of what is whole every so often."""
+    """Write the packets' records into ``memory``; ``report`` the length of what is whole every so often.
+
+    The helper's one loop per packet (its Python was a fifth of its CPU): each PyAV property read
+    once, side data told apart by its C name (``data_desc``: ``data_type`` costs a ``typing``
+    lookup per item, 0.3 us a packet, nearly all of which carry the PES stream id).
+    """
     positions = {stream.index: position for position, stream in enumerate(streams)}
     pack_into = _RECORD.pack_into
     record_size = _RECORD.size
-    offset = reported = 0
+    offset = 0
+    next_report = _REPORT_BYTES
     for packet in demux:
         dts, pts = packet.dts, packet.pts
-        if dts is None and pts is None:
-            continue  # the demuxer's end-of-stream packets
+        if dts is None:
+            if pts is None:
+                continue  # the demuxer's end-of-stream packets
+            dts = _NO_VALUE
+        elif pts is None:
+            pts = _NO_VALUE
         if packet.is_discard or packet.is_corrupt or packet.is_disposable:
             raise TailUnavailable("a packet has flags the shared memory does not carry")
         side = b""
         for item in packet.iter_sidedata():
-            if item.data_type != _TS_ONLY_SIDE_DATA:
+            if item.data_desc != _TS_ONLY_SIDE_DATA_NAME:
                 side += _SIDE.pack(packet_sidedata_type_from_literal(item.data_type), item.data_size) + bytes(item)
         data = memoryview(packet)
         size = len(data)
-        end = offset + record_size + len(side) + size
+        start = offset + record_size + len(side)
+        end = start + size
         if end > capacity:
             raise TailUnavailable("the helper's packets do not fit the shared memory")
         position = packet.pos
@@ -422,21 +434,19 @@ def _write_packets(
             memory,
             offset,
             positions[packet.stream_index],
-            _NO_VALUE if pts is None else pts,
-            _NO_VALUE if dts is None else dts,
+            pts,
+            dts,
             _NO_VALUE if duration is None else duration,
-            1 if packet.is_keyframe else 0,
+            packet.is_keyframe,
             segment_of(position) if position is not None and position >= 0 else -1,
             len(side),
             size,
         )
-        offset += record_size
         if side:
-            memory[offset : offset + len(side)] = side
-            offset += len(side)
-        memory[offset:end] = data
+            memory[start - len(side) : start] = side
+        memory[start:end] = data
         offset = end
-        if offset - reported >= _REPORT_BYTES:
+        if offset >= next_report:
             report(offset)
-            reported = offset
+            next_report = offset + _REPORT_BYTES
     return offset
