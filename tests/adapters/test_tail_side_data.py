@@ -33,9 +33,9 @@ def _streams(container: Any) -> list[Any]:
 
 
 def _tagged(packets: Iterator[Packet]) -> Iterator[Packet]:
-    """The packets, every third with a ``skip_samples`` item and every fifth also ``new_extradata``."""
+    """The packets, every third with a ``skip_samples`` item, every fifteenth with ``new_extradata`` too."""
     for number, packet in enumerate(packets):
-        kinds = _EXTRA_KINDS[: (number % 3 == 0) + (number % 5 == 0 and number % 3 == 0)]
+        kinds = _EXTRA_KINDS if number % 15 == 0 else _EXTRA_KINDS[:1] if number % 3 == 0 else ()
         for kind in kinds:
             payload = f"{kind}:{number}".encode()
             item = PacketSideData(packet_sidedata_type_from_literal(kind), len(payload))  # type: ignore[call-arg]
@@ -44,11 +44,14 @@ def _tagged(packets: Iterator[Packet]) -> Iterator[Packet]:
         yield packet
 
 
+def _side_data(packet: Packet) -> list[list[str]]:
+    return [[item.data_type, bytes(item).hex()] for item in packet.iter_sidedata()]
+
+
 def _described(packets: Iterator[Packet]) -> list[list[Any]]:
     return [
-        [packet.pts, packet.dts, len(memoryview(packet)), [[i.data_type, bytes(i).hex()] for i in items]]
+        [packet.pts, packet.dts, len(memoryview(packet)), _side_data(packet)]
         for packet in packets
-        for items in [list(packet.iter_sidedata())]
         if packet.dts is not None or packet.pts is not None
     ]
 

@@ -409,6 +409,7 @@ def _write_packets(
     offset = 0
     next_report = _REPORT_BYTES
     for packet in demux:
+        # Inline, like ``remux._copy_packets``' own check (a shared function: a call per packet).
         dts, pts = packet.dts, packet.pts
         if dts is None:
             if pts is None:
