@@ -81,6 +81,28 @@ async def _phase_marks(services: Any, marks: list[tuple[float, str]]) -> None:
         await subscription.aclose()
 
 
+class _ServerTimes:
+    """ASGI middleware: each HTTP request's time inside the server (its first byte in to its last out),
+    beside the client's, which adds the client's own process and the sockets."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.samples: list[tuple[float, float]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+
+        async def timed_send(message: Any) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                self.samples.append((time.time(), time.perf_counter() - started))
+
+        await self.app(scope, receive, timed_send)
+
+
 async def _p9_run(bench: Bench, content: Path, root: Path, data_dir: Path) -> dict[str, Any]:
     import uvicorn
 
@@ -91,7 +113,8 @@ async def _p9_run(bench: Bench, content: Path, root: Path, data_dir: Path) -> di
     settings = Settings(roots=[root], data_dir=data_dir, watch=False, host=HOST, port=port, log_level="warning",
                         frontend_dir=Path("/nonexistent-gql-media-frontend"))  # fmt: skip
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=port, log_level="warning", lifespan="on"))
+    timed = _ServerTimes(app)
+    server = uvicorn.Server(uvicorn.Config(timed, host=HOST, port=port, log_level="warning", lifespan="on"))
     serving = asyncio.create_task(server.serve())
     lags: list[tuple[float, float]] = []
     marks: list[tuple[float, str]] = []
@@ -130,7 +153,8 @@ async def _p9_run(bench: Bench, content: Path, root: Path, data_dir: Path) -> di
             client = None
         sync_from = final.started_at.timestamp() if final.started_at else idle_to
         return {"lags": lags, "samples": samples, "idle": (idle_from, idle_to), "sync": (sync_from, sync_to),
-                "after": (after_from, after_to), "added": final.progress.added, "phases": marks}  # fmt: skip
+                "after": (after_from, after_to), "added": final.progress.added, "phases": marks,
+                "server": timed.samples}  # fmt: skip
     finally:
         if client is not None:
             client.close()
@@ -202,12 +226,16 @@ def measure_p9(bench: Bench) -> Row:
     row.ok = max_lag <= 0.100 and ratio <= 3
     row.n, row.reps = len(busy), 1
     phases = _by_phase(result["samples"], result["phases"], result["sync"], busy_p99)
+    server_idle = _within(result["server"], result["idle"]) + _within(result["server"], result["after"])
+    server_busy = _within(result["server"], result["sync"])
+    server_p99 = {"idle": percentile(server_idle, 0.99) * 1000, "sync": percentile(server_busy, 0.99) * 1000}
     slow_in = ", ".join(f"{name.lower()} {phase['slow']}/{phase['n']} in {phase['s']:.2f} s"
                         for name, phase in phases.items() if phase["n"])  # fmt: skip
     row.note = (f"lag p99 {percentile(lags, 0.99) * 1000:.0f} ms; query p99 {busy_p99 * 1000:.1f} ms "
                 f"during ({len(busy)} queries, sync {sync_s:.1f} s) vs {idle_p99 * 1000:.1f} ms idle "
                 f"({len(idle)}: {before_p99 * 1000:.1f} ms before, {after_p99 * 1000:.1f} after); "
-                f"queries at the p99 or over, by phase: {slow_in}")  # fmt: skip
+                f"queries at the p99 or over, by phase: {slow_in}; inside the server p99 {server_p99['sync']:.1f}"
+                f" ms during, {server_p99['idle']:.1f} idle")  # fmt: skip
     row.extra = {"max_lag_ms": round(max_lag * 1000, 1), "lag_p99_ms": round(percentile(lags, 0.99) * 1000, 1),
                  "query_p99_sync_ms": round(busy_p99 * 1000, 2), "query_p99_idle_ms": round(idle_p99 * 1000, 2),
                  "query_p99_idle_before_ms": round(before_p99 * 1000, 2),
@@ -215,5 +243,6 @@ def measure_p9(bench: Bench) -> Row:
                  "query_p50_ms": {"idle_before": round(percentile(before, 0.5) * 1000, 2),
                                   "sync": round(percentile(busy, 0.5) * 1000, 2),
                                   "idle_after": round(percentile(after, 0.5) * 1000, 2)},
-                 "sync_s": round(sync_s, 2), "phases": phases}  # fmt: skip
+                 "sync_s": round(sync_s, 2), "phases": phases,
+                 "server_p99_ms": {key: round(value, 2) for key, value in server_p99.items()}}  # fmt: skip
     return row
