@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 import asyncpg
@@ -72,8 +72,11 @@ class RedisTransport:
                 data = message["data"]
                 yield data.decode() if isinstance(data, bytes) else str(data)
         finally:
+            # Through a typed name: redis-py before 8.2 left ``PubSub.aclose`` untyped, 8.2 types it,
+            # and a ``type: ignore`` on the call is an error under one or the other.
+            close_pubsub: Callable[[], Awaitable[None]] = pubsub.aclose
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(pubsub.aclose(), timeout=2)  # type: ignore[no-untyped-call]
+                await asyncio.wait_for(close_pubsub(), timeout=2)
 
     async def aclose(self) -> None:
         await self._client.aclose()
