@@ -93,7 +93,8 @@ async def test_every_source_gets_its_method_and_plays(
             frames = 0
             for segment_url in segments:
                 segment = await api.client.get(segment_url)
-                assert segment.status_code == 200 and segment.headers["content-type"] == "video/mp2t"
+                assert segment.status_code == 200, f"{name} {segment_url}: {segment.text}"
+                assert segment.headers["content-type"] == "video/mp2t"
                 frames += _decode(segment.content, tmp_path / "segment.ts")
             assert frames >= 120  # 5 s at 25 fps
             missing = await api.client.get(segments[0].replace("/0.ts", "/7.ts"))
