@@ -29,6 +29,7 @@ from gql_media.core.hls import (
     MERGE_DURATION_TOLERANCE_S,
     HlsError,
     HlsIncomplete,
+    downloads_among,
     find_playlist,
     list_hls_downloads,
     merged_output,
@@ -135,7 +136,10 @@ class MergeStep:
             top = _scope_path(roots.get(scope.root_id), scope)
             if top is not None:
                 scopes.append((top, scope.recursive))
-        statuses = await asyncio.to_thread(_inspect_all, scopes)
+        # A recursive scope the job walked: only the folders its walk found naming a playlist are
+        # looked at (a second walk of 100k files took as long as half the sync's own).
+        walked = [job.playlist_folders_under(top) if recursive else None for top, recursive in scopes]
+        statuses = await asyncio.to_thread(_inspect_all, scopes, walked)
         todo = [s for s in statuses if s.state is DownloadState.READY] if self.auto_merge else []
         if todo:
             statuses = await self._merge(job, statuses, todo)
@@ -181,10 +185,13 @@ async def record_merge(log: DownloadLog, path: str, outcome: MergeOutcome) -> No
     await log.record([status])
 
 
-def _inspect_all(scopes: Sequence[tuple[str, bool]]) -> list[DownloadStatus]:
+def _inspect_all(scopes: Sequence[tuple[str, bool]], walked: Sequence[list[str] | None]) -> list[DownloadStatus]:
+    """The statuses of the downloads under ``scopes``; ``walked``: each scope's folders naming a playlist, as
+    the job's walk found them (None: looked for on disk)."""
     statuses: dict[str, DownloadStatus] = {}
-    for top, recursive in scopes:
-        for folder in list_hls_downloads([top], recursive):
+    for (top, recursive), candidates in zip(scopes, walked, strict=True):
+        found = list_hls_downloads([top], recursive) if candidates is None else downloads_among(candidates)
+        for folder in found:
             if folder not in statuses and (status := inspect_download(folder)) is not None:
                 statuses[folder] = status
     return list(statuses.values())

@@ -56,6 +56,7 @@ __all__ = [
     "HlsSegment",
     "HlsTrack",
     "download_folder_of",
+    "downloads_among",
     "find_hls_downloads",
     "find_playlist",
     "free_output_path",
@@ -166,12 +167,21 @@ def list_hls_downloads(folders: Iterable[str], recursive: bool = True) -> list[s
 
     A variant's folder gives its master's download instead (also when that lies above ``folders``).
     """
+    return downloads_among(folder for top in folders for folder in _walk_folders(top, recursive))
+
+
+def downloads_among(folders: Iterable[str]) -> list[str]:
+    """The HLS download folders that ``folders`` hold (a variant's folder: its master's), each once, in order.
+
+    A sync job's merging step gives the folders its walk found naming a playlist
+    (``ScanResult.playlist_folders``): the same downloads as ``list_hls_downloads`` of its scope,
+    without listing the scope's tree a second time.
+    """
     found: dict[str, None] = {}
-    for top in folders:
-        for folder in _walk_folders(top, recursive):
-            download = download_folder_of(folder)
-            if download is not None:
-                found[download] = None
+    for folder in folders:
+        download = download_folder_of(folder)
+        if download is not None:
+            found[download] = None
     return list(found)
 
 

@@ -69,6 +69,8 @@ class _RunningJob:
         # Bounded: past ``VIDEO_IDS_KEPT`` only "many" (a first index of a million files held ~65 MB here).
         self._changed = VideoIds()
         self._removed = VideoIds()
+        self._walked_tops: list[str] = []
+        self._playlist_folders: set[str] = set()
 
     @property
     def job_id(self) -> int:
@@ -89,6 +91,13 @@ class _RunningJob:
     @property
     def removed_video_ids(self) -> VideoIds:
         return self._removed
+
+    def playlist_folders_under(self, top: str) -> list[str] | None:
+        top = os.path.abspath(top)
+        if not any(top == walked or top.startswith(walked.rstrip("/") + "/") for walked in self._walked_tops):
+            return None
+        below = top.rstrip("/") + "/"
+        return sorted(folder for folder in self._playlist_folders if folder == top or folder.startswith(below))
 
     async def report(self, phase: SyncPhase, done: int, total: int | None, current_path: str | None = None) -> None:
         await self._job.report(phase, done, total, current_path)
@@ -124,6 +133,8 @@ class _RunningJob:
         outcome = await self._runner.engine.sync(scopes, self, confirm_empty_roots=self._job.mode is SyncMode.FULL)
         self._changed.extend(outcome.changed_video_ids)
         self._removed.extend(outcome.removed_video_ids)
+        self._walked_tops.extend(outcome.walked_tops)
+        self._playlist_folders.update(outcome.playlist_folders)
 
 
 class _JobRecords:

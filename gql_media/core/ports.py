@@ -382,6 +382,11 @@ class RunningJob(Protocol):
     @property
     def removed_video_ids(self) -> VideoIds: ...
 
+    def playlist_folders_under(self, top: str) -> list[str] | None:
+        """The folders at or under ``top`` (absolute) whose listing named a playlist when this job walked
+        them, sorted; None when no walk of this job listed all of ``top``'s tree (look on disk instead)."""
+        ...
+
     async def report(self, phase: SyncPhase, done: int, total: int | None, current_path: str | None = None) -> None:
         """Publish progress (throttled to ~10/s; phase changes always go out)."""
         ...

@@ -45,6 +45,7 @@ PARTIAL_SUFFIXES = (".part", ".crdownload", ".tmp", ".download", ".partial")
 PLAYLIST_EXTENSION = ".m3u8"
 SEGMENT_EXTENSIONS = frozenset({".ts", ".m4s", ".aac", ".m4a"})
 _PLAYLIST_ENDINGS = (PLAYLIST_EXTENSION, PLAYLIST_EXTENSION.upper())
+_PLAYLIST_END = PLAYLIST_EXTENSION + "/"  # (a name ending so, in names joined by "/")
 # A download's playlist may name files this many folders below it (a master's variant folders).
 _PLAYLIST_LEVELS_ABOVE = 2
 
@@ -152,6 +153,10 @@ class ScanResult:
     rows it did not find unchanged (``left``: changed or gone), and puts the plain new videos of a
     folder holding no indexed one (a first index's every folder) in ``runs``, column by column,
     instead of ``entries`` (``run_videos`` counts them; ``entries_with_runs`` makes their entries).
+
+    ``playlist_folders``: the absolute paths of the listed folders naming a playlist (a visible
+    name ending in ``.m3u8``, any case): where an HLS download may lie, so that a job's merging
+    step looks at those folders instead of walking the scope a second time.
     """
 
     entries: list[ScanEntry] = field(default_factory=list)
@@ -162,13 +167,15 @@ class ScanResult:
     left: list[KnownVideo] = field(default_factory=list)
     runs: list[VideoRun] = field(default_factory=list)
     run_videos: int = 0
+    playlist_folders: list[str] = field(default_factory=list)
 
     def take(self) -> ScanResult:
         """What was found so far, moved into a new result (this one starts again empty)."""
         taken = ScanResult(self.entries, self.errors, self.incomplete, self.unchanged, self.listed, self.left,
-                           self.runs, self.run_videos)  # fmt: skip
+                           self.runs, self.run_videos, self.playlist_folders)  # fmt: skip
         self.entries, self.errors, self.incomplete, self.unchanged = [], [], set(), 0
         self.listed, self.left, self.runs, self.run_videos = [], [], [], 0
+        self.playlist_folders = []
         return taken
 
     def entries_with_runs(self) -> list[ScanEntry]:
@@ -384,6 +391,7 @@ class Scanner:
         owned = self._owned
         os_prefix = os_rel + "/" if os_rel else ""
         seen = unchanged = 0
+        _note_playlist(listed, abs_dir, result)
         for child in listed:
             name = child.name
             if name[0] == ".":
@@ -662,6 +670,16 @@ def _list(rel: str, abs_dir: str, result: ScanResult) -> tuple[int, list[os.DirE
     result.errors.append(SyncErrorInfo(abs_dir, message))
     result.incomplete.add(rel)
     return None
+
+
+def _note_playlist(children: list[os.DirEntry[str]], abs_dir: str, result: ScanResult) -> None:
+    """``abs_dir`` goes to ``result.playlist_folders`` when one of its ``children`` names a playlist.
+
+    (Names end at "/" in one lowered string, searched in C. A hidden playlist counts too: the
+    merging step's own look at the folder leaves it out.)
+    """
+    if _PLAYLIST_END in ("/".join(map(_NAME, children)) + "/").lower():
+        result.playlist_folders.append(abs_dir)
 
 
 def _folder_order(item: tuple[str, str, bool]) -> str:

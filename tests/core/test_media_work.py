@@ -206,6 +206,7 @@ class FakeJob:
     synced: list[SyncTarget] = field(default_factory=list)
     checks: int = 0
     unlisted: int = 0  # failures counted without a path
+    walked: dict[str, list[str]] = field(default_factory=dict)  # the job's walk: folders naming a playlist, by top
 
     job_id: int = 7
 
@@ -216,6 +217,9 @@ class FakeJob:
     @property
     def roots(self) -> Sequence[Root]:
         return [self.root]
+
+    def playlist_folders_under(self, top: str) -> list[str] | None:
+        return self.walked.get(top)
 
     @property
     def scopes(self) -> Sequence[Scope]:
@@ -474,6 +478,21 @@ async def test_merge_step_merges_downloads_and_indexes_the_output(tmp_path: Path
     again = FakeJob(root, scope_list=[Scope(1, "")])
     await MergeStep(media, auto_merge=True)(again)
     assert len(media.merged) == 1
+
+
+async def test_merge_step_looks_only_where_the_jobs_walk_found_playlists(tmp_path: Path) -> None:
+    """A scope the job walked whole: its walk's folders naming a playlist are the only ones looked at
+    (no second walk of the scope); a scope it did not walk (None) is looked through on disk."""
+    root = Root(1, str(tmp_path), 1)
+    found = _hls_folder(tmp_path / "sub", "Lecture")
+    _hls_folder(tmp_path / "sub", "Unseen")  # (on disk, but the walk did not report it: not looked at)
+    media = FakeMedia()
+    walked = FakeJob(root, scope_list=[Scope(1, "")], walked={str(tmp_path): [str(found)]})
+    await MergeStep(media, auto_merge=True)(walked)
+    assert media.merged == [str(tmp_path / "sub" / "Lecture.mp4")]
+    not_walked = FakeJob(root, scope_list=[Scope(1, "")])
+    await MergeStep(media, auto_merge=True)(not_walked)
+    assert sorted(media.merged) == [str(tmp_path / "sub" / "Lecture.mp4"), str(tmp_path / "sub" / "Unseen.mp4")]
 
 
 async def test_merge_step_is_off_when_auto_merge_is(tmp_path: Path) -> None:

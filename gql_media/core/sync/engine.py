@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
@@ -91,6 +92,10 @@ class SyncOutcome:
 
     changed_video_ids: VideoIds = field(default_factory=VideoIds)  # bounded: past it only ``many``
     removed_video_ids: VideoIds = field(default_factory=VideoIds)
+    # The absolute folders this sync walked whole (recursive scopes), and the folders under them
+    # naming a playlist (``ScanResult.playlist_folders``): the merging step's candidates.
+    walked_tops: list[str] = field(default_factory=list)
+    playlist_folders: list[str] = field(default_factory=list)
 
 
 class SyncEngine:
@@ -151,7 +156,7 @@ class SyncEngine:
                     await self._stream(streamed, survey, add_now, changes, outcome, job)
             reads = list(walks)
             while walks or reads:
-                await self._survey_round(survey, walks, reads, job)
+                await self._survey_round(survey, walks, reads, job, outcome)
                 walks, reads = await asyncio.to_thread(next_scopes, survey)
             if not confirm_empty_roots:
                 await asyncio.to_thread(protect_empty_roots, survey, self.roots)
@@ -238,6 +243,7 @@ class SyncEngine:
             async for batch in walker.batches():
                 if job.is_cancelled():
                     scanner.cancel()
+                outcome.playlist_folders.extend(batch.playlist_folders)
                 batch.left = await self._with_ids(scope.root_id, batch.left)
                 if not add_now:
                     diff = await asyncio.to_thread(
@@ -272,6 +278,7 @@ class SyncEngine:
                 raise JobCancelled from exc
             job.check_cancelled()
             await reader
+            outcome.walked_tops.append(self._top_of(scope))
         finally:
             await walker.stop()
             if not reader.done():
@@ -327,7 +334,15 @@ class SyncEngine:
             feed.fail()
             raise
 
-    async def _survey_round(self, survey: Survey, walks: list[Scope], reads: list[Scope], job: RunningJob) -> None:
+    def _top_of(self, scope: Scope) -> str:
+        """The absolute path of a scope's folder, as its scanner names it."""
+        root = os.path.abspath(self.roots[scope.root_id].path)
+        rel = os.fsdecode(scope.raw_path) if scope.raw_path is not None else scope.path
+        return os.path.join(root, rel) if rel else root
+
+    async def _survey_round(
+        self, survey: Survey, walks: list[Scope], reads: list[Scope], job: RunningJob, outcome: SyncOutcome
+    ) -> None:
         scanners = {root_id: Scanner(root.path, self.ignore_paths) for root_id, root in self.roots.items()}
         index_rows: list[ScopeRows] = []
         if walks == reads:
@@ -359,6 +374,9 @@ class SyncEngine:
         except ScanCancelled as exc:
             raise JobCancelled from exc
         job.check_cancelled()
+        for _root_id, result in results:
+            outcome.playlist_folders.extend(result.playlist_folders)
+        outcome.walked_tops.extend(self._top_of(s) for s in walks if s.recursive and s.root_id in self.roots)
         survey.note_round(walks, reads)
         await asyncio.to_thread(merge_round, survey, results, index_rows)
 
