@@ -282,7 +282,8 @@ _SLOW: Any = object()
 
 
 # The last result of each shareable subscription operation: (operation, payload, variables, result,
-# the per-event executor that made it).
+# the per-event executor that made it). That executor holds its subscriber's context until the
+# operation's next event replaces it: one context per operation, at most ``_EVENT_RESULTS_SIZE``.
 _EVENT_RESULTS: dict[int, tuple[OperationDefinitionNode, Any, Any, Any, Any]] = {}
 _EVENT_RESULTS_SIZE = 256
 # Whether an operation selects only plain-attribute scalars of its events (by id: AST nodes hash deeply).
