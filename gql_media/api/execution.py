@@ -30,7 +30,9 @@ parity test (tests/api/test_execution_parity.py) runs a corpus of operations bot
   dict lookup, ``is_type_of`` true at once for an object of exactly the type's class;
 - ``ValidationCache``: validation results by query text (Strawberry's keys on the rule classes,
   new for every operation: it never hit);
-- ``LeanMaskErrors``: no per-result Protocol check when a result has no errors.
+- ``LeanMaskErrors``: no per-result Protocol check when a result has no errors;
+- ``LeanExtensionsRunner``: at each result, only the extensions with a hook there are asked
+  (1,000 subscribers of a small library's syncs: server CPU a delivery 50 -> 45 us, medians of 6).
 
 The internals used (hence the upper pins of strawberry-graphql and graphql-core in
 pyproject.toml): ``Executor.build_per_event_executor`` and its ``_relevant_sub_fields`` memo,
@@ -41,7 +43,8 @@ pyproject.toml): ``Executor.build_per_event_executor`` and its ``_relevant_sub_f
 completion of ``execute_field`` and ``complete_list_item_value``, error for error),
 ``StrawberryGraphQLCoreExecutionContext``, ``Schema._schema``, ``strawberry.schema.schema.
 validate_document``, ``strawberry.types.cast.get_strawberry_type_cast``,
-``MaskErrors._process_result``, ``GraphQLCoreConverter.DEFINITION_BACKREF`` and ``StrawberryField``
+``MaskErrors._process_result``, ``SchemaExtensionsRunner`` and ``StreamResultContextManager`` (with
+``Schema.create_extensions_runner``), ``GraphQLCoreConverter.DEFINITION_BACKREF`` and ``StrawberryField``
 attributes, and assignments to the built types' ``resolve``, ``serialize``/``coerce_output_value``
 and ``is_type_of``.
 
@@ -85,12 +88,16 @@ from graphql import (
 )
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.extensions import AddValidationRules, MaskErrors, SchemaExtension
+from strawberry.extensions.context import StreamResultContextManager
 from strawberry.extensions.max_aliases import create_validator as aliases_validator
 from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types import ExecutionContext, StreamExecutionResult
 from strawberry.types.cast import get_strawberry_type_cast
 from strawberry.types.field import StrawberryField
+from strawberry.utils.await_maybe import await_maybe
 
 VALIDATION_CACHE_SIZE = 256
 MASKED_MESSAGE = "Internal server error."
@@ -117,6 +124,7 @@ class Engine:
     executor: type[StrawberryGraphQLCoreExecutionContext]
     extensions: Sequence[ExtensionFactory]
     finish: Callable[[strawberry.Schema], None]
+    runner: type[SchemaExtensionsRunner] = SchemaExtensionsRunner
 
 
 def engine(fast_paths: bool, should_mask_error: Callable[[GraphQLError], bool]) -> Engine:
@@ -135,6 +143,7 @@ def engine(fast_paths: bool, should_mask_error: Callable[[GraphQLError], bool]) 
             lambda: LeanMaskErrors(should_mask_error=should_mask_error, error_message=MASKED_MESSAGE),
         ),
         finish=install_fast_paths,
+        runner=LeanExtensionsRunner,
     )
 
 
@@ -233,6 +242,36 @@ class ValidationCache(SchemaExtension):
                 self._cache.move_to_end(query)
             context.pre_execution_errors = list(errors)
         yield
+
+
+class LeanExtensionsRunner(SchemaExtensionsRunner):
+    """Strawberry's extensions runner, asking at each result only the extensions with work there.
+
+    At every result (each event of each subscriber, and each query's), Strawberry builds a
+    context manager that looks up every extension's ``on_stream_result`` hook, and awaits every
+    extension's ``get_results``. Of the six extensions an operation has, one has a stream hook
+    (the error masking) and none has results: the rest are sorted out once per operation.
+    """
+
+    def __init__(self, execution_context: ExecutionContext, extensions: list[SchemaExtension] | None = None) -> None:
+        super().__init__(execution_context, extensions)
+        self._streaming = [e for e in self.extensions if _overrides(e, "on_stream_result")]
+        self._reporting = [e for e in self.extensions if _overrides(e, "get_results")]
+
+    def on_stream_result(self, result: StreamExecutionResult) -> StreamResultContextManager:
+        return StreamResultContextManager(self._streaming, result)
+
+    async def get_extensions_results(self, ctx: ExecutionContext) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for extension in self._reporting:
+            data.update(await await_maybe(extension.get_results()))
+        data.update(ctx.extensions_results)
+        return data
+
+
+def _overrides(extension: SchemaExtension, hook: str) -> bool:
+    """Whether the extension's class has a hook of its own (what Strawberry's runner checks)."""
+    return getattr(type(extension), hook) is not getattr(SchemaExtension, hook)
 
 
 class LeanMaskErrors(MaskErrors):

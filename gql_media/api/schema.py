@@ -15,6 +15,7 @@ from graphql import GraphQLError
 from prometheus_client import Counter
 from starlette.websockets import WebSocket
 from strawberry.extensions import MaxTokensLimiter, ParserCache, SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -50,7 +51,15 @@ class _Operation(SchemaExtension):
 
 
 class ApiSchema(strawberry.Schema):
-    """Logs unexpected errors with their traceback, and the client's own mistakes briefly."""
+    """Logs unexpected errors with their traceback, and the client's own mistakes briefly; runs
+    its extensions with the engine's runner (``create_schema`` sets it)."""
+
+    extensions_runner: type[SchemaExtensionsRunner] = SchemaExtensionsRunner
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return self.extensions_runner(execution_context, extensions)
 
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         for error in errors:
@@ -100,6 +109,7 @@ def create_schema(
             _Operation,
         ],
     )
+    schema.extensions_runner = execution.runner
     execution.finish(schema)
     return schema
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from gql_media.adapters.store.reads import LibraryReads, VideoRow
 from gql_media.api.context import Context
+from gql_media.api.ids import VIDEO, from_global_id
 from gql_media.api.schema import create_schema
 from gql_media.core.models import ChangeKind, EntryKind, LibraryChange
 from tests.api.conftest import TOKEN, Api, serve
@@ -254,3 +256,36 @@ async def test_legacy_graphql_ws_tells_queries_and_mutations_where_to_go(api: Ap
         message = await receive(ws)
         assert message["type"] == "next" and message["payload"]["data"]["syncLibrary"]["id"], message
         assert (await receive(ws)) == {"type": "complete", "id": "m"}
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_an_internal_error_in_an_event_is_masked_and_the_stream_goes_on(
+    api: Api, url: str, protocol: Subprotocol, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An event whose entry cannot be read reaches the subscriber masked (no path, no traceback),
+    is logged with its cause, and the next event arrives whole."""
+    data = await api.data('{ folder(path: "Alpha") { videos(first: 1) { edges { node { id path } } } } }')
+    node = data["folder"]["videos"]["edges"][0]["node"]
+    video_id = from_global_id(node["id"], VIDEO)[1]
+    reads = LibraryReads.videos_by_ids
+
+    async def failing(self: LibraryReads, ids: Iterable[int]) -> dict[int, VideoRow]:
+        raise RuntimeError("cannot read /very/secret/host/path")
+
+    async with await open_ws(url, protocol) as ws:
+        before = api.services.bus.subscriber_count  # type: ignore[attr-defined]
+        query = "subscription { libraryChanged { kind path entry { ... on Video { name } } } }"
+        await start(ws, protocol, "c", query, {})
+        await wait_for_subscribers(api, before + 1)
+        change = LibraryChange(ChangeKind.UPDATED, EntryKind.VIDEO, video_id, None, None, node["path"])
+        monkeypatch.setattr(LibraryReads, "videos_by_ids", failing)
+        await api.services.bus.publish_change(change)
+        masked = (await receive(ws))["payload"]
+        assert [error["message"] for error in masked["errors"]] == ["Internal server error."], masked
+        assert "secret" not in json.dumps(masked) and "Traceback" not in json.dumps(masked)
+        assert "secret" in caplog.text
+        monkeypatch.setattr(LibraryReads, "videos_by_ids", reads)
+        await api.services.bus.publish_change(change)
+        whole = (await receive(ws))["payload"]
+        assert "errors" not in whole, whole
+        assert whole["data"]["libraryChanged"]["entry"] == {"name": node["path"].split("/")[-1]}
