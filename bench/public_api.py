@@ -4,7 +4,7 @@ A real server (the demo library as its first root), one ``syncProgress`` subscri
 (graphql-transport-ws), and the bench's 100k library:
 - P1: ``addRoot`` of the library, to the job's terminal event, and to the end of its writing phase
   (the index complete and queryable; the job goes on with its media steps: the library's files are
-  empty, so its probing step marks 100k videos BROKEN in one statement);
+  empty, so its probing step marks 100k videos BROKEN, set-wise);
 - P2: ``syncLibrary(mode: FULL, path:)`` of it, unchanged, to the job's terminal event (its media
   steps included).
 
