@@ -1,4 +1,4 @@
-"""``python -m bench.public_api [--reps N]``: P1 and P2 as a user meets them, through the public API.
+"""``python -m bench.public_api [--reps N] [--quick]``: P1 and P2 as a user meets them, through the public API.
 
 A real server (the demo library as its first root), one ``syncProgress`` subscriber on a websocket
 (graphql-transport-ws), and the bench's 100k library:
@@ -23,7 +23,7 @@ from pathlib import Path
 from websockets.sync.client import ClientConnection, connect
 
 from bench.library import Library, make_library, walk_tree
-from bench.measures import FULL
+from bench.measures import FULL, QUICK
 from bench.server import ServerProcess
 
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
@@ -63,12 +63,15 @@ def _walk_s(library: Library) -> float:
     return time.perf_counter() - started
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3, help="servers started (each: one P1, two P2)")
+    parser.add_argument("--quick", action="store_true", help="the quick bench's library (10k files)")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "gql_media_bench")
-    args = parser.parse_args()
-    library = make_library(args.workdir / f"library-{FULL.files}-{FULL.folders}", FULL.files, FULL.folders)
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    library = make_library(args.workdir / f"library-{sizes.files}-{sizes.folders}", sizes.files, sizes.folders)
     data = Path(tempfile.mkdtemp(prefix="public-api-", dir=args.workdir))
     times: dict[str, list[float]] = {"p1_written": [], "p1_done": [], "p1_walk": [], "p2_done": [], "p2_walk": []}
     for rep in range(args.reps):

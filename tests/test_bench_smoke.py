@@ -106,3 +106,18 @@ def test_a_commands_peak_rss_is_its_own_not_the_bench_processes(tmp_path: Path) 
     failed = run_measured([sys.executable, "-c", "raise SystemExit(3)"])
     assert failed.exit_code == 3
     del held
+
+
+@pytest.mark.slow
+def test_the_public_api_measure_runs_on_a_real_server(tmp_path: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.public_api", "--quick", "--reps", "1", "--workdir", str(tmp_path / "work")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert completed.returncode == 0, completed.stderr + completed.stdout
+    lines = completed.stdout.splitlines()
+    assert lines[-2].startswith("P1 through the API, 10,000 files: index written"), completed.stdout
+    assert lines[-1].startswith("P2 through the API:") and "x the walk" in lines[-1], completed.stdout
