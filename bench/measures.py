@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.library import Library, make_library, walk_tree
+from bench.library import Library, make_library, timed_walk_s, walk_tree
 from bench.peak_rss import run_measured
 from bench.sqlite_floor import replay_first_index
 from gql_media.core.models import JobState, SyncJob, SyncMode, SyncRequest, SyncTarget, SyncTrigger
@@ -142,12 +142,6 @@ async def _sync(
     return final
 
 
-def _timed_walk(library: Library) -> float:
-    started = time.perf_counter()
-    walk_tree(str(library.root))
-    return time.perf_counter() - started
-
-
 # ---------------------------------------------------------------------------------------------- P1
 
 
@@ -171,7 +165,7 @@ def measure_p1(bench: Bench) -> Row:
     walk_tree(str(library.root))  # warm the page cache for both sides
     floor: list[float] = []
     for rep in range(bench.sizes.index_reps):
-        reference.append(_timed_walk(library))
+        reference.append(timed_walk_s(library))
         data_dir = bench.fresh_data_dir("p1")
         ours.append(asyncio.run(_full_index(library, data_dir)))
         floor.append(replay_first_index(data_dir / "library.db", data_dir / "floor.db"))
@@ -205,7 +199,7 @@ async def _resyncs(
     async with open_services(_settings(library, data_dir), media=media) as services:
         await _sync(services, SyncTarget(str(library.root)), mode=mode)
         for rep in range(bench.sizes.index_reps):
-            reference.append(_timed_walk(library))
+            reference.append(timed_walk_s(library))
             started = time.perf_counter()
             final = await _sync(services, SyncTarget(str(library.root)), mode=mode)
             ours.append(time.perf_counter() - started)

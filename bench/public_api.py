@@ -8,7 +8,7 @@ A real server (the demo library as its first root), one ``syncProgress`` subscri
 - P2: ``syncLibrary(mode: FULL, path:)`` of it, unchanged, to the job's terminal event (its media
   steps included).
 
-Each is timed beside the bare walk (``walk_tree``), alternating, and printed as a ratio of medians.
+Each is timed beside the bare walk (``timed_walk_s``), alternating, and printed as a ratio of medians.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 from websockets.sync.client import ClientConnection, connect
 
-from bench.library import Library, make_library, walk_tree
+from bench.library import make_library, timed_walk_s
 from bench.measures import FULL, QUICK
 from bench.server import ServerProcess
 
@@ -57,12 +57,6 @@ def _until_done(ws: ClientConnection, started: float, job_id: str | None = None)
             return written or time.perf_counter() - started, time.perf_counter() - started
 
 
-def _walk_s(library: Library) -> float:
-    started = time.perf_counter()
-    walk_tree(str(library.root))
-    return time.perf_counter() - started
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=3, help="servers started (each: one P1, two P2)")
@@ -79,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             server.wait_idle()  # the demo library's own first index and media steps
             with connect(server.ws_url, subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
                 _subscribed(ws)
-                times["p1_walk"].append(_walk_s(library))
+                times["p1_walk"].append(timed_walk_s(library))
                 started = time.perf_counter()
                 server.graphql("mutation($p: String!) { addRoot(path: $p) { id } }", {"p": str(library.root)})
                 written, done = _until_done(ws, started)
@@ -87,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                 times["p1_done"].append(done)
                 server.wait_idle()
                 for _ in range(2):
-                    times["p2_walk"].append(_walk_s(library))
+                    times["p2_walk"].append(timed_walk_s(library))
                     started = time.perf_counter()
                     job = server.graphql("mutation($p: String!) { syncLibrary(mode: FULL, path: $p) { id } }",
                                    {"p": str(library.root)})["syncLibrary"]["id"]  # fmt: skip

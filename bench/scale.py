@@ -40,7 +40,7 @@ from typing import Any
 
 import httpx
 
-from bench.library import Library, make_library, walk_tree
+from bench.library import Library, make_library, timed_walk_s
 from bench.measures import Bench, Row
 from bench.peak_rss import run_measured
 from bench.server import ServerProcess, server_env
@@ -120,13 +120,6 @@ def _changes(log: Path) -> int | None:
     """The changes a scan reports in its summary ("...; N changes; ..."), None when not found."""
     found = re.search(r"; (\d+) changes;", log.read_text(errors="replace"))
     return None if found is None else int(found.group(1))
-
-
-def _walk_s(library: Library) -> float:
-    """A bare walk of the tree (``bench.library.walk_tree``): its wall time."""
-    started = time.perf_counter()
-    walk_tree(str(library.root))
-    return time.perf_counter() - started
 
 
 # READY videos get the key their thumbnail would have (``ThumbnailSpec.key_for``, the default jpeg):
@@ -233,11 +226,11 @@ def run_scale(bench: Bench, files: int) -> tuple[Row, Row]:
     # tree from the same warm cache as the scan right after it does (a cold first walk read 5.7 s
     # beside warm ones of 3.2 s at 1M and made the ratio 2.4 instead of 4.3); then the scan, then a
     # walk, against the mean of the two walks around it.
-    _walk_s(library)
-    first_walks_s = [_walk_s(library)]
+    timed_walk_s(library)
+    first_walks_s = [timed_walk_s(library)]
     scan_s, scan_rss_mb = _scan(library, data_dir, database_url)
     # Issue 18's unchanged rescan (<= 2x a walk): walk, rescan, walk, against the walks' mean.
-    walks_s = [_walk_s(library)]
+    walks_s = [timed_walk_s(library)]
     first_walks_s.append(walks_s[0])
     walk_s = statistics.mean(first_walks_s)
     scan_ratio = scan_s / walk_s
@@ -246,7 +239,7 @@ def run_scale(bench: Bench, files: int) -> tuple[Row, Row]:
         f" {first_walks_s[0]:.2f} / {first_walks_s[1]:.2f} s, goal <= 4x), peak {scan_rss_mb:.0f} MB"
     )
     rescan_s, rescan_rss_mb = _scan(library, data_dir, database_url, full=True)
-    walks_s.append(_walk_s(library))
+    walks_s.append(timed_walk_s(library))
     rescan_walk_s = statistics.mean(walks_s)
     rescan_ratio = rescan_s / rescan_walk_s
     rescan_changes = _changes(_scan_log(data_dir, full=True))
